@@ -1,0 +1,209 @@
+#include "catalog/dir_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <random>
+
+namespace dr {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, what);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::OK();
+}
+
+Status FsyncDir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open directory " + dir);
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir);
+  return Status::OK();
+}
+
+std::string TempName() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++) + "." +
+         std::to_string(rng() % 1000000);
+}
+
+bool IsTemp(const std::string& name) { return name.rfind(".tmp.", 0) == 0; }
+
+}  // namespace
+
+DirStore::DirStore(std::string root) : root_(std::move(root)) {
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+}
+
+Status DirStore::EnsureDir(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) return Status::OK();
+  std::string parent = fs::path(dir).parent_path();
+  if (parent != dir && !parent.empty()) RETURN_IF_ERROR(EnsureDir(parent));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "create directory " + dir);
+  }
+  // The new entry must survive a crash before anything inside it is promised.
+  return FsyncDir(parent.empty() ? "." : parent);
+}
+
+Status DirStore::Put(const std::string& key, std::string_view data) {
+  const std::string path = PathOf(key);
+  const std::string dir = fs::path(path).parent_path();
+  RETURN_IF_ERROR(EnsureDir(dir));
+  const std::string tmp = dir + "/" + TempName();
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return Status::FromErrno(errno, "create " + tmp);
+  Status st = WriteAll(fd.get(), data, "write " + tmp);
+  if (st.ok() && ::fsync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + tmp);
+  if (st.ok() && ::close(fd.release()) != 0) st = Status::FromErrno(errno, "close " + tmp);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = Status::FromErrno(errno, "rename " + tmp + " to " + path);
+  }
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return FsyncDir(dir);
+}
+
+Result<std::string> DirStore::Get(const std::string& key) {
+  const std::string path = PathOf(key);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::pread(fd.get(), out.data() + got, out.size() - got, static_cast<off_t>(got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read " + path);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
+Result<std::string> DirStore::GetRange(const std::string& key, uint64_t offset, uint64_t length) {
+  const std::string path = PathOf(key);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
+  std::string out(static_cast<size_t>(length), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::pread(fd.get(), out.data() + got, out.size() - got,
+                        static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read " + path);
+    }
+    if (n == 0) {
+      return Status::Corruption(path + ": object is shorter than expected (wanted bytes " +
+                                std::to_string(offset) + ".." + std::to_string(offset + length) +
+                                ", got " + std::to_string(offset + got) + ")");
+    }
+    got += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+Result<std::vector<ObjectInfo>> DirStore::List(const std::string& prefix) {
+  std::vector<ObjectInfo> out;
+  // Walk the deepest directory named by the prefix, then filter by the rest.
+  std::string dir_part = prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
+  fs::path start = dir_part.empty() ? fs::path(root_) : fs::path(root_) / dir_part;
+  std::error_code ec;
+  if (!fs::exists(start, ec)) return out;
+  fs::recursive_directory_iterator it(start, ec), end;
+  if (ec) return Status::FromErrno(ec.value(), "list " + start.string());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Status::FromErrno(ec.value(), "list " + start.string());
+    if (!it->is_regular_file(ec)) continue;
+    std::string name = it->path().filename();
+    if (IsTemp(name)) continue;
+    std::string key = fs::relative(it->path(), root_, ec).generic_string();
+    if (key.rfind(prefix, 0) != 0) continue;
+    out.push_back({key, it->file_size(ec)});
+  }
+  return out;
+}
+
+Status DirStore::Delete(const std::string& key) {
+  const std::string path = PathOf(key);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno(errno, "delete " + path);
+  }
+  return FsyncDir(fs::path(path).parent_path());
+}
+
+Result<uint64_t> DirStore::Size(const std::string& key) {
+  struct stat st;
+  const std::string path = PathOf(key);
+  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Result<int> DirStore::RemoveStaleTempFiles() {
+  int removed = 0;
+  std::error_code ec;
+  if (!fs::exists(root_, ec)) return 0;
+  for (fs::recursive_directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (IsTemp(it->path().filename()) && ::unlink(it->path().c_str()) == 0) ++removed;
+  }
+  if (ec) return Status::FromErrno(ec.value(), "list " + root_);
+  return removed;
+}
+
+Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url) {
+  std::string path = url;
+  if (url.rfind("dir://", 0) == 0) {
+    path = url.substr(6);
+  } else if (url.find("://") != std::string::npos) {
+    return Status::InvalidArgument("repository " + url +
+                                   ": unknown scheme (supported: dir://PATH or a plain path)");
+  }
+  if (path.empty()) return Status::InvalidArgument("repository location is empty");
+  std::error_code ec;
+  fs::path abs = fs::absolute(path, ec);
+  if (ec) return Status::InvalidArgument("repository " + url + ": " + ec.message());
+  return std::unique_ptr<ObjectStore>(new DirStore(abs.lexically_normal().string()));
+}
+
+}  // namespace dr

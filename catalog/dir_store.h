@@ -1,0 +1,37 @@
+// DirStore: the embedded default backend, objects as files under a directory.
+//
+// Put writes a temporary file ".tmp.*" beside the target, fsyncs it, renames it
+// into place and fsyncs the directory, so an object is whole or absent after a
+// crash and OK means durable. Leftover ".tmp.*" files from a crash are ignored
+// by List and removed by RemoveStaleTempFiles().
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "catalog/object_store.h"
+
+namespace dr {
+
+class DirStore : public ObjectStore {
+ public:
+  explicit DirStore(std::string root);
+
+  Status Put(const std::string& key, std::string_view data) override;
+  Result<std::string> Get(const std::string& key) override;
+  Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override;
+  Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
+  Status Delete(const std::string& key) override;
+  Result<uint64_t> Size(const std::string& key) override;
+  std::string Url() const override { return "dir://" + root_; }
+
+  // Removes temporary files left by an interrupted Put; returns how many.
+  Result<int> RemoveStaleTempFiles();
+
+ private:
+  std::string PathOf(const std::string& key) const { return root_ + "/" + key; }
+  Status EnsureDir(const std::string& dir);
+  std::string root_;
+};
+
+}  // namespace dr

@@ -1,0 +1,48 @@
+// RepoConfig: the repository's "config" object. Written once by init; every
+// other object's interpretation depends on it (chunker parameters, id
+// algorithm, the secret that keys ids and the chunker's gear table).
+// Byte layout: docs/format/config.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace dr {
+
+inline constexpr int kRepoFormatVersion = 1;
+inline constexpr char kIdAlgorithm[] = "xxh3-128-keyed";
+inline constexpr char kChunkerAlgorithm[] = "fastcdc-gear64-nc2";
+
+struct ChunkerParams {
+  uint32_t min_size = 256 << 10;
+  uint32_t avg_size = 1 << 20;
+  uint32_t max_size = 4 << 20;
+  // OK when min < avg < max, avg a power of two, and max fits our u32 fields.
+  Status Validate() const;
+};
+
+struct RepoConfig {
+  int format_version = kRepoFormatVersion;
+  std::string repo_id;  // 32 hex digits, random
+  std::string id_algorithm = kIdAlgorithm;
+  std::string chunker_algorithm = kChunkerAlgorithm;
+  ChunkerParams chunker;
+  std::string secret;  // 192 random bytes (raw)
+  uint32_t pack_size = 16 << 20;
+  int compression_level = 3;  // zstd; 0 = store raw
+  int64_t created_unix_ns = 0;
+
+  // A new config with fresh random id and secret.
+  static Result<RepoConfig> Generate(const ChunkerParams& chunker, uint32_t pack_size,
+                                     int compression_level);
+  std::string Encode() const;
+  // `what` names the object for error messages.
+  static Result<RepoConfig> Decode(std::string_view object, const std::string& what);
+};
+
+// Fills `n` bytes from the kernel's CSPRNG.
+Status RandomBytes(size_t n, std::string* out);
+
+}  // namespace dr

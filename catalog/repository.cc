@@ -1,0 +1,300 @@
+#include "catalog/repository.h"
+
+#include <algorithm>
+
+#include "catalog/blob.h"
+#include "core/envelope.h"
+#include "core/timefmt.h"
+
+namespace dr {
+
+namespace {
+constexpr char kConfigKey[] = "config";
+// Packs listed per index segment. Small enough that an interrupted backup
+// leaves few unindexed packs, large enough to keep segment count modest.
+constexpr size_t kPacksPerSegment = 4;
+}  // namespace
+
+Repository::Repository(std::unique_ptr<ObjectStore> store, RepoConfig config)
+    : store_(std::move(store)), config_(std::move(config)), hasher_(config_.secret) {}
+
+Status Repository::Init(ObjectStore* store, const InitOptions& options) {
+  auto existing = store->Size(kConfigKey);
+  if (existing.ok()) {
+    return Status::AlreadyExists(store->Url() + " already holds a repository (config exists)");
+  }
+  if (!existing.status().IsNotFound()) return existing.status();
+  ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Generate(options.chunker, options.pack_size,
+                                                           options.compression_level));
+  return store->Put(kConfigKey, config.Encode());
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore> store) {
+  const std::string what = store->Url() + "/config";
+  auto raw = store->Get(kConfigKey);
+  if (!raw.ok()) {
+    if (raw.status().IsNotFound()) {
+      return Status::NotFound(store->Url() +
+                              " is not a repository (no config); create one with 'drctl init'");
+    }
+    return raw.status();
+  }
+  ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Decode(*raw, what));
+  std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(config)));
+  RETURN_IF_ERROR(repo->LoadIndex());
+  return repo;
+}
+
+Status Repository::LoadIndex() {
+  ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
+  std::unique_lock l(index_mu_);
+  for (const auto& seg : segments) {
+    const std::string what = store_->Url() + "/" + seg.key;
+    auto raw = store_->Get(seg.key);
+    if (!raw.ok()) {
+      open_warnings_.push_back(raw.status().message());
+      continue;
+    }
+    auto packs = DecodeIndexSegment(*raw, what);
+    if (!packs.ok()) {
+      open_warnings_.push_back(packs.status().message());
+      continue;
+    }
+    for (const auto& p : *packs) index_.AddPack(p.pack, p.entries);
+  }
+  index_.Compact();
+  return Status::OK();
+}
+
+bool Repository::HasBlob(const Id& id) const {
+  std::shared_lock l(index_mu_);
+  return index_.Has(id);
+}
+
+std::optional<BlobLocation> Repository::FindBlob(const Id& id) const {
+  std::shared_lock l(index_mu_);
+  return index_.Find(id);
+}
+
+std::vector<Id> Repository::IndexedPacks() const {
+  std::shared_lock l(index_mu_);
+  return index_.packs();
+}
+
+size_t Repository::IndexedBlobCount() const {
+  std::shared_lock l(index_mu_);
+  return index_.blob_count();
+}
+
+size_t Repository::IndexMemoryBytes() const {
+  std::shared_lock l(index_mu_);
+  return index_.MemoryBytes();
+}
+
+Result<std::string> Repository::LoadBlob(const Id& id) {
+  auto loc = FindBlob(id);
+  if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index");
+  const std::string key = PackKey(loc->pack);
+  ASSIGN_OR_RETURN(std::string stored, store_->GetRange(key, loc->offset, loc->stored_len));
+  return DecodeBlob(stored, loc->raw_len, id, hasher_, "pack " + loc->pack.Hex());
+}
+
+Result<Tree> Repository::LoadTree(const Id& id) {
+  ASSIGN_OR_RETURN(std::string raw, LoadBlob(id));
+  return DecodeTree(raw, "tree " + id.Hex());
+}
+
+Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>* bad) {
+  ASSIGN_OR_RETURN(auto objects, store_->List("snapshots/"));
+  std::vector<Snapshot> out;
+  for (const auto& o : objects) {
+    const std::string what = store_->Url() + "/" + o.key;
+    Id id;
+    auto raw = store_->Get(o.key);
+    Result<Snapshot> s = raw.ok() ? DecodeSnapshot(*raw, what) : Result<Snapshot>(raw.status());
+    if (s.ok() && (!Id::FromHex(o.key.substr(10), &id) || hasher_.Hash(*raw) != id)) {
+      s = Status::Corruption(what + ": content does not match its name");
+    }
+    if (!s.ok()) {
+      if (bad) bad->push_back(s.status().message());
+      continue;
+    }
+    s->id = id;
+    out.push_back(std::move(s).value());
+  }
+  std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
+    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
+  });
+  return out;
+}
+
+Result<Snapshot> Repository::FindSnapshot(const std::string& spec) {
+  ASSIGN_OR_RETURN(auto all, ListSnapshots());
+  if (spec == "latest") {
+    if (all.empty()) return Status::NotFound("repository " + store_->Url() + " has no snapshots");
+    return all.back();
+  }
+  if (spec.size() < 4 || spec.size() > 32 ||
+      spec.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("snapshot '" + spec +
+                                   "' is not 'latest' or an id (4 to 32 lower-case hex digits)");
+  }
+  const Snapshot* found = nullptr;
+  for (const auto& s : all) {
+    if (s.id.Hex().rfind(spec, 0) != 0) continue;
+    if (found) return Status::InvalidArgument("snapshot prefix '" + spec + "' is ambiguous");
+    found = &s;
+  }
+  if (!found) return Status::NotFound("no snapshot " + spec + " in " + store_->Url());
+  return *found;
+}
+
+Result<Snapshot> Repository::FindSnapshotAt(int64_t unix_ns) {
+  ASSIGN_OR_RETURN(auto all, ListSnapshots());
+  const Snapshot* best = nullptr;
+  for (const auto& s : all) {
+    if (s.time_ns <= unix_ns) best = &s;
+  }
+  if (!best) {
+    return Status::NotFound(all.empty() ? "repository " + store_->Url() + " has no snapshots"
+                                        : "no snapshot at or before that time (the first is " +
+                                              FormatRfc3339Utc(all.front().time_ns) + ")");
+  }
+  return *best;
+}
+
+bool Repository::Claim(const Id& id) {
+  std::unique_lock l(index_mu_);
+  if (index_.Has(id)) return false;
+  return claimed_.insert(id).second;
+}
+
+void Repository::LatchError(const Status& s) {
+  std::lock_guard l(error_mu_);
+  if (first_error_.ok()) first_error_ = s;
+}
+
+Status Repository::AddBlob(BlobType type, const Id& id, std::string stored, uint32_t raw_len) {
+  {
+    std::lock_guard l(error_mu_);
+    if (!first_error_.ok()) return first_error_;
+  }
+  std::string finished;
+  std::vector<PackEntry> entries;
+  {
+    std::lock_guard l(pack_mu_);
+    pack_.Add(type, id, stored, raw_len);
+    if (pack_.size() >= config_.pack_size) {
+      entries = pack_.entries();
+      finished = pack_.Finish();
+    }
+  }
+  blobs_added_++;
+  bytes_added_ += stored.size();
+  raw_bytes_added_ += raw_len;
+  if (finished.empty()) return Status::OK();
+  return WritePack(std::move(finished), std::move(entries));
+}
+
+Status Repository::WritePack(std::string pack, std::vector<PackEntry> entries) {
+  Id pack_id = hasher_.Hash(pack);
+  Status st = store_->Put(PackKey(pack_id), pack);
+  if (!st.ok()) {
+    LatchError(st);
+    return st;
+  }
+  packs_written_++;
+  std::vector<IndexPack> batch;
+  {
+    std::unique_lock l(index_mu_);
+    index_.AddPack(pack_id, entries);
+    for (const auto& e : entries) claimed_.erase(e.id);
+    unwritten_index_.push_back({pack_id, std::move(entries)});
+    if (unwritten_index_.size() >= kPacksPerSegment) batch.swap(unwritten_index_);
+  }
+  return WriteIndexSegment(std::move(batch));
+}
+
+Status Repository::WriteIndexSegment(std::vector<IndexPack> packs) {
+  if (packs.empty()) return Status::OK();
+  std::string seg = EncodeIndexSegment(packs);
+  Status st = store_->Put("index/" + hasher_.Hash(seg).Hex(), seg);
+  if (!st.ok()) LatchError(st);
+  return st;
+}
+
+Result<Id> Repository::StoreTree(const Tree& tree) {
+  std::string raw = EncodeTree(tree);
+  Id id = hasher_.Hash(raw);
+  if (Claim(id)) {
+    RETURN_IF_ERROR(AddBlob(BlobType::kTree, id, EncodeBlob(raw, config_.compression_level),
+                            static_cast<uint32_t>(raw.size())));
+  }
+  return id;
+}
+
+Status Repository::Flush() {
+  {
+    std::lock_guard l(error_mu_);
+    if (!first_error_.ok()) return first_error_;
+  }
+  std::string finished;
+  std::vector<PackEntry> entries;
+  {
+    std::lock_guard l(pack_mu_);
+    if (!pack_.empty()) {
+      entries = pack_.entries();
+      finished = pack_.Finish();
+    }
+  }
+  if (!finished.empty()) RETURN_IF_ERROR(WritePack(std::move(finished), std::move(entries)));
+  std::vector<IndexPack> batch;
+  {
+    std::unique_lock l(index_mu_);
+    batch.swap(unwritten_index_);
+  }
+  return WriteIndexSegment(std::move(batch));
+}
+
+Result<Id> Repository::CommitSnapshot(Snapshot snapshot) {
+  RETURN_IF_ERROR(Flush());
+  if (!HasBlob(snapshot.tree)) {
+    return Status::Corruption("refusing to commit a snapshot whose root tree " +
+                              snapshot.tree.Hex() + " is not stored");
+  }
+  std::string object = EncodeSnapshot(snapshot);
+  Id id = hasher_.Hash(object);
+  RETURN_IF_ERROR(store_->Put(SnapshotKey(id), object));
+  return id;
+}
+
+WriteStats Repository::write_stats() const {
+  return {blobs_added_.load(), bytes_added_.load(), raw_bytes_added_.load(),
+          packs_written_.load()};
+}
+
+Result<int> Repository::AdoptUnindexedPacks() {
+  ASSIGN_OR_RETURN(auto objects, store_->List("data/"));
+  std::vector<IndexPack> adopted;
+  for (const auto& o : objects) {
+    Id pack_id;
+    if (!PackIdFromKey(o.key, &pack_id)) continue;
+    {
+      std::shared_lock l(index_mu_);
+      if (index_.HasPack(pack_id)) continue;
+    }
+    // A damaged orphan is left for `check` to report; it is referenced by nothing.
+    auto entries = ReadPackHeader(store_.get(), o.key);
+    if (!entries.ok()) continue;
+    {
+      std::unique_lock l(index_mu_);
+      index_.AddPack(pack_id, *entries);
+    }
+    adopted.push_back({pack_id, std::move(entries).value()});
+  }
+  int n = static_cast<int>(adopted.size());
+  RETURN_IF_ERROR(WriteIndexSegment(std::move(adopted)));
+  return n;
+}
+
+}  // namespace dr

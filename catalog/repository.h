@@ -1,0 +1,129 @@
+// Repository: the one entry point to a repository on an ObjectStore.
+//
+// Reading (LoadBlob, LoadTree, snapshots) and writing (Claim/AddBlob, Flush,
+// CommitSnapshot) are safe from several threads at once.
+//
+// Crash-safety contract (DESIGN.md): a pack is written before the index
+// segment that lists it, and a snapshot is written only by CommitSnapshot,
+// after Flush made every pack and index segment durable. A crash at any moment
+// therefore leaves the old state or the new one, plus perhaps packs no index
+// lists yet; AdoptUnindexedPacks() indexes those so their chunks are reused.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "catalog/index.h"
+#include "catalog/object_store.h"
+#include "catalog/pack.h"
+#include "catalog/repo_config.h"
+#include "catalog/snapshot.h"
+#include "catalog/tree.h"
+#include "core/hash.h"
+#include "core/status.h"
+
+namespace dr {
+
+struct InitOptions {
+  ChunkerParams chunker;
+  uint32_t pack_size = 16 << 20;
+  int compression_level = 3;
+};
+
+struct WriteStats {
+  uint64_t blobs_added = 0;
+  uint64_t bytes_added = 0;  // stored (compressed) bytes of new blobs
+  uint64_t raw_bytes_added = 0;
+  uint64_t packs_written = 0;
+};
+
+class Repository {
+ public:
+  // Writes a new config. AlreadyExists if `store` already holds a repository.
+  static Status Init(ObjectStore* store, const InitOptions& options);
+  // Reads the config and every index segment. A missing config gives
+  // NotFound ("... is not a repository (no config); run drctl init").
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<ObjectStore> store);
+
+  const RepoConfig& config() const { return config_; }
+  const KeyedHasher& hasher() const { return hasher_; }
+  ObjectStore* store() { return store_.get(); }
+  // Problems met while opening (an unreadable index segment, say); `check`
+  // reports them, other commands carry on with what could be read.
+  const std::vector<std::string>& open_warnings() const { return open_warnings_; }
+
+  // ---- reading
+  bool HasBlob(const Id& id) const;
+  std::optional<BlobLocation> FindBlob(const Id& id) const;
+  // Reads, decompresses and verifies a blob against its id.
+  Result<std::string> LoadBlob(const Id& id);
+  Result<Tree> LoadTree(const Id& id);
+  // All snapshots, oldest first. Undecodable ones are skipped and named in
+  // `*bad` (if given).
+  Result<std::vector<Snapshot>> ListSnapshots(std::vector<std::string>* bad = nullptr);
+  // `spec`: "latest", a full id, or a unique prefix of at least 4 hex digits.
+  Result<Snapshot> FindSnapshot(const std::string& spec);
+  // The last snapshot taken at or before `unix_ns`.
+  Result<Snapshot> FindSnapshotAt(int64_t unix_ns);
+  std::vector<Id> IndexedPacks() const;
+  size_t IndexedBlobCount() const;
+  size_t IndexMemoryBytes() const;
+  template <typename Fn>
+  void ForEachIndexedBlob(Fn fn) const {
+    std::shared_lock l(index_mu_);
+    index_.ForEach(fn);
+  }
+
+  // ---- writing
+  // True when the caller must store `id`: it is neither indexed nor claimed
+  // by another writer. A claimed blob must be passed to AddBlob.
+  bool Claim(const Id& id);
+  // Appends an encoded blob (EncodeBlob output) to the open pack; writes the
+  // pack when it is full. Returns the first write error seen, if any.
+  Status AddBlob(BlobType type, const Id& id, std::string stored, uint32_t raw_len);
+  // Encodes, hashes and stores a tree (if new); returns its id.
+  Result<Id> StoreTree(const Tree& tree);
+  // Writes the open pack and every pending index entry. After OK, every blob
+  // added so far is durable and indexed.
+  Status Flush();
+  // Flush(), check the root tree is indexed, then write the snapshot.
+  Result<Id> CommitSnapshot(Snapshot snapshot);
+  WriteStats write_stats() const;
+
+  // Indexes packs present in the store but listed by no index segment (left
+  // by an interrupted backup). Returns how many packs were adopted.
+  Result<int> AdoptUnindexedPacks();
+
+ private:
+  Repository(std::unique_ptr<ObjectStore> store, RepoConfig config);
+  Status LoadIndex();
+  Status WritePack(std::string pack, std::vector<PackEntry> entries);
+  Status WriteIndexSegment(std::vector<IndexPack> packs);
+  void LatchError(const Status& s);
+
+  std::unique_ptr<ObjectStore> store_;
+  RepoConfig config_;
+  KeyedHasher hasher_;
+  std::vector<std::string> open_warnings_;
+
+  mutable std::shared_mutex index_mu_;
+  ChunkIndex index_;                            // GUARDED_BY(index_mu_)
+  std::unordered_set<Id, IdHash> claimed_;      // GUARDED_BY(index_mu_)
+  std::vector<IndexPack> unwritten_index_;      // GUARDED_BY(index_mu_)
+
+  std::mutex pack_mu_;
+  PackBuilder pack_;  // GUARDED_BY(pack_mu_)
+
+  std::mutex error_mu_;
+  Status first_error_;  // GUARDED_BY(error_mu_)
+
+  std::atomic<uint64_t> blobs_added_{0}, bytes_added_{0}, raw_bytes_added_{0}, packs_written_{0};
+};
+
+}  // namespace dr

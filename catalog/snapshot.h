@@ -1,0 +1,49 @@
+// Snapshots: small objects "snapshots/<id>" naming a root tree and what was
+// backed up. A snapshot is written last, only after every pack and index
+// segment it depends on is durable (Repository::CommitSnapshot enforces it).
+// Byte layout: docs/format/snapshot.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/hash.h"
+#include "core/status.h"
+
+namespace dr {
+
+struct SnapshotStats {
+  uint64_t files_new = 0, files_changed = 0, files_unchanged = 0;
+  uint64_t dirs = 0, others = 0;
+  uint64_t bytes_total = 0;   // logical size of all files in the snapshot
+  uint64_t bytes_read = 0;    // read from the source during this backup
+  uint64_t bytes_added = 0;   // stored (compressed) bytes this backup added
+  uint64_t blobs_added = 0;
+  uint64_t errors = 0;
+  double duration_s = 0;
+};
+
+struct Snapshot {
+  Id id;  // derived from the encoded bytes; not part of them
+  int64_t time_ns = 0;
+  std::string host, username;
+  std::vector<std::string> paths;  // absolute source paths (raw bytes)
+  std::vector<std::string> tags;
+  std::optional<Id> parent;
+  Id tree;
+  bool partial = false;               // some sources or files could not be read
+  std::vector<std::string> warnings;  // the first few, for the operator
+  SnapshotStats stats;
+  std::string program_version;
+
+  std::string ShortId() const { return id.Hex().substr(0, 8); }
+};
+
+std::string SnapshotKey(const Id& id);
+// Returns the sealed object bytes; the id is the keyed hash of them.
+std::string EncodeSnapshot(const Snapshot& s);
+Result<Snapshot> DecodeSnapshot(std::string_view object, const std::string& what);
+
+}  // namespace dr

@@ -1,0 +1,48 @@
+// File-level backup: walks source trees, stores what changed, commits a
+// snapshot.
+//
+// Pipeline: the calling thread walks (openat/fstatat), reads, chunks and
+// hashes; chunks the repository lacks go through a byte-bounded queue to one
+// compression worker per core, which append them to packs. The snapshot is
+// committed only after every pack and index segment is durable.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "catalog/repository.h"
+#include "catalog/snapshot.h"
+#include "core/status.h"
+#include "replicator/progress.h"
+
+namespace dr {
+
+struct BackupOptions {
+  std::vector<std::string> paths;     // made absolute by the caller or here
+  std::vector<std::string> excludes;  // glob; without '/', matches any name
+  bool one_file_system = false;
+  std::vector<std::string> tags;
+  std::string host;                   // default: this machine's host name
+  std::optional<std::string> parent;  // default: latest of same host and paths
+  bool force_reread = false;          // ignore the parent's metadata
+  int threads = 0;                    // compression workers; 0 = one per core
+  ProgressCounters* progress = nullptr;
+};
+
+struct BackupResult {
+  Snapshot snapshot;
+  std::vector<std::string> warnings;  // unreadable paths and files, files changed while read
+};
+
+// Errors that abort the backup (no snapshot is written): repository write
+// failures, no source path existing at all. Problems with single paths or
+// files become warnings and mark the snapshot partial.
+Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options);
+
+// Whether `path` (absolute, display form) with final component `name` is
+// excluded by `patterns`.
+bool IsExcluded(const std::vector<std::string>& patterns, const std::string& path,
+                const std::string& name);
+
+}  // namespace dr

@@ -1,0 +1,57 @@
+#include "tools/drctl/cli.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "core/timefmt.h"
+#include "replicator/progress.h"
+
+namespace dr::cli {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "drctl: %s\n", s.message().c_str());
+  return kExitError;
+}
+
+std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g) {
+  if (g.repo.empty()) {
+    Fail(Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
+    return nullptr;
+  }
+  auto store = OpenObjectStore(g.repo);
+  if (!store.ok()) {
+    Fail(store.status());
+    return nullptr;
+  }
+  auto repo = Repository::Open(std::move(store).value());
+  if (!repo.ok()) {
+    Fail(repo.status());
+    return nullptr;
+  }
+  return std::move(repo).value();
+}
+
+bool ShowProgress(const GlobalOptions& g) {
+  return !g.quiet && !g.json && (g.progress || ProgressReporter::StderrIsTerminal());
+}
+
+void PrintJson(const nlohmann::json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+std::string Printable(const std::string& raw) {
+  return nlohmann::json(raw).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<Snapshot> ResolveSnapshot(Repository& repo, const std::string& spec, const std::string& at) {
+  if (!at.empty()) {
+    if (!spec.empty() && spec != "latest") {
+      return Status::InvalidArgument("give either a snapshot id or --at, not both");
+    }
+    ASSIGN_OR_RETURN(int64_t t, ParseTimeArg(at));
+    return repo.FindSnapshotAt(t);
+  }
+  return repo.FindSnapshot(spec.empty() ? "latest" : spec);
+}
+
+}  // namespace dr::cli

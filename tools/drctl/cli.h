@@ -1,0 +1,51 @@
+// Shared pieces of the drctl commands: exit codes, opening the repository,
+// printing errors and JSON.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "catalog/repository.h"
+#include "core/status.h"
+
+namespace dr::cli {
+
+// Exit codes (documented in README.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;    // failed; or check/verify found problems
+inline constexpr int kExitUsage = 2;    // bad command line
+inline constexpr int kExitPartial = 3;  // backup written, but some paths could not be read
+
+struct GlobalOptions {
+  std::string repo;  // -r / DR_REPOSITORY
+  bool json = false;
+  bool quiet = false;
+  bool progress = false;  // --progress forces the live line even when not a terminal
+};
+
+// Prints "drctl: <message>" to stderr, returns kExitError.
+int Fail(const Status& s);
+// Opens the repository named by the options; prints the error on failure.
+std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g);
+bool ShowProgress(const GlobalOptions& g);
+void PrintJson(const nlohmann::json& j);
+// JSON-safe text for raw-byte paths (invalid UTF-8 replaced).
+std::string Printable(const std::string& raw);
+
+// Each command registers itself on `app` and sets `*run` when chosen.
+using Runner = std::function<int()>;
+void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddLsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddDiffCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddCheckCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddStatsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+
+// Resolves "latest", an id prefix, or (when `at` is set) a time.
+Result<Snapshot> ResolveSnapshot(Repository& repo, const std::string& spec, const std::string& at);
+
+}  // namespace dr::cli

@@ -1,0 +1,67 @@
+#include <cstdio>
+
+#include "core/timefmt.h"
+#include "replicator/backup.h"
+#include "tools/drctl/cli.h"
+
+namespace dr::cli {
+
+void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
+  auto* cmd = app.add_subcommand("backup", "back up files and directories into a new snapshot");
+  auto opts = std::make_shared<BackupOptions>();
+  auto parent = std::make_shared<std::string>();
+  cmd->add_option("paths", opts->paths, "files and directories to back up")->required();
+  cmd->add_option("-e,--exclude", opts->excludes,
+                  "glob to leave out; without '/' it matches a name at any depth");
+  cmd->add_flag("-x,--one-file-system", opts->one_file_system, "do not cross mount points");
+  cmd->add_option("--tag", opts->tags, "tag the snapshot (repeatable)");
+  cmd->add_option("--host", opts->host, "host name recorded in the snapshot");
+  cmd->add_option("--parent", *parent, "snapshot to compare with (default: latest of same host+paths)");
+  cmd->add_flag("--force", opts->force_reread, "read every file, ignoring the parent's metadata");
+  cmd->add_option("--threads", opts->threads, "compression threads (default: one per core)");
+  cmd->callback([&g, run, opts, parent] {
+    *run = [&g, opts, parent] {
+      auto repo = OpenRepo(g);
+      if (!repo) return kExitError;
+      if (!parent->empty()) opts->parent = *parent;
+      ProgressCounters counters;
+      opts->progress = &counters;
+      Result<BackupResult> r = Status::Unavailable("not run");
+      {
+        ProgressReporter reporter(&counters, "backup", ShowProgress(g));
+        r = RunBackup(*repo, *opts);
+      }
+      if (!r.ok()) return Fail(r.status());
+      const Snapshot& s = r->snapshot;
+      const SnapshotStats& st = s.stats;
+      for (const auto& w : r->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+      if (g.json) {
+        PrintJson({{"snapshot", s.id.Hex()},
+                   {"partial", s.partial},
+                   {"warnings", r->warnings},
+                   {"files_new", st.files_new},
+                   {"files_changed", st.files_changed},
+                   {"files_unchanged", st.files_unchanged},
+                   {"dirs", st.dirs},
+                   {"bytes_total", st.bytes_total},
+                   {"bytes_read", st.bytes_read},
+                   {"bytes_added", st.bytes_added},
+                   {"blobs_added", st.blobs_added},
+                   {"duration_s", st.duration_s}});
+      } else if (!g.quiet) {
+        std::printf(
+            "snapshot %s saved%s: %llu new, %llu changed, %llu unchanged files, %llu dirs; "
+            "read %s of %s, added %s to the repository in %.1fs\n",
+            s.ShortId().c_str(), s.partial ? " (PARTIAL: see warnings)" : "",
+            static_cast<unsigned long long>(st.files_new),
+            static_cast<unsigned long long>(st.files_changed),
+            static_cast<unsigned long long>(st.files_unchanged),
+            static_cast<unsigned long long>(st.dirs), HumanBytes(st.bytes_read).c_str(),
+            HumanBytes(st.bytes_total).c_str(), HumanBytes(st.bytes_added).c_str(), st.duration_s);
+      }
+      return s.partial ? kExitPartial : kExitOk;
+    };
+  });
+}
+
+}  // namespace dr::cli

@@ -1,0 +1,40 @@
+#include <cstdio>
+
+#include "tools/drctl/cli.h"
+
+namespace dr::cli {
+
+void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
+  auto* cmd = app.add_subcommand("init", "create a new repository");
+  auto opts = std::make_shared<InitOptions>();
+  auto pack_mib = std::make_shared<uint32_t>(16);
+  cmd->add_option("--chunk-min", opts->chunker.min_size, "content-defined chunk minimum, bytes")
+      ->capture_default_str();
+  cmd->add_option("--chunk-avg", opts->chunker.avg_size, "chunk average (power of two), bytes")
+      ->capture_default_str();
+  cmd->add_option("--chunk-max", opts->chunker.max_size, "chunk maximum, bytes")
+      ->capture_default_str();
+  cmd->add_option("--pack-size", *pack_mib, "pack size in MiB")->capture_default_str();
+  cmd->add_option("--compression", opts->compression_level, "zstd level, 0 = off")
+      ->capture_default_str();
+  cmd->callback([&g, run, opts, pack_mib] {
+    *run = [&g, opts, pack_mib] {
+      if (g.repo.empty()) {
+        return Fail(Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
+      }
+      auto store = OpenObjectStore(g.repo);
+      if (!store.ok()) return Fail(store.status());
+      opts->pack_size = *pack_mib << 20;
+      Status s = Repository::Init(store->get(), *opts);
+      if (!s.ok()) return Fail(s);
+      if (g.json) {
+        PrintJson({{"repository", (*store)->Url()}, {"created", true}});
+      } else if (!g.quiet) {
+        std::printf("created repository at %s\n", (*store)->Url().c_str());
+      }
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace dr::cli

@@ -1,0 +1,78 @@
+#include <cstdio>
+
+#include "core/timefmt.h"
+#include "tools/drctl/cli.h"
+
+namespace dr::cli {
+
+nlohmann::json SnapshotJson(const Snapshot& s) {
+  nlohmann::json paths = nlohmann::json::array();
+  for (const auto& p : s.paths) paths.push_back(p);
+  const SnapshotStats& st = s.stats;
+  return {{"id", s.id.Hex()},
+          {"short_id", s.ShortId()},
+          {"time", FormatRfc3339Utc(s.time_ns)},
+          {"host", s.host},
+          {"username", s.username},
+          {"paths", paths},
+          {"tags", s.tags},
+          {"parent", s.parent ? nlohmann::json(s.parent->Hex()) : nlohmann::json(nullptr)},
+          {"tree", s.tree.Hex()},
+          {"partial", s.partial},
+          {"warnings", s.warnings},
+          {"stats",
+           {{"files_new", st.files_new},
+            {"files_changed", st.files_changed},
+            {"files_unchanged", st.files_unchanged},
+            {"dirs", st.dirs},
+            {"bytes_total", st.bytes_total},
+            {"bytes_read", st.bytes_read},
+            {"bytes_added", st.bytes_added},
+            {"duration_s", st.duration_s}}}};
+}
+
+void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
+  auto* cmd = app.add_subcommand("snapshots", "list snapshots, oldest first");
+  auto host = std::make_shared<std::string>();
+  auto tag = std::make_shared<std::string>();
+  cmd->add_option("--host", *host, "only snapshots of this host");
+  cmd->add_option("--tag", *tag, "only snapshots with this tag");
+  cmd->callback([&g, run, host, tag] {
+    *run = [&g, host, tag] {
+      auto repo = OpenRepo(g);
+      if (!repo) return kExitError;
+      std::vector<std::string> bad;
+      auto all = repo->ListSnapshots(&bad);
+      if (!all.ok()) return Fail(all.status());
+      for (const auto& b : bad) std::fprintf(stderr, "warning: %s\n", b.c_str());
+      std::vector<Snapshot> shown;
+      for (const auto& s : *all) {
+        if (!host->empty() && s.host != *host) continue;
+        if (!tag->empty() && std::find(s.tags.begin(), s.tags.end(), *tag) == s.tags.end()) continue;
+        shown.push_back(s);
+      }
+      if (g.json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& s : shown) arr.push_back(SnapshotJson(s));
+        PrintJson(arr);
+        return kExitOk;
+      }
+      std::printf("%-8s  %-19s  %-12s  %-10s  %10s  %10s  %s\n", "ID", "Time", "Host", "Tags",
+                  "Size", "Added", "Paths");
+      for (const auto& s : shown) {
+        std::string tags;
+        for (const auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
+        std::string paths;
+        for (const auto& p : s.paths) paths += (paths.empty() ? "" : " ") + p;
+        std::printf("%-8s  %-19s  %-12s  %-10s  %10s  %10s  %s%s\n", s.ShortId().c_str(),
+                    FormatLocal(s.time_ns).c_str(), s.host.c_str(), tags.c_str(),
+                    HumanBytes(s.stats.bytes_total).c_str(), HumanBytes(s.stats.bytes_added).c_str(),
+                    paths.c_str(), s.partial ? "  (partial)" : "");
+      }
+      std::printf("%zu snapshots\n", shown.size());
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace dr::cli
