@@ -22,10 +22,15 @@ Result<Node> FindNode(Repository& repo, const Id& root, const std::string& path)
     pos = next + 1;
     if (part.empty() || part == ".") continue;
     so_far += "/" + part;
-    if (node.type != NodeType::kDir) return Status::NotFound(so_far + ": not in the snapshot");
+    if (node.type != NodeType::kDir) {
+      return Status::NotFound(path + ": not in the snapshot (" + so_far + " is not a directory)");
+    }
     ASSIGN_OR_RETURN(Tree tree, repo.LoadTree(node.subtree));
     const Node* child = tree.Find(part);
-    if (!child) return Status::NotFound(so_far + ": not in the snapshot");
+    if (!child) {
+      return Status::NotFound(path + ": not in the snapshot" +
+                              (so_far == path ? "" : " (" + so_far + " is missing)"));
+    }
     node = *child;
   }
   return node;
