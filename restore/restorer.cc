@@ -105,7 +105,6 @@ Status RestoreRun::WriteFile(FileJob& job) {
   StreamDigest digest(repo_.hasher());
   uint64_t offset = 0, written = 0, kept = 0;
   Status first_error;
-  if (!job.existed && ::ftruncate(fd, 0) != 0) return Status::FromErrno(errno, "truncate " + job.display);
   for (const Extent& e : n.content) {
     if (e.hole) {
       if (job.existed) {
@@ -248,8 +247,15 @@ void RestoreRun::RestoreNode(int dirfd, const Node& n, const std::string& path,
     }
     case NodeType::kFile: {
       struct stat st;
-      bool existed = ::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-                     static_cast<uint64_t>(st.st_size) == n.size;
+      bool present = ::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+      bool existed = present && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == n.size;
+      // A file that cannot be updated in place is replaced by a new inode
+      // (never truncated: that would also change every hard link to it, and
+      // ext4 flushes truncated-then-rewritten files on close).
+      if (present && !existed && ::unlinkat(dirfd, name, 0) != 0) {
+        Error(Status::FromErrno(errno, "replace " + path).message());
+        return;
+      }
       int fd = ::openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
       if (fd < 0) {
         Error(Status::FromErrno(errno, "create " + path).message());
