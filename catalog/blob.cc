@@ -23,15 +23,23 @@ ZSTD_DCtx* ThreadDCtx() {
 }
 }  // namespace
 
-std::string EncodeBlob(std::string_view raw, int level) {
-  if (level <= 0 || raw.size() < 64) return std::string(raw);
+std::string_view EncodeBlobInto(std::string_view raw, int level, BlobScratch* scratch) {
+  if (level <= 0 || raw.size() < 64) return raw;
   // Only a result that is actually smaller is kept, so the output buffer can
   // be capped at raw.size()-1: zstd then fails fast on incompressible data.
-  std::string out(raw.size() - 1, '\0');
-  size_t n = ZSTD_compressCCtx(ThreadCCtx(), out.data(), out.size(), raw.data(), raw.size(), level);
-  if (ZSTD_isError(n)) return std::string(raw);
-  out.resize(n);
-  return out;
+  const size_t cap = raw.size() - 1;
+  if (scratch->capacity < cap) {
+    scratch->data.reset(new char[cap]);
+    scratch->capacity = cap;
+  }
+  size_t n = ZSTD_compressCCtx(ThreadCCtx(), scratch->data.get(), cap, raw.data(), raw.size(), level);
+  if (ZSTD_isError(n)) return raw;
+  return std::string_view(scratch->data.get(), n);
+}
+
+std::string EncodeBlob(std::string_view raw, int level) {
+  BlobScratch scratch;
+  return std::string(EncodeBlobInto(raw, level, &scratch));
 }
 
 Result<std::string> DecodeBlob(std::string_view stored, uint32_t raw_len, const Id& id,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -14,8 +15,18 @@ namespace dr {
 
 enum class BlobType : uint8_t { kData = 0, kTree = 1 };
 
-// Compresses `raw` at zstd `level` (0 = never). Returns raw bytes unchanged
-// when the compressed form would not be smaller.
+// Reusable output space for EncodeBlobInto (not zero-filled: cheaper than a
+// std::string for megabyte chunks).
+struct BlobScratch {
+  std::unique_ptr<char[]> data;
+  size_t capacity = 0;
+};
+
+// Compresses `raw` at zstd `level` (0 = never) into `scratch`. Returns a view
+// of the stored form: the compressed bytes, or `raw` itself when compression
+// would not make it smaller. The view lives until the next call with `scratch`.
+std::string_view EncodeBlobInto(std::string_view raw, int level, BlobScratch* scratch);
+// Same, returning a copy.
 std::string EncodeBlob(std::string_view raw, int level);
 
 // Inverse of EncodeBlob; checks the result has `raw_len` bytes and hashes to

@@ -34,6 +34,9 @@ bool PackIdFromKey(std::string_view key, Id* out);
 // Accumulates blobs into one pack. Not thread-safe.
 class PackBuilder {
  public:
+  // Reserves room for a pack of about `expected` bytes up front, so the
+  // buffer does not double past it while filling.
+  void Reserve(size_t expected) { data_.reserve(expected); }
   void Add(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
   size_t size() const { return data_.size(); }
   bool empty() const { return entries_.empty(); }

@@ -13,10 +13,21 @@ constexpr char kConfigKey[] = "config";
 // Packs listed per index segment. Small enough that an interrupted backup
 // leaves few unindexed packs, large enough to keep segment count modest.
 constexpr size_t kPacksPerSegment = 4;
+// Full packs waiting for a writer, and writers: fsync of one pack overlaps
+// with filling the next, and memory stays at a few packs.
+constexpr size_t kPacksQueued = 1;
+constexpr int kPackWriters = 2;
 }  // namespace
 
 Repository::Repository(std::unique_ptr<ObjectStore> store, RepoConfig config)
     : store_(std::move(store)), config_(std::move(config)), hasher_(config_.secret) {}
+
+Repository::~Repository() {
+  if (write_queue_) {
+    write_queue_->Close();
+    for (auto& t : writers_) t.join();
+  }
+}
 
 Status Repository::Init(ObjectStore* store, const InitOptions& options) {
   auto existing = store->Size(kConfigKey);
@@ -174,26 +185,48 @@ void Repository::LatchError(const Status& s) {
   if (first_error_.ok()) first_error_ = s;
 }
 
-Status Repository::AddBlob(BlobType type, const Id& id, std::string stored, uint32_t raw_len) {
+Status Repository::AddBlob(BlobType type, const Id& id, std::string_view stored,
+                           uint32_t raw_len) {
   {
     std::lock_guard l(error_mu_);
     if (!first_error_.ok()) return first_error_;
   }
-  std::string finished;
-  std::vector<PackEntry> entries;
+  PendingPack full;
   {
     std::lock_guard l(pack_mu_);
+    if (pack_.empty()) pack_.Reserve(config_.pack_size + config_.chunker.max_size + (256 << 10));
     pack_.Add(type, id, stored, raw_len);
     if (pack_.size() >= config_.pack_size) {
-      entries = pack_.entries();
-      finished = pack_.Finish();
+      full.entries = pack_.entries();
+      full.bytes = pack_.Finish();
     }
   }
   blobs_added_++;
   bytes_added_ += stored.size();
   raw_bytes_added_ += raw_len;
-  if (finished.empty()) return Status::OK();
-  return WritePack(std::move(finished), std::move(entries));
+  if (!full.bytes.empty()) EnqueuePack(std::move(full));
+  return Status::OK();
+}
+
+void Repository::EnqueuePack(PendingPack pack) {
+  {
+    std::lock_guard l(inflight_mu_);
+    if (!write_queue_) {
+      write_queue_ = std::make_unique<BoundedQueue<PendingPack>>(kPacksQueued);
+      for (int i = 0; i < kPackWriters; ++i) writers_.emplace_back([this] { WriterLoop(); });
+    }
+    ++inflight_;
+  }
+  write_queue_->Push(std::move(pack), 1);
+}
+
+void Repository::WriterLoop() {
+  while (auto pack = write_queue_->Pop()) {
+    (void)WritePack(std::move(pack->bytes), std::move(pack->entries));  // errors are latched
+    std::lock_guard l(inflight_mu_);
+    --inflight_;
+    inflight_cv_.notify_all();
+  }
 }
 
 Status Repository::WritePack(std::string pack, std::vector<PackEntry> entries) {
@@ -227,27 +260,32 @@ Result<Id> Repository::StoreTree(const Tree& tree) {
   std::string raw = EncodeTree(tree);
   Id id = hasher_.Hash(raw);
   if (Claim(id)) {
-    RETURN_IF_ERROR(AddBlob(BlobType::kTree, id, EncodeBlob(raw, config_.compression_level),
+    BlobScratch scratch;
+    RETURN_IF_ERROR(AddBlob(BlobType::kTree, id,
+                            EncodeBlobInto(raw, config_.compression_level, &scratch),
                             static_cast<uint32_t>(raw.size())));
   }
   return id;
 }
 
 Status Repository::Flush() {
+  PendingPack last;
+  {
+    std::lock_guard l(pack_mu_);
+    if (!pack_.empty()) {
+      last.entries = pack_.entries();
+      last.bytes = pack_.Finish();
+    }
+  }
+  if (!last.bytes.empty()) EnqueuePack(std::move(last));
+  {
+    std::unique_lock l(inflight_mu_);
+    inflight_cv_.wait(l, [this] { return inflight_ == 0; });
+  }
   {
     std::lock_guard l(error_mu_);
     if (!first_error_.ok()) return first_error_;
   }
-  std::string finished;
-  std::vector<PackEntry> entries;
-  {
-    std::lock_guard l(pack_mu_);
-    if (!pack_.empty()) {
-      entries = pack_.entries();
-      finished = pack_.Finish();
-    }
-  }
-  if (!finished.empty()) RETURN_IF_ERROR(WritePack(std::move(finished), std::move(entries)));
   std::vector<IndexPack> batch;
   {
     std::unique_lock l(index_mu_);

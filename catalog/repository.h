@@ -11,6 +11,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +27,7 @@
 #include "catalog/repo_config.h"
 #include "catalog/snapshot.h"
 #include "catalog/tree.h"
+#include "core/bounded_queue.h"
 #include "core/hash.h"
 #include "core/status.h"
 
@@ -50,6 +53,7 @@ class Repository {
   // Reads the config and every index segment. A missing config gives
   // NotFound ("... is not a repository (no config); run drctl init").
   static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<ObjectStore> store);
+  ~Repository();
 
   const RepoConfig& config() const { return config_; }
   const KeyedHasher& hasher() const { return hasher_; }
@@ -84,13 +88,16 @@ class Repository {
   // True when the caller must store `id`: it is neither indexed nor claimed
   // by another writer. A claimed blob must be passed to AddBlob.
   bool Claim(const Id& id);
-  // Appends an encoded blob (EncodeBlob output) to the open pack; writes the
-  // pack when it is full. Returns the first write error seen, if any.
-  Status AddBlob(BlobType type, const Id& id, std::string stored, uint32_t raw_len);
+  // Appends an encoded blob (EncodeBlob output) to the open pack. A full pack
+  // is handed to background writers (at most a few packs wait, so memory is
+  // bounded and compression never waits for fsync). Returns the first write
+  // error seen, if any.
+  Status AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
   // Encodes, hashes and stores a tree (if new); returns its id.
   Result<Id> StoreTree(const Tree& tree);
-  // Writes the open pack and every pending index entry. After OK, every blob
-  // added so far is durable and indexed.
+  // Writes the open pack, waits for the background writers, and writes every
+  // pending index entry. After OK, every blob added so far is durable and
+  // indexed. REQUIRES: no concurrent AddBlob.
   Status Flush();
   // Flush(), check the root tree is indexed, then write the snapshot.
   Result<Id> CommitSnapshot(Snapshot snapshot);
@@ -102,7 +109,13 @@ class Repository {
 
  private:
   Repository(std::unique_ptr<ObjectStore> store, RepoConfig config);
+  struct PendingPack {
+    std::string bytes;
+    std::vector<PackEntry> entries;
+  };
   Status LoadIndex();
+  void EnqueuePack(PendingPack pack);
+  void WriterLoop();
   Status WritePack(std::string pack, std::vector<PackEntry> entries);
   Status WriteIndexSegment(std::vector<IndexPack> packs);
   void LatchError(const Status& s);
@@ -119,6 +132,13 @@ class Repository {
 
   std::mutex pack_mu_;
   PackBuilder pack_;  // GUARDED_BY(pack_mu_)
+
+  // Background pack writers, started with the first full pack.
+  std::unique_ptr<BoundedQueue<PendingPack>> write_queue_;
+  std::vector<std::thread> writers_;
+  std::mutex inflight_mu_;
+  std::condition_variable inflight_cv_;
+  int inflight_ = 0;  // GUARDED_BY(inflight_mu_): packs queued or being written
 
   std::mutex error_mu_;
   Status first_error_;  // GUARDED_BY(error_mu_)

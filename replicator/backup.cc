@@ -35,7 +35,7 @@ bool IsExcluded(const std::vector<std::string>& patterns, const std::string& pat
 namespace {
 
 // Bytes of chunk data that may wait between the reader and the compressors.
-constexpr size_t kQueueBytes = 64 << 20;
+constexpr size_t kQueueBytes = 16 << 20;
 // Attempts to read a file that keeps changing before giving up on it.
 constexpr int kReadAttempts = 3;
 
@@ -117,10 +117,10 @@ void BackupRun::Fail(const Status& s) {
 
 void BackupRun::CompressWorker() {
   const int level = repo_.config().compression_level;
+  BlobScratch scratch;
   while (auto job = queue_.Pop()) {
     if (failed()) continue;  // drain so the reader never blocks forever
-    std::string stored = EncodeBlob(job->raw, level);
-    Status s = repo_.AddBlob(BlobType::kData, job->id, std::move(stored),
+    Status s = repo_.AddBlob(BlobType::kData, job->id, EncodeBlobInto(job->raw, level, &scratch),
                              static_cast<uint32_t>(job->raw.size()));
     if (!s.ok()) Fail(s);
   }

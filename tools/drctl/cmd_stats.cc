@@ -15,12 +15,15 @@ void AddStatsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       if (!snaps.ok()) return Fail(snaps.status());
       auto packs = repo->store()->List("data/");
       if (!packs.ok()) return Fail(packs.status());
-      uint64_t stored = 0, raw = 0, blobs = 0, data_blobs = 0;
+      uint64_t stored = 0, raw = 0, blobs = 0, data_blobs = 0, data_raw = 0;
       for (const auto& p : *packs) stored += p.size;
       repo->ForEachIndexedBlob([&](const Id&, const BlobLocation& loc) {
         raw += loc.raw_len;
         ++blobs;
-        if (loc.type == BlobType::kData) ++data_blobs;
+        if (loc.type == BlobType::kData) {
+          ++data_blobs;
+          data_raw += loc.raw_len;
+        }
       });
       uint64_t logical = 0;
       for (const auto& s : *snaps) logical += s.stats.bytes_total;
@@ -40,7 +43,7 @@ void AddStatsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                    {"compression_ratio", compression},
                    {"index_memory_bytes", index_mem},
                    {"index_bytes_per_blob", per_blob},
-                   {"mean_chunk_bytes", data_blobs ? raw / blobs : 0}});
+                   {"mean_chunk_bytes", data_blobs ? data_raw / data_blobs : 0}});
         return kExitOk;
       }
       std::printf("snapshots:           %zu\n", snaps->size());
@@ -51,6 +54,8 @@ void AddStatsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                   compression);
       std::printf("all snapshots:       %s logical, %.2fx dedup\n", HumanBytes(logical).c_str(),
                   dedup);
+      std::printf("mean chunk:          %s\n",
+                  HumanBytes(data_blobs ? static_cast<double>(data_raw) / data_blobs : 0).c_str());
       std::printf("index memory:        %s (%.1f bytes per blob)\n",
                   HumanBytes(index_mem).c_str(), per_blob);
       return kExitOk;

@@ -1,5 +1,6 @@
 // drctl: the administrator's command line. Each command lives in its own
 // file beside this one; this only wires them together.
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdlib>
@@ -14,6 +15,10 @@ int main(int argc, char** argv) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+  // Chunks and packs are megabytes each and pass between threads; a fixed
+  // mmap threshold returns them to the system at once instead of letting
+  // per-thread heaps grow (glibc raises the threshold dynamically otherwise).
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
   CLI::App app{"drctl " DR_VERSION " - disaster-recovery backup: repositories, backups, restores"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the command name
