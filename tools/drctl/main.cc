@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   // Chunks and packs are megabytes each and pass between threads; a fixed
   // mmap threshold returns them to the system at once instead of letting
   // per-thread heaps grow (glibc raises the threshold dynamically otherwise).
-  mallopt(M_MMAP_THRESHOLD, 256 << 10);
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
   CLI::App app{"drctl " DR_VERSION " - disaster-recovery backup: repositories, backups, restores"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the command name
