@@ -220,8 +220,10 @@ Result<CheckReport> CheckRun::Run() {
     opt_.progress->bytes_total += opt_.read_data ? stored[pack] : 0;
     to_check.push_back(pack);
   }
+  std::unordered_set<Id, IdHash> indexed;
+  for (const Id& p : repo_.IndexedPacks()) indexed.insert(p);
   for (const auto& [pack, size] : stored) {
-    if (!by_pack.count(pack)) {
+    if (!indexed.count(pack)) {
       Problem(ProblemKind::kUnindexedPack, "pack " + pack.Hex(),
               "not in any index (left by an interrupted backup; the next backup adopts it)");
     }

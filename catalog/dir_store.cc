@@ -69,18 +69,34 @@ DirStore::DirStore(std::string root) : root_(std::move(root)) {
 }
 
 Status DirStore::EnsureDir(const std::string& dir) {
-  struct stat st;
-  if (::stat(dir.c_str(), &st) == 0) return Status::OK();
+  {
+    std::lock_guard l(dirs_mu_);
+    if (durable_dirs_.count(dir)) return Status::OK();
+  }
   std::string parent = fs::path(dir).parent_path();
-  if (parent != dir && !parent.empty()) RETURN_IF_ERROR(EnsureDir(parent));
+  if (parent != dir && !parent.empty() && dir != root_) RETURN_IF_ERROR(EnsureDir(parent));
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::FromErrno(errno, "create directory " + dir);
   }
-  // The new entry must survive a crash before anything inside it is promised.
-  return FsyncDir(parent.empty() ? "." : parent);
+  // The entry must be durable in its parent before anything inside it is
+  // promised, even if another thread or process created it a moment ago: so
+  // every directory is fsynced in its parent once per process, not just when
+  // this call created it.
+  RETURN_IF_ERROR(FsyncDir(parent.empty() ? "." : parent));
+  std::lock_guard l(dirs_mu_);
+  durable_dirs_.insert(dir);
+  return Status::OK();
 }
 
 Status DirStore::Put(const std::string& key, std::string_view data) {
+  return Write(key, data, /*exclusive=*/false);
+}
+
+Status DirStore::PutIfAbsent(const std::string& key, std::string_view data) {
+  return Write(key, data, /*exclusive=*/true);
+}
+
+Status DirStore::Write(const std::string& key, std::string_view data, bool exclusive) {
   const std::string path = PathOf(key);
   const std::string dir = fs::path(path).parent_path();
   RETURN_IF_ERROR(EnsureDir(dir));
@@ -90,13 +106,15 @@ Status DirStore::Put(const std::string& key, std::string_view data) {
   Status st = WriteAll(fd.get(), data, "write " + tmp);
   if (st.ok() && ::fsync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + tmp);
   if (st.ok() && ::close(fd.release()) != 0) st = Status::FromErrno(errno, "close " + tmp);
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+  // rename replaces atomically; link refuses an existing name atomically.
+  if (st.ok() && !exclusive && ::rename(tmp.c_str(), path.c_str()) != 0) {
     st = Status::FromErrno(errno, "rename " + tmp + " to " + path);
   }
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
+  if (st.ok() && exclusive && ::link(tmp.c_str(), path.c_str()) != 0) {
+    st = Status::FromErrno(errno, "create " + path);
   }
+  if (!st.ok() || exclusive) ::unlink(tmp.c_str());
+  RETURN_IF_ERROR(st);
   return FsyncDir(dir);
 }
 
@@ -189,21 +207,6 @@ Result<int> DirStore::RemoveStaleTempFiles() {
   }
   if (ec) return Status::FromErrno(ec.value(), "list " + root_);
   return removed;
-}
-
-Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url) {
-  std::string path = url;
-  if (url.rfind("dir://", 0) == 0) {
-    path = url.substr(6);
-  } else if (url.find("://") != std::string::npos) {
-    return Status::InvalidArgument("repository " + url +
-                                   ": unknown scheme (supported: dir://PATH or a plain path)");
-  }
-  if (path.empty()) return Status::InvalidArgument("repository location is empty");
-  std::error_code ec;
-  fs::path abs = fs::absolute(path, ec);
-  if (ec) return Status::InvalidArgument("repository " + url + ": " + ec.message());
-  return std::unique_ptr<ObjectStore>(new DirStore(abs.lexically_normal().string()));
 }
 
 }  // namespace dr

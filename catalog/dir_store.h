@@ -7,6 +7,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "catalog/object_store.h"
@@ -18,6 +20,7 @@ class DirStore : public ObjectStore {
   explicit DirStore(std::string root);
 
   Status Put(const std::string& key, std::string_view data) override;
+  Status PutIfAbsent(const std::string& key, std::string_view data) override;
   Result<std::string> Get(const std::string& key) override;
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
@@ -31,7 +34,10 @@ class DirStore : public ObjectStore {
  private:
   std::string PathOf(const std::string& key) const { return root_ + "/" + key; }
   Status EnsureDir(const std::string& dir);
+  Status Write(const std::string& key, std::string_view data, bool exclusive);
   std::string root_;
+  std::mutex dirs_mu_;
+  std::set<std::string> durable_dirs_;  // GUARDED_BY(dirs_mu_): entries fsynced in their parent
 };
 
 }  // namespace dr

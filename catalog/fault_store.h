@@ -22,6 +22,9 @@ class FaultStore : public ObjectStore {
   int puts_seen() const { return puts_seen_.load(); }
 
   Status Put(const std::string& key, std::string_view data) override;
+  Status PutIfAbsent(const std::string& key, std::string_view data) override {
+    return base_->PutIfAbsent(key, data);
+  }
   Result<std::string> Get(const std::string& key) override { return base_->Get(key); }
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override {
     return base_->GetRange(key, offset, length);

@@ -8,6 +8,14 @@ Status MemStore::Put(const std::string& key, std::string_view data) {
   return Status::OK();
 }
 
+Status MemStore::PutIfAbsent(const std::string& key, std::string_view data) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!objects_.emplace(key, std::string(data)).second) {
+    return Status::AlreadyExists("mem://" + key + ": exists");
+  }
+  return Status::OK();
+}
+
 Result<std::string> MemStore::Get(const std::string& key) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = objects_.find(key);

@@ -12,6 +12,7 @@ namespace dr {
 class MemStore : public ObjectStore {
  public:
   Status Put(const std::string& key, std::string_view data) override;
+  Status PutIfAbsent(const std::string& key, std::string_view data) override;
   Result<std::string> Get(const std::string& key) override;
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;

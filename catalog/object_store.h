@@ -32,6 +32,9 @@ class ObjectStore {
   virtual ~ObjectStore() = default;
 
   virtual Status Put(const std::string& key, std::string_view data) = 0;
+  // Like Put, but atomically fails with AlreadyExists when `key` exists
+  // (two concurrent callers: exactly one succeeds).
+  virtual Status PutIfAbsent(const std::string& key, std::string_view data) = 0;
   virtual Result<std::string> Get(const std::string& key) = 0;
   // Reads [offset, offset+length). Reading past the end is Corruption
   // (callers only ask for ranges an index or header promised).
@@ -43,9 +46,13 @@ class ObjectStore {
   virtual Result<uint64_t> Size(const std::string& key) = 0;
   // The URL this store was opened with, for messages: "dir:///srv/repo".
   virtual std::string Url() const = 0;
+  // How many Puts of packs the repository should keep in flight at once
+  // (network stores hide latency with more).
+  virtual int PreferredWriteConcurrency() const { return 2; }
 };
 
-// Opens a store from a URL: "dir:///path", or a plain path (same as dir://).
+// Opens a store from a URL: "dir:///path", or a plain path (same as dir://),
+// or "rados://POOL[/NAMESPACE]?conf=PATH&id=USER" (see rados_store.h).
 // The directory need not exist yet (init creates it).
 Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url);
 

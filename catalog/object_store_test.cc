@@ -31,12 +31,24 @@ std::vector<Backend> Backends() {
       {"dir", [](const std::string& d) { return std::make_unique<DirStore>(d + "/repo"); }},
       {"mem", [](const std::string&) { return std::make_unique<MemStore>(); }},
       {"fault_passthrough", [](const std::string&) { return std::make_unique<MemInFault>(); }},
+      {"rados",
+       [](const std::string&) -> std::unique_ptr<ObjectStore> {
+         std::string url = test::RadosTestUrl("conf");
+         if (url.empty()) return nullptr;
+         auto s = OpenObjectStore(url);
+         EXPECT_TRUE(s.ok()) << s.status().ToString();
+         return s.ok() ? std::move(s).value() : nullptr;
+       }},
   };
 }
 
 class StoreConformance : public ::testing::TestWithParam<Backend> {
  protected:
-  void SetUp() override { store_ = GetParam().make(dir_.path()); }
+  void SetUp() override {
+    store_ = GetParam().make(dir_.path());
+    if (GetParam().name == "rados") DR_REQUIRE_RADOS(std::string(store_ ? "ok" : ""));
+    ASSERT_NE(store_, nullptr);
+  }
   test::TempDir dir_{"store"};
   std::unique_ptr<ObjectStore> store_;
 };

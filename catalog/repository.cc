@@ -13,10 +13,10 @@ constexpr char kConfigKey[] = "config";
 // Packs listed per index segment. Small enough that an interrupted backup
 // leaves few unindexed packs, large enough to keep segment count modest.
 constexpr size_t kPacksPerSegment = 4;
-// Full packs waiting for a writer, and writers: fsync of one pack overlaps
-// with filling the next, and memory stays at a few packs.
+// Full packs waiting for a writer (the store says how many writers): the
+// write of one pack overlaps with filling the next, and the bytes in flight
+// stay at (writers + queued + 1) packs.
 constexpr size_t kPacksQueued = 1;
-constexpr int kPackWriters = 2;
 }  // namespace
 
 Repository::Repository(std::unique_ptr<ObjectStore> store, RepoConfig config)
@@ -30,14 +30,13 @@ Repository::~Repository() {
 }
 
 Status Repository::Init(ObjectStore* store, const InitOptions& options) {
-  auto existing = store->Size(kConfigKey);
-  if (existing.ok()) {
-    return Status::AlreadyExists(store->Url() + " already holds a repository (config exists)");
-  }
-  if (!existing.status().IsNotFound()) return existing.status();
   ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Generate(options.chunker, options.pack_size,
                                                            options.compression_level));
-  return store->Put(kConfigKey, config.Encode());
+  Status s = store->PutIfAbsent(kConfigKey, config.Encode());
+  if (s.code() == Code::kAlreadyExists) {
+    return Status::AlreadyExists(store->Url() + " already holds a repository (config exists)");
+  }
+  return s;
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore> store) {
@@ -213,7 +212,7 @@ void Repository::EnqueuePack(PendingPack pack) {
     std::lock_guard l(inflight_mu_);
     if (!write_queue_) {
       write_queue_ = std::make_unique<BoundedQueue<PendingPack>>(kPacksQueued);
-      for (int i = 0; i < kPackWriters; ++i) writers_.emplace_back([this] { WriterLoop(); });
+      for (int i = 0; i < store_->PreferredWriteConcurrency(); ++i) writers_.emplace_back([this] { WriterLoop(); });
     }
     ++inflight_;
   }

@@ -11,26 +11,10 @@
 namespace dr {
 namespace {
 
-// A store shared by several Repository instances (each "process" opens it anew).
-class SharedStore : public ObjectStore {
- public:
-  explicit SharedStore(ObjectStore* base) : base_(base) {}
-  Status Put(const std::string& k, std::string_view d) override { return base_->Put(k, d); }
-  Result<std::string> Get(const std::string& k) override { return base_->Get(k); }
-  Result<std::string> GetRange(const std::string& k, uint64_t o, uint64_t l) override {
-    return base_->GetRange(k, o, l);
-  }
-  Result<std::vector<ObjectInfo>> List(const std::string& p) override { return base_->List(p); }
-  Status Delete(const std::string& k) override { return base_->Delete(k); }
-  Result<uint64_t> Size(const std::string& k) override { return base_->Size(k); }
-  std::string Url() const override { return base_->Url(); }
-
- private:
-  ObjectStore* base_;
-};
-
+// Each "process" opens the same store anew; a FaultStore without faults
+// is a non-owning view of it.
 std::unique_ptr<Repository> OpenOn(ObjectStore* base) {
-  auto r = Repository::Open(std::make_unique<SharedStore>(base));
+  auto r = Repository::Open(std::make_unique<FaultStore>(base));
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? std::move(r).value() : nullptr;
 }
@@ -60,7 +44,7 @@ TEST(Repository, InitTwiceIsRefused) {
 
 TEST(Repository, OpenWithoutConfigSaysHowToCreateOne) {
   MemStore mem;
-  auto r = Repository::Open(std::make_unique<SharedStore>(&mem));
+  auto r = Repository::Open(std::make_unique<FaultStore>(&mem));
   EXPECT_TRUE(r.status().IsNotFound());
   EXPECT_NE(r.status().message().find("drctl init"), std::string::npos);
 }
@@ -69,11 +53,11 @@ TEST(Repository, CorruptedOrForeignConfigIsNamed) {
   MemStore mem;
   ASSERT_TRUE(Repository::Init(&mem, {}).ok());
   (*mem.Mutable("config"))[30] ^= 0x40;
-  auto r = Repository::Open(std::make_unique<SharedStore>(&mem));
+  auto r = Repository::Open(std::make_unique<FaultStore>(&mem));
   EXPECT_TRUE(r.status().IsCorruption());
   EXPECT_NE(r.status().message().find("config"), std::string::npos);
   ASSERT_TRUE(mem.Put("config", "this is some other program's file").ok());
-  r = Repository::Open(std::make_unique<SharedStore>(&mem));
+  r = Repository::Open(std::make_unique<FaultStore>(&mem));
   EXPECT_NE(r.status().message().find("not a repository object"), std::string::npos);
 }
 

@@ -33,9 +33,12 @@ bool PathFromJson(const json& j, std::string* out) {
   }
   std::string hex = j.at("hex").get<std::string>();
   if (hex.size() % 2) return false;
+  auto nib = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
   out->clear();
   for (size_t i = 0; i < hex.size(); i += 2) {
-    out->push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    int hi = nib(hex[i]), lo = nib(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi << 4 | lo));
   }
   return true;
 }
@@ -47,15 +50,17 @@ std::string SnapshotKey(const Id& id) { return "snapshots/" + id.Hex(); }
 std::string EncodeSnapshot(const Snapshot& s) {
   json paths = json::array();
   for (const auto& p : s.paths) paths.push_back(PathToJson(p));
+  json tags = json::array();
+  for (const auto& t : s.tags) tags.push_back(PathToJson(t));
   json warnings = json::array();
   for (const auto& w : s.warnings) warnings.push_back(PathToJson(w));
   const SnapshotStats& st = s.stats;
   json j = {
       {"time_ns", s.time_ns},
-      {"host", s.host},
-      {"username", s.username},
+      {"host", PathToJson(s.host)},
+      {"username", PathToJson(s.username)},
       {"paths", paths},
-      {"tags", s.tags},
+      {"tags", tags},
       {"parent", s.parent ? json(s.parent->Hex()) : json(nullptr)},
       {"tree", s.tree.Hex()},
       {"partial", s.partial},
@@ -83,14 +88,19 @@ Result<Snapshot> DecodeSnapshot(std::string_view object, const std::string& what
   try {
     json j = json::parse(payload);
     s.time_ns = j.at("time_ns").get<int64_t>();
-    s.host = j.at("host").get<std::string>();
-    s.username = j.value("username", "");
+    if (!PathFromJson(j.at("host"), &s.host) || !PathFromJson(j.at("username"), &s.username)) {
+      return Status::Corruption(what + ": bad host or user name");
+    }
     for (const auto& p : j.at("paths")) {
       std::string path;
       if (!PathFromJson(p, &path)) return Status::Corruption(what + ": bad path");
       s.paths.push_back(path);
     }
-    s.tags = j.at("tags").get<std::vector<std::string>>();
+    for (const auto& t : j.at("tags")) {
+      std::string tag;
+      if (!PathFromJson(t, &tag)) return Status::Corruption(what + ": bad tag");
+      s.tags.push_back(tag);
+    }
     if (!j.at("parent").is_null()) {
       Id parent;
       if (!Id::FromHex(j.at("parent").get<std::string>(), &parent)) {
@@ -104,7 +114,8 @@ Result<Snapshot> DecodeSnapshot(std::string_view object, const std::string& what
     s.partial = j.at("partial").get<bool>();
     for (const auto& w : j.at("warnings")) {
       std::string text;
-      if (PathFromJson(w, &text)) s.warnings.push_back(text);
+      if (!PathFromJson(w, &text)) return Status::Corruption(what + ": bad warning text");
+      s.warnings.push_back(text);
     }
     const json& st = j.at("stats");
     SnapshotStats& o = s.stats;

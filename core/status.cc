@@ -23,6 +23,9 @@ Status Status::FromErrno(int err, const std::string& what) {
     case EAGAIN:
     case EINTR:
     case ETIMEDOUT:
+    case ESHUTDOWN:
+    case ENOTCONN:
+    case ECONNREFUSED:
       return Unavailable(std::move(msg));
     default:
       return IOError(std::move(msg));

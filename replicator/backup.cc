@@ -99,8 +99,15 @@ class BackupRun {
 
   std::vector<std::string> warnings_;
   SnapshotStats stats_;
-  // Content of hard-linked files already read in this run, by link group.
-  std::unordered_map<uint64_t, std::pair<std::vector<Extent>, Id>> link_content_;
+  // Content of hard-linked files already read in this run, by (device,
+  // inode), with the version (size, mtime, ctime) it was read at.
+  struct LinkedContent {
+    uint64_t size;
+    int64_t mtime_ns, ctime_ns;
+    std::vector<Extent> content;
+    Id digest;
+  };
+  std::map<std::pair<uint64_t, uint64_t>, LinkedContent> link_content_;
 };
 
 void BackupRun::Warn(std::string message) {
@@ -232,11 +239,13 @@ Result<BackupRun::ReadOutcome> BackupRun::ReadFile(int dirfd, const std::string&
 bool BackupRun::BackupFile(int dirfd, const std::string& name, const std::string& path,
                            const Node* parent, Node* node) {
   opt_.progress->files++;
+  const std::pair<uint64_t, uint64_t> inode_key{node->device, node->inode};
   if (node->hardlink_group) {
-    auto it = link_content_.find(node->hardlink_group);
-    if (it != link_content_.end()) {
-      node->content = it->second.first;
-      node->digest = it->second.second;
+    auto it = link_content_.find(inode_key);
+    if (it != link_content_.end() && it->second.size == node->size &&
+        it->second.mtime_ns == node->mtime_ns && it->second.ctime_ns == node->ctime_ns) {
+      node->content = it->second.content;
+      node->digest = it->second.digest;
       stats_.files_unchanged++;
       stats_.bytes_total += node->size;
       return true;
@@ -274,7 +283,10 @@ bool BackupRun::BackupFile(int dirfd, const std::string& name, const std::string
     (parent && parent->type == NodeType::kFile ? stats_.files_changed : stats_.files_new)++;
   }
   stats_.bytes_total += node->size;
-  if (node->hardlink_group) link_content_[node->hardlink_group] = {node->content, node->digest};
+  if (node->hardlink_group) {
+    link_content_[inode_key] = {node->size, node->mtime_ns, node->ctime_ns, node->content,
+                                node->digest};
+  }
   return true;
 }
 
@@ -311,7 +323,7 @@ std::optional<Node> BackupRun::ProcessEntry(int dirfd, const std::string& name,
   }
   if (S_ISSOCK(st.st_mode)) return std::nullopt;  // sockets cannot be restored meaningfully
   Node node;
-  Status s = ReadNodeMeta(dirfd, name, st, path, &node);
+  Status s = ReadNodeMeta(dirfd, name, st, path, &node, opt_.force_reread ? nullptr : parent);
   if (!s.ok()) {
     Warn(s.message());
     return std::nullopt;

@@ -3,8 +3,8 @@
 // Cut points depend only on content, so inserting bytes near the start of a
 // file moves only the cuts next to the insertion. The gear table is derived
 // from the repository secret, so cut points cannot be predicted (or probed)
-// without it. The realised mean on real data is measured by tools/bench and
-// the chunker test (see replicator/README.md).
+// without it. The realised mean is printed by the chunker test (random data)
+// and by `drctl stats` (real data: "mean chunk").
 #pragma once
 
 #include <array>
@@ -21,10 +21,10 @@ class Chunker {
  public:
   Chunker(const ChunkerParams& params, const KeyedHasher& hasher);
 
-  // Length of the next chunk at the start of `data`. When `data` holds fewer
-  // than max_size bytes and more may follow (`at_end` false), the caller must
-  // supply more first; with `at_end` the last chunk may be shorter than min.
-  // REQUIRES: !data.empty(), and data.size() >= max_size or at_end.
+  // Length of the next chunk at the start of `data`. The caller passes at
+  // least max_size bytes unless `data` is the rest of the input; the last
+  // chunk of an input may be shorter than min_size.
+  // REQUIRES: !data.empty().
   size_t NextCut(std::string_view data) const;
   const ChunkerParams& params() const { return params_; }
 

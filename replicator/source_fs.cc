@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <cerrno>
+#include <climits>
 #include <map>
 #include <mutex>
 
@@ -113,7 +114,12 @@ Result<std::vector<std::pair<std::string, std::string>>> ReadXattrs(int dirfd,
                                                                     const std::string& name,
                                                                     const std::string& display) {
   std::vector<std::pair<std::string, std::string>> out;
-  const std::string p = ProcFdPath(dirfd, name);
+  // The plain absolute path is much cheaper for the kernel to resolve than
+  // the /proc/self/fd magic link (profiled: 40% of an unchanged re-backup);
+  // the /proc form is only for paths too long to name directly.
+  const std::string p = (!display.empty() && display[0] == '/' && display.size() < PATH_MAX - 1)
+                            ? display
+                            : ProcFdPath(dirfd, name);
   std::string names;
   for (;;) {
     ssize_t n = ::llistxattr(p.c_str(), nullptr, 0);
@@ -151,7 +157,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ReadXattrs(int dirfd,
 }
 
 Status ReadNodeMeta(int dirfd, const std::string& name, const struct stat& st,
-                    const std::string& display, Node* node) {
+                    const std::string& display, Node* node, const Node* previous) {
   node->name = name;
   node->type = NodeTypeOf(st.st_mode);
   node->mode = st.st_mode & 07777;
@@ -182,6 +188,11 @@ Status ReadNodeMeta(int dirfd, const std::string& name, const struct stat& st,
       target.resize(target.size() * 2);
     }
     node->link_target = std::move(target);
+  }
+  if (previous && previous->type == node->type && previous->inode == node->inode &&
+      previous->ctime_ns == node->ctime_ns) {
+    node->xattrs = previous->xattrs;
+    return Status::OK();
   }
   ASSIGN_OR_RETURN(node->xattrs, ReadXattrs(dirfd, name, display));
   return Status::OK();

@@ -44,8 +44,10 @@ Result<std::vector<std::string>> ReadDirNames(int dirfd, const std::string& disp
 
 // Fills the metadata fields of `node` (not content, digest or subtree) from
 // `st` plus the symlink target and extended attributes read via `dirfd`.
+// When `previous` (the entry in the parent snapshot) has the same type, inode
+// and ctime, its xattrs are reused unread: changing an xattr changes ctime.
 Status ReadNodeMeta(int dirfd, const std::string& name, const struct stat& st,
-                    const std::string& display, Node* node);
+                    const std::string& display, Node* node, const Node* previous = nullptr);
 
 // A path under /proc/self/fd that names `name` inside `dirfd` without
 // resolving the directory's own (possibly over-long) path.

@@ -89,8 +89,9 @@ class RestoreRun {
 
   std::mutex mu_;
   RestoreResult result_;  // counters and errors; GUARDED_BY(mu_) for workers
-  // First restored path (relative to the target) of each hard-link group.
-  std::unordered_map<uint64_t, std::string> link_first_;
+  // First restored path (relative to the target) and content digest of each
+  // hard-link group; a member with other content is restored on its own.
+  std::unordered_map<uint64_t, std::pair<std::string, Id>> link_first_;
 };
 
 void RestoreRun::Error(std::string msg) {
@@ -205,9 +206,9 @@ void RestoreRun::RestoreNode(int dirfd, const Node& n, const std::string& path,
   const char* name = n.name.c_str();
   if (n.hardlink_group && n.type != NodeType::kDir) {
     auto it = link_first_.find(n.hardlink_group);
-    if (it != link_first_.end()) {
+    if (it != link_first_.end() && it->second.second == n.digest) {
       ::unlinkat(dirfd, name, 0);
-      if (::linkat(target_fd_.get(), it->second.c_str(), dirfd, name, 0) != 0) {
+      if (::linkat(target_fd_.get(), it->second.first.c_str(), dirfd, name, 0) != 0) {
         Error(Status::FromErrno(errno, "hard link " + path).message());
       } else {
         std::lock_guard l(mu_);
@@ -215,7 +216,7 @@ void RestoreRun::RestoreNode(int dirfd, const Node& n, const std::string& path,
       }
       return;
     }
-    link_first_[n.hardlink_group] = rel;
+    if (it == link_first_.end()) link_first_[n.hardlink_group] = {rel, n.digest};
   }
   switch (n.type) {
     case NodeType::kDir: {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <set>
 
 #include "catalog/tree_walk.h"
@@ -17,9 +18,14 @@ namespace {
 
 class VerifyRun {
  public:
-  VerifyRun(Repository& repo, const Snapshot& snapshot, const std::vector<std::string>& includes,
-            ProgressCounters* p)
-      : repo_(repo), selection_(includes), sources_(snapshot.paths), progress_(p ? p : &own_) {}
+  VerifyRun(Repository& repo, const Snapshot& snapshot, const std::string& live_root,
+            const std::vector<std::string>& includes, ProgressCounters* p)
+      : repo_(repo), live_root_(live_root), selection_(includes), sources_(snapshot.paths),
+        progress_(p ? p : &own_) {
+    std::error_code ec;
+    if (live_root_ != "/") live_root_ = std::filesystem::absolute(live_root_, ec).lexically_normal();
+    while (live_root_.size() > 1 && live_root_.back() == '/') live_root_.pop_back();
+  }
 
   void CompareDir(int dirfd, const Tree& tree, const std::string& path, bool whole);
   VerifyResult result;
@@ -31,7 +37,12 @@ class VerifyRun {
     result.differences.push_back({path, std::move(what)});
   }
 
+  std::string LivePath(const std::string& path) const {
+    return live_root_ == "/" ? path : live_root_ + path;
+  }
+
   Repository& repo_;
+  std::string live_root_;
   PathSelection selection_;
   PathSelection sources_;  // the backed-up paths; their ancestors are only context
   ProgressCounters own_;
@@ -66,7 +77,8 @@ void VerifyRun::CompareNode(int dirfd, const Node& n, const std::string& path) {
   }
   result.entries_checked++;
   Node live;
-  Status s = ReadNodeMeta(dirfd, n.name, st, path, &live);
+  // The live entry's own path (metadata reads may resolve it by name).
+  Status s = ReadNodeMeta(dirfd, n.name, st, LivePath(path), &live);
   if (!s.ok()) {
     Diff(path, "unreadable: " + s.message());
     return;
@@ -159,7 +171,7 @@ Result<VerifyResult> VerifyAgainst(Repository& repo, const Snapshot& snapshot,
   ASSIGN_OR_RETURN(Tree root, repo.LoadTree(snapshot.tree));
   UniqueFd fd(::open(live_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + live_root);
-  VerifyRun run(repo, snapshot, include_paths, progress);
+  VerifyRun run(repo, snapshot, live_root, include_paths, progress);
   // Only the snapshot's own paths are compared at the top: "/" of a snapshot
   // of /home/ann holds just "home", and the live root holds much more.
   run.CompareDir(fd.get(), root, "/", PathSelection(snapshot.paths).everything());

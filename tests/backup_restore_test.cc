@@ -277,20 +277,7 @@ TEST_F(BackupRestore, DiskFullAbortsWithoutASnapshotAndTheRepositoryStaysClean) 
   test::WriteFile(src_ + "/a", test::RandomBytes(20 << 20, 5));
   DirStore dir_store(dir_ / "repo");
   FaultStore faulty(&dir_store);
-  struct Borrowed : ObjectStore {
-    ObjectStore* s;
-    explicit Borrowed(ObjectStore* x) : s(x) {}
-    Status Put(const std::string& k, std::string_view d) override { return s->Put(k, d); }
-    Result<std::string> Get(const std::string& k) override { return s->Get(k); }
-    Result<std::string> GetRange(const std::string& k, uint64_t o, uint64_t l) override {
-      return s->GetRange(k, o, l);
-    }
-    Result<std::vector<ObjectInfo>> List(const std::string& p) override { return s->List(p); }
-    Status Delete(const std::string& k) override { return s->Delete(k); }
-    Result<uint64_t> Size(const std::string& k) override { return s->Size(k); }
-    std::string Url() const override { return s->Url(); }
-  };
-  auto repo = Repository::Open(std::make_unique<Borrowed>(&faulty));
+  auto repo = Repository::Open(std::make_unique<FaultStore>(&faulty));
   ASSERT_TRUE(repo.ok());
   faulty.OnlyKeysWithPrefix("data/");
   faulty.FailPutsFrom(3, Status::NoSpace("write: No space left on device"));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -331,5 +332,25 @@ CommandResult RunDrctl(const std::vector<std::string>& args) {
 }
 
 CommandResult RunShell(const std::string& command) { return Run({"/bin/sh", "-c", command}); }
+
+}  // namespace dr::test
+
+namespace dr::test {
+
+std::string RadosTestUrl(const std::string& tag) {
+  const char* conf = std::getenv("CEPH_CONF");
+  const char* pool = std::getenv("DR_TEST_RADOS_POOL");
+  const char* id = std::getenv("DR_TEST_RADOS_ID");
+  if (!conf || !pool || !id || !*conf || !*pool || !*id) return "";
+  static std::atomic<int> counter{0};
+  std::string ns = "t-" + tag + "-" + std::to_string(::getpid()) + "-" +
+                   std::to_string(counter++) + "-" + std::to_string(std::random_device{}() % 100000);
+  return std::string("rados://") + pool + "/" + ns + "?conf=" + conf + "&id=" + id;
+}
+
+bool CephRequired() {
+  const char* r = std::getenv("DR_REQUIRE_CEPH");
+  return r && std::string(r) == "1";
+}
 
 }  // namespace dr::test

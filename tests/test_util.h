@@ -54,3 +54,21 @@ CommandResult RunDrctl(const std::vector<std::string>& args);
 CommandResult RunShell(const std::string& command);
 
 }  // namespace dr::test
+
+namespace dr::test {
+// A rados:// URL in a fresh namespace of the test cluster named by the
+// environment (`eval "$(tools/ceph-dev-cluster env)"`), or "" when there is
+// none. Tests skip without a cluster, except when DR_REQUIRE_CEPH=1 (set by
+// tools/setup test and CI), where a missing cluster is a failure.
+std::string RadosTestUrl(const std::string& tag);
+bool CephRequired();
+}  // namespace dr::test
+
+// Skips (or fails, when a cluster is required) when no test cluster exists.
+#define DR_REQUIRE_RADOS(url)                                                       \
+  do {                                                                              \
+    if ((url).empty()) {                                                            \
+      if (::dr::test::CephRequired()) FAIL() << "DR_REQUIRE_CEPH=1 but no cluster"; \
+      GTEST_SKIP() << "no Ceph test cluster (eval \"$(tools/ceph-dev-cluster env)\")"; \
+    }                                                                               \
+  } while (0)

@@ -24,6 +24,10 @@ void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       }
       auto store = OpenObjectStore(g.repo);
       if (!store.ok()) return Fail(store.status());
+      if (*pack_mib < 1 || *pack_mib > 1024) {
+        return Fail(Status::InvalidArgument("--pack-size must be 1 to 1024 (MiB), got " +
+                                            std::to_string(*pack_mib)));
+      }
       opts->pack_size = *pack_mib << 20;
       Status s = Repository::Init(store->get(), *opts);
       if (!s.ok()) return Fail(s);
