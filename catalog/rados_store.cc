@@ -214,11 +214,14 @@ Result<std::unique_ptr<ObjectStore>> OpenRadosStore(const RadosLocation& where) 
   r = cluster->connect();
   if (r < 0) {
     std::string why = (r == -ETIMEDOUT || r == -ENOTCONN)
-                          ? "cannot reach the Ceph monitors named in " + where.conf + " within " +
-                                t + " s"
+                          ? "cannot reach the Ceph monitors named in " + where.conf + " within " + t +
+                                " s"
                       : (r == -EACCES || r == -EPERM)
-                          ? "Ceph refused client." + where.id + " (wrong or missing keyring?)"
-                          : std::string("connecting to Ceph: ") + std::strerror(-r);
+                          ? "Ceph refused client." + where.id + " (wrong key in the keyring?)"
+                      : (r == -ENOENT)
+                          ? "no keyring with a key for client." + where.id +
+                                " (give keyring=PATH or set it in " + where.conf + ")"
+                          : "connecting to Ceph";
     return Status::FromErrno(-r, what + ": " + why);
   }
   librados::IoCtx io;
