@@ -29,6 +29,15 @@ std::string_view EncodeBlobInto(std::string_view raw, int level, BlobScratch* sc
 // Same, returning a copy.
 std::string EncodeBlob(std::string_view raw, int level);
 
+// Ensures `scratch` holds at least `n` bytes and returns its start.
+char* ScratchSpace(BlobScratch* scratch, size_t n);
+
+// Inverse of EncodeBlobInto: decodes into `scratch` (or returns `stored`
+// itself when it is raw) and verifies length and id, as DecodeBlob does.
+Result<std::string_view> DecodeBlobInto(std::string_view stored, uint32_t raw_len, const Id& id,
+                                        const KeyedHasher& hasher, const std::string& what,
+                                        BlobScratch* scratch);
+
 // Inverse of EncodeBlob; checks the result has `raw_len` bytes and hashes to
 // `id` under `hasher`. `what` names the blob's place for error messages.
 Result<std::string> DecodeBlob(std::string_view stored, uint32_t raw_len, const Id& id,

@@ -139,6 +139,52 @@ Result<std::string> DirStore::Get(const std::string& key) {
   return out;
 }
 
+DirStore::~DirStore() {
+  for (auto& [path, fd] : read_fds_) ::close(fd);
+}
+
+Result<int> DirStore::CachedReadFd(const std::string& path) {
+  constexpr size_t kMaxCachedFds = 64;
+  std::lock_guard l(fds_mu_);
+  auto it = read_fds_.find(path);
+  if (it == read_fds_.end()) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, "open " + path);
+    if (read_fds_.size() >= kMaxCachedFds) {
+      ::close(read_fds_.begin()->second);
+      read_fds_.erase(read_fds_.begin());
+    }
+    it = read_fds_.emplace(path, fd).first;
+  }
+  // The caller gets its own duplicate, made under the lock, so an eviction by
+  // another thread can never close (or recycle) the descriptor it reads.
+  int dup = ::fcntl(it->second, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return Status::FromErrno(errno, "open " + path);
+  return dup;
+}
+
+Status DirStore::ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
+                               char* out) {
+  const std::string path = PathOf(key);
+  ASSIGN_OR_RETURN(int dup, CachedReadFd(path));
+  Fd fd(dup);
+  size_t got = 0;
+  while (got < length) {
+    ssize_t n = ::pread(fd.get(), out + got, length - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read " + path);
+    }
+    if (n == 0) {
+      return Status::Corruption(path + ": object is shorter than expected (wanted bytes " +
+                                std::to_string(offset) + ".." + std::to_string(offset + length) +
+                                ", got " + std::to_string(offset + got) + ")");
+    }
+    got += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
 Result<std::string> DirStore::GetRange(const std::string& key, uint64_t offset, uint64_t length) {
   const std::string path = PathOf(key);
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -185,6 +231,14 @@ Result<std::vector<ObjectInfo>> DirStore::List(const std::string& prefix) {
 
 Status DirStore::Delete(const std::string& key) {
   const std::string path = PathOf(key);
+  {
+    std::lock_guard l(fds_mu_);
+    auto it = read_fds_.find(path);
+    if (it != read_fds_.end()) {
+      ::close(it->second);
+      read_fds_.erase(it);
+    }
+  }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return Status::FromErrno(errno, "delete " + path);
   }

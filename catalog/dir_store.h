@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 
@@ -23,7 +24,10 @@ class DirStore : public ObjectStore {
   Status PutIfAbsent(const std::string& key, std::string_view data) override;
   Result<std::string> Get(const std::string& key) override;
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override;
+  Status ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
+                       char* out) override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
+  ~DirStore() override;
   Status Delete(const std::string& key) override;
   Result<uint64_t> Size(const std::string& key) override;
   std::string Url() const override { return "dir://" + root_; }
@@ -36,6 +40,12 @@ class DirStore : public ObjectStore {
   Status EnsureDir(const std::string& dir);
   Status Write(const std::string& key, std::string_view data, bool exclusive);
   std::string root_;
+  // Read-only descriptors of recently read objects (restore reads many
+  // blobs from each pack); objects are immutable, Delete evicts.
+  // Returns a new descriptor (the caller closes it) duplicated from the cache.
+  Result<int> CachedReadFd(const std::string& path);
+  std::mutex fds_mu_;
+  std::map<std::string, int> read_fds_;  // GUARDED_BY(fds_mu_)
   std::mutex dirs_mu_;
   std::set<std::string> durable_dirs_;  // GUARDED_BY(dirs_mu_): entries fsynced in their parent
 };

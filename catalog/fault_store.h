@@ -29,6 +29,10 @@ class FaultStore : public ObjectStore {
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override {
     return base_->GetRange(key, offset, length);
   }
+  Status ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
+                       char* out) override {
+    return base_->ReadRangeInto(key, offset, length, out);
+  }
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override {
     return base_->List(prefix);
   }

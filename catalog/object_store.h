@@ -40,15 +40,20 @@ class ObjectStore {
   // (callers only ask for ranges an index or header promised).
   virtual Result<std::string> GetRange(const std::string& key, uint64_t offset,
                                        uint64_t length) = 0;
+  // GetRange into `out` (which has room for `length` bytes), for hot paths
+  // that reuse buffers. The default goes through GetRange.
+  virtual Status ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
+                               char* out);
   virtual Result<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
   // Deleting a missing key is OK (idempotent).
   virtual Status Delete(const std::string& key) = 0;
   virtual Result<uint64_t> Size(const std::string& key) = 0;
   // The URL this store was opened with, for messages: "dir:///srv/repo".
   virtual std::string Url() const = 0;
-  // How many Puts of packs the repository should keep in flight at once
-  // (network stores hide latency with more).
-  virtual int PreferredWriteConcurrency() const { return 2; }
+  // How many large operations (pack writes, restore reads) are worth keeping
+  // in flight at once: a local disk gains nothing past the cores, a network
+  // store hides latency with more.
+  virtual int PreferredConcurrency() const { return 2; }
 };
 
 // Opens a store from a URL: "dir:///path", or a plain path (same as dir://),

@@ -41,7 +41,7 @@ class RadosStore : public ObjectStore {
   std::string Url() const override {
     return "rados://" + where_.pool + (where_.nspace.empty() ? "" : "/" + where_.nspace);
   }
-  int PreferredWriteConcurrency() const override { return 4; }
+  int PreferredConcurrency() const override { return 4; }
 
   Status Put(const std::string& key, std::string_view data) override {
     return Write(key, data, IsWriteOnce(key) ? kSameContentOk : kReplace);

@@ -11,7 +11,7 @@
 //  - Success is reported only after Ceph acknowledged the write (durable on
 //    the pool's replicas). Puts from several threads run concurrently as
 //    async operations; the Repository's pack writers bound the bytes in
-//    flight (PreferredWriteConcurrency() x pack size).
+//    flight (PreferredConcurrency() x pack size).
 //  - Every operation is bounded in time (monitor and OSD op timeouts), and
 //    errors name pool, namespace and object. Timeouts and a down OSD are
 //    Unavailable (retryable; see RetryStore), permission and missing pool are

@@ -109,6 +109,15 @@ Result<std::string> Repository::LoadBlob(const Id& id) {
   return DecodeBlob(stored, loc->raw_len, id, hasher_, "pack " + loc->pack.Hex());
 }
 
+Result<std::string_view> Repository::LoadBlobView(const Id& id, BlobBuffers* buffers) {
+  auto loc = FindBlob(id);
+  if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index");
+  char* stored = ScratchSpace(&buffers->stored, loc->stored_len);
+  RETURN_IF_ERROR(store_->ReadRangeInto(PackKey(loc->pack), loc->offset, loc->stored_len, stored));
+  return DecodeBlobInto(std::string_view(stored, loc->stored_len), loc->raw_len, id, hasher_,
+                        "pack " + loc->pack.Hex(), &buffers->raw);
+}
+
 Result<Tree> Repository::LoadTree(const Id& id) {
   ASSIGN_OR_RETURN(std::string raw, LoadBlob(id));
   return DecodeTree(raw, "tree " + id.Hex());
@@ -212,7 +221,7 @@ void Repository::EnqueuePack(PendingPack pack) {
     std::lock_guard l(inflight_mu_);
     if (!write_queue_) {
       write_queue_ = std::make_unique<BoundedQueue<PendingPack>>(kPacksQueued);
-      for (int i = 0; i < store_->PreferredWriteConcurrency(); ++i) writers_.emplace_back([this] { WriterLoop(); });
+      for (int i = 0; i < store_->PreferredConcurrency(); ++i) writers_.emplace_back([this] { WriterLoop(); });
     }
     ++inflight_;
   }

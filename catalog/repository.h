@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "catalog/blob.h"
 #include "catalog/index.h"
 #include "catalog/object_store.h"
 #include "catalog/pack.h"
@@ -67,6 +68,12 @@ class Repository {
   std::optional<BlobLocation> FindBlob(const Id& id) const;
   // Reads, decompresses and verifies a blob against its id.
   Result<std::string> LoadBlob(const Id& id);
+  // Same, into reusable buffers (no allocation per blob); the view lives
+  // until the next call with the same buffers.
+  struct BlobBuffers {
+    BlobScratch stored, raw;
+  };
+  Result<std::string_view> LoadBlobView(const Id& id, BlobBuffers* buffers);
   Result<Tree> LoadTree(const Id& id);
   // All snapshots, oldest first. Undecodable ones are skipped and named in
   // `*bad` (if given).

@@ -37,6 +37,10 @@ Result<std::string> RetryStore::GetRange(const std::string& key, uint64_t offset
                                          uint64_t length) {
   return Retry([&] { return base_->GetRange(key, offset, length); });
 }
+Status RetryStore::ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
+                                 char* out) {
+  return Retry([&] { return base_->ReadRangeInto(key, offset, length, out); });
+}
 Result<std::vector<ObjectInfo>> RetryStore::List(const std::string& prefix) {
   return Retry([&] { return base_->List(prefix); });
 }

@@ -25,11 +25,13 @@ class RetryStore : public ObjectStore {
   Status PutIfAbsent(const std::string& key, std::string_view data) override;
   Result<std::string> Get(const std::string& key) override;
   Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override;
+  Status ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
+                       char* out) override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
   Status Delete(const std::string& key) override;
   Result<uint64_t> Size(const std::string& key) override;
   std::string Url() const override { return base_->Url(); }
-  int PreferredWriteConcurrency() const override { return base_->PreferredWriteConcurrency(); }
+  int PreferredConcurrency() const override { return base_->PreferredConcurrency(); }
 
  private:
   template <typename Fn>

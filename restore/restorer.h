@@ -19,7 +19,7 @@ namespace dr {
 struct RestoreOptions {
   std::string target;
   std::vector<std::string> include_paths;  // absolute paths in the snapshot; empty = all
-  int threads = 0;                         // parallel file writers; 0 = 2 per core
+  int threads = 0;                         // parallel file writers; 0 = automatic
   ProgressCounters* progress = nullptr;
 };
 
