@@ -16,15 +16,24 @@ namespace dr {
 
 const char* ProblemKindName(ProblemKind k) {
   switch (k) {
-    case ProblemKind::kIndex: return "index";
-    case ProblemKind::kPackMissing: return "pack missing";
-    case ProblemKind::kPackDamaged: return "pack damaged";
-    case ProblemKind::kBlobDamaged: return "blob damaged";
-    case ProblemKind::kSnapshotDamaged: return "snapshot damaged";
-    case ProblemKind::kTreeDamaged: return "tree damaged";
-    case ProblemKind::kBlobMissing: return "blob missing";
-    case ProblemKind::kFileDamaged: return "file damaged";
-    case ProblemKind::kUnindexedPack: return "unindexed pack";
+    case ProblemKind::kIndex:
+      return "index";
+    case ProblemKind::kPackMissing:
+      return "pack missing";
+    case ProblemKind::kPackDamaged:
+      return "pack damaged";
+    case ProblemKind::kBlobDamaged:
+      return "blob damaged";
+    case ProblemKind::kSnapshotDamaged:
+      return "snapshot damaged";
+    case ProblemKind::kTreeDamaged:
+      return "tree damaged";
+    case ProblemKind::kBlobMissing:
+      return "blob missing";
+    case ProblemKind::kFileDamaged:
+      return "file damaged";
+    case ProblemKind::kUnindexedPack:
+      return "unindexed pack";
   }
   return "?";
 }
@@ -55,8 +64,8 @@ class CheckRun {
   CheckOptions opt_;
   ProgressCounters own_progress_;
   std::mutex mu_;
-  CheckReport report_;                            // GUARDED_BY(mu_)
-  std::unordered_map<Id, Id, IdHash> damaged_;    // blob -> pack; GUARDED_BY(mu_)
+  CheckReport report_;                          // GUARDED_BY(mu_)
+  std::unordered_map<Id, Id, IdHash> damaged_;  // blob -> pack; GUARDED_BY(mu_)
 };
 
 void CheckRun::CheckPack(const Id& pack, const std::vector<std::pair<Id, BlobLocation>>& expected) {
@@ -85,8 +94,10 @@ void CheckRun::CheckPack(const Id& pack, const std::vector<std::pair<Id, BlobLoc
       Problem(ProblemKind::kPackDamaged, where, "content does not match the pack's id");
     }
     auto parsed = ParsePack(bytes, where);
-    if (parsed.ok()) entries = std::move(parsed).value();
-    else Problem(ProblemKind::kPackDamaged, where, parsed.status().message());
+    if (parsed.ok())
+      entries = std::move(parsed).value();
+    else
+      Problem(ProblemKind::kPackDamaged, where, parsed.status().message());
   } else {
     auto parsed = ReadPackHeader(repo_.store(), key);
     if (!parsed.ok()) {
@@ -118,7 +129,8 @@ void CheckRun::CheckPack(const Id& pack, const std::vector<std::pair<Id, BlobLoc
         if (!raw.ok()) Problem(ProblemKind::kBlobDamaged, where, raw.status().message());
       }
     } else if (!header_ok) {
-      Problem(ProblemKind::kPackDamaged, where, "blob " + id.Hex() + " is not where the index says");
+      Problem(ProblemKind::kPackDamaged, where,
+              "blob " + id.Hex() + " is not where the index says");
     }
     if (!data_ok) {
       std::lock_guard l(mu_);
@@ -206,13 +218,13 @@ Result<CheckReport> CheckRun::Run() {
   }
   // Group the index by pack.
   std::map<Id, std::vector<std::pair<Id, BlobLocation>>> by_pack;
-  repo_.ForEachIndexedBlob([&](const Id& id, const BlobLocation& loc) {
-    by_pack[loc.pack].emplace_back(id, loc);
-  });
+  repo_.ForEachIndexedBlob(
+      [&](const Id& id, const BlobLocation& loc) { by_pack[loc.pack].emplace_back(id, loc); });
   std::vector<Id> to_check;
   for (auto& [pack, blobs] : by_pack) {
     if (!stored.count(pack)) {
-      Problem(ProblemKind::kPackMissing, "pack " + pack.Hex(), "listed in the index but not stored");
+      Problem(ProblemKind::kPackMissing, "pack " + pack.Hex(),
+              "listed in the index but not stored");
       std::lock_guard l(mu_);
       for (const auto& [id, loc] : blobs) damaged_[id] = pack;
       continue;
@@ -234,7 +246,8 @@ Result<CheckReport> CheckRun::Run() {
   std::vector<std::thread> workers;
   for (int i = 0; i < n; ++i) {
     workers.emplace_back([&] {
-      for (size_t k; (k = next++) < to_check.size();) CheckPack(to_check[k], by_pack.at(to_check[k]));
+      for (size_t k; (k = next++) < to_check.size();)
+        CheckPack(to_check[k], by_pack.at(to_check[k]));
     });
   }
   for (auto& t : workers) t.join();

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "catalog/repository.h"
-#include "replicator/progress.h"
+#include "core/progress.h"
 
 namespace dr {
 
@@ -31,7 +31,7 @@ const char* ProblemKindName(ProblemKind k);
 
 struct CheckProblem {
   ProblemKind kind;
-  std::string where;    // pack, snapshot or "snapshot abcd1234 /path/file"
+  std::string where;  // pack, snapshot or "snapshot abcd1234 /path/file"
   std::string message;
   bool IsError() const { return kind != ProblemKind::kUnindexedPack; }
 };

@@ -64,8 +64,8 @@ TEST(Pack, RoundTrip) {
     const PackEntry& e = (*entries)[i];
     EXPECT_EQ(e.id, ids[i]);
     EXPECT_EQ(e.type, i == 4 ? BlobType::kTree : BlobType::kData);
-    auto raw = DecodeBlob(std::string_view(pack).substr(e.offset, e.stored_len), e.raw_len, e.id,
-                          h, "pack");
+    auto raw = DecodeBlob(std::string_view(pack).substr(e.offset, e.stored_len), e.raw_len, e.id, h,
+                          "pack");
     ASSERT_TRUE(raw.ok());
     EXPECT_EQ(*raw, raws[i]);
   }

@@ -192,8 +192,8 @@ Result<std::string> DirStore::GetRange(const std::string& key, uint64_t offset, 
   std::string out(static_cast<size_t>(length), '\0');
   size_t got = 0;
   while (got < out.size()) {
-    ssize_t n = ::pread(fd.get(), out.data() + got, out.size() - got,
-                        static_cast<off_t>(offset + got));
+    ssize_t n =
+        ::pread(fd.get(), out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "read " + path);
@@ -211,7 +211,8 @@ Result<std::string> DirStore::GetRange(const std::string& key, uint64_t offset, 
 Result<std::vector<ObjectInfo>> DirStore::List(const std::string& prefix) {
   std::vector<ObjectInfo> out;
   // Walk the deepest directory named by the prefix, then filter by the rest.
-  std::string dir_part = prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
+  std::string dir_part =
+      prefix.substr(0, prefix.rfind('/') == std::string::npos ? 0 : prefix.rfind('/'));
   fs::path start = dir_part.empty() ? fs::path(root_) : fs::path(root_) / dir_part;
   std::error_code ec;
   if (!fs::exists(start, ec)) return out;

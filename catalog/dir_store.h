@@ -6,9 +6,9 @@
 // by List and removed by RemoveStaleTempFiles().
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <set>
 #include <string>
 

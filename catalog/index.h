@@ -36,8 +36,7 @@ struct IndexPack {
 
 // Segment codec. Encode returns the sealed object bytes.
 std::string EncodeIndexSegment(const std::vector<IndexPack>& packs);
-Result<std::vector<IndexPack>> DecodeIndexSegment(std::string_view object,
-                                                  const std::string& what);
+Result<std::vector<IndexPack>> DecodeIndexSegment(std::string_view object, const std::string& what);
 
 class ChunkIndex {
  public:

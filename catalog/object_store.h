@@ -42,8 +42,7 @@ class ObjectStore {
                                        uint64_t length) = 0;
   // GetRange into `out` (which has room for `length` bytes), for hot paths
   // that reuse buffers. The default goes through GetRange.
-  virtual Status ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
-                               char* out);
+  virtual Status ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length, char* out);
   virtual Result<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
   // Deleting a missing key is OK (idempotent).
   virtual Status Delete(const std::string& key) = 0;

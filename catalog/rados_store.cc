@@ -174,7 +174,8 @@ Result<RadosLocation> ParseRadosUrl(const std::string& url) {
   size_t slash = rest.find('/');
   loc.pool = rest.substr(0, slash);
   if (slash != std::string::npos) loc.nspace = rest.substr(slash + 1);
-  if (loc.pool.empty()) return Status::InvalidArgument(url + ": no pool (rados://POOL[/NAMESPACE])");
+  if (loc.pool.empty())
+    return Status::InvalidArgument(url + ": no pool (rados://POOL[/NAMESPACE])");
   if (loc.nspace.find('/') != std::string::npos) {
     return Status::InvalidArgument(url + ": a namespace cannot contain '/'");
   }
@@ -184,12 +185,19 @@ Result<RadosLocation> ParseRadosUrl(const std::string& url) {
     std::string kv = query.substr(0, amp);
     query = amp == std::string::npos ? "" : query.substr(amp + 1);
     size_t eq = kv.find('=');
-    std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : UrlDecode(kv.substr(eq + 1));
-    if (k == "conf") loc.conf = v;
-    else if (k == "id") loc.id = v;
-    else if (k == "keyring") loc.keyring = v;
-    else if (k == "timeout") loc.timeout_seconds = std::atoi(v.c_str());
-    else return Status::InvalidArgument(url + ": unknown parameter '" + k + "' (conf, id, keyring, timeout)");
+    std::string k = kv.substr(0, eq),
+                v = eq == std::string::npos ? "" : UrlDecode(kv.substr(eq + 1));
+    if (k == "conf")
+      loc.conf = v;
+    else if (k == "id")
+      loc.id = v;
+    else if (k == "keyring")
+      loc.keyring = v;
+    else if (k == "timeout")
+      loc.timeout_seconds = std::atoi(v.c_str());
+    else
+      return Status::InvalidArgument(url + ": unknown parameter '" + k +
+                                     "' (conf, id, keyring, timeout)");
   }
   if (loc.conf.empty()) loc.conf = "/etc/ceph/ceph.conf";
   if (loc.timeout_seconds <= 0) return Status::InvalidArgument(url + ": timeout must be positive");
@@ -197,7 +205,8 @@ Result<RadosLocation> ParseRadosUrl(const std::string& url) {
 }
 
 Result<std::unique_ptr<ObjectStore>> OpenRadosStore(const RadosLocation& where) {
-  const std::string what = "rados://" + where.pool + (where.nspace.empty() ? "" : "/" + where.nspace);
+  const std::string what =
+      "rados://" + where.pool + (where.nspace.empty() ? "" : "/" + where.nspace);
   auto cluster = std::make_unique<librados::Rados>();
   int r = cluster->init2(("client." + where.id).c_str(), "ceph", 0);
   if (r < 0) return Status::FromErrno(-r, what + ": initialising librados for client." + where.id);
@@ -213,15 +222,14 @@ Result<std::unique_ptr<ObjectStore>> OpenRadosStore(const RadosLocation& where) 
   cluster->conf_set("err_to_stderr", "false");
   r = cluster->connect();
   if (r < 0) {
-    std::string why = (r == -ETIMEDOUT || r == -ENOTCONN)
-                          ? "cannot reach the Ceph monitors named in " + where.conf + " within " + t +
-                                " s"
-                      : (r == -EACCES || r == -EPERM)
-                          ? "Ceph refused client." + where.id + " (wrong key in the keyring?)"
-                      : (r == -ENOENT)
-                          ? "no keyring with a key for client." + where.id +
-                                " (give keyring=PATH or set it in " + where.conf + ")"
-                          : "connecting to Ceph";
+    std::string why =
+        (r == -ETIMEDOUT || r == -ENOTCONN)
+            ? "cannot reach the Ceph monitors named in " + where.conf + " within " + t + " s"
+        : (r == -EACCES || r == -EPERM)
+            ? "Ceph refused client." + where.id + " (wrong key in the keyring?)"
+        : (r == -ENOENT) ? "no keyring with a key for client." + where.id +
+                               " (give keyring=PATH or set it in " + where.conf + ")"
+                         : "connecting to Ceph";
     return Status::FromErrno(-r, what + ": " + why);
   }
   librados::IoCtx io;

@@ -16,8 +16,8 @@ using json = nlohmann::json;
 Status ChunkerParams::Validate() const {
   if (min_size < 64 || !(min_size < avg_size && avg_size < max_size)) {
     return Status::InvalidArgument("chunker sizes must satisfy 64 <= min < avg < max (got " +
-                                   std::to_string(min_size) + "/" + std::to_string(avg_size) +
-                                   "/" + std::to_string(max_size) + ")");
+                                   std::to_string(min_size) + "/" + std::to_string(avg_size) + "/" +
+                                   std::to_string(max_size) + ")");
   }
   if ((avg_size & (avg_size - 1)) != 0) {
     return Status::InvalidArgument("chunker average size must be a power of two (got " +

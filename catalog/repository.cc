@@ -193,8 +193,7 @@ void Repository::LatchError(const Status& s) {
   if (first_error_.ok()) first_error_ = s;
 }
 
-Status Repository::AddBlob(BlobType type, const Id& id, std::string_view stored,
-                           uint32_t raw_len) {
+Status Repository::AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len) {
   {
     std::lock_guard l(error_mu_);
     if (!first_error_.ok()) return first_error_;
@@ -221,7 +220,8 @@ void Repository::EnqueuePack(PendingPack pack) {
     std::lock_guard l(inflight_mu_);
     if (!write_queue_) {
       write_queue_ = std::make_unique<BoundedQueue<PendingPack>>(kPacksQueued);
-      for (int i = 0; i < store_->PreferredConcurrency(); ++i) writers_.emplace_back([this] { WriterLoop(); });
+      for (int i = 0; i < store_->PreferredConcurrency(); ++i)
+        writers_.emplace_back([this] { WriterLoop(); });
     }
     ++inflight_;
   }
@@ -315,8 +315,7 @@ Result<Id> Repository::CommitSnapshot(Snapshot snapshot) {
 }
 
 WriteStats Repository::write_stats() const {
-  return {blobs_added_.load(), bytes_added_.load(), raw_bytes_added_.load(),
-          packs_written_.load()};
+  return {blobs_added_.load(), bytes_added_.load(), raw_bytes_added_.load(), packs_written_.load()};
 }
 
 Result<int> Repository::AdoptUnindexedPacks() {

@@ -12,12 +12,12 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <thread>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -133,9 +133,9 @@ class Repository {
   std::vector<std::string> open_warnings_;
 
   mutable std::shared_mutex index_mu_;
-  ChunkIndex index_;                            // GUARDED_BY(index_mu_)
-  std::unordered_set<Id, IdHash> claimed_;      // GUARDED_BY(index_mu_)
-  std::vector<IndexPack> unwritten_index_;      // GUARDED_BY(index_mu_)
+  ChunkIndex index_;                        // GUARDED_BY(index_mu_)
+  std::unordered_set<Id, IdHash> claimed_;  // GUARDED_BY(index_mu_)
+  std::vector<IndexPack> unwritten_index_;  // GUARDED_BY(index_mu_)
 
   std::mutex pack_mu_;
   PackBuilder pack_;  // GUARDED_BY(pack_mu_)

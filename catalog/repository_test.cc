@@ -28,9 +28,9 @@ InitOptions SmallPacks() {
 Id AddData(Repository& repo, const std::string& raw) {
   Id id = repo.hasher().Hash(raw);
   if (repo.Claim(id)) {
-    EXPECT_TRUE(repo.AddBlob(BlobType::kData, id, EncodeBlob(raw, 3),
-                             static_cast<uint32_t>(raw.size()))
-                    .ok());
+    EXPECT_TRUE(
+        repo.AddBlob(BlobType::kData, id, EncodeBlob(raw, 3), static_cast<uint32_t>(raw.size()))
+            .ok());
   }
   return id;
 }
@@ -127,7 +127,7 @@ TEST(Repository, UnindexedPacksAreAdoptedSoTheirChunksAreReused) {
   EXPECT_GE(*adopted, 2);
   size_t reused = 0;
   for (const Id& id : ids) reused += repo->HasBlob(id);
-  EXPECT_GE(reused, 20u);  // everything in packs that reached the store
+  EXPECT_GE(reused, 20u);     // everything in packs that reached the store
   auto fresh = OpenOn(&mem);  // and the adoption itself was made durable
   EXPECT_EQ(fresh->IndexedBlobCount(), repo->IndexedBlobCount());
 }

@@ -33,8 +33,7 @@ Status RetryStore::PutIfAbsent(const std::string& key, std::string_view data) {
 Result<std::string> RetryStore::Get(const std::string& key) {
   return Retry([&] { return base_->Get(key); });
 }
-Result<std::string> RetryStore::GetRange(const std::string& key, uint64_t offset,
-                                         uint64_t length) {
+Result<std::string> RetryStore::GetRange(const std::string& key, uint64_t offset, uint64_t length) {
   return Retry([&] { return base_->GetRange(key, offset, length); });
 }
 Status RetryStore::ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,

@@ -33,7 +33,9 @@ bool PathFromJson(const json& j, std::string* out) {
   }
   std::string hex = j.at("hex").get<std::string>();
   if (hex.size() % 2) return false;
-  auto nib = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  auto nib = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
   out->clear();
   for (size_t i = 0; i < hex.size(); i += 2) {
     int hi = nib(hex[i]), lo = nib(hex[i + 1]);

@@ -17,9 +17,9 @@ namespace dr {
 struct SnapshotStats {
   uint64_t files_new = 0, files_changed = 0, files_unchanged = 0;
   uint64_t dirs = 0, others = 0;
-  uint64_t bytes_total = 0;   // logical size of all files in the snapshot
-  uint64_t bytes_read = 0;    // read from the source during this backup
-  uint64_t bytes_added = 0;   // stored (compressed) bytes this backup added
+  uint64_t bytes_total = 0;  // logical size of all files in the snapshot
+  uint64_t bytes_read = 0;   // read from the source during this backup
+  uint64_t bytes_added = 0;  // stored (compressed) bytes this backup added
   uint64_t blobs_added = 0;
   uint64_t errors = 0;
   double duration_s = 0;

@@ -12,13 +12,20 @@ constexpr uint8_t kTreeVersion = 1;
 
 const char* NodeTypeName(NodeType t) {
   switch (t) {
-    case NodeType::kFile: return "file";
-    case NodeType::kDir: return "dir";
-    case NodeType::kSymlink: return "symlink";
-    case NodeType::kFifo: return "fifo";
-    case NodeType::kCharDev: return "chardev";
-    case NodeType::kBlockDev: return "blockdev";
-    case NodeType::kSocket: return "socket";
+    case NodeType::kFile:
+      return "file";
+    case NodeType::kDir:
+      return "dir";
+    case NodeType::kSymlink:
+      return "symlink";
+    case NodeType::kFifo:
+      return "fifo";
+    case NodeType::kCharDev:
+      return "chardev";
+    case NodeType::kBlockDev:
+      return "blockdev";
+    case NodeType::kSocket:
+      return "socket";
   }
   return "?";
 }
@@ -141,8 +148,9 @@ Result<Tree> DecodeTree(std::string_view raw, const std::string& what) {
           }
           total += e.length;
         }
-        if (total != n.size) return bad("extents add up to " + std::to_string(total) +
-                                        " bytes, size is " + std::to_string(n.size));
+        if (total != n.size)
+          return bad("extents add up to " + std::to_string(total) + " bytes, size is " +
+                     std::to_string(n.size));
         if (!r.Raw(16, &id)) return bad("truncated digest");
         n.digest = Id::FromBytes(id);
         break;

@@ -89,7 +89,8 @@ class ByteReader {
   bool Fixed(T* v, int n) {
     if (in_.size() - pos_ < static_cast<size_t>(n)) return false;
     uint64_t r = 0;
-    for (int i = 0; i < n; ++i) r |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
+    for (int i = 0; i < n; ++i)
+      r |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
     pos_ += n;
     *v = static_cast<T>(r);
     return true;

@@ -65,8 +65,7 @@ Id KeyedHasher::Hash(std::string_view data) const {
 }
 
 StreamDigest::StreamDigest(const KeyedHasher& h) : state_(XXH3_createState()), secret_(h.secret()) {
-  XXH3_128bits_reset_withSecret(static_cast<XXH3_state_t*>(state_), secret_.data(),
-                                secret_.size());
+  XXH3_128bits_reset_withSecret(static_cast<XXH3_state_t*>(state_), secret_.data(), secret_.size());
 }
 
 StreamDigest::~StreamDigest() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }

@@ -21,9 +21,7 @@ struct Id {
   auto operator<=>(const Id&) const = default;
   bool IsZero() const { return *this == Id{}; }
   std::string Hex() const;
-  std::string_view Bytes() const {
-    return {reinterpret_cast<const char*>(b.data()), b.size()};
-  }
+  std::string_view Bytes() const { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
   // Parses 32 hex digits; false on anything else.
   static bool FromHex(std::string_view hex, Id* out);
   static Id FromBytes(std::string_view sixteen);

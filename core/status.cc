@@ -35,15 +35,32 @@ Status Status::FromErrno(int err, const std::string& what) {
 std::string Status::ToString() const {
   const char* name = "ok";
   switch (code_) {
-    case Code::kOk: return "ok";
-    case Code::kNotFound: name = "not found"; break;
-    case Code::kAlreadyExists: name = "already exists"; break;
-    case Code::kCorruption: name = "corruption"; break;
-    case Code::kInvalidArgument: name = "invalid argument"; break;
-    case Code::kIOError: name = "I/O error"; break;
-    case Code::kNoSpace: name = "no space"; break;
-    case Code::kPermissionDenied: name = "permission denied"; break;
-    case Code::kUnavailable: name = "unavailable"; break;
+    case Code::kOk:
+      return "ok";
+    case Code::kNotFound:
+      name = "not found";
+      break;
+    case Code::kAlreadyExists:
+      name = "already exists";
+      break;
+    case Code::kCorruption:
+      name = "corruption";
+      break;
+    case Code::kInvalidArgument:
+      name = "invalid argument";
+      break;
+    case Code::kIOError:
+      name = "I/O error";
+      break;
+    case Code::kNoSpace:
+      name = "no space";
+      break;
+    case Code::kPermissionDenied:
+      name = "permission denied";
+      break;
+    case Code::kUnavailable:
+      name = "unavailable";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

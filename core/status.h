@@ -92,10 +92,10 @@ class [[nodiscard]] Result {
 #define DR_CONCAT_INNER(a, b) a##b
 #define DR_CONCAT(a, b) DR_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)               \
-  do {                                      \
-    ::dr::Status _st = (expr);              \
-    if (!_st.ok()) return _st;              \
+#define RETURN_IF_ERROR(expr)  \
+  do {                         \
+    ::dr::Status _st = (expr); \
+    if (!_st.ok()) return _st; \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

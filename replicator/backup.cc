@@ -193,7 +193,8 @@ Result<BackupRun::ReadOutcome> BackupRun::ReadRegion(int fd, uint64_t start, uin
 Result<BackupRun::ReadOutcome> BackupRun::ReadFile(int dirfd, const std::string& name,
                                                    const std::string& path, Node* node) {
   int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EPERM)
+    fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open " + path);
   UniqueFd guard(fd);
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -395,7 +396,8 @@ Result<Id> BackupRun::BackupSources(const SourceDir& dir, const std::string& pat
     node.subtree = *sub;
     tree.nodes.push_back(std::move(node));
   }
-  if (tree.nodes.empty()) return Status::NotFound("no source path under " + path + " could be read");
+  if (tree.nodes.empty())
+    return Status::NotFound("no source path under " + path + " could be read");
   return StoreTreeOrFail(tree);
 }
 
@@ -455,8 +457,9 @@ Result<BackupResult> BackupRun::Run() {
   }
   WriteStats before = repo_.write_stats();
 
-  int nworkers = opt_.threads > 0 ? opt_.threads
-                                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int nworkers = opt_.threads > 0
+                     ? opt_.threads
+                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   std::vector<std::thread> workers;
   for (int i = 0; i < nworkers; ++i) workers.emplace_back([this] { CompressWorker(); });
 

@@ -13,8 +13,8 @@
 
 #include "catalog/repository.h"
 #include "catalog/snapshot.h"
+#include "core/progress.h"
 #include "core/status.h"
-#include "replicator/progress.h"
 
 namespace dr {
 

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -70,13 +70,20 @@ int64_t StatCtimeNs(const struct stat& st) {
 
 NodeType NodeTypeOf(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFDIR: return NodeType::kDir;
-    case S_IFLNK: return NodeType::kSymlink;
-    case S_IFIFO: return NodeType::kFifo;
-    case S_IFCHR: return NodeType::kCharDev;
-    case S_IFBLK: return NodeType::kBlockDev;
-    case S_IFSOCK: return NodeType::kSocket;
-    default: return NodeType::kFile;
+    case S_IFDIR:
+      return NodeType::kDir;
+    case S_IFLNK:
+      return NodeType::kSymlink;
+    case S_IFIFO:
+      return NodeType::kFifo;
+    case S_IFCHR:
+      return NodeType::kCharDev;
+    case S_IFBLK:
+      return NodeType::kBlockDev;
+    case S_IFSOCK:
+      return NodeType::kSocket;
+    default:
+      return NodeType::kFile;
   }
 }
 
@@ -142,11 +149,13 @@ Result<std::vector<std::pair<std::string, std::string>>> ReadXattrs(int dirfd,
     for (;;) {
       ssize_t n = ::lgetxattr(p.c_str(), key.c_str(), nullptr, 0);
       if (n < 0 && errno == ENODATA) break;  // removed meanwhile
-      if (n < 0) return Status::FromErrno(errno, "read extended attribute " + key + " of " + display);
+      if (n < 0)
+        return Status::FromErrno(errno, "read extended attribute " + key + " of " + display);
       value.resize(static_cast<size_t>(n));
       n = ::lgetxattr(p.c_str(), key.c_str(), value.data(), value.size());
       if (n < 0 && errno == ERANGE) continue;
-      if (n < 0) return Status::FromErrno(errno, "read extended attribute " + key + " of " + display);
+      if (n < 0)
+        return Status::FromErrno(errno, "read extended attribute " + key + " of " + display);
       value.resize(static_cast<size_t>(n));
       out.emplace_back(key, value);
       break;

@@ -21,11 +21,13 @@ Status ApplyMetadata(int dirfd, const std::string& name, int fd, const Node& nod
   if (rc != 0 && !(errno == EPERM && ::geteuid() != 0)) {
     return Status::FromErrno(errno, "set owner of " + display);
   }
-  const std::string proc = fd >= 0 ? "/proc/self/fd/" + std::to_string(fd) : ProcFdPath(dirfd, name);
+  const std::string proc =
+      fd >= 0 ? "/proc/self/fd/" + std::to_string(fd) : ProcFdPath(dirfd, name);
   for (const auto& [key, value] : node.xattrs) {
     rc = fd >= 0 ? ::fsetxattr(fd, key.c_str(), value.data(), value.size(), 0)
                  : ::lsetxattr(proc.c_str(), key.c_str(), value.data(), value.size(), 0);
-    if (rc != 0) return Status::FromErrno(errno, "set extended attribute " + key + " of " + display);
+    if (rc != 0)
+      return Status::FromErrno(errno, "set extended attribute " + key + " of " + display);
   }
   if (!is_link) {
     rc = fd >= 0 ? ::fchmod(fd, node.mode) : ::fchmodat(dirfd, name.c_str(), node.mode, 0);

@@ -11,9 +11,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include "catalog/tree_walk.h"
 #include "core/bounded_queue.h"
 #include "replicator/source_fs.h"
-#include "catalog/tree_walk.h"
 #include "restore/metadata.h"
 #include "restore/selection.h"
 
@@ -44,7 +44,8 @@ Status WriteAll(int fd, std::string_view data, uint64_t offset, const std::strin
   return Status::OK();
 }
 
-Result<std::string> ReadRange(int fd, uint64_t offset, uint64_t length, const std::string& display) {
+Result<std::string> ReadRange(int fd, uint64_t offset, uint64_t length,
+                              const std::string& display) {
   std::string buf(static_cast<size_t>(length), '\0');
   size_t got = 0;
   while (got < buf.size()) {
@@ -113,9 +114,9 @@ Status RestoreRun::WriteFile(FileJob& job) {
         // Make sure the old bytes there are zeros (punch, or write if the
         // file system cannot punch holes).
         ASSIGN_OR_RETURN(std::string old, ReadRange(fd, offset, e.length, job.display));
-        if (!AllZero(old) && ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                         static_cast<off_t>(offset),
-                                         static_cast<off_t>(e.length)) != 0) {
+        if (!AllZero(old) &&
+            ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                        static_cast<off_t>(e.length)) != 0) {
           RETURN_IF_ERROR(WriteAll(fd, std::string(e.length, '\0'), offset, job.display));
         }
       }
@@ -139,7 +140,8 @@ Status RestoreRun::WriteFile(FileJob& job) {
       digest.UpdateZeros(e.length);  // keeps offsets right; the digest will not match
     } else {
       if (data->size() != e.length) {
-        return Status::Corruption(job.display + ": chunk " + e.chunk.Hex() + " has the wrong length");
+        return Status::Corruption(job.display + ": chunk " + e.chunk.Hex() +
+                                  " has the wrong length");
       }
       RETURN_IF_ERROR(WriteAll(fd, *data, offset, job.display));
       digest.Update(*data);
@@ -312,15 +314,15 @@ Result<RestoreResult> RestoreRun::Run(const Snapshot& snapshot) {
   auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Tree root, repo_.LoadTree(snapshot.tree));
   for (const auto& p : selection_.paths()) {
-    RETURN_IF_ERROR(FindNode(repo_, snapshot.tree, p).status().WithContext(
-        "snapshot " + snapshot.ShortId()));
+    RETURN_IF_ERROR(
+        FindNode(repo_, snapshot.tree, p).status().WithContext("snapshot " + snapshot.ShortId()));
   }
   std::error_code ec;
   std::filesystem::create_directories(opt_.target, ec);
   target_fd_.reset(::open(opt_.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!target_fd_.valid()) {
-    return Status::FromErrno(errno, "restore target " + opt_.target +
-                                        (ec ? " (" + ec.message() + ")" : ""));
+    return Status::FromErrno(
+        errno, "restore target " + opt_.target + (ec ? " (" + ec.message() + ")" : ""));
   }
   if (::faccessat(target_fd_.get(), ".", W_OK, AT_EACCESS) != 0) {
     return Status::FromErrno(errno, "restore target " + opt_.target + " is not writable");

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "catalog/repository.h"
-#include "replicator/progress.h"
+#include "core/progress.h"
 
 namespace dr {
 
@@ -25,10 +25,10 @@ struct RestoreOptions {
 
 struct RestoreResult {
   uint64_t files = 0, dirs = 0, others = 0, hardlinks = 0;
-  uint64_t bytes_total = 0;    // logical bytes of restored files
-  uint64_t bytes_written = 0;  // bytes actually written
-  uint64_t bytes_kept = 0;     // bytes already correct in the target
-  uint64_t files_verified = 0; // whole-file digest matched
+  uint64_t bytes_total = 0;         // logical bytes of restored files
+  uint64_t bytes_written = 0;       // bytes actually written
+  uint64_t bytes_kept = 0;          // bytes already correct in the target
+  uint64_t files_verified = 0;      // whole-file digest matched
   std::vector<std::string> errors;  // one line per path that could not be restored exactly
   double seconds = 0;
 };

@@ -17,8 +17,8 @@ PathSelection::PathSelection(std::vector<std::string> paths) {
 bool PathSelection::Selected(const std::string& path) const {
   if (paths_.empty()) return true;
   for (const auto& p : paths_) {
-    if (path == p || (path.size() > p.size() && path.compare(0, p.size(), p) == 0 &&
-                      path[p.size()] == '/')) {
+    if (path == p ||
+        (path.size() > p.size() && path.compare(0, p.size(), p) == 0 && path[p.size()] == '/')) {
       return true;
     }
   }
@@ -27,8 +27,8 @@ bool PathSelection::Selected(const std::string& path) const {
 
 bool PathSelection::OnTheWay(const std::string& path) const {
   for (const auto& p : paths_) {
-    if (path == "/" || (p.size() > path.size() && p.compare(0, path.size(), path) == 0 &&
-                        p[path.size()] == '/')) {
+    if (path == "/" ||
+        (p.size() > path.size() && p.compare(0, path.size(), path) == 0 && p[path.size()] == '/')) {
       return true;
     }
   }

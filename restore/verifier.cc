@@ -20,10 +20,14 @@ class VerifyRun {
  public:
   VerifyRun(Repository& repo, const Snapshot& snapshot, const std::string& live_root,
             const std::vector<std::string>& includes, ProgressCounters* p)
-      : repo_(repo), live_root_(live_root), selection_(includes), sources_(snapshot.paths),
+      : repo_(repo),
+        live_root_(live_root),
+        selection_(includes),
+        sources_(snapshot.paths),
         progress_(p ? p : &own_) {
     std::error_code ec;
-    if (live_root_ != "/") live_root_ = std::filesystem::absolute(live_root_, ec).lexically_normal();
+    if (live_root_ != "/")
+      live_root_ = std::filesystem::absolute(live_root_, ec).lexically_normal();
     while (live_root_.size() > 1 && live_root_.back() == '/') live_root_.pop_back();
   }
 
@@ -165,8 +169,8 @@ Result<VerifyResult> VerifyAgainst(Repository& repo, const Snapshot& snapshot,
                                    ProgressCounters* progress) {
   auto start = std::chrono::steady_clock::now();
   for (const auto& p : include_paths) {
-    RETURN_IF_ERROR(FindNode(repo, snapshot.tree, p).status().WithContext(
-        "snapshot " + snapshot.ShortId()));
+    RETURN_IF_ERROR(
+        FindNode(repo, snapshot.tree, p).status().WithContext("snapshot " + snapshot.ShortId()));
   }
   ASSIGN_OR_RETURN(Tree root, repo.LoadTree(snapshot.tree));
   UniqueFd fd(::open(live_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -175,7 +179,8 @@ Result<VerifyResult> VerifyAgainst(Repository& repo, const Snapshot& snapshot,
   // Only the snapshot's own paths are compared at the top: "/" of a snapshot
   // of /home/ann holds just "home", and the live root holds much more.
   run.CompareDir(fd.get(), root, "/", PathSelection(snapshot.paths).everything());
-  run.result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  run.result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return run.result;
 }
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "catalog/repository.h"
-#include "replicator/progress.h"
+#include "core/progress.h"
 
 namespace dr {
 

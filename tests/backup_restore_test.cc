@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -22,22 +24,43 @@
 namespace dr {
 namespace {
 
-class BackupRestore : public ::testing::Test {
+// The whole suite runs against each backend: a local directory and a real
+// Ceph cluster (rados://, in a fresh namespace per test).
+class BackupRestore : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     src_ = dir_ / "src";
     std::filesystem::create_directories(src_);
-    DirStore store(dir_ / "repo");
+    url_ = GetParam() == "rados" ? test::RadosTestUrl("br") : "dir://" + (dir_ / "repo");
+    DR_REQUIRE_RADOS(url_);
+    auto store = OpenStore();
     InitOptions o;
     o.pack_size = 4 << 20;  // several packs even for small trees
-    ASSERT_TRUE(Repository::Init(&store, o).ok());
+    ASSERT_TRUE(Repository::Init(store.get(), o).ok());
     repo_ = Open();
   }
-  std::unique_ptr<Repository> Open(ObjectStore* wrap = nullptr) {
-    std::unique_ptr<ObjectStore> store = std::make_unique<DirStore>(dir_ / "repo");
-    auto r = Repository::Open(std::move(store));
+  std::unique_ptr<ObjectStore> OpenStore() {
+    auto store = OpenObjectStore(url_);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return std::move(store).value();
+  }
+  std::unique_ptr<Repository> Open() {
+    auto r = Repository::Open(OpenStore());
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return std::move(r).value();
+  }
+  // Rewrites the largest pack through the store with `damage` applied (a
+  // pack key is write-once, so: delete, then put).
+  void DamageLargestPack(const std::function<void(std::string*)>& damage) {
+    auto store = OpenStore();
+    auto packs = store->List("data/");
+    ASSERT_TRUE(packs.ok() && !packs->empty());
+    auto largest = std::max_element(packs->begin(), packs->end(),
+                                    [](const auto& a, const auto& b) { return a.size < b.size; });
+    std::string bytes = *store->Get(largest->key);
+    damage(&bytes);
+    ASSERT_TRUE(store->Delete(largest->key).ok());
+    ASSERT_TRUE(store->Put(largest->key, bytes).ok());
   }
   BackupResult Backup(std::vector<std::string> paths = {}) {
     BackupOptions o;
@@ -71,11 +94,12 @@ class BackupRestore : public ::testing::Test {
   std::string Snap(const std::string& target) const { return target + src_; }
 
   test::TempDir dir_{"br"};
+  std::string url_;
   std::string src_;
   std::unique_ptr<Repository> repo_;
 };
 
-TEST_F(BackupRestore, EveryKindOfEntryRoundTripsExactly) {
+TEST_P(BackupRestore, EveryKindOfEntryRoundTripsExactly) {
   test::MakeTortureTree(src_);
   BackupResult b = Backup();
   EXPECT_TRUE(b.warnings.empty()) << b.warnings[0];
@@ -90,7 +114,7 @@ TEST_F(BackupRestore, EveryKindOfEntryRoundTripsExactly) {
   EXPECT_EQ(c.error_count(), 0u) << Errors(c);
 }
 
-TEST_F(BackupRestore, SparseFileKeepsItsHolesAndIsNotStoredAsZeros) {
+TEST_P(BackupRestore, SparseFileKeepsItsHolesAndIsNotStoredAsZeros) {
   int fd = ::open((src_ + "/big-sparse").c_str(), O_WRONLY | O_CREAT, 0644);
   ASSERT_EQ(::pwrite(fd, "data", 4, 1LL << 30), 4);  // 1 GiB hole, then 4 bytes
   ::close(fd);
@@ -104,7 +128,7 @@ TEST_F(BackupRestore, SparseFileKeepsItsHolesAndIsNotStoredAsZeros) {
   EXPECT_LT(st.st_blocks * 512, 1 << 20);
 }
 
-TEST_F(BackupRestore, IncrementalReadsOnlyChangedFilesAndEveryPointInTimeRestores) {
+TEST_P(BackupRestore, IncrementalReadsOnlyChangedFilesAndEveryPointInTimeRestores) {
   for (int i = 0; i < 20; ++i) {
     test::WriteFile(src_ + "/file" + std::to_string(i), test::RandomBytes(200000 + i, i));
   }
@@ -124,8 +148,8 @@ TEST_F(BackupRestore, IncrementalReadsOnlyChangedFilesAndEveryPointInTimeRestore
   BackupResult b2 = Backup();
   const SnapshotStats& s = b2.snapshot.stats;
   EXPECT_EQ(b2.snapshot.parent, b1.snapshot.id);
-  EXPECT_EQ(s.files_changed, 2u);   // big, file1
-  EXPECT_EQ(s.files_new, 2u);       // file2-renamed (new path), new
+  EXPECT_EQ(s.files_changed, 2u);  // big, file1
+  EXPECT_EQ(s.files_new, 2u);      // file2-renamed (new path), new
   EXPECT_EQ(s.files_unchanged, 17u);
   // Unchanged files were not read: only big, file1 and the two new paths.
   EXPECT_LT(s.bytes_read, (6 << 20) + 3 * 200100);
@@ -151,7 +175,7 @@ TEST_F(BackupRestore, IncrementalReadsOnlyChangedFilesAndEveryPointInTimeRestore
   EXPECT_EQ(Check().error_count(), 0u);
 }
 
-TEST_F(BackupRestore, PartialRestoreOfAFolderAndAFile) {
+TEST_P(BackupRestore, PartialRestoreOfAFolderAndAFile) {
   test::MakeTortureTree(src_);
   BackupResult b = Backup();
   std::string folder = src_ + "/setgid-dir", file = src_ + "/random-5MiB";
@@ -169,7 +193,7 @@ TEST_F(BackupRestore, PartialRestoreOfAFolderAndAFile) {
   EXPECT_NE(missing.status().message().find("not-there"), std::string::npos);
 }
 
-TEST_F(BackupRestore, RestoreOntoExistingTargetRewritesOnlyWhatDiffers) {
+TEST_P(BackupRestore, RestoreOntoExistingTargetRewritesOnlyWhatDiffers) {
   test::WriteFile(src_ + "/a", test::RandomBytes(8 << 20, 1));
   test::WriteFile(src_ + "/b", test::RandomBytes(3 << 20, 2));
   BackupResult b = Backup();
@@ -188,7 +212,7 @@ TEST_F(BackupRestore, RestoreOntoExistingTargetRewritesOnlyWhatDiffers) {
   EXPECT_TRUE(diffs.empty()) << diffs[0];
 }
 
-TEST_F(BackupRestore, VerifyOnlyListsEveryDifference) {
+TEST_P(BackupRestore, VerifyOnlyListsEveryDifference) {
   test::WriteFile(src_ + "/same", "same");
   test::WriteFile(src_ + "/content", "original");
   test::WriteFile(src_ + "/mode", "mode");
@@ -212,7 +236,7 @@ TEST_F(BackupRestore, VerifyOnlyListsEveryDifference) {
   EXPECT_EQ(found.count("/same"), 0u);
 }
 
-TEST_F(BackupRestore, MissingSourcePathIsAWarningAndMarksThePartialSnapshot) {
+TEST_P(BackupRestore, MissingSourcePathIsAWarningAndMarksThePartialSnapshot) {
   test::WriteFile(src_ + "/x", "x");
   BackupResult b = Backup({src_, dir_ / "does-not-exist"});
   EXPECT_TRUE(b.snapshot.partial);
@@ -225,7 +249,7 @@ TEST_F(BackupRestore, MissingSourcePathIsAWarningAndMarksThePartialSnapshot) {
   EXPECT_NE(none.status().message().find("nothing-here"), std::string::npos);
 }
 
-TEST_F(BackupRestore, UnreadableFileIsReportedAndTheRestIsBackedUp) {
+TEST_P(BackupRestore, UnreadableFileIsReportedAndTheRestIsBackedUp) {
   if (test::IsRoot()) GTEST_SKIP() << "root reads everything; covered by the CLI test via setpriv";
   test::WriteFile(src_ + "/ok", "ok");
   test::WriteFile(src_ + "/secret", "secret");
@@ -236,7 +260,7 @@ TEST_F(BackupRestore, UnreadableFileIsReportedAndTheRestIsBackedUp) {
   EXPECT_NE(b.warnings[0].find("secret"), std::string::npos);
 }
 
-TEST_F(BackupRestore, ExcludesLeaveOutMatchingNamesAndPaths) {
+TEST_P(BackupRestore, ExcludesLeaveOutMatchingNamesAndPaths) {
   std::filesystem::create_directories(src_ + "/cache");
   std::filesystem::create_directories(src_ + "/keep/sub");
   test::WriteFile(src_ + "/cache/x", "x");
@@ -254,7 +278,7 @@ TEST_F(BackupRestore, ExcludesLeaveOutMatchingNamesAndPaths) {
   EXPECT_TRUE(std::filesystem::exists(out + "/keep/sub/b.txt"));
 }
 
-TEST_F(BackupRestore, OneFileSystemStopsAtMountPoints) {
+TEST_P(BackupRestore, OneFileSystemStopsAtMountPoints) {
   if (!test::IsRoot()) GTEST_SKIP() << "needs root to mount";
   std::filesystem::create_directories(src_ + "/mnt");
   test::WriteFile(src_ + "/top", "top");
@@ -273,10 +297,10 @@ TEST_F(BackupRestore, OneFileSystemStopsAtMountPoints) {
   EXPECT_FALSE(std::filesystem::exists(out + "/mnt/inside"));
 }
 
-TEST_F(BackupRestore, DiskFullAbortsWithoutASnapshotAndTheRepositoryStaysClean) {
+TEST_P(BackupRestore, DiskFullAbortsWithoutASnapshotAndTheRepositoryStaysClean) {
   test::WriteFile(src_ + "/a", test::RandomBytes(20 << 20, 5));
-  DirStore dir_store(dir_ / "repo");
-  FaultStore faulty(&dir_store);
+  auto base = OpenStore();
+  FaultStore faulty(base.get());
   auto repo = Repository::Open(std::make_unique<FaultStore>(&faulty));
   ASSERT_TRUE(repo.ok());
   faulty.OnlyKeysWithPrefix("data/");
@@ -295,7 +319,7 @@ TEST_F(BackupRestore, DiskFullAbortsWithoutASnapshotAndTheRepositoryStaysClean) 
   EXPECT_LT(after.snapshot.stats.bytes_added, 20u << 20);  // reused what was stored
 }
 
-TEST_F(BackupRestore, FileChangingWhileReadIsNeverStoredAsAMix) {
+TEST_P(BackupRestore, FileChangingWhileReadIsNeverStoredAsAMix) {
   const std::string path = src_ + "/busy";
   test::WriteFile(path, test::RandomBytes(48 << 20, 7));
   std::atomic<bool> stop{false};
@@ -321,26 +345,20 @@ TEST_F(BackupRestore, FileChangingWhileReadIsNeverStoredAsAMix) {
   }
 }
 
-void FlipByteInLargestPack(const std::string& repo_dir, long offset_from_start) {
-  std::string cmd = "f=$(ls -S $(find " + repo_dir + "/data -type f) | head -1); " +
-                    "printf '\\377' | dd of=$f bs=1 seek=" + std::to_string(offset_from_start) +
-                    " conv=notrunc status=none; echo $f";
-  test::RunShell(cmd);
-}
-
-TEST_F(BackupRestore, FlippedBitInAPackIsNamedByCheckAndRestoreSavesTheRest) {
+TEST_P(BackupRestore, FlippedBitInAPackIsNamedByCheckAndRestoreSavesTheRest) {
   for (int i = 0; i < 12; ++i) {
     test::WriteFile(src_ + "/f" + std::to_string(i), test::RandomBytes(1 << 20, 100 + i));
   }
   BackupResult b = Backup();
-  FlipByteInLargestPack(dir_ / "repo", 1000);
+  DamageLargestPack([](std::string* b) { (*b)[1000] = static_cast<char>(~(*b)[1000]); });
   repo_ = Open();
   CheckReport c = Check(true);
   ASSERT_GE(c.error_count(), 2u);
   bool pack_named = false, file_named = false;
   for (const auto& p : c.problems) {
     pack_named |= p.kind == ProblemKind::kPackDamaged || p.kind == ProblemKind::kBlobDamaged;
-    file_named |= p.kind == ProblemKind::kFileDamaged && p.where.find(src_ + "/f") != std::string::npos;
+    file_named |=
+        p.kind == ProblemKind::kFileDamaged && p.where.find(src_ + "/f") != std::string::npos;
   }
   EXPECT_TRUE(pack_named) << Errors(c);
   EXPECT_TRUE(file_named) << Errors(c);
@@ -349,12 +367,12 @@ TEST_F(BackupRestore, FlippedBitInAPackIsNamedByCheckAndRestoreSavesTheRest) {
   EXPECT_EQ(r.files_verified, 11u);
 }
 
-TEST_F(BackupRestore, TruncatedPackTailIsFoundWithoutReadingData) {
+TEST_P(BackupRestore, TruncatedPackTailIsFoundWithoutReadingData) {
   for (int i = 0; i < 6; ++i) {
     test::WriteFile(src_ + "/f" + std::to_string(i), test::RandomBytes(1 << 20, 200 + i));
   }
   Backup();
-  test::RunShell("f=$(ls -S $(find " + (dir_ / "repo") + "/data -type f) | head -1); truncate -s -10 $f");
+  DamageLargestPack([](std::string* b) { b->resize(b->size() - 10); });
   repo_ = Open();
   CheckReport c = Check(false);
   EXPECT_GE(c.error_count(), 2u) << Errors(c);  // the pack, and what uses it
@@ -369,7 +387,7 @@ TEST_F(BackupRestore, TruncatedPackTailIsFoundWithoutReadingData) {
   EXPECT_TRUE(user_named) << Errors(c);
 }
 
-TEST_F(BackupRestore, IdenticalDataUnderAnotherPathIsStoredOnce) {
+TEST_P(BackupRestore, IdenticalDataUnderAnotherPathIsStoredOnce) {
   std::string data = test::RandomBytes(10 << 20, 11);
   test::WriteFile(src_ + "/one", data);
   BackupResult b1 = Backup();
@@ -378,6 +396,9 @@ TEST_F(BackupRestore, IdenticalDataUnderAnotherPathIsStoredOnce) {
   EXPECT_GT(b1.snapshot.stats.bytes_added, 10u << 20);
   EXPECT_LT(b2.snapshot.stats.bytes_added, 64u << 10);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackupRestore, ::testing::Values("dir", "rados"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace dr

@@ -95,7 +95,8 @@ TEST_F(Cli, BackupListLsDiffRestoreAtAndStats) {
 }
 
 TEST_F(Cli, HelpForEveryCommand) {
-  for (const char* cmd : {"init", "backup", "snapshots", "ls", "diff", "check", "stats", "restore"}) {
+  for (const char* cmd :
+       {"init", "backup", "snapshots", "ls", "diff", "check", "stats", "restore"}) {
     auto r = RunDrctl({cmd, "--help"});
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << r.out;

@@ -1,7 +1,7 @@
 // kill -9 of a backup at many moments: the repository must always check
 // clean, and the next backup must succeed and reuse what was stored.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -75,8 +75,9 @@ TEST(Rados, MissingPoolWrongKeyringAndUnreachableMonitorFailClearlyAndQuickly) {
 
   test::WriteFile(dir / "bad.keyring",
                   "[client." + id + "]\n\tkey = AQBxmTZmAAAAABAAcmC0Dcbq7B0Bd1Q5yhGvkQ==\n");
-  auto key = RunDrctl({"-r", "rados://drtest/x?conf=" + conf + "&id=" + id + "&keyring=" +
-                                 (dir / "bad.keyring") + "&timeout=10",
+  auto key = RunDrctl({"-r",
+                       "rados://drtest/x?conf=" + conf + "&id=" + id +
+                           "&keyring=" + (dir / "bad.keyring") + "&timeout=10",
                        "snapshots"});
   EXPECT_EQ(key.exit_code, 1);
   EXPECT_NE(key.err.find("drctl: rados://drtest/x: "), std::string::npos) << key.err;
@@ -87,9 +88,9 @@ TEST(Rados, MissingPoolWrongKeyringAndUnreachableMonitorFailClearlyAndQuickly) {
                   "[global]\nmon host = v1:127.0.0.1:9\nms bind msgr2 = false\n"
                   "auth cluster required = cephx\nauth client required = cephx\n");
   auto t1 = std::chrono::steady_clock::now();
-  auto mon = RunDrctl({"-r", "rados://drtest/x?conf=" + (dir / "nomon.conf") + "&id=" + id +
-                                 "&timeout=5",
-                       "snapshots"});
+  auto mon =
+      RunDrctl({"-r", "rados://drtest/x?conf=" + (dir / "nomon.conf") + "&id=" + id + "&timeout=5",
+                "snapshots"});
   EXPECT_EQ(mon.exit_code, 1);
   EXPECT_NE(mon.err.find("rados://drtest/x"), std::string::npos) << mon.err;
   EXPECT_LT(SecondsSince(t1), 30) << "must not hang";
@@ -126,7 +127,8 @@ TEST(Rados, OsdKilledDuringBackupAndRestarted) {
   auto kill = test::RunShell("kill -9 $(cat " + cdir + "/run/osd.0.pid)");
   EXPECT_EQ(kill.exit_code, 0) << kill.err;
   ::sleep(3);
-  auto restart = test::RunShell(script + " start --dir " + cdir + " --store bluestore --port 40889");
+  auto restart =
+      test::RunShell(script + " start --dir " + cdir + " --store bluestore --port 40889");
   EXPECT_EQ(restart.exit_code, 0) << restart.out << restart.err;
   int status = 0;
   waitpid(pid, &status, 0);

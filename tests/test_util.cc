@@ -84,7 +84,8 @@ void SetMtime(int dirfd, const char* name, int64_t sec, long nsec) {
 void WriteAt(int dirfd, const std::string& name, const std::string& data, mode_t mode = 0644) {
   int fd = ::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
   Check(fd >= 0, "create " + name);
-  Check(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()), "write " + name);
+  Check(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()),
+        "write " + name);
   ::close(fd);
 }
 
@@ -169,7 +170,9 @@ struct Comparer {
   std::vector<std::string> diffs;
   std::map<ino_t, ino_t> links;  // inode in a -> inode in b
 
-  void Diff(const std::string& path, const std::string& what) { diffs.push_back(path + ": " + what); }
+  void Diff(const std::string& path, const std::string& what) {
+    diffs.push_back(path + ": " + what);
+  }
 
   static std::vector<std::string> Names(int dirfd) {
     std::vector<std::string> out;
@@ -228,8 +231,10 @@ struct Comparer {
   void Dir(int a, int b, const std::string& path) {
     auto na = Names(a), nb = Names(b);
     if (na != nb) {
-      for (auto& n : na) if (!std::binary_search(nb.begin(), nb.end(), n)) Diff(path + "/" + n, "missing in b");
-      for (auto& n : nb) if (!std::binary_search(na.begin(), na.end(), n)) Diff(path + "/" + n, "extra in b");
+      for (auto& n : na)
+        if (!std::binary_search(nb.begin(), nb.end(), n)) Diff(path + "/" + n, "missing in b");
+      for (auto& n : nb)
+        if (!std::binary_search(na.begin(), na.end(), n)) Diff(path + "/" + n, "extra in b");
     }
     for (const auto& n : na) {
       if (!std::binary_search(nb.begin(), nb.end(), n)) continue;
@@ -287,7 +292,8 @@ struct Comparer {
 
 std::vector<std::string> CompareTrees(const std::string& a, const std::string& b) {
   Comparer c;
-  int fa = ::open(a.c_str(), O_RDONLY | O_DIRECTORY), fb = ::open(b.c_str(), O_RDONLY | O_DIRECTORY);
+  int fa = ::open(a.c_str(), O_RDONLY | O_DIRECTORY),
+      fb = ::open(b.c_str(), O_RDONLY | O_DIRECTORY);
   if (fa < 0 || fb < 0) return {"cannot open " + a + " or " + b};
   c.Dir(fa, fb, "");
   ::close(fa);
@@ -343,8 +349,8 @@ std::string RadosTestUrl(const std::string& tag) {
   const char* id = std::getenv("DR_TEST_RADOS_ID");
   if (!conf || !pool || !id || !*conf || !*pool || !*id) return "";
   static std::atomic<int> counter{0};
-  std::string ns = "t-" + tag + "-" + std::to_string(::getpid()) + "-" +
-                   std::to_string(counter++) + "-" + std::to_string(std::random_device{}() % 100000);
+  std::string ns = "t-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
+                   "-" + std::to_string(std::random_device{}() % 100000);
   return std::string("rados://") + pool + "/" + ns + "?conf=" + conf + "&id=" + id;
 }
 

@@ -65,10 +65,10 @@ bool CephRequired();
 }  // namespace dr::test
 
 // Skips (or fails, when a cluster is required) when no test cluster exists.
-#define DR_REQUIRE_RADOS(url)                                                       \
-  do {                                                                              \
-    if ((url).empty()) {                                                            \
-      if (::dr::test::CephRequired()) FAIL() << "DR_REQUIRE_CEPH=1 but no cluster"; \
+#define DR_REQUIRE_RADOS(url)                                                          \
+  do {                                                                                 \
+    if ((url).empty()) {                                                               \
+      if (::dr::test::CephRequired()) FAIL() << "DR_REQUIRE_CEPH=1 but no cluster";    \
       GTEST_SKIP() << "no Ceph test cluster (eval \"$(tools/ceph-dev-cluster env)\")"; \
-    }                                                                               \
+    }                                                                                  \
   } while (0)

@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "core/progress.h"
 #include "core/timefmt.h"
-#include "replicator/progress.h"
 
 namespace dr::cli {
 

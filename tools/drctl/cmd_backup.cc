@@ -16,7 +16,8 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_flag("-x,--one-file-system", opts->one_file_system, "do not cross mount points");
   cmd->add_option("--tag", opts->tags, "tag the snapshot (repeatable)");
   cmd->add_option("--host", opts->host, "host name recorded in the snapshot");
-  cmd->add_option("--parent", *parent, "snapshot to compare with (default: latest of same host+paths)");
+  cmd->add_option("--parent", *parent,
+                  "snapshot to compare with (default: latest of same host+paths)");
   cmd->add_flag("--force", opts->force_reread, "read every file, ignoring the parent's metadata");
   cmd->add_option("--threads", opts->threads, "compression threads (default: one per core)");
   cmd->callback([&g, run, opts, parent] {

@@ -50,16 +50,14 @@ void AddCheckCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                        p.message.c_str());
         }
         if (!g.quiet) {
-          std::printf("checked %llu packs, %llu blobs, %llu snapshots, %llu trees, %llu files%s "
-                      "in %.1fs: %s\n",
-                      static_cast<unsigned long long>(r->packs),
-                      static_cast<unsigned long long>(r->blobs),
-                      static_cast<unsigned long long>(r->snapshots),
-                      static_cast<unsigned long long>(r->trees),
-                      static_cast<unsigned long long>(r->files),
-                      *read_data ? (", read " + HumanBytes(r->bytes_read)).c_str() : "",
-                      r->seconds,
-                      errors ? (std::to_string(errors) + " errors").c_str() : "no errors found");
+          std::printf(
+              "checked %llu packs, %llu blobs, %llu snapshots, %llu trees, %llu files%s "
+              "in %.1fs: %s\n",
+              static_cast<unsigned long long>(r->packs), static_cast<unsigned long long>(r->blobs),
+              static_cast<unsigned long long>(r->snapshots),
+              static_cast<unsigned long long>(r->trees), static_cast<unsigned long long>(r->files),
+              *read_data ? (", read " + HumanBytes(r->bytes_read)).c_str() : "", r->seconds,
+              errors ? (std::to_string(errors) + " errors").c_str() : "no errors found");
         }
       }
       return errors ? kExitError : kExitOk;

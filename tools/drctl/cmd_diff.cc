@@ -18,7 +18,8 @@ struct DiffPrinter {
     if (json) {
       out.push_back({{"change", std::string(1, what)}, {"path", path}, {"detail", detail}});
     } else {
-      std::printf("%c    %s%s\n", what, path.c_str(), detail.empty() ? "" : ("  (" + detail + ")").c_str());
+      std::printf("%c    %s%s\n", what, path.c_str(),
+                  detail.empty() ? "" : ("  (" + detail + ")").c_str());
     }
   }
   // Every entry below `tree` as added or removed.
@@ -87,7 +88,8 @@ struct DiffPrinter {
 
 void AddDiffCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   auto* cmd = app.add_subcommand(
-      "diff", "show what changed between two snapshots (+ added, - removed, M content, U metadata)");
+      "diff",
+      "show what changed between two snapshots (+ added, - removed, M content, U metadata)");
   auto a = std::make_shared<std::string>();
   auto b = std::make_shared<std::string>();
   cmd->add_option("snapshot1", *a, "older snapshot")->required();
@@ -103,7 +105,9 @@ void AddDiffCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       DiffPrinter d{*repo, g.json};
       d.Compare(s1->tree, s2->tree, "");
       if (g.json) {
-        PrintJson({{"changes", d.out}, {"added", d.added}, {"removed", d.removed},
+        PrintJson({{"changes", d.out},
+                   {"added", d.added},
+                   {"removed", d.removed},
                    {"modified", d.modified}});
       } else if (!g.quiet) {
         std::printf("%llu added, %llu removed, %llu modified\n",

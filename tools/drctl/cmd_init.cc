@@ -20,7 +20,8 @@ void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->callback([&g, run, opts, pack_mib] {
     *run = [&g, opts, pack_mib] {
       if (g.repo.empty()) {
-        return Fail(Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
+        return Fail(
+            Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
       }
       auto store = OpenObjectStore(g.repo);
       if (!store.ok()) return Fail(store.status());

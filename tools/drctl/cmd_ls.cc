@@ -63,8 +63,7 @@ void AddLsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                     n.user.empty() ? std::to_string(n.uid).c_str() : n.user.c_str(),
                     n.group.empty() ? std::to_string(n.gid).c_str() : n.group.c_str(),
                     static_cast<unsigned long long>(n.size), FormatLocal(n.mtime_ns).c_str(),
-                    p.c_str(), n.type == NodeType::kSymlink ? " -> " : "",
-                    n.link_target.c_str());
+                    p.c_str(), n.type == NodeType::kSymlink ? " -> " : "", n.link_target.c_str());
       };
       std::string root = *path;
       while (root.size() > 1 && root.back() == '/') root.pop_back();

@@ -68,7 +68,8 @@ void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                   "absolute path in the snapshot to restore (repeatable; default: everything)");
   cmd->add_flag("--verify-only", a->verify_only,
                 "change nothing: compare the snapshot with the files under --target");
-  cmd->add_option("--threads", a->threads, "parallel file writers (default: one per core, more for rados://)");
+  cmd->add_option("--threads", a->threads,
+                  "parallel file writers (default: one per core, more for rados://)");
   cmd->callback([&g, run, a] {
     *run = [&g, a] {
       auto repo = OpenRepo(g);

@@ -48,7 +48,8 @@ void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       std::vector<Snapshot> shown;
       for (const auto& s : *all) {
         if (!host->empty() && s.host != *host) continue;
-        if (!tag->empty() && std::find(s.tags.begin(), s.tags.end(), *tag) == s.tags.end()) continue;
+        if (!tag->empty() && std::find(s.tags.begin(), s.tags.end(), *tag) == s.tags.end())
+          continue;
         shown.push_back(s);
       }
       if (g.json) {
@@ -66,8 +67,9 @@ void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         for (const auto& p : s.paths) paths += (paths.empty() ? "" : " ") + p;
         std::printf("%-8s  %-19s  %-12s  %-10s  %10s  %10s  %s%s\n", s.ShortId().c_str(),
                     FormatLocal(s.time_ns).c_str(), s.host.c_str(), tags.c_str(),
-                    HumanBytes(s.stats.bytes_total).c_str(), HumanBytes(s.stats.bytes_added).c_str(),
-                    paths.c_str(), s.partial ? "  (partial)" : "");
+                    HumanBytes(s.stats.bytes_total).c_str(),
+                    HumanBytes(s.stats.bytes_added).c_str(), paths.c_str(),
+                    s.partial ? "  (partial)" : "");
       }
       std::printf("%zu snapshots\n", shown.size());
       return kExitOk;

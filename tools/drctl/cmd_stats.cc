@@ -56,8 +56,8 @@ void AddStatsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                   dedup);
       std::printf("mean chunk:          %s\n",
                   HumanBytes(data_blobs ? static_cast<double>(data_raw) / data_blobs : 0).c_str());
-      std::printf("index memory:        %s (%.1f bytes per blob)\n",
-                  HumanBytes(index_mem).c_str(), per_blob);
+      std::printf("index memory:        %s (%.1f bytes per blob)\n", HumanBytes(index_mem).c_str(),
+                  per_blob);
       return kExitOk;
     };
   });

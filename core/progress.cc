@@ -1,4 +1,4 @@
-#include "replicator/progress.h"
+#include "core/progress.h"
 
 #include <unistd.h>
 
@@ -10,9 +10,10 @@ namespace dr {
 
 bool ProgressReporter::StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
 
-ProgressReporter::ProgressReporter(const ProgressCounters* counters, std::string verb,
-                                   bool enabled)
-    : c_(counters), verb_(std::move(verb)), enabled_(enabled),
+ProgressReporter::ProgressReporter(const ProgressCounters* counters, std::string verb, bool enabled)
+    : c_(counters),
+      verb_(std::move(verb)),
+      enabled_(enabled),
       start_(std::chrono::steady_clock::now()) {
   if (enabled_) thread_ = std::thread([this] { Run(); });
 }
