@@ -46,6 +46,7 @@ class VerifyRun {
   }
 
   Repository& repo_;
+  std::string read_buffer_ = std::string(1 << 20, '\0');
   std::string live_root_;
   PathSelection selection_;
   PathSelection sources_;  // the backed-up paths; their ancestors are only context
@@ -58,7 +59,7 @@ Result<Id> VerifyRun::DigestOf(int dirfd, const std::string& name, const std::st
   if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   StreamDigest digest(repo_.hasher());
-  std::string buf(1 << 20, '\0');
+  std::string& buf = read_buffer_;
   for (;;) {
     ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0) {
