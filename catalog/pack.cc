@@ -40,7 +40,7 @@ Result<std::vector<PackEntry>> ParseHeader(std::string_view header, const Traile
   std::vector<PackEntry> out(tr.count);
   uint64_t offset = 0;
   for (auto& e : out) {
-    uint8_t type;
+    uint8_t type = 0;
     std::string_view id;
     (void)(r.U8(&type) && r.Raw(16, &id) && r.U32(&e.stored_len) && r.U32(&e.raw_len));
     if (type > 1) return Status::Corruption(what + ": unknown blob type " + std::to_string(type));

@@ -31,7 +31,9 @@ TEST(Chunker, ChunksRespectMinAndMax) {
   for (size_t i = 0; i < cuts.size(); ++i) {
     size_t len = cuts[i] - prev;
     EXPECT_LE(len, Small().max_size);
-    if (i + 1 < cuts.size()) EXPECT_GE(len, Small().min_size);
+    if (i + 1 < cuts.size()) {
+      EXPECT_GE(len, Small().min_size);
+    }
     prev = cuts[i];
   }
   EXPECT_EQ(cuts.back(), data.size());
