@@ -186,25 +186,8 @@ Status DirStore::ReadRangeInto(const std::string& key, uint64_t offset, uint64_t
 }
 
 Result<std::string> DirStore::GetRange(const std::string& key, uint64_t offset, uint64_t length) {
-  const std::string path = PathOf(key);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
   std::string out(static_cast<size_t>(length), '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    ssize_t n =
-        ::pread(fd.get(), out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read " + path);
-    }
-    if (n == 0) {
-      return Status::Corruption(path + ": object is shorter than expected (wanted bytes " +
-                                std::to_string(offset) + ".." + std::to_string(offset + length) +
-                                ", got " + std::to_string(offset + got) + ")");
-    }
-    got += static_cast<size_t>(n);
-  }
+  RETURN_IF_ERROR(ReadRangeInto(key, offset, length, out.data()));
   return out;
 }
 
