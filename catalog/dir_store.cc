@@ -236,12 +236,15 @@ Result<uint64_t> DirStore::Size(const std::string& key) {
   return static_cast<uint64_t>(st.st_size);
 }
 
-Result<int> DirStore::RemoveStaleTempFiles() {
+Result<int> DirStore::RemoveLeftovers(std::chrono::seconds min_age) {
   int removed = 0;
   std::error_code ec;
   if (!fs::exists(root_, ec)) return 0;
+  const time_t cutoff = ::time(nullptr) - static_cast<time_t>(min_age.count());
   for (fs::recursive_directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
-    if (IsTemp(it->path().filename()) && ::unlink(it->path().c_str()) == 0) ++removed;
+    struct stat st;
+    if (!IsTemp(it->path().filename()) || ::lstat(it->path().c_str(), &st) != 0) continue;
+    if (st.st_mtime <= cutoff && ::unlink(it->path().c_str()) == 0) ++removed;
   }
   if (ec) return Status::FromErrno(ec.value(), "list " + root_);
   return removed;

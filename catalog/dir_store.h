@@ -3,7 +3,7 @@
 // Put writes a temporary file ".tmp.*" beside the target, fsyncs it, renames it
 // into place and fsyncs the directory, so an object is whole or absent after a
 // crash and OK means durable. Leftover ".tmp.*" files from a crash are ignored
-// by List and removed by RemoveStaleTempFiles().
+// by List and removed by RemoveLeftovers() once they are old enough.
 #pragma once
 
 #include <map>
@@ -32,8 +32,7 @@ class DirStore : public ObjectStore {
   Result<uint64_t> Size(const std::string& key) override;
   std::string Url() const override { return "dir://" + root_; }
 
-  // Removes temporary files left by an interrupted Put; returns how many.
-  Result<int> RemoveStaleTempFiles();
+  Result<int> RemoveLeftovers(std::chrono::seconds min_age) override;
 
  private:
   std::string PathOf(const std::string& key) const { return root_ + "/" + key; }

@@ -39,6 +39,9 @@ class FaultStore : public ObjectStore {
   Status Delete(const std::string& key) override { return base_->Delete(key); }
   Result<uint64_t> Size(const std::string& key) override { return base_->Size(key); }
   std::string Url() const override { return base_->Url(); }
+  Result<int> RemoveLeftovers(std::chrono::seconds min_age) override {
+    return base_->RemoveLeftovers(min_age);
+  }
 
  private:
   ObjectStore* base_;

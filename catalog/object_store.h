@@ -12,6 +12,7 @@
 //  - All methods are safe to call from several threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -49,6 +50,10 @@ class ObjectStore {
   virtual Result<uint64_t> Size(const std::string& key) = 0;
   // The URL this store was opened with, for messages: "dir:///srv/repo".
   virtual std::string Url() const = 0;
+  // Removes debris an interrupted Put may leave (temporary files) that is
+  // older than `min_age`, so it cannot belong to a Put still running.
+  // Returns how many were removed. Stores whose Put leaves nothing: 0.
+  virtual Result<int> RemoveLeftovers(std::chrono::seconds min_age) { return 0; }
   // How many large operations (pack writes, restore reads) are worth keeping
   // in flight at once: a local disk gains nothing past the cores, a network
   // store hides latency with more.

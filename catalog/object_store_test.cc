@@ -1,7 +1,11 @@
 // One conformance suite, run against every ObjectStore backend.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <thread>
 
@@ -132,15 +136,21 @@ TEST_P(StoreConformance, EmptyObject) {
 INSTANTIATE_TEST_SUITE_P(AllBackends, StoreConformance, ::testing::ValuesIn(Backends()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(DirStore, LeftoverTempFilesAreInvisibleAndRemovable) {
+TEST(DirStore, LeftoverTempFilesAreInvisibleAndOldOnesAreRemoved) {
   test::TempDir dir("dirstore");
   DirStore store(dir.path());
   ASSERT_TRUE(store.Put("data/ab/real", "x").ok());
-  test::WriteFile(dir / "data/ab/.tmp.123.0.1", "half-written");
+  test::WriteFile(dir / "data/ab/.tmp.123.0.1", "half-written two days ago");
+  test::WriteFile(dir / "data/ab/.tmp.456.0.1", "a Put still running");
+  struct timespec old[2] = {{::time(nullptr) - 2 * 86400, 0}, {::time(nullptr) - 2 * 86400, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dir / "data/ab/.tmp.123.0.1").c_str(), old, 0), 0);
   EXPECT_EQ(store.List("data/")->size(), 1u);
-  auto removed = store.RemoveStaleTempFiles();
+  auto removed = store.RemoveLeftovers(std::chrono::hours(24));
   ASSERT_TRUE(removed.ok());
   EXPECT_EQ(*removed, 1);
+  EXPECT_FALSE(std::filesystem::exists(dir / "data/ab/.tmp.123.0.1"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "data/ab/.tmp.456.0.1"));
+  EXPECT_EQ(*store.Get("data/ab/real"), "x");
 }
 
 TEST(DirStore, FullDiskIsNoSpaceAndLeavesNothing) {

@@ -319,6 +319,8 @@ WriteStats Repository::write_stats() const {
 }
 
 Result<int> Repository::AdoptUnindexedPacks() {
+  // A day is far longer than any Put, so no write in progress is touched.
+  RETURN_IF_ERROR(store_->RemoveLeftovers(std::chrono::hours(24)).status());
   ASSIGN_OR_RETURN(auto objects, store_->List("data/"));
   std::vector<IndexPack> adopted;
   for (const auto& o : objects) {

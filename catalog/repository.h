@@ -111,7 +111,8 @@ class Repository {
   WriteStats write_stats() const;
 
   // Indexes packs present in the store but listed by no index segment (left
-  // by an interrupted backup). Returns how many packs were adopted.
+  // by an interrupted backup), and removes the store's leftovers of
+  // interrupted writes older than a day. Returns how many packs were adopted.
   Result<int> AdoptUnindexedPacks();
 
  private:

@@ -31,6 +31,9 @@ class RetryStore : public ObjectStore {
   Status Delete(const std::string& key) override;
   Result<uint64_t> Size(const std::string& key) override;
   std::string Url() const override { return base_->Url(); }
+  Result<int> RemoveLeftovers(std::chrono::seconds min_age) override {
+    return base_->RemoveLeftovers(min_age);
+  }
   int PreferredConcurrency() const override { return base_->PreferredConcurrency(); }
 
  private:
