@@ -34,15 +34,8 @@ bool IsExcluded(const std::vector<std::string>& patterns, const std::string& pat
 
 namespace {
 
-// Bytes of chunk data that may wait between the reader and the compressors.
-constexpr size_t kQueueBytes = 16 << 20;
 // Attempts to read a file that keeps changing before giving up on it.
 constexpr int kReadAttempts = 3;
-
-struct ChunkJob {
-  Id id;
-  std::string raw;
-};
 
 // The parent directories of the sources, as a small tree of names, so the
 // snapshot's root tree mirrors absolute paths ("/home/ann/docs").
@@ -53,13 +46,11 @@ struct SourceDir {
 
 class BackupRun {
  public:
-  BackupRun(Repository& repo, const BackupOptions& options)
-      : repo_(repo),
+  BackupRun(BackupTarget& target, const BackupOptions& options)
+      : target_(target),
         opt_(options),
-        chunker_(repo.config().chunker, repo.hasher()),
-        queue_(kQueueBytes),
-        buf_(std::max<size_t>(8 << 20, 2 * static_cast<size_t>(repo.config().chunker.max_size)),
-             '\0') {
+        chunker_(target.chunker(), target.hasher()),
+        buf_(std::max<size_t>(8 << 20, 2 * static_cast<size_t>(target.chunker().max_size)), '\0') {
     if (!opt_.progress) opt_.progress = &own_progress_;
   }
 
@@ -83,13 +74,11 @@ class BackupRun {
   void Warn(std::string message);
   void Fail(const Status& s);
   bool failed() const { return failed_.load(); }
-  void CompressWorker();
   std::optional<Snapshot> FindParent();
 
-  Repository& repo_;
+  BackupTarget& target_;
   BackupOptions opt_;
   Chunker chunker_;
-  BoundedQueue<ChunkJob> queue_;
   std::string buf_;
   ProgressCounters own_progress_;
 
@@ -122,19 +111,8 @@ void BackupRun::Fail(const Status& s) {
   failed_ = true;
 }
 
-void BackupRun::CompressWorker() {
-  const int level = repo_.config().compression_level;
-  BlobScratch scratch;
-  while (auto job = queue_.Pop()) {
-    if (failed()) continue;  // drain so the reader never blocks forever
-    Status s = repo_.AddBlob(BlobType::kData, job->id, EncodeBlobInto(job->raw, level, &scratch),
-                             static_cast<uint32_t>(job->raw.size()));
-    if (!s.ok()) Fail(s);
-  }
-}
-
 Id BackupRun::StoreTreeOrFail(const Tree& tree) {
-  auto id = repo_.StoreTree(tree);
+  auto id = target_.AddTree(tree);
   if (!id.ok()) {
     Fail(id.status());
     return Id{};
@@ -144,12 +122,13 @@ Id BackupRun::StoreTreeOrFail(const Tree& tree) {
 
 void BackupRun::EmitChunk(std::string_view data, StreamDigest* digest,
                           std::vector<Extent>* content) {
-  Id id = repo_.hasher().Hash(data);
+  Id id = target_.hasher().Hash(data);
   digest->Update(data);
   content->push_back({false, data.size(), id});
   stats_.bytes_read += data.size();
   opt_.progress->bytes_done += data.size();
-  if (repo_.Claim(id)) queue_.Push(ChunkJob{id, std::string(data)}, data.size());
+  Status s = target_.AddChunk(id, data);
+  if (!s.ok()) Fail(s);
 }
 
 Result<BackupRun::ReadOutcome> BackupRun::ReadRegion(int fd, uint64_t start, uint64_t end,
@@ -203,7 +182,7 @@ Result<BackupRun::ReadOutcome> BackupRun::ReadFile(int dirfd, const std::string&
     if (::fstat(fd, &before) != 0) return Status::FromErrno(errno, "stat " + path);
     if (!S_ISREG(before.st_mode)) return ReadOutcome::kChanged;
     const uint64_t size = static_cast<uint64_t>(before.st_size);
-    StreamDigest digest(repo_.hasher());
+    StreamDigest digest(target_.hasher());
     std::vector<Extent> content;
     uint64_t offset = 0;
     ReadOutcome outcome = ReadOutcome::kOk;
@@ -258,12 +237,10 @@ bool BackupRun::BackupFile(int dirfd, const std::string& name, const std::string
   if (unchanged) {
     // Reuse only what the repository really holds (a damaged parent must not
     // propagate).
-    for (const Extent& e : parent->content) {
-      if (!e.hole && !repo_.HasBlob(e.chunk)) {
-        unchanged = false;
-        break;
-      }
-    }
+    std::vector<Id> chunks;
+    for (const Extent& e : parent->content)
+      if (!e.hole) chunks.push_back(e.chunk);
+    unchanged = target_.HasAll(chunks);
   }
   if (unchanged) {
     node->content = parent->content;
@@ -295,7 +272,7 @@ Id BackupRun::BackupDirContents(int fd, const std::string& path, const Node* par
                                 dev_t root_dev) {
   std::optional<Tree> parent_tree;
   if (parent && parent->type == NodeType::kDir) {
-    auto t = repo_.LoadTree(parent->subtree);
+    auto t = target_.LoadTree(parent->subtree);
     if (t.ok()) parent_tree = std::move(t).value();
   }
   Tree tree;
@@ -385,7 +362,7 @@ Result<Id> BackupRun::BackupSources(const SourceDir& dir, const std::string& pat
     RETURN_IF_ERROR(ReadNodeMeta(dirfd.get(), name, st, child_path, &node));
     std::optional<Tree> parent_tree;
     if (p && p->type == NodeType::kDir) {
-      auto t = repo_.LoadTree(p->subtree);
+      auto t = target_.LoadTree(p->subtree);
       if (t.ok()) parent_tree = std::move(t).value();
     }
     auto sub = BackupSources(child, child_path, parent_tree ? &*parent_tree : nullptr);
@@ -404,12 +381,12 @@ Result<Id> BackupRun::BackupSources(const SourceDir& dir, const std::string& pat
 std::optional<Snapshot> BackupRun::FindParent() {
   if (opt_.force_reread) return std::nullopt;
   if (opt_.parent) {
-    auto s = repo_.FindSnapshot(*opt_.parent);
+    auto s = target_.FindSnapshot(*opt_.parent);
     if (s.ok()) return *s;
     Warn("parent snapshot " + *opt_.parent + ": " + s.status().message());
     return std::nullopt;
   }
-  auto all = repo_.ListSnapshots();
+  auto all = target_.ListSnapshots();
   if (!all.ok()) return std::nullopt;
   for (auto it = all->rbegin(); it != all->rend(); ++it) {
     if (it->host == opt_.host && it->paths == opt_.paths) return *it;
@@ -446,22 +423,14 @@ Result<BackupResult> BackupRun::Run() {
     d->children.clear();
   }
 
-  auto adopted = repo_.AdoptUnindexedPacks();
-  if (!adopted.ok()) return adopted.status();
+  RETURN_IF_ERROR(target_.Prepare());
   std::optional<Snapshot> parent = FindParent();
   std::optional<Tree> parent_root;
   if (parent) {
     opt_.progress->bytes_total = parent->stats.bytes_total;
-    auto t = repo_.LoadTree(parent->tree);
+    auto t = target_.LoadTree(parent->tree);
     if (t.ok()) parent_root = std::move(t).value();
   }
-  WriteStats before = repo_.write_stats();
-
-  int nworkers = opt_.threads > 0
-                     ? opt_.threads
-                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  std::vector<std::thread> workers;
-  for (int i = 0; i < nworkers; ++i) workers.emplace_back([this] { CompressWorker(); });
 
   Result<Id> root_tree = Status::NotFound("no source");
   if (root.is_source) {
@@ -472,8 +441,10 @@ Result<BackupResult> BackupRun::Run() {
   } else {
     root_tree = BackupSources(root, "/", parent_root ? &*parent_root : nullptr);
   }
-  queue_.Close();
-  for (auto& t : workers) t.join();
+  if (!failed()) {
+    Status flushed = target_.Flush();
+    if (!flushed.ok()) Fail(flushed);
+  }
   {
     std::lock_guard l(fail_mu_);
     if (!fatal_.ok()) return fatal_.WithContext("backup aborted, no snapshot written");
@@ -494,23 +465,27 @@ Result<BackupResult> BackupRun::Run() {
   snap.partial = !warnings_.empty();
   for (size_t i = 0; i < warnings_.size() && i < 100; ++i) snap.warnings.push_back(warnings_[i]);
   snap.program_version = DR_VERSION;
-  // Flush first so the statistics include the last pack.
-  RETURN_IF_ERROR(repo_.Flush().WithContext("backup aborted, no snapshot written"));
-  WriteStats after = repo_.write_stats();
-  stats_.bytes_added = after.bytes_added - before.bytes_added;
-  stats_.blobs_added = after.blobs_added - before.blobs_added;
+  // Flushed above, so the statistics include the last pack.
+  WriteStats added = target_.write_stats();
+  stats_.bytes_added = added.bytes_added;
+  stats_.blobs_added = added.blobs_added;
   stats_.duration_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   snap.stats = stats_;
-  ASSIGN_OR_RETURN(snap.id, repo_.CommitSnapshot(snap));
+  ASSIGN_OR_RETURN(snap.id, target_.Commit(snap));
   return BackupResult{std::move(snap), std::move(warnings_)};
 }
 
 }  // namespace
 
-Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
-  BackupRun run(repo, options);
+Result<BackupResult> RunBackup(BackupTarget& target, const BackupOptions& options) {
+  BackupRun run(target, options);
   return run.Run();
+}
+
+Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
+  auto target = MakeRepositoryTarget(repo, options.threads);
+  return RunBackup(*target, options);
 }
 
 }  // namespace dr

@@ -2,9 +2,10 @@
 // snapshot.
 //
 // Pipeline: the calling thread walks (openat/fstatat), reads, chunks and
-// hashes; chunks the repository lacks go through a byte-bounded queue to one
-// compression worker per core, which append them to packs. The snapshot is
-// committed only after every pack and index segment is durable.
+// hashes, and hands every chunk to a BackupTarget, which stores those it
+// lacks (compressed by one worker per core) in a local repository or sends
+// them to a vault. The snapshot is committed only after everything it
+// references is durable.
 #pragma once
 
 #include <optional>
@@ -15,6 +16,7 @@
 #include "catalog/snapshot.h"
 #include "core/progress.h"
 #include "core/status.h"
+#include "replicator/backup_target.h"
 
 namespace dr {
 
@@ -38,6 +40,8 @@ struct BackupResult {
 // Errors that abort the backup (no snapshot is written): repository write
 // failures, no source path existing at all. Problems with single paths or
 // files become warnings and mark the snapshot partial.
+Result<BackupResult> RunBackup(BackupTarget& target, const BackupOptions& options);
+// The same into a local repository.
 Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options);
 
 // Whether `path` (absolute, display form) with final component `name` is
