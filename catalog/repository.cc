@@ -123,15 +123,16 @@ Result<Tree> Repository::LoadTree(const Id& id) {
   return DecodeTree(raw, "tree " + id.Hex());
 }
 
-Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>* bad) {
-  ASSIGN_OR_RETURN(auto objects, store_->List("snapshots/"));
+Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& hasher,
+                                              std::vector<std::string>* bad) {
+  ASSIGN_OR_RETURN(auto objects, store->List("snapshots/"));
   std::vector<Snapshot> out;
   for (const auto& o : objects) {
-    const std::string what = store_->Url() + "/" + o.key;
+    const std::string what = store->Url() + "/" + o.key;
     Id id;
-    auto raw = store_->Get(o.key);
+    auto raw = store->Get(o.key);
     Result<Snapshot> s = raw.ok() ? DecodeSnapshot(*raw, what) : Result<Snapshot>(raw.status());
-    if (s.ok() && (!Id::FromHex(o.key.substr(10), &id) || hasher_.Hash(*raw) != id)) {
+    if (s.ok() && (!Id::FromHex(o.key.substr(10), &id) || hasher.Hash(*raw) != id)) {
       s = Status::Corruption(what + ": content does not match its name");
     }
     if (!s.ok()) {
@@ -147,10 +148,10 @@ Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>
   return out;
 }
 
-Result<Snapshot> Repository::FindSnapshot(const std::string& spec) {
-  ASSIGN_OR_RETURN(auto all, ListSnapshots());
+Result<Snapshot> PickSnapshot(const std::vector<Snapshot>& all, const std::string& spec,
+                              const std::string& where) {
   if (spec == "latest") {
-    if (all.empty()) return Status::NotFound("repository " + store_->Url() + " has no snapshots");
+    if (all.empty()) return Status::NotFound("repository " + where + " has no snapshots");
     return all.back();
   }
   if (spec.size() < 4 || spec.size() > 32 ||
@@ -164,8 +165,17 @@ Result<Snapshot> Repository::FindSnapshot(const std::string& spec) {
     if (found) return Status::InvalidArgument("snapshot prefix '" + spec + "' is ambiguous");
     found = &s;
   }
-  if (!found) return Status::NotFound("no snapshot " + spec + " in " + store_->Url());
+  if (!found) return Status::NotFound("no snapshot " + spec + " in " + where);
   return *found;
+}
+
+Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>* bad) {
+  return ListSnapshotsIn(store_.get(), hasher_, bad);
+}
+
+Result<Snapshot> Repository::FindSnapshot(const std::string& spec) {
+  ASSIGN_OR_RETURN(auto all, ListSnapshots());
+  return PickSnapshot(all, spec, store_->Url());
 }
 
 Result<Snapshot> Repository::FindSnapshotAt(int64_t unix_ns) {
@@ -276,7 +286,7 @@ Result<Id> Repository::StoreTree(const Tree& tree) {
   return id;
 }
 
-Status Repository::Flush() {
+void Repository::SealOpenPack() {
   PendingPack last;
   {
     std::lock_guard l(pack_mu_);
@@ -286,6 +296,10 @@ Status Repository::Flush() {
     }
   }
   if (!last.bytes.empty()) EnqueuePack(std::move(last));
+}
+
+Status Repository::Flush() {
+  SealOpenPack();
   {
     std::unique_lock l(inflight_mu_);
     inflight_cv_.wait(l, [this] { return inflight_ == 0; });

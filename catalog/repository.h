@@ -47,6 +47,15 @@ struct WriteStats {
   uint64_t packs_written = 0;
 };
 
+// Every snapshot in `store`, oldest first (what Repository::ListSnapshots
+// does, for readers that have no index, such as a backup-only vault agent).
+Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& hasher,
+                                              std::vector<std::string>* bad = nullptr);
+// `spec` ("latest", an id or a unique prefix) among `all`; `where` names the
+// repository in errors.
+Result<Snapshot> PickSnapshot(const std::vector<Snapshot>& all, const std::string& spec,
+                              const std::string& where);
+
 class Repository {
  public:
   // Writes a new config. AlreadyExists if `store` already holds a repository.
@@ -102,6 +111,11 @@ class Repository {
   Status AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
   // Encodes, hashes and stores a tree (if new); returns its id.
   Result<Id> StoreTree(const Tree& tree);
+  // Hands the open pack (however full) to the background writers without
+  // waiting: its blobs become durable, and HasBlob true, soon after. A vault
+  // uses it so that an agent waiting for acknowledgements is not left waiting
+  // for a pack to fill.
+  void SealOpenPack();
   // Writes the open pack, waits for the background writers, and writes every
   // pending index entry. After OK, every blob added so far is durable and
   // indexed. REQUIRES: no concurrent AddBlob.

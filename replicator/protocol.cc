@@ -107,6 +107,23 @@ Status CheckLimits(const Message& m) {
   } else if (auto* b = std::get_if<Blob>(&m)) {
     if (b->stored.size() > b->raw_len)
       return Status::InvalidArgument("blob stored larger than raw");
+  } else if (auto* g = std::get_if<Get>(&m)) {
+    if (g->key.size() > kMaxTextBytes) return too_long("key");
+    if (g->length > kMaxDataBytes) return too_long("length");
+  } else if (auto* d = std::get_if<Data>(&m)) {
+    if (d->bytes.size() > kMaxDataBytes) return too_long("bytes");
+  } else if (auto* l = std::get_if<List>(&m)) {
+    if (l->prefix.size() > kMaxTextBytes) return too_long("prefix");
+    if (l->start_after.size() > kMaxTextBytes) return too_long("start_after");
+  } else if (auto* li = std::get_if<Listing>(&m)) {
+    if (li->entries.size() > kMaxListEntries) return too_long("entries");
+    for (const auto& e : li->entries)
+      if (e.key.size() > kMaxTextBytes) return too_long("key");
+  } else if (auto* p = std::get_if<Put>(&m)) {
+    if (p->key.size() > kMaxTextBytes) return too_long("key");
+    if (p->bytes.size() > kMaxDataBytes) return too_long("bytes");
+    if (p->offset + p->bytes.size() > p->total_size)
+      return Status::InvalidArgument("put part runs past the object size");
   }
   return Status::OK();
 }
@@ -116,8 +133,10 @@ Status CheckLimits(const Message& m) {
 Type TypeOf(const Message& m) { return static_cast<Type>(m.index() + 1); }
 
 const char* TypeName(Type t) {
-  static const char* names[] = {"?",      "hello",  "welcome",   "query", "missing", "blob",
-                                "credit", "commit", "committed", "error", "ping",    "pong"};
+  static const char* names[] = {"?",       "hello",   "welcome", "query",     "missing",
+                                "blob",    "credit",  "commit",  "committed", "error",
+                                "ping",    "pong",    "get",     "data",      "list",
+                                "listing", "gettree", "put",     "ack"};
   auto i = static_cast<size_t>(t);
   return i < std::size(names) ? names[i] : "?";
 }
@@ -168,6 +187,38 @@ Result<std::string> EncodeMessage(const Message& m) {
           w.Var(v.seq);
           w.U16(v.code);
           Text(w, v.message);
+        } else if constexpr (std::is_same_v<T, Get>) {
+          w.Var(v.seq);
+          Text(w, v.key);
+          w.Var(v.offset);
+          w.Var(v.length);
+        } else if constexpr (std::is_same_v<T, Data>) {
+          w.Var(v.seq);
+          w.Var(v.object_size);
+          w.Bytes(v.bytes);
+        } else if constexpr (std::is_same_v<T, List>) {
+          w.Var(v.seq);
+          Text(w, v.prefix);
+          Text(w, v.start_after);
+        } else if constexpr (std::is_same_v<T, Listing>) {
+          w.Var(v.seq);
+          w.Var(v.entries.size());
+          for (const auto& e : v.entries) {
+            Text(w, e.key);
+            w.Var(e.size);
+          }
+          w.U8(v.more ? 1 : 0);
+        } else if constexpr (std::is_same_v<T, GetTree>) {
+          w.Var(v.seq);
+          w.Raw(v.id.Bytes());
+        } else if constexpr (std::is_same_v<T, Put>) {
+          w.Var(v.seq);
+          Text(w, v.key);
+          w.Var(v.total_size);
+          w.Var(v.offset);
+          w.Bytes(v.bytes);
+        } else if constexpr (std::is_same_v<T, Ack>) {
+          w.Var(v.seq);
         } else {  // Ping, Pong
           w.U64(v.nonce);
         }
@@ -281,6 +332,72 @@ Result<Message> DecodeMessage(std::string_view frame) {
       break;
     case Type::kPong:
       m = Pong{r.U64("nonce")};
+      break;
+    case Type::kGet: {
+      Get g;
+      g.seq = r.Var("seq");
+      g.key = r.Text("key", kMaxTextBytes);
+      g.offset = r.Var("offset");
+      g.length = r.Var("length");
+      if (r.ok && g.length > kMaxDataBytes) r.Fail("length over " + std::to_string(kMaxDataBytes));
+      m = std::move(g);
+      break;
+    }
+    case Type::kData: {
+      Data d;
+      d.seq = r.Var("seq");
+      d.object_size = r.Var("object_size");
+      d.bytes = r.Text("bytes", kMaxDataBytes);
+      m = std::move(d);
+      break;
+    }
+    case Type::kList: {
+      List l;
+      l.seq = r.Var("seq");
+      l.prefix = r.Text("prefix", kMaxTextBytes);
+      l.start_after = r.Text("start_after", kMaxTextBytes);
+      m = std::move(l);
+      break;
+    }
+    case Type::kListing: {
+      Listing l;
+      l.seq = r.Var("seq");
+      uint64_t n = r.Var("entries");
+      if (r.ok && n > kMaxListEntries)
+        r.Fail("more than " + std::to_string(kMaxListEntries) + " entries");
+      for (uint64_t i = 0; i < n && r.ok; ++i) {
+        ListEntry e;
+        e.key = r.Text("key", kMaxTextBytes);
+        e.size = r.Var("size");
+        l.entries.push_back(std::move(e));
+      }
+      uint8_t more = r.U8("more");
+      if (r.ok && more > 1) r.Fail("more flag is not 0 or 1");
+      l.more = more == 1;
+      m = std::move(l);
+      break;
+    }
+    case Type::kGetTree: {
+      GetTree g;
+      g.seq = r.Var("seq");
+      g.id = r.IdField("tree id");
+      m = g;
+      break;
+    }
+    case Type::kPut: {
+      Put p;
+      p.seq = r.Var("seq");
+      p.key = r.Text("key", kMaxTextBytes);
+      p.total_size = r.Var("total_size");
+      p.offset = r.Var("offset");
+      p.bytes = r.Text("bytes", kMaxDataBytes);
+      if (r.ok && (p.offset > p.total_size || p.bytes.size() > p.total_size - p.offset))
+        r.Fail("part runs past the object size");
+      m = std::move(p);
+      break;
+    }
+    case Type::kAck:
+      m = Ack{r.Var("seq")};
       break;
     default:
       return Status::InvalidArgument("unknown message type " + std::to_string(type));

@@ -23,7 +23,9 @@ namespace dr::wire {
 inline constexpr uint8_t kProtocolVersion = 1;
 inline constexpr size_t kMaxFrameBytes = 8u << 20;  // a 4 MiB chunk plus headroom
 inline constexpr size_t kMaxIdsPerBatch = 4096;     // dedup queries
-inline constexpr size_t kMaxTextBytes = 4096;       // names, messages
+inline constexpr size_t kMaxTextBytes = 4096;       // names, messages, object keys
+inline constexpr size_t kMaxDataBytes = 4u << 20;   // one get answer or put part
+inline constexpr size_t kMaxListEntries = 4096;     // one listing page
 
 enum class Type : uint8_t {
   kHello = 1,      // agent -> vault: open or resume a session
@@ -37,6 +39,13 @@ enum class Type : uint8_t {
   kError = 9,      // either way: request refused
   kPing = 10,      // heartbeat
   kPong = 11,
+  kGet = 12,      // client -> vault: read a range of an object of the namespace
+  kData = 13,     // vault -> client: the bytes asked for
+  kList = 14,     // client -> vault: object keys under a prefix, one page
+  kListing = 15,  // vault -> client: that page
+  kGetTree = 16,  // agent -> vault: a tree blob of the namespace, decoded (parent snapshot)
+  kPut = 17,      // replicating vault -> off-site vault: part of a write-once object
+  kAck = 18,      // vault -> client: a put part (the last one: the object) is durable
 };
 
 struct Hello {
@@ -92,8 +101,48 @@ struct Pong {
   uint64_t nonce = 0;
 };
 
+struct Get {
+  uint64_t seq = 0;
+  std::string key;
+  uint64_t offset = 0;
+  uint64_t length = 0;  // at most kMaxDataBytes
+};
+struct Data {
+  uint64_t seq = 0;
+  uint64_t object_size = 0;  // the whole object's size, so readers know when to stop
+  std::string bytes;
+};
+struct List {
+  uint64_t seq = 0;
+  std::string prefix;
+  std::string start_after;  // "" for the first page
+};
+struct ListEntry {
+  std::string key;
+  uint64_t size = 0;
+};
+struct Listing {
+  uint64_t seq = 0;
+  std::vector<ListEntry> entries;  // sorted by key
+  bool more = false;               // ask again with start_after = last key
+};
+struct GetTree {
+  uint64_t seq = 0;
+  Id id;
+};
+struct Put {
+  uint64_t seq = 0;
+  std::string key;
+  uint64_t total_size = 0;
+  uint64_t offset = 0;  // parts arrive in order: 0, then each part's end
+  std::string bytes;
+};
+struct Ack {
+  uint64_t seq = 0;
+};
+
 using Message = std::variant<Hello, Welcome, Query, Missing, Blob, Credit, Commit, Committed, Error,
-                             Ping, Pong>;
+                             Ping, Pong, Get, Data, List, Listing, GetTree, Put, Ack>;
 
 Type TypeOf(const Message& m);
 const char* TypeName(Type t);

@@ -26,7 +26,14 @@ std::vector<Message> Samples() {
           Committed{10, SomeId(5)},
           Error{3, 6, "agent records-01 may not write namespace hr"},
           Ping{123456789},
-          Pong{123456789}};
+          Pong{123456789},
+          Get{11, "data/ab/abcdef", 4096, 1 << 20},
+          Data{11, 16 << 20, test::RandomBytes(5000, 3)},
+          List{12, "index/", "index/00ff"},
+          Listing{12, {{"index/0100", 4000}, {"index/0200", 12}}, true},
+          GetTree{13, SomeId(6)},
+          Put{14, "data/ab/abcdef", 10000, 5000, test::RandomBytes(5000, 4)},
+          Ack{14}};
 }
 
 TEST(Protocol, EveryMessageRoundTrips) {
@@ -82,6 +89,13 @@ TEST(Protocol, LimitsAreEnforcedOnBothSides) {
   EXPECT_FALSE(DecodeMessage(std::string(kMaxFrameBytes + 1, 'D')).ok());
   Blob lying{1, BlobType::kData, SomeId(1), 10, std::string(20, 'x')};
   EXPECT_FALSE(EncodeMessage(lying).ok());
+  Put past_end{1, "data/x", 10, 8, "abc"};
+  EXPECT_FALSE(EncodeMessage(past_end).ok());
+  std::string put = *EncodeMessage(Put{1, "data/x", 10, 7, "abc"});
+  put[put.size() - 5] = 8;  // offset 7 -> 8: the part now ends past the object
+  EXPECT_NE(DecodeMessage(put).status().message().find("past the object"), std::string::npos);
+  Get huge{1, "data/x", 0, kMaxDataBytes + 1};
+  EXPECT_FALSE(EncodeMessage(huge).ok());
 }
 
 TEST(Protocol, MutatedFramesNeverCrashOrOverRead) {

@@ -5,11 +5,19 @@
 
 #include "core/progress.h"
 #include "core/timefmt.h"
+#include "replicator/vault_store.h"
 
 namespace dr::cli {
 
+namespace {
+const char* program_name = "drctl";
+}  // namespace
+
+const char* ProgramName() { return program_name; }
+void SetProgramName(const char* name) { program_name = name; }
+
 int Fail(const Status& s) {
-  std::fprintf(stderr, "drctl: %s\n", s.message().c_str());
+  std::fprintf(stderr, "%s: %s\n", program_name, s.message().c_str());
   return kExitError;
 }
 
@@ -18,7 +26,7 @@ std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g) {
     Fail(Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
     return nullptr;
   }
-  auto store = OpenObjectStore(g.repo);
+  auto store = IsVaultUrl(g.repo) ? OpenVaultStore(g.repo) : OpenObjectStore(g.repo);
   if (!store.ok()) {
     Fail(store.status());
     return nullptr;

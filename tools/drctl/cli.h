@@ -25,7 +25,9 @@ struct GlobalOptions {
   bool progress = false;  // --progress forces the live line even when not a terminal
 };
 
-// Prints "drctl: <message>" to stderr, returns kExitError.
+// The running program's name, for messages: "drctl" or "dragent".
+const char* ProgramName();
+// Prints "<program>: <message>" to stderr, returns kExitError.
 int Fail(const Status& s);
 // Opens the repository named by the options; prints the error on failure.
 std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g);
@@ -44,6 +46,11 @@ void AddDiffCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddCheckCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddStatsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+
+// The whole command line of drctl (agent = false) or dragent (agent = true:
+// the repository is a vault, named by --vault/--namespace/--key/--server-key,
+// and there is no init).
+int RunApp(int argc, char** argv, bool agent);
 
 // Resolves "latest", an id prefix, or (when `at` is set) a time.
 Result<Snapshot> ResolveSnapshot(Repository& repo, const std::string& spec, const std::string& at);

@@ -2,6 +2,8 @@
 
 #include "core/timefmt.h"
 #include "replicator/backup.h"
+#include "replicator/remote_target.h"
+#include "replicator/vault_client.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {
@@ -22,15 +24,29 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--threads", opts->threads, "compression threads (default: one per core)");
   cmd->callback([&g, run, opts, parent] {
     *run = [&g, opts, parent] {
-      auto repo = OpenRepo(g);
-      if (!repo) return kExitError;
+      // A local repository, or a vault session that stores only what the vault lacks.
+      std::unique_ptr<Repository> repo;
+      std::unique_ptr<BackupTarget> target;
+      if (IsVaultUrl(g.repo)) {
+        auto address = ParseVaultUrl(g.repo);
+        if (!address.ok()) return Fail(address.status());
+        auto client = VaultClient::Connect(*address);
+        if (!client.ok()) return Fail(client.status());
+        auto remote = MakeRemoteTarget(std::move(client).value(), opts->threads);
+        if (!remote.ok()) return Fail(remote.status());
+        target = std::move(remote).value();
+      } else {
+        repo = OpenRepo(g);
+        if (!repo) return kExitError;
+        target = MakeRepositoryTarget(*repo, opts->threads);
+      }
       if (!parent->empty()) opts->parent = *parent;
       ProgressCounters counters;
       opts->progress = &counters;
       Result<BackupResult> r = Status::Unavailable("not run");
       {
         ProgressReporter reporter(&counters, "backup", ShowProgress(g));
-        r = RunBackup(*repo, *opts);
+        r = RunBackup(*target, *opts);
       }
       if (!r.ok()) return Fail(r.status());
       const Snapshot& s = r->snapshot;

@@ -33,7 +33,7 @@ struct DiffPrinter {
     }
   }
   void Error(const std::string& path, const Status& s) {
-    std::fprintf(stderr, "drctl: %s: %s\n", path.c_str(), s.message().c_str());
+    std::fprintf(stderr, "%s: %s: %s\n", ProgramName(), path.c_str(), s.message().c_str());
     ++errors;
   }
   void Compare(const Id& a, const Id& b, const std::string& path) {

@@ -23,6 +23,10 @@ void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         return Fail(
             Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
       }
+      if (g.repo.rfind("vault://", 0) == 0) {
+        return Fail(Status::InvalidArgument(
+            "a vault namespace is created by 'drvault enrol' at the vault, not by init"));
+      }
       auto store = OpenObjectStore(g.repo);
       if (!store.ok()) return Fail(store.status());
       if (*pack_mib < 1 || *pack_mib > 1024) {

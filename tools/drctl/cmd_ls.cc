@@ -70,7 +70,7 @@ void AddLsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       if (root.empty() || root[0] != '/') root = "/" + root;
       if (node->type == NodeType::kDir) {
         WalkTree(*repo, node->subtree, root, print, [&](const std::string& p, const Status& s) {
-          std::fprintf(stderr, "drctl: %s: %s\n", p.c_str(), s.message().c_str());
+          std::fprintf(stderr, "%s: %s: %s\n", ProgramName(), p.c_str(), s.message().c_str());
           ++failures;
         });
       } else {

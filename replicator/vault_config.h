@@ -1,0 +1,49 @@
+// The vault's configuration file (YAML), e.g. /etc/drvault/vault.yaml:
+//
+//   listen: tcp://0.0.0.0:7400          # agents connect here (CurveZMQ)
+//   state: /var/lib/drvault             # server key, agent registry, replication cursors
+//   repository: rados://backups?conf=/etc/ceph/ceph.conf   # or dir:///srv/vault
+//   metrics: tcp://127.0.0.1:9400       # Prometheus text on GET /metrics (optional)
+//   credit_mib: 32                      # unacknowledged bytes one agent may have in flight
+//   offsite:                            # optional: feed an independent copy
+//     endpoint: tcp://dr-offsite:7400
+//     server_key: /etc/drvault/offsite-server.pub   # a key file or the Z85 key
+//     interval_s: 5
+//
+// Each namespace (department) is its own repository under `repository`:
+// dir://PATH/<ns>, or RADOS namespace <ns> in the pool.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+
+namespace dr {
+
+struct OffsiteConfig {
+  std::string endpoint;
+  std::string server_key;  // Z85
+  int interval_s = 5;
+};
+
+struct VaultConfig {
+  std::string listen;
+  std::string state_dir;
+  std::string repository;
+  std::string metrics;  // empty: no metrics endpoint
+  uint64_t credit_bytes = 32ull << 20;
+  std::optional<OffsiteConfig> offsite;
+
+  std::string server_key_path() const { return state_dir + "/server.key"; }
+  std::string registry_path() const { return state_dir + "/agents.json"; }
+  // The key this vault presents to its off-site peer (generated with the server key).
+  std::string offsite_client_key_path() const { return state_dir + "/offsite-client.key"; }
+};
+
+// Errors name the file and the field: "vault.yaml: listen: missing".
+Result<VaultConfig> LoadVaultConfig(const std::string& path);
+// The repository URL of namespace `ns` under `base` (see above).
+Result<std::string> NamespaceRepositoryUrl(const std::string& base, const std::string& ns);
+
+}  // namespace dr

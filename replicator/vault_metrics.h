@@ -1,0 +1,44 @@
+// VaultMetrics: the counters a vault exposes in the Prometheus text format
+// (GET /metrics on the `metrics:` endpoint). Updated from the vault's loop
+// and the off-site replicator; read by the HTTP responder.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace dr {
+
+struct OffsiteLag {
+  double seconds = 0;       // age of the oldest snapshot not yet off-site
+  uint64_t bytes = 0;       // bytes of objects not yet off-site
+  uint64_t snapshots = 0;   // snapshots not yet off-site
+  uint64_t bytes_sent = 0;  // copied so far by this process
+  bool peer_reachable = true;
+};
+
+struct VaultMetrics {
+  std::atomic<uint64_t> bytes_received{0};  // blob bytes (stored form)
+  std::atomic<uint64_t> raw_bytes_received{0};
+  std::atomic<uint64_t> blobs_received{0};
+  std::atomic<uint64_t> chunks_queried{0};
+  std::atomic<uint64_t> chunks_missing{0};
+  std::atomic<uint64_t> snapshots_committed{0};
+  std::atomic<uint64_t> sessions_open{0};
+  std::atomic<uint64_t> sessions_total{0};
+  std::atomic<uint64_t> requests_refused{0};  // rights or namespace violations
+  std::atomic<uint64_t> bad_frames{0};
+
+  void SetLag(const std::string& nspace, const OffsiteLag& lag);
+  std::map<std::string, OffsiteLag> lags() const;
+  // The Prometheus text exposition of everything above.
+  std::string Render() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, OffsiteLag> lag_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace dr
