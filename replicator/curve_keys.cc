@@ -87,7 +87,9 @@ Result<CurveKeyPair> ReadKeyFile(const std::string& path) {
 }
 
 Result<std::string> PublicKeyFromArg(const std::string& arg) {
-  if (IsCurveKey(arg)) return arg;
+  // A path can be 40 Z85-alphabet characters too: a file that exists wins.
+  struct stat st;
+  if (IsCurveKey(arg) && ::stat(arg.c_str(), &st) != 0) return arg;
   ASSIGN_OR_RETURN(CurveKeyPair keys, ReadKeyFile(arg));
   return keys.public_key;
 }

@@ -189,7 +189,7 @@ void OffsiteReplicator::Cycle() {
       lag.bytes_sent = sent_before + sent;
       lag.bytes = todo_bytes;
       lag.snapshots = todo_snaps.size();
-      lag.seconds = oldest_ns ? static_cast<double>(NowUnixNs() - oldest_ns) / 1e9 : 0.0;
+      lag.oldest_pending_ns = oldest_ns;
       metrics_->SetLag(ns, lag);
     };
     publish();
@@ -204,11 +204,12 @@ void OffsiteReplicator::Cycle() {
     if (!peer.ok()) {
       lag.peer_reachable = false;
       publish();
-      LogEvent("offsite_unreachable", {{"namespace", ns},
-                                       {"peer", config_.offsite->endpoint},
-                                       {"error", peer.status().message()},
-                                       {"lag_bytes", todo_bytes},
-                                       {"lag_seconds", lag.seconds}});
+      LogEvent("offsite_unreachable",
+               {{"namespace", ns},
+                {"peer", config_.offsite->endpoint},
+                {"error", peer.status().message()},
+                {"lag_bytes", todo_bytes},
+                {"lag_seconds", oldest_ns ? (NowUnixNs() - oldest_ns) / 1e9 : 0.0}});
       return;  // try again next cycle; the cursor keeps our place
     }
     lag.peer_reachable = true;

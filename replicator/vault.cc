@@ -126,11 +126,16 @@ class Vault::Impl {
         zmq::message_t routing, payload;
         if (!router_->recv(routing, zmq::recv_flags::dontwait)) break;
         if (!routing.more() || !router_->recv(payload, zmq::recv_flags::dontwait)) continue;
-        while (payload.more()) {  // extra frames: not ours to interpret
+        if (payload.more()) {  // one message is one frame: drop multi-frame messages whole
           zmq::message_t extra;
-          if (!router_->recv(extra, zmq::recv_flags::dontwait)) break;
-          payload.rebuild(0);
+          do {
+            if (!router_->recv(extra, zmq::recv_flags::dontwait)) break;
+          } while (extra.more());
           metrics_.bad_frames++;
+          LogEvent("bad_frame", {{"error", "multi-frame message dropped"}});
+          ReplyError(routing.to_string(), 0,
+                     Status::InvalidArgument("a message must be a single frame"));
+          continue;
         }
         HandleFrame(routing.to_string(), payload);
       }
@@ -200,7 +205,7 @@ class Vault::Impl {
   }
 
   void HandleFrame(const std::string& routing, zmq::message_t& payload) {
-    const char* user = payload.gets("User-Id");
+    const char* user = zmq_msg_gets(payload.handle(), "User-Id");
     auto agent = user ? registry_.Find(user) : std::nullopt;
     if (!agent || agent->revoked) {
       // Revoked while connected: refuse everything from now on.
@@ -262,7 +267,7 @@ class Vault::Impl {
         m);
   }
 
-  Result<Namespace*> OpenNamespace(const std::string& name, bool for_backup) {
+  Result<Namespace*> OpenNamespace(const std::string& name, bool for_backup, bool for_replica) {
     Namespace& ns = namespaces_[name];
     if (for_backup && !ns.repo) {
       ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
@@ -281,6 +286,12 @@ class Vault::Impl {
     }
     if (!ns.repo && !ns.read_store) {
       ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
+      if (for_replica && url.rfind("dir://", 0) == 0) {
+        // A namespace arriving from the same-city site starts here empty.
+        std::error_code ec;
+        std::filesystem::create_directories(url.substr(6), ec);
+        if (ec) return Status::FromErrno(ec.value(), "create directory " + url.substr(6));
+      }
       ASSIGN_OR_RETURN(ns.read_store, OpenObjectStore(url));
     }
     return &ns;
@@ -297,7 +308,7 @@ class Vault::Impl {
     if (agent.nspace == "*" && !(agent.rights & kRightReplicate)) {
       return Refuse(routing, nullptr, agent, 0, "agent '" + agent.name + "' has no namespace");
     }
-    auto ns = OpenNamespace(h.nspace, agent.rights & kRightBackup);
+    auto ns = OpenNamespace(h.nspace, agent.rights & kRightBackup, agent.rights & kRightReplicate);
     if (!ns.ok()) {
       LogEvent("session_refused",
                {{"agent", agent.name}, {"namespace", h.nspace}, {"error", ns.status().message()}});

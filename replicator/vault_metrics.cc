@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "core/timefmt.h"
+
 namespace dr {
 
 void VaultMetrics::SetLag(const std::string& nspace, const OffsiteLag& lag) {
@@ -49,7 +51,10 @@ std::string VaultMetrics::Render() const {
   };
   labelled("drvault_offsite_lag_seconds", "gauge",
            "Age of the oldest snapshot not yet at the off-site vault.",
-           [](const OffsiteLag& l) { return l.seconds; });
+           [now = NowUnixNs()](const OffsiteLag& l) {
+             return l.oldest_pending_ns ? static_cast<double>(now - l.oldest_pending_ns) / 1e9
+                                        : 0.0;
+           });
   labelled("drvault_offsite_lag_bytes", "gauge", "Bytes not yet at the off-site vault.",
            [](const OffsiteLag& l) { return l.bytes; });
   labelled("drvault_offsite_lag_snapshots", "gauge", "Snapshots not yet at the off-site vault.",

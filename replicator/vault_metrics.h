@@ -12,10 +12,10 @@
 namespace dr {
 
 struct OffsiteLag {
-  double seconds = 0;       // age of the oldest snapshot not yet off-site
-  uint64_t bytes = 0;       // bytes of objects not yet off-site
-  uint64_t snapshots = 0;   // snapshots not yet off-site
-  uint64_t bytes_sent = 0;  // copied so far by this process
+  int64_t oldest_pending_ns = 0;  // time of the oldest snapshot not yet off-site; 0: none
+  uint64_t bytes = 0;             // bytes of objects not yet off-site
+  uint64_t snapshots = 0;         // snapshots not yet off-site
+  uint64_t bytes_sent = 0;        // copied so far by this process
   bool peer_reachable = true;
 };
 

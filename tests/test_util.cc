@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -338,6 +339,54 @@ CommandResult RunDrctl(const std::vector<std::string>& args) {
 }
 
 CommandResult RunShell(const std::string& command) { return Run({"/bin/sh", "-c", command}); }
+CommandResult RunProgram(const std::vector<std::string>& argv) { return Run(argv); }
+
+Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {
+  int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    _exit(127);
+  }
+  ::close(log);
+}
+
+Process::~Process() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+void Process::Signal(int sig) {
+  if (status_ == -1) ::kill(pid_, sig);
+}
+
+bool Process::running() {
+  if (status_ != -1) return false;
+  int st = 0;
+  if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+int Process::Wait() {
+  if (status_ == -1) {
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    status_ = st;
+  }
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
 
 }  // namespace dr::test
 

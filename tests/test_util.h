@@ -3,6 +3,8 @@
 // under test), and running the drctl binary as a separate process.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -52,6 +54,26 @@ struct CommandResult {
 CommandResult RunDrctl(const std::vector<std::string>& args);
 // Runs any program through /bin/sh -c.
 CommandResult RunShell(const std::string& command);
+// Runs argv[0] (a path) with the rest as arguments, no shell.
+CommandResult RunProgram(const std::vector<std::string>& argv);
+
+// A program running in the background, its stdout and stderr going to files.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::string& log_path);
+  ~Process();  // SIGKILLs it if still running
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  void Signal(int sig);
+  // Waits for it to end; returns the exit code (128 + signal if killed).
+  int Wait();
+  bool running();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
 
 }  // namespace dr::test
 

@@ -1,0 +1,148 @@
+#include "tests/vault_harness.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "replicator/vault_config.h"
+
+namespace dr::test {
+
+int TestPort(int offset) { return 41000 + static_cast<int>((::getpid() * 8) % 18000) + offset; }
+
+bool WaitFor(double seconds, const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+AgentKey MakeAgentKey(const std::string& dir, const std::string& name) {
+  AgentKey k{dir + "/" + name + ".key", dir + "/" + name + ".key.pub"};
+  auto r = RunProgram({DRVAULT_PATH, "keygen", "--out", k.key_file, "--comment", name});
+  if (r.exit_code != 0) throw std::runtime_error("keygen: " + r.err);
+  return k;
+}
+
+VaultSite::VaultSite(const std::string& dir, int port, Options options)
+    : dir_(dir),
+      config_(dir + "/vault.yaml"),
+      server_pub_(dir + "/server.pub"),
+      log_(dir + "/vault.log"),
+      port_(port),
+      metrics_port_(port + 1),
+      options_(std::move(options)) {
+  std::ostringstream c;
+  c << "listen: tcp://127.0.0.1:" << port_ << "\n"
+    << "state: " << dir_ << "/state\n"
+    << "repository: " << options_.repository << "\n"
+    << "metrics: tcp://127.0.0.1:" << metrics_port_ << "\n"
+    << "credit_mib: " << options_.credit_mib << "\n";
+  if (!options_.offsite_endpoint.empty()) {
+    c << "offsite:\n  endpoint: " << options_.offsite_endpoint
+      << "\n  server_key: " << options_.offsite_server_pub << "\n  interval_s: 1\n";
+  }
+  WriteFile(config_, c.str());
+  auto r = RunProgram({DRVAULT_PATH, "-c", config_, "init"});
+  if (r.exit_code != 0) throw std::runtime_error("drvault init: " + r.err);
+  r = RunProgram({DRVAULT_PATH, "-c", config_, "server-key", "--out", server_pub_});
+  if (r.exit_code != 0) throw std::runtime_error("drvault server-key: " + r.err);
+}
+
+VaultSite::~VaultSite() { process_.reset(); }
+
+void VaultSite::Enrol(const std::string& name, const std::string& key_pub,
+                      const std::string& nspace, const std::string& rights) {
+  auto r = RunProgram({DRVAULT_PATH, "-c", config_, "enrol", "--name", name, "--key", key_pub,
+                       "--namespace", nspace, "--rights", rights});
+  if (r.exit_code != 0) throw std::runtime_error("drvault enrol: " + r.err);
+}
+
+void VaultSite::Start() {
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{DRVAULT_PATH, "-c", config_, "serve"}, log_);
+  if (!WaitFor(20, [&] { return !Metrics().empty() || !process_->running(); }) ||
+      !process_->running())
+    throw std::runtime_error("vault did not start: " + Log());
+}
+
+void VaultSite::Kill9() {
+  process_->Signal(SIGKILL);
+  process_->Wait();
+}
+
+void VaultSite::Stop() {
+  process_->Signal(SIGTERM);
+  process_->Wait();
+}
+
+std::string VaultSite::OffsiteClientPub() const {
+  auto r = RunProgram({DRVAULT_PATH, "-c", config_, "offsite-key"});
+  std::string key = r.out.substr(0, r.out.find('\n'));
+  std::string path = dir_ + "/offsite-client.pub";
+  WriteFile(path, "public-key = \"" + key + "\"\n");
+  return path;
+}
+
+std::string VaultSite::RepositoryOf(const std::string& nspace) const {
+  return *NamespaceRepositoryUrl(options_.repository, nspace);
+}
+
+std::string VaultSite::Log() const { return ReadFile(log_); }
+
+std::string VaultSite::Metrics() const {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(metrics_port_));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    if (::write(fd, req, sizeof req - 1) == sizeof req - 1) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+double VaultSite::Metric(const std::string& name) const {
+  std::istringstream in(Metrics());
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+std::vector<std::string> VaultSite::AgentArgv(const AgentKey& key, const std::string& nspace,
+                                              const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{DRAGENT_PATH, "--vault",    endpoint(),     "--namespace", nspace,
+                                "--key",      key.key_file, "--server-key", server_pub_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+CommandResult VaultSite::Agent(const AgentKey& key, const std::string& nspace,
+                               const std::vector<std::string>& args) const {
+  return RunProgram(AgentArgv(key, nspace, args));
+}
+
+}  // namespace dr::test

@@ -1,0 +1,75 @@
+// Vault sites for tests: each VaultSite is a real drvault process (its own
+// state directory, config and repository) on loopback ports, which tests
+// start, stop, kill -9 and restart; agents are real dragent processes.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/test_util.h"
+
+namespace dr::test {
+
+// Free loopback ports for this test process (spread by pid, so parallel
+// test processes do not collide).
+int TestPort(int offset);
+
+struct AgentKey {
+  std::string key_file;  // secret
+  std::string pub_file;
+};
+// `drvault keygen` into `dir`.
+AgentKey MakeAgentKey(const std::string& dir, const std::string& name);
+
+class VaultSite {
+ public:
+  struct Options {
+    std::string repository;  // dir:///... or rados://...
+    int credit_mib = 32;
+    // Off-site peer: its endpoint and public key file.
+    std::string offsite_endpoint, offsite_server_pub;
+  };
+  // Writes the config and runs `drvault init`.
+  VaultSite(const std::string& dir, int port, Options options);
+  ~VaultSite();
+
+  void Enrol(const std::string& name, const std::string& key_pub, const std::string& nspace,
+             const std::string& rights = "backup,restore");
+  void Start();  // returns once the vault listens
+  void Kill9();
+  void Stop();  // SIGTERM, wait
+  bool running() { return process_ && process_->running(); }
+
+  std::string endpoint() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  const std::string& config() const { return config_; }
+  const std::string& server_pub() const { return server_pub_; }
+  std::string OffsiteClientPub() const;  // the key this vault shows its off-site peer
+  std::string RepositoryOf(const std::string& nspace) const;
+  std::string Log() const;
+  // GET /metrics; "" when the vault does not answer.
+  std::string Metrics() const;
+  // A value from Metrics(), e.g. Metric("drvault_offsite_lag_bytes{namespace=\"hr\"}"); -1 if
+  // absent.
+  double Metric(const std::string& name) const;
+
+  // Runs dragent against this vault with `args` after the connection options.
+  CommandResult Agent(const AgentKey& key, const std::string& nspace,
+                      const std::vector<std::string>& args) const;
+  std::vector<std::string> AgentArgv(const AgentKey& key, const std::string& nspace,
+                                     const std::vector<std::string>& args) const;
+
+ private:
+  std::string dir_, config_, server_pub_, log_;
+  int port_, metrics_port_;
+  Options options_;
+  std::unique_ptr<Process> process_;
+};
+
+// Waits up to `seconds` for `done()`; returns whether it happened.
+bool WaitFor(double seconds, const std::function<bool()>& done);
+
+}  // namespace dr::test

@@ -1,0 +1,331 @@
+// The network path with real processes on loopback: dragent -> same-city
+// drvault (RADOS when the test cluster runs, else a directory) -> off-site
+// drvault (directory). Kills, outages, refused keys, hostile frames and many
+// agents at once.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <zmq.hpp>
+
+#include "catalog/object_store.h"
+#include "replicator/curve_keys.h"
+#include "replicator/protocol.h"
+#include "replicator/vault_client.h"
+#include "replicator/vault_store.h"
+#include "tests/test_util.h"
+#include "tests/vault_harness.h"
+
+namespace dr {
+namespace {
+
+using test::AgentKey;
+using test::VaultSite;
+
+class Vaults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string rados = test::RadosTestUrl("vault");
+    if (rados.empty() && test::CephRequired()) FAIL() << "DR_REQUIRE_CEPH=1 but no cluster";
+    primary_repo_ = rados.empty() ? "dir://" + dir_ / "primary-repo" : rados;
+    offsite_ = std::make_unique<VaultSite>(
+        MakeDir("offsite"), test::TestPort(0),
+        VaultSite::Options{"dir://" + dir_ / "offsite-repo", 32, "", ""});
+    primary_ = std::make_unique<VaultSite>(
+        MakeDir("primary"), test::TestPort(2),
+        VaultSite::Options{primary_repo_, credit_mib_, offsite_->endpoint(),
+                           offsite_->server_pub()});
+    agent_ = test::MakeAgentKey(dir_.path(), "agent1");
+    primary_->Enrol("agent1", agent_.pub_file, "finance");
+    offsite_->Enrol("agent1", agent_.pub_file, "finance", "restore");
+    offsite_->Enrol("primary", primary_->OffsiteClientPub(), "*", "replicate");
+    offsite_->Start();
+    primary_->Start();
+  }
+
+  std::string MakeDir(const std::string& name) {
+    std::filesystem::create_directories(dir_ / name);
+    return dir_ / name;
+  }
+
+  // Waits until the off-site vault holds every snapshot of `ns`.
+  bool OffsiteCaughtUp(const std::string& ns, double seconds = 60) {
+    const std::string label = "{namespace=\"" + ns + "\"}";
+    return test::WaitFor(seconds, [&] {
+      return primary_->Metric("drvault_offsite_lag_snapshots" + label) == 0 &&
+             primary_->Metric("drvault_offsite_lag_bytes" + label) == 0;
+    });
+  }
+
+  void ExpectRestoresExactly(const VaultSite& site, const std::string& source,
+                             const std::string& snapshot, const std::string& target,
+                             const AgentKey* key = nullptr, const std::string& ns = "finance") {
+    auto r = site.Agent(key ? *key : agent_, ns, {"restore", snapshot, "--target", target});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto diffs = test::CompareTrees(source, target + source);
+    EXPECT_TRUE(diffs.empty()) << diffs[0];
+  }
+
+  void ExpectCheckClean(const std::string& repo) {
+    auto r = test::RunDrctl({"-r", repo, "check", "--read-data"});
+    EXPECT_EQ(r.exit_code, 0) << repo << ": " << r.out << r.err;
+  }
+
+  test::TempDir dir_{"vaults"};
+  std::string primary_repo_;
+  int credit_mib_ = 32;
+  std::unique_ptr<VaultSite> offsite_, primary_;
+  AgentKey agent_;
+};
+
+TEST_F(Vaults, BackupThroughVaultRestoresExactlyFromEitherSite) {
+  const std::string src = dir_ / "src";
+  test::MakeTortureTree(src);
+  auto b1 = primary_->Agent(agent_, "finance", {"backup", src});
+  ASSERT_EQ(b1.exit_code, 0) << b1.err << primary_->Log()
+                             << test::ReadFile(dir_ / "primary/state/agents.json")
+                             << test::ReadFile(agent_.pub_file);
+  // An incremental: only what changed crosses the wire.
+  test::WriteFile(src + "/changed", test::RandomBytes(3 << 20, 7));
+  auto b2 = primary_->Agent(agent_, "finance", {"backup", "--json", src});
+  ASSERT_EQ(b2.exit_code, 0) << b2.err;
+  EXPECT_NE(b2.out.find("\"files_unchanged\""), std::string::npos);
+
+  ExpectRestoresExactly(*primary_, src, "latest", dir_ / "from-primary");
+  ASSERT_TRUE(OffsiteCaughtUp("finance")) << primary_->Metrics() << primary_->Log();
+  ExpectRestoresExactly(*offsite_, src, "latest", dir_ / "from-offsite");
+
+  // Both sites list the same snapshots, and both check clean.
+  auto p = primary_->Agent(agent_, "finance", {"snapshots", "--json"});
+  auto o = offsite_->Agent(agent_, "finance", {"snapshots", "--json"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(p.out, o.out);
+  ExpectCheckClean(primary_->RepositoryOf("finance"));
+  ExpectCheckClean(offsite_->RepositoryOf("finance"));
+  EXPECT_NE(primary_->Log().find("snapshot_committed"), std::string::npos);
+}
+
+TEST_F(Vaults, OffsiteOutageLagIsReportedThenCaughtUpIdentically) {
+  const std::string src = MakeDir("src");
+  test::WriteFile(src + "/a", test::RandomBytes(2 << 20, 1));
+  ASSERT_EQ(primary_->Agent(agent_, "finance", {"backup", src}).exit_code, 0);
+  ASSERT_TRUE(OffsiteCaughtUp("finance"));
+  offsite_->Stop();
+  // The same-city site keeps accepting backups while the off-site one is down.
+  for (int i = 0; i < 2; ++i) {
+    test::WriteFile(src + "/b" + std::to_string(i), test::RandomBytes(3 << 20, 10 + i));
+    auto r = primary_->Agent(agent_, "finance", {"backup", src});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const std::string label = "{namespace=\"finance\"}";
+  ASSERT_TRUE(test::WaitFor(20, [&] {
+    return primary_->Metric("drvault_offsite_lag_snapshots" + label) == 2 &&
+           primary_->Metric("drvault_offsite_peer_up" + label) == 0;
+  })) << primary_->Metrics();
+  EXPECT_GT(primary_->Metric("drvault_offsite_lag_bytes" + label), 6e6);
+  const double lag1 = primary_->Metric("drvault_offsite_lag_seconds" + label);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_GT(primary_->Metric("drvault_offsite_lag_seconds" + label), lag1) << "lag must grow";
+  EXPECT_NE(primary_->Log().find("offsite_unreachable"), std::string::npos);
+
+  offsite_->Start();
+  ASSERT_TRUE(OffsiteCaughtUp("finance")) << primary_->Metrics();
+  // Identical: every object of the primary is at the off-site site, byte for byte.
+  auto primary = OpenObjectStore(primary_->RepositoryOf("finance"));
+  auto offsite = OpenObjectStore(offsite_->RepositoryOf("finance"));
+  ASSERT_TRUE(primary.ok() && offsite.ok());
+  for (const char* prefix : {"config", "data/", "index/", "snapshots/"}) {
+    auto a = (*primary)->List(prefix);
+    auto b = (*offsite)->List(prefix);
+    ASSERT_TRUE(a.ok() && b.ok());
+    std::sort(a->begin(), a->end(), [](auto& x, auto& y) { return x.key < y.key; });
+    std::sort(b->begin(), b->end(), [](auto& x, auto& y) { return x.key < y.key; });
+    ASSERT_EQ(a->size(), b->size()) << prefix;
+    for (size_t i = 0; i < a->size(); ++i) {
+      EXPECT_EQ((*a)[i].key, (*b)[i].key);
+      EXPECT_EQ(*(*primary)->Get((*a)[i].key), *(*offsite)->Get((*b)[i].key)) << (*a)[i].key;
+    }
+  }
+  ExpectRestoresExactly(*offsite_, src, "latest", dir_ / "from-offsite");
+}
+
+class VaultKill : public Vaults {
+ protected:
+  VaultKill() { credit_mib_ = 8; }
+};
+
+TEST_F(VaultKill, SameCityVaultKilledMidStreamAgentResumesAndCompletes) {
+  const std::string src = MakeDir("src");
+  for (int i = 0; i < 12; ++i)
+    test::WriteFile(src + "/f" + std::to_string(i), test::RandomBytes(25 << 20, 100 + i));
+  test::Process agent(primary_->AgentArgv(agent_, "finance", {"backup", src}), dir_ / "agent.log");
+  // Kill the vault once a good part, but not all, has arrived.
+  ASSERT_TRUE(test::WaitFor(60, [&] {
+    return primary_->Metric("drvault_received_bytes_total") > 60e6 || !agent.running();
+  }));
+  ASSERT_TRUE(agent.running()) << "the backup finished before the kill; make the source bigger";
+  primary_->Kill9();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  primary_->Start();
+  ASSERT_EQ(agent.Wait(), 0) << test::ReadFile(dir_ / "agent.log") << primary_->Log();
+  EXPECT_NE(primary_->Log().find("session_open"), std::string::npos);
+  // The resumed session did not start over: after the restart the vault
+  // received less than the whole source.
+  EXPECT_LT(primary_->Metric("drvault_received_bytes_total"), 300e6 - 60e6 + 40e6);
+
+  auto snaps = primary_->Agent(agent_, "finance", {"snapshots", "--json"});
+  ASSERT_EQ(snaps.exit_code, 0);
+  size_t count = 0;
+  for (size_t pos = 0; (pos = snaps.out.find("\"id\"", pos)) != std::string::npos; ++pos) ++count;
+  EXPECT_EQ(count, 1u) << snaps.out;
+  ExpectCheckClean(primary_->RepositoryOf("finance"));
+  ExpectRestoresExactly(*primary_, src, "latest", dir_ / "restored");
+  ASSERT_TRUE(OffsiteCaughtUp("finance", 120));
+  ExpectCheckClean(offsite_->RepositoryOf("finance"));
+}
+
+TEST_F(Vaults, UnknownRevokedForeignNamespaceAndForbiddenRequestsAreRefusedAndLogged) {
+  const std::string src = MakeDir("src");
+  test::WriteFile(src + "/a", "data");
+  ASSERT_EQ(primary_->Agent(agent_, "finance", {"backup", src}).exit_code, 0);
+
+  AgentKey stranger = test::MakeAgentKey(dir_.path(), "stranger");
+  auto r = primary_->Agent(stranger, "finance", {"snapshots"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("refused this agent's key"), std::string::npos) << r.err;
+
+  AgentKey revoked = test::MakeAgentKey(dir_.path(), "revoked");
+  primary_->Enrol("revoked", revoked.pub_file, "finance");
+  EXPECT_EQ(primary_->Agent(revoked, "finance", {"snapshots"}).exit_code, 0);
+  ASSERT_EQ(
+      test::RunProgram({DRVAULT_PATH, "-c", primary_->config(), "revoke", "revoked"}).exit_code, 0);
+  r = primary_->Agent(revoked, "finance", {"snapshots"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("refused this agent's key"), std::string::npos) << r.err;
+
+  r = primary_->Agent(agent_, "hr", {"backup", src});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("may not use namespace 'hr'"), std::string::npos) << r.err;
+
+  // Requests no agent may make, sent by hand on an admitted session.
+  auto keys = ReadKeyFile(agent_.key_file);
+  ASSERT_TRUE(keys.ok());
+  VaultAddress addr{primary_->endpoint(), "finance", *PublicKeyFromArg(primary_->server_pub()),
+                    *keys, "hostile"};
+  auto client = VaultClient::Connect(addr);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  auto put = (*client)->Call(wire::Put{0, "snapshots/00", 3, 0, "abc"});
+  EXPECT_EQ(put.status().code(), Code::kPermissionDenied) << put.status().ToString();
+  auto escape = (*client)->Call(wire::Get{0, "../../etc/passwd", 0, 100});
+  EXPECT_EQ(escape.status().code(), Code::kPermissionDenied);
+  VaultStore store(std::shared_ptr<VaultClient>(std::move(client).value()));
+  EXPECT_EQ(store.Delete("config").code(), Code::kPermissionDenied);
+  EXPECT_EQ(store.Put("config", "x").code(), Code::kPermissionDenied);
+  ASSERT_TRUE(store.Get("config").ok());  // the agent's own namespace stays readable
+
+  // A backup-only agent cannot read data back.
+  AgentKey writer = test::MakeAgentKey(dir_.path(), "writer");
+  primary_->Enrol("writer", writer.pub_file, "finance", "backup");
+  r = primary_->Agent(writer, "finance", {"restore", "latest", "--target", dir_ / "nope"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("lacks the restore right"), std::string::npos) << r.err;
+
+  const std::string log = primary_->Log();
+  EXPECT_NE(log.find("auth_refused"), std::string::npos);
+  EXPECT_NE(log.find("request_refused"), std::string::npos);
+  EXPECT_GE(primary_->Metric("drvault_refused_requests_total"), 3);
+  // Nothing was lost: the first snapshot still restores.
+  ExpectRestoresExactly(*primary_, src, "latest", dir_ / "after");
+}
+
+TEST_F(Vaults, MalformedTruncatedAndOversizedFramesAreDroppedAndOthersServed) {
+  auto keys = ReadKeyFile(agent_.key_file);
+  ASSERT_TRUE(keys.ok());
+  zmq::context_t ctx;
+  auto hostile = [&] {
+    auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    s->set(zmq::sockopt::curve_serverkey, *PublicKeyFromArg(primary_->server_pub()));
+    s->set(zmq::sockopt::curve_publickey, keys->public_key);
+    s->set(zmq::sockopt::curve_secretkey, keys->secret_key);
+    s->set(zmq::sockopt::linger, 0);
+    s->connect(primary_->endpoint());
+    return s;
+  };
+  auto sock = hostile();
+  std::string hello = *wire::EncodeMessage(wire::Hello{"hostile", "finance", 0, 0});
+  std::string query = *wire::EncodeMessage(wire::Query{1, {Id{}, Id{}}});
+  std::vector<std::string> junk = {"",
+                                   "D",
+                                   "GET / HTTP/1.1\r\n\r\n",
+                                   hello.substr(0, hello.size() - 1),
+                                   hello + "x",
+                                   query.substr(0, 9),
+                                   std::string(70000, '\xff')};
+  for (const auto& frame : junk) sock->send(zmq::buffer(frame), zmq::send_flags::none);
+  sock->send(zmq::buffer(hello), zmq::send_flags::sndmore);  // a two-frame message
+  sock->send(zmq::buffer(query), zmq::send_flags::none);
+  // A blob far beyond any credit, and a frame over the size limit.
+  sock->send(zmq::buffer(hello), zmq::send_flags::none);
+  wire::Blob greedy{5, BlobType::kData, Id{}, 4 << 20, std::string(4 << 20, 'z')};
+  for (int i = 0; i < 12; ++i)
+    sock->send(zmq::buffer(*wire::EncodeMessage(greedy)), zmq::send_flags::none);
+  auto big_sock = hostile();
+  big_sock->send(zmq::buffer(std::string(wire::kMaxFrameBytes + 4096, 'D')), zmq::send_flags::none);
+  ASSERT_TRUE(test::WaitFor(20, [&] { return primary_->Metric("drvault_bad_frames_total") >= 7; }))
+      << primary_->Log();
+
+  // Meanwhile everyone else is served.
+  const std::string src = MakeDir("src");
+  test::WriteFile(src + "/a", test::RandomBytes(5 << 20, 3));
+  auto r = primary_->Agent(agent_, "finance", {"backup", src});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectRestoresExactly(*primary_, src, "latest", dir_ / "out");
+  EXPECT_TRUE(primary_->running());
+  EXPECT_NE(primary_->Log().find("bad_frame"), std::string::npos);
+}
+
+TEST_F(Vaults, EightAgentsBackingUpAtOnceAllCompleteAndRestore) {
+  std::vector<AgentKey> keys;
+  std::vector<std::unique_ptr<test::Process>> agents;
+  const std::string shared = test::RandomBytes(3 << 20, 42);  // dedups within a namespace
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = "host" + std::to_string(i), ns = i % 2 ? "finance" : "hr";
+    keys.push_back(test::MakeAgentKey(dir_.path(), name));
+    primary_->Enrol(name, keys.back().pub_file, ns);
+    const std::string src = MakeDir("src" + std::to_string(i));
+    test::WriteFile(src + "/own", test::RandomBytes((4 + i) << 20, 1000 + i));
+    test::WriteFile(src + "/shared", shared);
+  }
+  for (int i = 0; i < 8; ++i) {
+    const std::string ns = i % 2 ? "finance" : "hr", src = dir_ / ("src" + std::to_string(i));
+    agents.push_back(std::make_unique<test::Process>(
+        primary_->AgentArgv(keys[i], ns, {"backup", "--host", "host" + std::to_string(i), src}),
+        dir_ / ("agent" + std::to_string(i) + ".log")));
+  }
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(agents[i]->Wait(), 0)
+        << test::ReadFile(dir_ / ("agent" + std::to_string(i) + ".log"));
+  for (int i = 0; i < 8; ++i) {
+    const std::string ns = i % 2 ? "finance" : "hr", src = dir_ / ("src" + std::to_string(i));
+    const std::string target = dir_ / ("restored" + std::to_string(i));
+    auto snaps = primary_->Agent(keys[i], ns, {"snapshots", "--json"});
+    ASSERT_EQ(snaps.exit_code, 0) << snaps.err;
+    std::string id;
+    for (const auto& s : nlohmann::json::parse(snaps.out))
+      if (s["host"] == "host" + std::to_string(i)) id = s["id"];
+    ASSERT_FALSE(id.empty()) << snaps.out;
+    ExpectRestoresExactly(*primary_, src, id, target, &keys[i], ns);
+  }
+  // Each namespace holds its four agents' snapshots; the shared file was stored once per namespace.
+  for (const char* ns : {"finance", "hr"}) {
+    auto repo = OpenObjectStore(primary_->RepositoryOf(ns));
+    ASSERT_TRUE(repo.ok());
+    EXPECT_EQ((*repo)->List("snapshots/")->size(), 4u) << ns;
+    ExpectCheckClean(primary_->RepositoryOf(ns));
+  }
+}
+
+}  // namespace
+}  // namespace dr
