@@ -136,7 +136,7 @@ const char* TypeName(Type t) {
   static const char* names[] = {"?",       "hello",   "welcome", "query",     "missing",
                                 "blob",    "credit",  "commit",  "committed", "error",
                                 "ping",    "pong",    "get",     "data",      "list",
-                                "listing", "gettree", "put",     "ack"};
+                                "listing", "gettree", "put",     "ack",     "bye"};
   auto i = static_cast<size_t>(t);
   return i < std::size(names) ? names[i] : "?";
 }
@@ -219,6 +219,8 @@ Result<std::string> EncodeMessage(const Message& m) {
           w.Bytes(v.bytes);
         } else if constexpr (std::is_same_v<T, Ack>) {
           w.Var(v.seq);
+        } else if constexpr (std::is_same_v<T, Bye>) {
+          // no body
         } else {  // Ping, Pong
           w.U64(v.nonce);
         }
@@ -398,6 +400,9 @@ Result<Message> DecodeMessage(std::string_view frame) {
     }
     case Type::kAck:
       m = Ack{r.Var("seq")};
+      break;
+    case Type::kBye:
+      m = Bye{};
       break;
     default:
       return Status::InvalidArgument("unknown message type " + std::to_string(type));

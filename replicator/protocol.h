@@ -46,6 +46,7 @@ enum class Type : uint8_t {
   kGetTree = 16,  // agent -> vault: a tree blob of the namespace, decoded (parent snapshot)
   kPut = 17,      // replicating vault -> off-site vault: part of a write-once object
   kAck = 18,      // vault -> client: a put part (the last one: the object) is durable
+  kBye = 19,      // client -> vault: the session is over, forget it
 };
 
 struct Hello {
@@ -140,9 +141,10 @@ struct Put {
 struct Ack {
   uint64_t seq = 0;
 };
+struct Bye {};
 
 using Message = std::variant<Hello, Welcome, Query, Missing, Blob, Credit, Commit, Committed, Error,
-                             Ping, Pong, Get, Data, List, Listing, GetTree, Put, Ack>;
+                             Ping, Pong, Get, Data, List, Listing, GetTree, Put, Ack, Bye>;
 
 Type TypeOf(const Message& m);
 const char* TypeName(Type t);

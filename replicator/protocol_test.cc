@@ -33,7 +33,8 @@ std::vector<Message> Samples() {
           Listing{12, {{"index/0100", 4000}, {"index/0200", 12}}, true},
           GetTree{13, SomeId(6)},
           Put{14, "data/ab/abcdef", 10000, 5000, test::RandomBytes(5000, 4)},
-          Ack{14}};
+          Ack{14},
+          Bye{}};
 }
 
 TEST(Protocol, EveryMessageRoundTrips) {

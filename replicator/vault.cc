@@ -232,6 +232,14 @@ class Vault::Impl {
       return Reply(routing, wire::Pong{p->nonce});
     }
     if (std::holds_alternative<wire::Pong>(m)) return;
+    if (std::holds_alternative<wire::Bye>(m)) {
+      if (auto it = by_routing_.find(routing); it != by_routing_.end()) {
+        sessions_.erase(it->second);
+        by_routing_.erase(it);
+        metrics_.sessions_open = sessions_.size();
+      }
+      return;
+    }
     auto it = by_routing_.find(routing);
     if (it == by_routing_.end() || !sessions_.count(it->second)) {
       ReplyError(routing, 0, Status::InvalidArgument("no session: send hello first"));

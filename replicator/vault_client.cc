@@ -312,7 +312,13 @@ class VaultClient::Impl {
                                  {monitor_->handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
       zmq::poll(items, 3, options_.heartbeat / 4);
-      if (stop_) break;
+      if (stop_) {
+        // Tell the vault, so it does not keep the session until it expires.
+        SendOutbox();
+        socket_->set(zmq::sockopt::linger, 500);
+        Send(*wire::EncodeMessage(wire::Bye{}));
+        break;
+      }
       if (items[2].revents & ZMQ_POLLIN) {
         uint64_t n;
         (void)!::read(wake_fd_, &n, sizeof n);

@@ -50,11 +50,19 @@ class Vaults : public ::testing::Test {
     return dir_ / name;
   }
 
-  // Waits until the off-site vault holds every snapshot of `ns`.
+  // Waits until the off-site vault holds every snapshot of `ns` and the
+  // primary reports no lag (a zero from before the last commit does not count).
   bool OffsiteCaughtUp(const std::string& ns, double seconds = 60) {
     const std::string label = "{namespace=\"" + ns + "\"}";
+    auto count = [](const std::string& url) -> long {
+      auto store = OpenObjectStore(url);
+      if (!store.ok()) return -1;
+      auto list = (*store)->List("snapshots/");
+      return list.ok() ? static_cast<long>(list->size()) : -1;
+    };
     return test::WaitFor(seconds, [&] {
-      return primary_->Metric("drvault_offsite_lag_snapshots" + label) == 0 &&
+      return count(primary_->RepositoryOf(ns)) == count(offsite_->RepositoryOf(ns)) &&
+             primary_->Metric("drvault_offsite_lag_snapshots" + label) == 0 &&
              primary_->Metric("drvault_offsite_lag_bytes" + label) == 0;
     });
   }
@@ -105,6 +113,9 @@ TEST_F(Vaults, BackupThroughVaultRestoresExactlyFromEitherSite) {
   ExpectCheckClean(primary_->RepositoryOf("finance"));
   ExpectCheckClean(offsite_->RepositoryOf("finance"));
   EXPECT_NE(primary_->Log().find("snapshot_committed"), std::string::npos);
+  // Agents that are done say so: no session is left behind.
+  EXPECT_TRUE(test::WaitFor(5, [&] { return primary_->Metric("drvault_sessions") == 0; }))
+      << primary_->Metrics();
 }
 
 TEST_F(Vaults, OffsiteOutageLagIsReportedThenCaughtUpIdentically) {
