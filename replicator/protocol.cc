@@ -136,7 +136,7 @@ const char* TypeName(Type t) {
   static const char* names[] = {"?",       "hello",   "welcome", "query",     "missing",
                                 "blob",    "credit",  "commit",  "committed", "error",
                                 "ping",    "pong",    "get",     "data",      "list",
-                                "listing", "gettree", "put",     "ack",     "bye"};
+                                "listing", "gettree", "put",     "ack",       "bye"};
   auto i = static_cast<size_t>(t);
   return i < std::size(names) ? names[i] : "?";
 }

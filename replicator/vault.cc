@@ -8,12 +8,14 @@
 #include <map>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 #include <zmq.hpp>
 
 #include "catalog/blob.h"
 #include "catalog/object_store.h"
 #include "catalog/repository.h"
 #include "catalog/snapshot.h"
+#include "catalog/tree.h"
 #include "replicator/agent_registry.h"
 #include "replicator/curve_keys.h"
 #include "replicator/offsite_replicator.h"
@@ -175,6 +177,9 @@ class Vault::Impl {
     Clock::time_point last_seen, last_blob;
     std::string put_key, put_data;
     uint64_t put_total = 0;
+    // Chunks and subtrees that trees received in this session reference and
+    // that were not stored yet when the tree arrived; all must be by commit.
+    std::unordered_set<Id, IdHash> pending_refs;
   };
 
   void Reply(const std::string& routing, const wire::Message& m) {
@@ -406,6 +411,15 @@ class Vault::Impl {
     auto raw = DecodeBlobInto(b.stored, b.raw_len, b.id, repo.hasher(),
                               "blob " + b.id.Hex() + " from agent " + s.agent.name, &scratch_);
     if (!raw.ok()) return EndSession(s, raw.status());
+    if (b.type == BlobType::kTree) {
+      auto tree = DecodeTree(*raw, "tree " + b.id.Hex() + " from agent " + s.agent.name);
+      if (!tree.ok()) return EndSession(s, tree.status());
+      for (const Node& n : tree->nodes) {
+        if (n.type == NodeType::kDir && !repo.HasBlob(n.subtree)) s.pending_refs.insert(n.subtree);
+        for (const Extent& e : n.content)
+          if (!e.hole && !repo.HasBlob(e.chunk)) s.pending_refs.insert(e.chunk);
+      }
+    }
     s.used += b.stored.size();
     s.highest_blob_seq = b.seq;
     s.last_blob = Clock::now();
@@ -430,6 +444,21 @@ class Vault::Impl {
     if (repo.store()->Size(SnapshotKey(expected)).ok()) {
       return Reply(s.routing, wire::Committed{c.seq, expected});
     }
+    // Agents reuse an unchanged file's chunks without asking; the vault makes
+    // sure here that everything the new trees reference is really stored.
+    Status flushed = repo.Flush();
+    if (!flushed.ok()) return ReplyError(s.routing, c.seq, flushed);
+    for (const Id& ref : s.pending_refs) {
+      if (!repo.HasBlob(ref)) {
+        LogEvent("commit_refused",
+                 {{"agent", s.agent.name}, {"namespace", s.nspace}, {"missing", ref.Hex()}});
+        return ReplyError(s.routing, c.seq,
+                          Status::Corruption("the snapshot references chunk " + ref.Hex() +
+                                             ", which this vault does not hold; back up again "
+                                             "with --force to re-read every file"));
+      }
+    }
+    s.pending_refs.clear();
     auto id = repo.CommitSnapshot(*snap);
     if (!id.ok()) {
       LogEvent(

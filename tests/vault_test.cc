@@ -11,6 +11,8 @@
 #include <zmq.hpp>
 
 #include "catalog/object_store.h"
+#include "catalog/snapshot.h"
+#include "catalog/tree.h"
 #include "replicator/curve_keys.h"
 #include "replicator/protocol.h"
 #include "replicator/vault_client.h"
@@ -231,6 +233,32 @@ TEST_F(Vaults, UnknownRevokedForeignNamespaceAndForbiddenRequestsAreRefusedAndLo
   EXPECT_EQ(put.status().code(), Code::kPermissionDenied) << put.status().ToString();
   auto escape = (*client)->Call(wire::Get{0, "../../etc/passwd", 0, 100});
   EXPECT_EQ(escape.status().code(), Code::kPermissionDenied);
+  // A snapshot whose tree names a chunk the vault never received is refused.
+  {
+    KeyedHasher hasher((*client)->welcome().secret);
+    Tree tree;
+    Node file;
+    file.name = "ghost";
+    file.mode = 0644;
+    file.size = 5;
+    file.content.push_back({false, 5, hasher.Hash("never sent")});
+    file.digest = hasher.Hash("never sent");
+    tree.nodes.push_back(file);
+    const std::string raw = EncodeTree(tree);
+    const Id tree_id = hasher.Hash(raw);
+    ASSERT_TRUE((*client)
+                    ->SendBlob(wire::Blob{0, BlobType::kTree, tree_id,
+                                          static_cast<uint32_t>(raw.size()), raw})
+                    .ok());
+    Snapshot snap;
+    snap.time_ns = 1;
+    snap.host = "hostile";
+    snap.paths = {"/ghost"};
+    snap.tree = tree_id;
+    auto commit = (*client)->Call(wire::Commit{0, EncodeSnapshot(snap)});
+    EXPECT_EQ(commit.status().code(), Code::kCorruption) << commit.status().ToString();
+    EXPECT_NE(commit.status().message().find("does not hold"), std::string::npos);
+  }
   VaultStore store(std::shared_ptr<VaultClient>(std::move(client).value()));
   EXPECT_EQ(store.Delete("config").code(), Code::kPermissionDenied);
   EXPECT_EQ(store.Put("config", "x").code(), Code::kPermissionDenied);

@@ -27,12 +27,14 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       // A local repository, or a vault session that stores only what the vault lacks.
       std::unique_ptr<Repository> repo;
       std::unique_ptr<BackupTarget> target;
+      std::shared_ptr<VaultClient> vault;
       if (IsVaultUrl(g.repo)) {
         auto address = ParseVaultUrl(g.repo);
         if (!address.ok()) return Fail(address.status());
         auto client = VaultClient::Connect(*address);
         if (!client.ok()) return Fail(client.status());
-        auto remote = MakeRemoteTarget(std::move(client).value(), opts->threads);
+        vault = std::move(client).value();
+        auto remote = MakeRemoteTarget(vault, opts->threads);
         if (!remote.ok()) return Fail(remote.status());
         target = std::move(remote).value();
       } else {
@@ -52,8 +54,10 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       const Snapshot& s = r->snapshot;
       const SnapshotStats& st = s.stats;
       for (const auto& w : r->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+      const uint64_t wire_bytes = vault ? vault->stats().bytes_sent : 0;
       if (g.json) {
         PrintJson({{"snapshot", s.id.Hex()},
+                   {"wire_bytes_sent", wire_bytes},
                    {"partial", s.partial},
                    {"warnings", r->warnings},
                    {"files_new", st.files_new},
@@ -75,6 +79,10 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
             static_cast<unsigned long long>(st.files_unchanged),
             static_cast<unsigned long long>(st.dirs), HumanBytes(st.bytes_read).c_str(),
             HumanBytes(st.bytes_total).c_str(), HumanBytes(st.bytes_added).c_str(), st.duration_s);
+        if (vault) {
+          std::printf("sent %s to vault %s (namespace %s)\n", HumanBytes(wire_bytes).c_str(),
+                      vault->address().endpoint.c_str(), vault->address().nspace.c_str());
+        }
       }
       return s.partial ? kExitPartial : kExitOk;
     };
