@@ -328,6 +328,11 @@ Result<Id> Repository::CommitSnapshot(Snapshot snapshot) {
   return id;
 }
 
+Status Repository::write_error() const {
+  std::lock_guard l(error_mu_);
+  return first_error_;
+}
+
 WriteStats Repository::write_stats() const {
   return {blobs_added_.load(), bytes_added_.load(), raw_bytes_added_.load(), packs_written_.load()};
 }

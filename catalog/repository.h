@@ -123,6 +123,10 @@ class Repository {
   // Flush(), check the root tree is indexed, then write the snapshot.
   Result<Id> CommitSnapshot(Snapshot snapshot);
   WriteStats write_stats() const;
+  // The first write error of a background pack writer, if any. Once set,
+  // every later AddBlob and Flush fails: the owner must drop this instance
+  // (claims of the failed pack stay taken) and open the repository again.
+  Status write_error() const;
 
   // Indexes packs present in the store but listed by no index segment (left
   // by an interrupted backup), and removes the store's leftovers of
@@ -162,7 +166,7 @@ class Repository {
   std::condition_variable inflight_cv_;
   int inflight_ = 0;  // GUARDED_BY(inflight_mu_): packs queued or being written
 
-  std::mutex error_mu_;
+  mutable std::mutex error_mu_;
   Status first_error_;  // GUARDED_BY(error_mu_)
 
   std::atomic<uint64_t> blobs_added_{0}, bytes_added_{0}, raw_bytes_added_{0}, packs_written_{0};

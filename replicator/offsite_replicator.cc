@@ -143,9 +143,11 @@ void OffsiteReplicator::Cycle() {
     if (!local.Size("config").ok()) continue;  // not initialised yet
     const std::string cursor_path = CursorPath(config_, ns);
     Cursor cursor = LoadCursor(cursor_path);
-    // What is still to copy, and how much.
-    auto index = local.List("index/");
+    // What is still to copy, and how much. Snapshots are listed first: a
+    // commit landing between the listings then adds a segment we copy too,
+    // never a snapshot whose segment we did not list.
     auto snaps = local.List("snapshots/");
+    auto index = local.List("index/");
     auto packs = local.List("data/");
     if (!index.ok() || !snaps.ok() || !packs.ok()) continue;
     std::map<std::string, uint64_t> pack_size;
@@ -170,11 +172,16 @@ void OffsiteReplicator::Cycle() {
               [](const auto& a, const auto& b) { return a.first < b.first; });
     // The packs of uncopied segments count as lag even if some are there already.
     std::vector<std::pair<ObjectInfo, std::vector<std::string>>> segments;
+    bool unreadable = false;  // a segment we cannot read: copy no snapshot this cycle
     for (const auto& o : todo_index) {
       auto seg = local.Get(o.key);
-      if (!seg.ok()) continue;
-      auto decoded = DecodeIndexSegment(*seg, o.key);
-      if (!decoded.ok()) continue;
+      auto decoded =
+          seg.ok() ? DecodeIndexSegment(*seg, o.key) : Result<std::vector<IndexPack>>(seg.status());
+      if (!decoded.ok()) {
+        LogEvent("offsite_error", {{"namespace", ns}, {"error", decoded.status().message()}});
+        unreadable = true;
+        continue;
+      }
       std::vector<std::string> keys;
       for (const auto& p : *decoded) {
         keys.push_back(PackKey(p.pack));
@@ -210,7 +217,7 @@ void OffsiteReplicator::Cycle() {
                 {"error", peer.status().message()},
                 {"lag_bytes", todo_bytes},
                 {"lag_seconds", oldest_ns ? (NowUnixNs() - oldest_ns) / 1e9 : 0.0}});
-      return;  // try again next cycle; the cursor keeps our place
+      return;  // the peer is down: try again next cycle; the cursor keeps our place
     }
     lag.peer_reachable = true;
     auto fail = [&](const Status& s) {
@@ -220,7 +227,10 @@ void OffsiteReplicator::Cycle() {
     };
     if (!cursor.config) {
       Status s = CopyObject(**peer, local, "config", &sent);
-      if (!s.ok()) return fail(s);
+      if (!s.ok()) {
+        fail(s);
+        continue;  // the next namespace may do better
+      }
       cursor.config = true;
       (void)SaveCursor(cursor_path, cursor);
     }
@@ -247,11 +257,14 @@ void OffsiteReplicator::Cycle() {
       cursor.index.insert(seg.key);
       (void)SaveCursor(cursor_path, cursor);
     }
-    if (failed) return;
+    if (failed || unreadable) continue;
     while (!todo_snaps.empty()) {
-      const ObjectInfo& o = todo_snaps.front().second;
+      const ObjectInfo o = todo_snaps.front().second;
       Status s = CopyObject(**peer, local, o.key, &sent);
-      if (!s.ok()) return fail(s);
+      if (!s.ok()) {
+        fail(s);
+        break;
+      }
       cursor.snapshots.insert(o.key);
       (void)SaveCursor(cursor_path, cursor);
       todo_bytes -= std::min(todo_bytes, o.size);

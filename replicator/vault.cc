@@ -23,6 +23,7 @@
 #include "replicator/vault_log.h"
 #include "replicator/vault_metrics.h"
 #include "replicator/zap_handler.h"
+#include "replicator/zmq_poll.h"
 
 namespace dr {
 
@@ -34,6 +35,7 @@ constexpr auto kSessionIdleExpiry = std::chrono::minutes(30);
 // are acknowledged instead of waiting for other agents to fill the pack.
 constexpr auto kSealAfterIdle = std::chrono::milliseconds(20);
 constexpr uint64_t kMaxPutObject = 256u << 20;
+constexpr uint64_t kMaxTreeBytes = 64u << 20;
 constexpr size_t kListPage = 1000;
 
 // Object keys a client may name: the repository layout only, never a path
@@ -123,7 +125,7 @@ class Vault::Impl {
     while (!stop) {
       zmq::pollitem_t items[] = {{router_->handle(), 0, ZMQ_POLLIN, 0},
                                  {http_ ? http_->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, http_ ? 2 : 1, std::chrono::milliseconds(10));
+      PollQuietly(items, http_ ? 2 : 1, std::chrono::milliseconds(10));
       for (int i = 0; i < 512 && (items[0].revents & ZMQ_POLLIN); ++i) {
         zmq::message_t routing, payload;
         if (!router_->recv(routing, zmq::recv_flags::dontwait)) break;
@@ -185,8 +187,18 @@ class Vault::Impl {
   void Reply(const std::string& routing, const wire::Message& m) {
     auto frame = wire::EncodeMessage(m);
     if (!frame.ok()) {
+      // Never leave a request unanswered: the client would wait forever.
       LogEvent("encode_failed", {{"error", frame.status().message()}});
-      return;
+      const uint64_t seq = std::visit(
+          [](const auto& v) -> uint64_t {
+            if constexpr (requires { v.seq; }) return v.seq;
+            return 0;
+          },
+          m);
+      frame = wire::EncodeMessage(
+          wire::Error{seq, static_cast<uint16_t>(Code::kInvalidArgument),
+                      "answer too large for one frame: " + frame.status().message()});
+      if (!frame.ok()) return;
     }
     zmq::message_t r(routing.data(), routing.size()), p(frame->data(), frame->size());
     try {
@@ -351,6 +363,8 @@ class Vault::Impl {
     s->routing = routing;
     s->agent = agent;
     s->nspace = h.nspace;
+    // Announce the acknowledged seq again: a credit sent before the cut may be lost.
+    s->announced_acked_seq = ~0ull;
     s->ns = *ns;
     s->last_seen = Clock::now();
     by_routing_[routing] = s->id;
@@ -375,7 +389,11 @@ class Vault::Impl {
   }
 
   bool Require(Session& s, unsigned right, uint64_t seq, const char* what) {
-    if (s.agent.rights & right) return true;
+    if ((s.agent.rights & right) && (right != kRightBackup || s.ns->repo)) return true;
+    if (s.agent.rights & right) {  // granted after this session opened without it
+      EndSession(s, Status::PermissionDenied("rights changed; open a new session"));
+      return false;
+    }
     Refuse(s.routing, &s, s.agent, seq,
            "agent '" + s.agent.name + "' lacks the " + RightsToString(right) + " right to " + what);
     return false;
@@ -401,8 +419,21 @@ class Vault::Impl {
   }
 
   void HandleBlob(Session& s, const wire::Blob& b) {
-    if (!Require(s, kRightBackup, b.seq, "store blobs")) return;
+    if (!(s.agent.rights & kRightBackup) || !s.ns->repo) {
+      // A refused blob would stay pending at the agent: end the session instead.
+      metrics_.requests_refused++;
+      return EndSession(s, Status::PermissionDenied("agent '" + s.agent.name +
+                                                    "' lacks the backup right to store blobs"));
+    }
     if (b.seq <= s.highest_blob_seq) return;  // a resend of what we have
+    const uint64_t raw_limit =
+        b.type == BlobType::kData ? s.ns->repo->config().chunker.max_size : kMaxTreeBytes;
+    if (b.raw_len > raw_limit) {
+      metrics_.bad_frames++;
+      return EndSession(
+          s, Status::InvalidArgument("blob of " + std::to_string(b.raw_len) +
+                                     " bytes exceeds the limit of " + std::to_string(raw_limit)));
+    }
     if (s.used + b.stored.size() > s.granted) {
       metrics_.bad_frames++;
       return EndSession(s, Status::InvalidArgument("blob sent beyond the granted credit"));
@@ -484,7 +515,7 @@ class Vault::Impl {
     auto size = store->Size(g.key);
     if (!size.ok()) return ReplyError(s.routing, g.seq, size.status());
     wire::Data d{g.seq, *size, {}};
-    if (g.length > 0) {
+    if (g.length > 0 && *size > 0) {
       if (g.offset >= *size)
         return ReplyError(s.routing, g.seq,
                           Status::InvalidArgument("offset past the end of " + g.key));
@@ -540,7 +571,8 @@ class Vault::Impl {
       s.put_key = p.key;
       s.put_total = p.total_size;
       s.put_data.clear();
-      s.put_data.reserve(p.total_size);
+    } else if (p.key == s.put_key && p.offset + p.bytes.size() <= s.put_data.size()) {
+      return Reply(s.routing, wire::Ack{p.seq});  // a part resent after a lost ack
     } else if (p.key != s.put_key || p.offset != s.put_data.size() || p.total_size != s.put_total) {
       return ReplyError(s.routing, p.seq,
                         Status::InvalidArgument("put part out of order for " + p.key));
@@ -590,6 +622,27 @@ class Vault::Impl {
 
   void Housekeeping() {
     const auto now = Clock::now();
+    // A pack write that failed (disk full, cluster down) poisons the
+    // repository instance: end its sessions with the error (their agents
+    // reconnect and resend) and open the namespace afresh on the next hello.
+    for (auto& [name, ns] : namespaces_) {
+      if (!ns.repo) continue;
+      Status broken = ns.repo->write_error();
+      if (broken.ok()) continue;
+      LogEvent("namespace_write_failed", {{"namespace", name}, {"error", broken.message()}});
+      std::vector<uint64_t> ids;
+      for (auto& [id, s] : sessions_)
+        if (s.ns == &ns) ids.push_back(id);
+      for (uint64_t id : ids) EndSession(sessions_[id], broken.WithContext("vault storage"));
+      ns.repo.reset();
+    }
+    // Repeat each session's acknowledgement now and then: a credit message
+    // lost in a network cut must not leave an agent waiting forever.
+    if (now - last_reannounce_ > std::chrono::seconds(1)) {
+      last_reannounce_ = now;
+      for (auto& [id, s] : sessions_)
+        if (now - s.last_seen < std::chrono::seconds(60)) s.announced_acked_seq = ~0ull;
+    }
     for (auto& [id, s] : sessions_) {
       if (s.unacked.empty() || !s.ns || !s.ns->repo) continue;
       if (now - s.last_blob > kSealAfterIdle || s.unacked_bytes >= config_.credit_bytes / 2)
@@ -614,11 +667,11 @@ class Vault::Impl {
       zmq::message_t id, data;
       if (!http_->recv(id, zmq::recv_flags::dontwait)) return;
       if (!http_->recv(data, zmq::recv_flags::dontwait)) return;
-      std::string& req = http_requests_[id.to_string()];
       if (data.size() == 0) {  // connect or disconnect notification
-        if (!req.empty()) http_requests_.erase(id.to_string());
+        http_requests_.erase(id.to_string());
         continue;
       }
+      std::string& req = http_requests_[id.to_string()];
       req.append(data.to_string_view());
       if (req.size() > 8192) req.clear();
       if (req.find("\r\n\r\n") == std::string::npos) continue;
@@ -631,10 +684,13 @@ class Vault::Impl {
       http_requests_.erase(id.to_string());
       zmq::message_t i1(id.data(), id.size()), r(resp.data(), resp.size());
       zmq::message_t i2(id.data(), id.size()), close(0);
-      (void)http_->send(i1, zmq::send_flags::sndmore);
-      (void)http_->send(r, zmq::send_flags::none);
-      (void)http_->send(i2, zmq::send_flags::sndmore);
-      (void)http_->send(close, zmq::send_flags::none);
+      try {  // the client may be gone already
+        (void)http_->send(i1, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        (void)http_->send(r, zmq::send_flags::dontwait);
+        (void)http_->send(i2, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        (void)http_->send(close, zmq::send_flags::dontwait);
+      } catch (const zmq::error_t&) {
+      }
     }
   }
 
@@ -650,6 +706,7 @@ class Vault::Impl {
   std::unordered_map<uint64_t, Session> sessions_;
   std::unordered_map<std::string, uint64_t> by_routing_;
   std::unordered_map<std::string, std::string> http_requests_;
+  Clock::time_point last_reannounce_;
   BlobScratch scratch_;
   std::mt19937_64 rng_{std::random_device{}()};
 };

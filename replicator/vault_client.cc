@@ -11,6 +11,8 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "replicator/zmq_poll.h"
+
 namespace dr {
 
 bool IsVaultUrl(const std::string& url) { return url.rfind("vault://", 0) == 0; }
@@ -73,6 +75,28 @@ void SetSeq(M& m, uint64_t seq) {
   if constexpr (requires { m.seq; }) m.seq = seq;
 }
 
+Status ErrorToStatus(const wire::Error& e, const std::string& prefix) {
+  const std::string text = prefix + e.message;
+  switch (static_cast<Code>(e.code)) {
+    case Code::kNotFound:
+      return Status::NotFound(text);
+    case Code::kPermissionDenied:
+      return Status::PermissionDenied(text);
+    case Code::kAlreadyExists:
+      return Status::AlreadyExists(text);
+    case Code::kCorruption:
+      return Status::Corruption(text);
+    case Code::kNoSpace:
+      return Status::NoSpace(text);
+    case Code::kUnavailable:
+      return Status::Unavailable(text);
+    case Code::kIOError:
+      return Status::IOError(text);
+    default:
+      return Status::InvalidArgument(text);
+  }
+}
+
 std::optional<uint64_t> SeqOf(const wire::Message& m) {
   return std::visit(
       [](const auto& v) -> std::optional<uint64_t> {
@@ -105,6 +129,7 @@ class VaultClient::Impl {
     while (Clock::now() < deadline) {
       Status s = Handshake(deadline);
       if (s.ok()) {
+        first_credit_ = welcome_.credit_bytes;
         thread_ = std::thread([this] { Loop(); });
         return welcome_;
       }
@@ -141,6 +166,10 @@ class VaultClient::Impl {
 
   Status SendBlob(wire::Blob blob) {
     const uint64_t cost = blob.stored.size();
+    if (cost + 64 > wire::kMaxFrameBytes || cost > first_credit_) {
+      return Status::InvalidArgument("a blob of " + std::to_string(cost) +
+                                     " bytes is larger than the vault accepts in one message");
+    }
     std::unique_lock l(mu_);
     credit_cv_.wait(l, [&] { return !fatal_.ok() || credit_ >= static_cast<int64_t>(cost); });
     if (!fatal_.ok()) return fatal_;
@@ -234,7 +263,7 @@ class VaultClient::Impl {
     while (Clock::now() < deadline && !stop_) {
       zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
                                  {monitor_->handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(100));
+      PollQuietly(items, 2, std::chrono::milliseconds(100));
       if (items[1].revents & ZMQ_POLLIN) {
         Status s = MonitorEvent();
         if (!s.ok()) return s;
@@ -245,11 +274,7 @@ class VaultClient::Impl {
       auto m = wire::DecodeMessage(msg.to_string_view());
       if (!m.ok()) return m.status().WithContext("vault " + address_.endpoint);
       if (auto* e = std::get_if<wire::Error>(&*m)) {
-        Code code = static_cast<Code>(e->code);
-        std::string text = "vault " + address_.endpoint + ": " + e->message;
-        if (code == Code::kPermissionDenied) return Status::PermissionDenied(text);
-        if (code == Code::kNotFound) return Status::NotFound(text);
-        return Status::InvalidArgument(text);
+        return ErrorToStatus(*e, "vault " + address_.endpoint + ": ");
       }
       auto* w = std::get_if<wire::Welcome>(&*m);
       if (!w) continue;  // a late answer from before the reconnect
@@ -311,7 +336,7 @@ class VaultClient::Impl {
       zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
                                  {monitor_->handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 3, options_.heartbeat / 4);
+      PollQuietly(items, 3, options_.heartbeat / 4);
       if (stop_) {
         // Tell the vault, so it does not keep the session until it expires.
         SendOutbox();
@@ -424,37 +449,14 @@ class VaultClient::Impl {
     }
     std::lock_guard l(mu_);
     auto it = pending_.find(*seq);
-    if (it == pending_.end() || it->second.is_blob) return Status::OK();  // answered before
+    if (it == pending_.end()) return Status::OK();  // answered before
+    if (it->second.is_blob) {
+      // A blob the vault refused would never be acknowledged: the session cannot go on.
+      if (auto* e = std::get_if<wire::Error>(&m)) return ErrorToStatus(*e, "vault: ");
+      return Status::OK();
+    }
     if (auto* e = std::get_if<wire::Error>(&m)) {
-      Status s;
-      std::string text = "vault: " + e->message;
-      switch (static_cast<Code>(e->code)) {
-        case Code::kNotFound:
-          s = Status::NotFound(text);
-          break;
-        case Code::kPermissionDenied:
-          s = Status::PermissionDenied(text);
-          break;
-        case Code::kAlreadyExists:
-          s = Status::AlreadyExists(text);
-          break;
-        case Code::kCorruption:
-          s = Status::Corruption(text);
-          break;
-        case Code::kNoSpace:
-          s = Status::NoSpace(text);
-          break;
-        case Code::kUnavailable:
-          s = Status::Unavailable(text);
-          break;
-        case Code::kIOError:
-          s = Status::IOError(text);
-          break;
-        default:
-          s = Status::InvalidArgument(text);
-          break;
-      }
-      it->second.promise.set_value(s);
+      it->second.promise.set_value(ErrorToStatus(*e, "vault: "));
     } else {
       it->second.promise.set_value(std::move(m));
     }
@@ -482,8 +484,9 @@ class VaultClient::Impl {
   uint64_t session_ = 0;                 // GUARDED_BY(mu_) after Start
   uint64_t last_acked_ = 0;              // GUARDED_BY(mu_)
   wire::Welcome welcome_;
-  Status fatal_;            // GUARDED_BY(mu_)
-  VaultClientStats stats_;  // GUARDED_BY(mu_)
+  uint64_t first_credit_ = 0;  // the whole credit window: no blob may cost more
+  Status fatal_;               // GUARDED_BY(mu_)
+  VaultClientStats stats_;     // GUARDED_BY(mu_)
 };
 
 Result<std::unique_ptr<VaultClient>> VaultClient::Connect(const VaultAddress& address,

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "replicator/zmq_poll.h"
+
 namespace dr {
 
 ZapHandler::ZapHandler(zmq::context_t& ctx, AgentRegistry* registry, Log log)
@@ -19,7 +21,7 @@ ZapHandler::~ZapHandler() {
 void ZapHandler::Serve() {
   while (!stop_) {
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    PollQuietly(&item, 1, std::chrono::milliseconds(100));
     if (!(item.revents & ZMQ_POLLIN)) continue;
     // Request: version, request id, domain, address, identity, mechanism, credentials...
     std::vector<zmq::message_t> frames;
