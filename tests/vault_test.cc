@@ -105,13 +105,16 @@ TEST_F(Vaults, BackupThroughVaultRestoresExactlyFromEitherSite) {
 
   ExpectRestoresExactly(*primary_, src, "latest", dir_ / "from-primary");
   ASSERT_TRUE(OffsiteCaughtUp("finance")) << primary_->Metrics() << primary_->Log();
-  ExpectRestoresExactly(*offsite_, src, "latest", dir_ / "from-offsite");
 
   // Both sites list the same snapshots, and both check clean.
   auto p = primary_->Agent(agent_, "finance", {"snapshots", "--json"});
   auto o = offsite_->Agent(agent_, "finance", {"snapshots", "--json"});
   ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_EQ(p.out, o.out);
+  // The same-city site is lost: the off-site one restores on its own.
+  primary_->Kill9();
+  ExpectRestoresExactly(*offsite_, src, "latest", dir_ / "from-offsite");
+  primary_->Start();
   ExpectCheckClean(primary_->RepositoryOf("finance"));
   ExpectCheckClean(offsite_->RepositoryOf("finance"));
   EXPECT_NE(primary_->Log().find("snapshot_committed"), std::string::npos);

@@ -56,19 +56,20 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       for (const auto& w : r->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       const uint64_t wire_bytes = vault ? vault->stats().bytes_sent : 0;
       if (g.json) {
-        PrintJson({{"snapshot", s.id.Hex()},
-                   {"wire_bytes_sent", wire_bytes},
-                   {"partial", s.partial},
-                   {"warnings", r->warnings},
-                   {"files_new", st.files_new},
-                   {"files_changed", st.files_changed},
-                   {"files_unchanged", st.files_unchanged},
-                   {"dirs", st.dirs},
-                   {"bytes_total", st.bytes_total},
-                   {"bytes_read", st.bytes_read},
-                   {"bytes_added", st.bytes_added},
-                   {"blobs_added", st.blobs_added},
-                   {"duration_s", st.duration_s}});
+        nlohmann::json out = {{"snapshot", s.id.Hex()},
+                              {"partial", s.partial},
+                              {"warnings", r->warnings},
+                              {"files_new", st.files_new},
+                              {"files_changed", st.files_changed},
+                              {"files_unchanged", st.files_unchanged},
+                              {"dirs", st.dirs},
+                              {"bytes_total", st.bytes_total},
+                              {"bytes_read", st.bytes_read},
+                              {"bytes_added", st.bytes_added},
+                              {"blobs_added", st.blobs_added},
+                              {"duration_s", st.duration_s}};
+        if (vault) out["wire_bytes_sent"] = wire_bytes;
+        PrintJson(out);
       } else if (!g.quiet) {
         std::printf(
             "snapshot %s saved%s: %llu new, %llu changed, %llu unchanged files, %llu dirs; "
