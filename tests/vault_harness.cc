@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -133,9 +134,11 @@ double VaultSite::Metric(const std::string& name) const {
 }
 
 std::vector<std::string> VaultSite::AgentArgv(const AgentKey& key, const std::string& nspace,
-                                              const std::vector<std::string>& args) const {
-  std::vector<std::string> argv{DRAGENT_PATH, "--vault",    endpoint(),     "--namespace", nspace,
-                                "--key",      key.key_file, "--server-key", server_pub_};
+                                              const std::vector<std::string>& args,
+                                              const std::string& via) const {
+  std::vector<std::string> argv{DRAGENT_PATH,  "--vault",      via.empty() ? endpoint() : via,
+                                "--namespace", nspace,         "--key",
+                                key.key_file,  "--server-key", server_pub_};
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
@@ -143,6 +146,92 @@ std::vector<std::string> VaultSite::AgentArgv(const AgentKey& key, const std::st
 CommandResult VaultSite::Agent(const AgentKey& key, const std::string& nspace,
                                const std::vector<std::string>& args) const {
   return RunProgram(AgentArgv(key, nspace, args));
+}
+
+TcpProxy::TcpProxy(int listen_port, int upstream_port)
+    : listen_port_(listen_port), upstream_port_(upstream_port) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(listen_port_));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(listen_fd_, 16) != 0)
+    throw std::runtime_error("proxy cannot listen on " + std::to_string(listen_port_));
+  thread_ = std::thread([this] { Loop(); });
+}
+
+TcpProxy::~TcpProxy() {
+  stop_ = true;
+  thread_.join();
+  ::close(listen_fd_);
+}
+
+void TcpProxy::Cut() { cut_ = true; }
+
+void TcpProxy::Loop() {
+  std::vector<std::pair<int, int>> pairs;  // (client, upstream)
+  char buf[1 << 16];
+  while (!stop_) {
+    if (cut_.exchange(false)) {
+      for (auto [c, u] : pairs) {
+        ::close(c);
+        ::close(u);
+      }
+      pairs.clear();
+    }
+    std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+    for (auto [c, u] : pairs) {
+      fds.push_back({c, POLLIN, 0});
+      fds.push_back({u, POLLIN, 0});
+    }
+    if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+    if (fds[0].revents & POLLIN) {
+      int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      int u = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(upstream_port_));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (c >= 0 && ::connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        pairs.push_back({c, u});
+      } else {
+        if (c >= 0) ::close(c);
+        ::close(u);
+      }
+    }
+    std::vector<size_t> dead;
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      for (int side = 0; side < 2; ++side) {
+        const pollfd& p = fds[1 + 2 * i + side];
+        if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        int from = side ? pairs[i].second : pairs[i].first;
+        int to = side ? pairs[i].first : pairs[i].second;
+        ssize_t n = ::read(from, buf, sizeof buf);
+        bool ok = n > 0;
+        for (ssize_t off = 0; ok && off < n;) {
+          ssize_t w = ::write(to, buf + off, static_cast<size_t>(n - off));
+          if (w <= 0)
+            ok = false;
+          else
+            off += w;
+        }
+        if (ok) bytes_ += static_cast<uint64_t>(n);
+        if (!ok && (dead.empty() || dead.back() != i)) dead.push_back(i);
+      }
+    }
+    for (auto it = dead.rbegin(); it != dead.rend(); ++it) {
+      ::close(pairs[*it].first);
+      ::close(pairs[*it].second);
+      pairs.erase(pairs.begin() + static_cast<long>(*it));
+    }
+  }
+  for (auto [c, u] : pairs) {
+    ::close(c);
+    ::close(u);
+  }
 }
 
 }  // namespace dr::test

@@ -3,11 +3,13 @@
 // start, stop, kill -9 and restart; agents are real dragent processes.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/test_util.h"
@@ -59,14 +61,34 @@ class VaultSite {
   // Runs dragent against this vault with `args` after the connection options.
   CommandResult Agent(const AgentKey& key, const std::string& nspace,
                       const std::vector<std::string>& args) const;
+  // `via`: another endpoint to reach this vault through (a TcpProxy).
   std::vector<std::string> AgentArgv(const AgentKey& key, const std::string& nspace,
-                                     const std::vector<std::string>& args) const;
+                                     const std::vector<std::string>& args,
+                                     const std::string& via = "") const;
 
  private:
   std::string dir_, config_, server_pub_, log_;
   int port_, metrics_port_;
   Options options_;
   std::unique_ptr<Process> process_;
+};
+
+// A TCP relay on loopback between agents and a vault, so a test can cut the
+// network (close every connection) while both processes keep running.
+class TcpProxy {
+ public:
+  TcpProxy(int listen_port, int upstream_port);
+  ~TcpProxy();
+  std::string endpoint() const { return "tcp://127.0.0.1:" + std::to_string(listen_port_); }
+  void Cut();  // closes every relayed connection now
+  uint64_t bytes_relayed() const { return bytes_.load(); }
+
+ private:
+  void Loop();
+  int listen_port_, upstream_port_, listen_fd_ = -1;
+  std::atomic<bool> stop_{false}, cut_{false};
+  std::atomic<uint64_t> bytes_{0};
+  std::thread thread_;
 };
 
 // Waits up to `seconds` for `done()`; returns whether it happened.

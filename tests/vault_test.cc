@@ -202,6 +202,28 @@ TEST_F(VaultKill, SameCityVaultKilledMidStreamAgentResumesAndCompletes) {
   ExpectCheckClean(offsite_->RepositoryOf("finance"));
 }
 
+TEST_F(VaultKill, NetworkCutMidStreamSessionResumesWithoutStartingOver) {
+  const std::string src = MakeDir("src");
+  for (int i = 0; i < 8; ++i)
+    test::WriteFile(src + "/f" + std::to_string(i), test::RandomBytes(25 << 20, 200 + i));
+  test::TcpProxy proxy(test::TestPort(6), test::TestPort(2));
+  test::Process agent(primary_->AgentArgv(agent_, "finance", {"backup", src}, proxy.endpoint()),
+                      dir_ / "agent.log");
+  ASSERT_TRUE(test::WaitFor(60, [&] {
+    return primary_->Metric("drvault_received_bytes_total") > 40e6 || !agent.running();
+  }));
+  ASSERT_TRUE(agent.running()) << "the backup finished before the cut; make the source bigger";
+  proxy.Cut();
+  ASSERT_EQ(agent.Wait(), 0) << test::ReadFile(dir_ / "agent.log") << primary_->Log();
+  // The vault kept the session: the agent resumed it and resent only what
+  // had not arrived, so the vault received about the source once.
+  EXPECT_NE(primary_->Log().find("session_resumed"), std::string::npos) << primary_->Log();
+  EXPECT_LT(primary_->Metric("drvault_received_bytes_total"), 200e6 + 10e6);
+  EXPECT_EQ(primary_->Metric("drvault_snapshots_committed_total"), 1);
+  ExpectCheckClean(primary_->RepositoryOf("finance"));
+  ExpectRestoresExactly(*primary_, src, "latest", dir_ / "restored");
+}
+
 TEST_F(Vaults, UnknownRevokedForeignNamespaceAndForbiddenRequestsAreRefusedAndLogged) {
   const std::string src = MakeDir("src");
   test::WriteFile(src + "/a", "data");
