@@ -36,6 +36,7 @@ constexpr auto kSessionIdleExpiry = std::chrono::minutes(30);
 constexpr auto kSealAfterIdle = std::chrono::milliseconds(20);
 constexpr uint64_t kMaxPutObject = 256u << 20;
 constexpr uint64_t kMaxTreeBytes = 64u << 20;
+constexpr size_t kMaxSessionsPerKey = 16;
 constexpr size_t kListPage = 1000;
 
 // Object keys a client may name: the repository layout only, never a path
@@ -351,6 +352,17 @@ class Vault::Impl {
       }
     }
     if (!s) {
+      // One key cannot pile up sessions (each may hold a put being assembled):
+      // past the limit its longest-silent session is forgotten.
+      std::vector<std::pair<Clock::time_point, uint64_t>> mine;
+      for (auto& [id, other] : sessions_)
+        if (other.agent.public_key == agent.public_key) mine.push_back({other.last_seen, id});
+      if (mine.size() >= kMaxSessionsPerKey) {
+        auto oldest = std::min_element(mine.begin(), mine.end());
+        by_routing_.erase(sessions_[oldest->second].routing);
+        sessions_.erase(oldest->second);
+        LogEvent("session_evicted", {{"agent", agent.name}, {"session", oldest->second}});
+      }
       uint64_t id = 0;
       while (id == 0 || sessions_.count(id)) id = rng_();
       s = &sessions_[id];

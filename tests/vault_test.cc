@@ -340,6 +340,20 @@ TEST_F(Vaults, MalformedTruncatedAndOversizedFramesAreDroppedAndOthersServed) {
   ASSERT_TRUE(test::WaitFor(20, [&] { return primary_->Metric("drvault_bad_frames_total") >= 7; }))
       << primary_->Log();
 
+  // One key opening session after session cannot pile them up.
+  {
+    VaultAddress addr{primary_->endpoint(), "finance", *PublicKeyFromArg(primary_->server_pub()),
+                      *keys, "greedy"};
+    std::vector<std::unique_ptr<VaultClient>> many;
+    for (int i = 0; i < 20; ++i) {
+      auto c = VaultClient::Connect(addr);
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      many.push_back(std::move(c).value());
+    }
+    EXPECT_LE(primary_->Metric("drvault_sessions"), 16);
+    EXPECT_NE(primary_->Log().find("session_evicted"), std::string::npos);
+  }
+
   // Meanwhile everyone else is served.
   const std::string src = MakeDir("src");
   test::WriteFile(src + "/a", test::RandomBytes(5 << 20, 3));
