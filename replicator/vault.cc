@@ -1,12 +1,16 @@
 #include "replicator/vault.h"
 
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <zmq.hpp>
@@ -16,6 +20,7 @@
 #include "catalog/repository.h"
 #include "catalog/snapshot.h"
 #include "catalog/tree.h"
+#include "core/bounded_queue.h"
 #include "replicator/agent_registry.h"
 #include "replicator/curve_keys.h"
 #include "replicator/offsite_replicator.h"
@@ -37,6 +42,30 @@ constexpr auto kSealAfterIdle = std::chrono::milliseconds(20);
 constexpr uint64_t kMaxPutObject = 256u << 20;
 constexpr uint64_t kMaxTreeBytes = 64u << 20;
 constexpr size_t kMaxSessionsPerKey = 16;
+// Object reads run on a few threads; at most kReadsQueued wait, so a client
+// flooding gets cannot make the vault hold more than a few answers.
+constexpr int kReaderThreads = 4;
+constexpr size_t kReadsQueued = 16;
+
+class ReaderPool {
+ public:
+  ReaderPool(int threads, size_t queued) : jobs_(queued) {
+    for (int i = 0; i < threads; ++i)
+      threads_.emplace_back([this] {
+        while (auto job = jobs_.Pop()) (*job)();
+      });
+  }
+  ~ReaderPool() {
+    jobs_.Close();
+    for (auto& t : threads_) t.join();
+  }
+  // Blocks while kReadsQueued jobs wait.
+  void Submit(std::function<void()> job) { jobs_.Push(std::move(job), 1); }
+
+ private:
+  BoundedQueue<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+};
 constexpr size_t kListPage = 1000;
 
 // Object keys a client may name: the repository layout only, never a path
@@ -76,7 +105,10 @@ bool BackupMayRead(const std::string& key) {
 class Vault::Impl {
  public:
   explicit Impl(VaultConfig config)
-      : config_(std::move(config)), registry_(config_.registry_path()), ctx_(1) {}
+      : config_(std::move(config)), registry_(config_.registry_path()), ctx_(1) {
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    readers_ = std::make_unique<ReaderPool>(kReaderThreads, kReadsQueued);
+  }
 
   Status Init() {
     ASSIGN_OR_RETURN(server_keys_, ReadKeyFile(config_.server_key_path()));
@@ -123,10 +155,17 @@ class Vault::Impl {
   }
 
   Status Run(const std::atomic<bool>& stop) {
+    loop_thread_ = std::this_thread::get_id();
     while (!stop) {
       zmq::pollitem_t items[] = {{router_->handle(), 0, ZMQ_POLLIN, 0},
+                                 {nullptr, wake_fd_, ZMQ_POLLIN, 0},
                                  {http_ ? http_->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
-      PollQuietly(items, http_ ? 2 : 1, std::chrono::milliseconds(10));
+      PollQuietly(items, http_ ? 3 : 2, std::chrono::milliseconds(10));
+      if (items[1].revents & ZMQ_POLLIN) {
+        uint64_t n;
+        (void)!::read(wake_fd_, &n, sizeof n);
+      }
+      SendReaderReplies();
       for (int i = 0; i < 512 && (items[0].revents & ZMQ_POLLIN); ++i) {
         zmq::message_t routing, payload;
         if (!router_->recv(routing, zmq::recv_flags::dontwait)) break;
@@ -144,22 +183,30 @@ class Vault::Impl {
         }
         HandleFrame(routing.to_string(), payload);
       }
-      if (http_ && (items[1].revents & ZMQ_POLLIN)) ServeHttp();
+      if (http_ && (items[2].revents & ZMQ_POLLIN)) ServeHttp();
       Housekeeping();
     }
+    readers_.reset();  // finishes the reads in flight
+    SendReaderReplies();
     for (auto& [name, ns] : namespaces_)
       if (ns.repo) (void)ns.repo->Flush();
     LogEvent("vault_stopped");
     return Status::OK();
   }
 
-  ~Impl() { offsite_.reset(); }
+  ~Impl() {
+    offsite_.reset();
+    readers_.reset();
+    ::close(wake_fd_);
+  }
 
  private:
   struct Namespace {
-    std::unique_ptr<Repository> repo;         // for agents that back up
-    std::unique_ptr<ObjectStore> read_store;  // raw reads and replicated puts otherwise
-    ObjectStore* objects() { return repo ? repo->store() : read_store.get(); }
+    std::unique_ptr<Repository> repo;  // for agents that back up; dropped after a write failure
+    // Raw reads (also from the reader threads) and replicated puts. Never
+    // reset, so a read in flight never outlives its store.
+    std::unique_ptr<ObjectStore> objects_store;
+    ObjectStore* objects() { return objects_store.get(); }
   };
   struct Unacked {
     uint64_t seq;
@@ -201,12 +248,38 @@ class Vault::Impl {
                       "answer too large for one frame: " + frame.status().message()});
       if (!frame.ok()) return;
     }
+    if (std::this_thread::get_id() != loop_thread_) {
+      // The socket belongs to the loop thread: hand the frame over.
+      {
+        std::lock_guard l(outbox_mu_);
+        outbox_.emplace_back(routing, std::move(frame).value());
+      }
+      uint64_t one = 1;
+      (void)!::write(wake_fd_, &one, sizeof one);
+      return;
+    }
     zmq::message_t r(routing.data(), routing.size()), p(frame->data(), frame->size());
     try {
       if (router_->send(r, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
         (void)router_->send(p, zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
       // The peer is gone (router_mandatory): it will resend after reconnecting.
+    }
+  }
+
+  void SendReaderReplies() {
+    std::deque<std::pair<std::string, std::string>> ready;
+    {
+      std::lock_guard l(outbox_mu_);
+      ready.swap(outbox_);
+    }
+    for (auto& [routing, frame] : ready) {
+      zmq::message_t r(routing.data(), routing.size()), p(frame.data(), frame.size());
+      try {
+        if (router_->send(r, zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+          (void)router_->send(p, zmq::send_flags::dontwait);
+      } catch (const zmq::error_t&) {
+      }
     }
   }
 
@@ -310,7 +383,7 @@ class Vault::Impl {
       if (adopted > 0) LogEvent("packs_adopted", {{"namespace", name}, {"packs", adopted}});
       ns.repo = std::move(repo).value();
     }
-    if (!ns.repo && !ns.read_store) {
+    if (!ns.objects_store) {
       ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
       if (for_replica && url.rfind("dir://", 0) == 0) {
         // A namespace arriving from the same-city site starts here empty.
@@ -318,7 +391,7 @@ class Vault::Impl {
         std::filesystem::create_directories(url.substr(6), ec);
         if (ec) return Status::FromErrno(ec.value(), "create directory " + url.substr(6));
       }
-      ASSIGN_OR_RETURN(ns.read_store, OpenObjectStore(url));
+      ASSIGN_OR_RETURN(ns.objects_store, OpenObjectStore(url));
     }
     return &ns;
   }
@@ -523,19 +596,27 @@ class Vault::Impl {
       return Refuse(s.routing, &s, s.agent, g.seq,
                     "agent '" + s.agent.name + "' lacks the restore right to read " + g.key);
     }
+    // Reads go to the reader threads, so one restore's disk or RADOS latency
+    // does not stall every other session behind this loop.
     ObjectStore* store = s.ns->objects();
+    readers_->Submit([this, store, g, routing = s.routing] {
+      Reply(routing, ServeGet(store, g));  // queued for the loop thread, see SendReplies
+    });
+  }
+
+  // A get's answer (or its error), computed on a reader thread.
+  static wire::Message ServeGet(ObjectStore* store, const wire::Get& g) {
+    auto error = [&](const Status& st) {
+      return wire::Error{g.seq, static_cast<uint16_t>(st.code()), st.message()};
+    };
+    // `length` is a maximum: the answer stops at the end of the object.
     auto size = store->Size(g.key);
-    if (!size.ok()) return ReplyError(s.routing, g.seq, size.status());
-    wire::Data d{g.seq, *size, {}};
-    if (g.length > 0 && *size > 0) {
-      if (g.offset >= *size)
-        return ReplyError(s.routing, g.seq,
-                          Status::InvalidArgument("offset past the end of " + g.key));
-      auto bytes = store->GetRange(g.key, g.offset, std::min<uint64_t>(g.length, *size - g.offset));
-      if (!bytes.ok()) return ReplyError(s.routing, g.seq, bytes.status());
-      d.bytes = std::move(bytes).value();
-    }
-    Reply(s.routing, d);
+    if (!size.ok()) return error(size.status());
+    if (g.length == 0 || *size == 0) return wire::Data{g.seq, *size, {}};
+    if (g.offset >= *size) return error(Status::InvalidArgument("offset past the end of " + g.key));
+    auto bytes = store->GetRange(g.key, g.offset, std::min(g.length, *size - g.offset));
+    if (!bytes.ok()) return error(bytes.status());
+    return wire::Data{g.seq, *size, std::move(bytes).value()};
   }
 
   void HandleList(Session& s, const wire::List& l) {
@@ -719,6 +800,11 @@ class Vault::Impl {
   std::unordered_map<std::string, uint64_t> by_routing_;
   std::unordered_map<std::string, std::string> http_requests_;
   Clock::time_point last_reannounce_;
+  std::thread::id loop_thread_;
+  int wake_fd_ = -1;  // reader threads wake the loop when answers are ready
+  std::mutex outbox_mu_;
+  std::deque<std::pair<std::string, std::string>> outbox_;  // GUARDED_BY(outbox_mu_)
+  std::unique_ptr<ReaderPool> readers_;
   BlobScratch scratch_;
   std::mt19937_64 rng_{std::random_device{}()};
 };

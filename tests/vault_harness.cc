@@ -18,7 +18,8 @@
 
 namespace dr::test {
 
-int TestPort(int offset) { return 41000 + static_cast<int>((::getpid() * 8) % 18000) + offset; }
+// Below 32768, where Linux takes no ephemeral ports for outgoing connections.
+int TestPort(int offset) { return 20000 + static_cast<int>((::getpid() * 8) % 12000) + offset; }
 
 bool WaitFor(double seconds, const std::function<bool()>& done) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
