@@ -189,6 +189,7 @@ void TcpProxy::Loop() {
       fds.push_back({u, POLLIN, 0});
     }
     if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+    const size_t polled = pairs.size();  // a pair accepted below has no pollfd yet
     if (fds[0].revents & POLLIN) {
       int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       int u = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -204,7 +205,7 @@ void TcpProxy::Loop() {
       }
     }
     std::vector<size_t> dead;
-    for (size_t i = 0; i < pairs.size(); ++i) {
+    for (size_t i = 0; i < polled; ++i) {
       for (int side = 0; side < 2; ++side) {
         const pollfd& p = fds[1 + 2 * i + side];
         if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
