@@ -1,13 +1,13 @@
 #include "replicator/agent_registry.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "catalog/dir_store.h"
 #include "core/timefmt.h"
 
 namespace dr {
@@ -123,17 +123,11 @@ Status AgentRegistry::Save(const std::vector<AgentEntry>& entries) {
     if (e.revoked) a["revoked_at"] = e.revoked_at;
     list.push_back(std::move(a));
   }
-  const std::string text = nlohmann::json{{"agents", list}}.dump(2) + "\n";
-  const std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "write agent registry " + tmp);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path_.c_str()) != 0)
-    return Status::FromErrno(ok ? errno : err, "write agent registry " + path_);
-  return Status::OK();
+  // DirStore's Put is the atomic, durable replace we need (temp, fsync, rename).
+  const std::filesystem::path path(path_);
+  return DirStore(path.parent_path().string())
+      .Put(path.filename().string(), nlohmann::json{{"agents", list}}.dump(2) + "\n")
+      .WithContext("agent registry");
 }
 
 Status AgentRegistry::Enrol(const AgentEntry& entry) {

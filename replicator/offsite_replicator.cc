@@ -1,16 +1,12 @@
 #include "replicator/offsite_replicator.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
+#include "catalog/dir_store.h"
 #include "catalog/index.h"
 #include "catalog/object_store.h"
 #include "catalog/pack.h"
@@ -29,17 +25,13 @@ struct Cursor {
   bool config = false;
 };
 
-std::string CursorPath(const VaultConfig& c, const std::string& ns) {
-  return c.state_dir + "/offsite/" + ns + ".json";
-}
+std::string CursorKey(const std::string& ns) { return "offsite/" + ns + ".json"; }
 
-Cursor LoadCursor(const std::string& path) {
+Cursor LoadCursor(DirStore& state, const std::string& key) {
   Cursor c;
-  std::ifstream in(path);
-  if (!in) return c;
-  std::stringstream text;
-  text << in.rdbuf();
-  auto j = nlohmann::json::parse(text.str(), nullptr, false);
+  auto text = state.Get(key);
+  if (!text.ok()) return c;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return c;  // rebuilt by copying again: every put is idempotent
   c.config = j.value("config", false);
   for (const auto& k : j.value("index", std::vector<std::string>{})) c.index.insert(k);
@@ -47,23 +39,14 @@ Cursor LoadCursor(const std::string& path) {
   return c;
 }
 
-Status SaveCursor(const std::string& path, const Cursor& c) {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+// Rewritten atomically and durably (DirStore's Put) after every step.
+Status SaveCursor(DirStore& state, const std::string& key, const Cursor& c) {
   nlohmann::json j = {
       {"config", c.config},
       {"index", std::vector<std::string>(c.index.begin(), c.index.end())},
       {"snapshots", std::vector<std::string>(c.snapshots.begin(), c.snapshots.end())},
       {"updated_at", FormatRfc3339Utc(NowUnixNs())}};
-  const std::string text = j.dump() + "\n", tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "write cursor " + tmp);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::FromErrno(errno, "write cursor " + path);
-  return Status::OK();
+  return state.Put(key, j.dump() + "\n");
 }
 
 // Copies one object to the peer unless it has it already.
@@ -141,8 +124,9 @@ void OffsiteReplicator::Cycle() {
     if (!store.ok()) continue;
     ObjectStore& local = **store;
     if (!local.Size("config").ok()) continue;  // not initialised yet
-    const std::string cursor_path = CursorPath(config_, ns);
-    Cursor cursor = LoadCursor(cursor_path);
+    DirStore state(config_.state_dir);
+    const std::string cursor_key = CursorKey(ns);
+    Cursor cursor = LoadCursor(state, cursor_key);
     // What is still to copy, and how much. Snapshots are listed first: a
     // commit landing between the listings then adds a segment we copy too,
     // never a snapshot whose segment we did not list.
@@ -232,7 +216,7 @@ void OffsiteReplicator::Cycle() {
         continue;  // the next namespace may do better
       }
       cursor.config = true;
-      (void)SaveCursor(cursor_path, cursor);
+      (void)SaveCursor(state, cursor_key, cursor);
     }
     bool failed = false;
     for (const auto& [seg, pack_keys] : segments) {
@@ -255,7 +239,7 @@ void OffsiteReplicator::Cycle() {
       }
       todo_bytes -= std::min(todo_bytes, seg.size);
       cursor.index.insert(seg.key);
-      (void)SaveCursor(cursor_path, cursor);
+      (void)SaveCursor(state, cursor_key, cursor);
     }
     if (failed || unreadable) continue;
     while (!todo_snaps.empty()) {
@@ -266,7 +250,7 @@ void OffsiteReplicator::Cycle() {
         break;
       }
       cursor.snapshots.insert(o.key);
-      (void)SaveCursor(cursor_path, cursor);
+      (void)SaveCursor(state, cursor_key, cursor);
       todo_bytes -= std::min(todo_bytes, o.size);
       todo_snaps.erase(todo_snaps.begin());
       oldest_ns = todo_snaps.empty() ? 0 : todo_snaps.front().first;

@@ -132,6 +132,15 @@ Status CheckLimits(const Message& m) {
 
 Type TypeOf(const Message& m) { return static_cast<Type>(m.index() + 1); }
 
+std::optional<uint64_t> SeqOf(const Message& m) {
+  return std::visit(
+      [](const auto& v) -> std::optional<uint64_t> {
+        if constexpr (requires { v.seq; }) return v.seq;
+        return std::nullopt;
+      },
+      m);
+}
+
 const char* TypeName(Type t) {
   static const char* names[] = {"?",       "hello",   "welcome", "query",     "missing",
                                 "blob",    "credit",  "commit",  "committed", "error",

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -147,6 +148,8 @@ using Message = std::variant<Hello, Welcome, Query, Missing, Blob, Credit, Commi
                              Ping, Pong, Get, Data, List, Listing, GetTree, Put, Ack, Bye>;
 
 Type TypeOf(const Message& m);
+// The seq of a request or of the answer to one; nullopt for types without.
+std::optional<uint64_t> SeqOf(const Message& m);
 const char* TypeName(Type t);
 
 // Encodes one frame. InvalidArgument when a field exceeds the limits above

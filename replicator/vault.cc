@@ -23,6 +23,7 @@
 #include "core/bounded_queue.h"
 #include "replicator/agent_registry.h"
 #include "replicator/curve_keys.h"
+#include "replicator/metrics_http.h"
 #include "replicator/offsite_replicator.h"
 #include "replicator/protocol.h"
 #include "replicator/vault_log.h"
@@ -136,13 +137,7 @@ class Vault::Impl {
       return Status::Unavailable("cannot listen on " + config_.listen + ": " + e.what());
     }
     if (!config_.metrics.empty()) {
-      http_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::stream);
-      http_->set(zmq::sockopt::linger, 0);
-      try {
-        http_->bind(config_.metrics);
-      } catch (const zmq::error_t& e) {
-        return Status::Unavailable("cannot serve metrics on " + config_.metrics + ": " + e.what());
-      }
+      ASSIGN_OR_RETURN(http_, MetricsHttp::Bind(ctx_, config_.metrics));
     }
     if (config_.offsite)
       offsite_ = std::make_unique<OffsiteReplicator>(config_, &registry_, &metrics_);
@@ -183,7 +178,7 @@ class Vault::Impl {
         }
         HandleFrame(routing.to_string(), payload);
       }
-      if (http_ && (items[2].revents & ZMQ_POLLIN)) ServeHttp();
+      if (http_ && (items[2].revents & ZMQ_POLLIN)) http_->Serve(metrics_);
       Housekeeping();
     }
     readers_.reset();  // finishes the reads in flight
@@ -237,12 +232,7 @@ class Vault::Impl {
     if (!frame.ok()) {
       // Never leave a request unanswered: the client would wait forever.
       LogEvent("encode_failed", {{"error", frame.status().message()}});
-      const uint64_t seq = std::visit(
-          [](const auto& v) -> uint64_t {
-            if constexpr (requires { v.seq; }) return v.seq;
-            return 0;
-          },
-          m);
+      const uint64_t seq = wire::SeqOf(m).value_or(0);
       frame = wire::EncodeMessage(
           wire::Error{seq, static_cast<uint16_t>(Code::kInvalidArgument),
                       "answer too large for one frame: " + frame.status().message()});
@@ -754,51 +744,18 @@ class Vault::Impl {
     metrics_.sessions_open = sessions_.size();
   }
 
-  // A minimal HTTP/1.0 responder for Prometheus on a ZMQ_STREAM socket.
-  void ServeHttp() {
-    for (int i = 0; i < 64; ++i) {
-      zmq::message_t id, data;
-      if (!http_->recv(id, zmq::recv_flags::dontwait)) return;
-      if (!http_->recv(data, zmq::recv_flags::dontwait)) return;
-      if (data.size() == 0) {  // connect or disconnect notification
-        http_requests_.erase(id.to_string());
-        continue;
-      }
-      std::string& req = http_requests_[id.to_string()];
-      req.append(data.to_string_view());
-      if (req.size() > 8192) req.clear();
-      if (req.find("\r\n\r\n") == std::string::npos) continue;
-      const bool metrics = req.rfind("GET /metrics", 0) == 0;
-      const std::string body = metrics ? metrics_.Render() : "not found; try /metrics\n";
-      const std::string resp =
-          std::string(metrics ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.0 404 Not Found\r\n") +
-          "Content-Type: text/plain; version=0.0.4\r\nContent-Length: " +
-          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-      http_requests_.erase(id.to_string());
-      zmq::message_t i1(id.data(), id.size()), r(resp.data(), resp.size());
-      zmq::message_t i2(id.data(), id.size()), close(0);
-      try {  // the client may be gone already
-        (void)http_->send(i1, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        (void)http_->send(r, zmq::send_flags::dontwait);
-        (void)http_->send(i2, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        (void)http_->send(close, zmq::send_flags::dontwait);
-      } catch (const zmq::error_t&) {
-      }
-    }
-  }
-
   VaultConfig config_;
   AgentRegistry registry_;
   CurveKeyPair server_keys_;
   zmq::context_t ctx_;
   std::unique_ptr<ZapHandler> zap_;
-  std::unique_ptr<zmq::socket_t> router_, http_;
+  std::unique_ptr<zmq::socket_t> router_;
+  std::unique_ptr<MetricsHttp> http_;
   VaultMetrics metrics_;
   std::unique_ptr<OffsiteReplicator> offsite_;
   std::map<std::string, Namespace> namespaces_;
   std::unordered_map<uint64_t, Session> sessions_;
   std::unordered_map<std::string, uint64_t> by_routing_;
-  std::unordered_map<std::string, std::string> http_requests_;
   Clock::time_point last_reannounce_;
   std::thread::id loop_thread_;
   int wake_fd_ = -1;  // reader threads wake the loop when answers are ready

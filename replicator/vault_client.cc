@@ -97,15 +97,6 @@ Status ErrorToStatus(const wire::Error& e, const std::string& prefix) {
   }
 }
 
-std::optional<uint64_t> SeqOf(const wire::Message& m) {
-  return std::visit(
-      [](const auto& v) -> std::optional<uint64_t> {
-        if constexpr (requires { v.seq; }) return v.seq;
-        return std::nullopt;
-      },
-      m);
-}
-
 }  // namespace
 
 class VaultClient::Impl {
@@ -441,7 +432,7 @@ class VaultClient::Impl {
     }
     if (std::holds_alternative<wire::Pong>(m) || std::holds_alternative<wire::Welcome>(m))
       return Status::OK();
-    auto seq = SeqOf(m);
+    auto seq = wire::SeqOf(m);
     if (!seq) return Status::OK();
     if (auto* e = std::get_if<wire::Error>(&m); e && e->seq == 0) {
       return Status::PermissionDenied("vault " + address_.endpoint +

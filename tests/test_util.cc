@@ -303,10 +303,8 @@ std::vector<std::string> CompareTrees(const std::string& a, const std::string& b
 }
 
 namespace {
-CommandResult Run(const std::vector<std::string>& argv) {
-  CommandResult r;
-  std::string out_path = "/tmp/drtest-out-XXXXXX", err_path = "/tmp/drtest-err-XXXXXX";
-  int out = mkstemp(out_path.data()), err = mkstemp(err_path.data());
+// Starts argv[0] with stdin from /dev/null and stdout/stderr on `out`/`err`.
+pid_t Spawn(const std::vector<std::string>& argv, int out, int err) {
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(out, 1);
@@ -319,6 +317,14 @@ CommandResult Run(const std::vector<std::string>& argv) {
     ::execv(args[0], args.data());
     _exit(127);
   }
+  return pid;
+}
+
+CommandResult Run(const std::vector<std::string>& argv) {
+  CommandResult r;
+  std::string out_path = "/tmp/drtest-out-XXXXXX", err_path = "/tmp/drtest-err-XXXXXX";
+  int out = mkstemp(out_path.data()), err = mkstemp(err_path.data());
+  pid_t pid = Spawn(argv, out, err);
   int status = 0;
   ::waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -343,18 +349,7 @@ CommandResult RunProgram(const std::vector<std::string>& argv) { return Run(argv
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {
   int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::dup2(log, 1);
-    ::dup2(log, 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    _exit(127);
-  }
+  pid_ = Spawn(argv, log, log);
   ::close(log);
 }
 
