@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "catalog/blob.h"
+#include "catalog/block_map.h"
 #include "catalog/tree_walk.h"
 
 namespace dr {
@@ -59,6 +60,26 @@ class CheckRun {
   }
   void CheckPack(const Id& pack, const std::vector<std::pair<Id, BlobLocation>>& expected);
   void CheckSnapshots();
+  // A block snapshot: its map loads and every block's chunk is sound.
+  template <typename BlobProblem>
+  void CheckBlockMap(const Snapshot& s, const std::string& where, BlobProblem blob_problem) {
+    auto map = LoadBlockMap(s.tree, [&](const Id& id) { return repo_.LoadBlob(id); });
+    if (!map.ok()) {
+      Problem(ProblemKind::kTreeDamaged, where + " block map", map.status().message());
+      return;
+    }
+    report_.files++;
+    std::string why;
+    for (size_t i = 0; i < map->blocks.size(); ++i) {
+      const BlockRef& b = map->blocks[i];
+      if (!b.zero && blob_problem(b.chunk, &why)) {
+        Problem(ProblemKind::kFileDamaged,
+                where + " block " + std::to_string(i) + " (offset " +
+                    std::to_string(i * uint64_t{map->block_size}) + ")",
+                why);
+      }
+    }
+  }
 
   Repository& repo_;
   CheckOptions opt_;
@@ -173,6 +194,10 @@ void CheckRun::CheckSnapshots() {
     }
     if (!seen_trees.insert(s.tree).second) continue;
     report_.trees++;
+    if (s.block) {
+      CheckBlockMap(s, where, blob_problem);
+      continue;
+    }
     // Walk only trees not seen in earlier snapshots: unchanged directories
     // are shared and need no second look.
     std::vector<std::pair<std::string, Id>> stack{{"/", s.tree}};

@@ -274,8 +274,7 @@ Status Repository::WriteIndexSegment(std::vector<IndexPack> packs) {
   return st;
 }
 
-Result<Id> Repository::StoreTree(const Tree& tree) {
-  std::string raw = EncodeTree(tree);
+Result<Id> Repository::StoreMetadata(std::string_view raw) {
   Id id = hasher_.Hash(raw);
   if (Claim(id)) {
     BlobScratch scratch;

@@ -110,7 +110,9 @@ class Repository {
   // error seen, if any.
   Status AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
   // Encodes, hashes and stores a tree (if new); returns its id.
-  Result<Id> StoreTree(const Tree& tree);
+  Result<Id> StoreTree(const Tree& tree) { return StoreMetadata(EncodeTree(tree)); }
+  // Stores a metadata blob (a tree or block map part; blob type 1) if new.
+  Result<Id> StoreMetadata(std::string_view raw);
   // Hands the open pack (however full) to the background writers without
   // waiting: its blobs become durable, and HasBlob true, soon after. A vault
   // uses it so that an agent waiting for acknowledgements is not left waiting

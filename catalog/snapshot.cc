@@ -81,6 +81,18 @@ std::string EncodeSnapshot(const Snapshot& s) {
         {"duration_s", st.duration_s}}},
       {"program_version", s.program_version},
   };
+  if (s.block) {
+    const BlockInfo& b = *s.block;
+    j["block"] = {{"source_kind", b.source_kind},
+                  {"block_size", b.block_size},
+                  {"length", b.length},
+                  {"blocks", b.blocks},
+                  {"zero_blocks", b.zero_blocks},
+                  {"changed_blocks", b.changed_blocks},
+                  {"blocks_not_read", b.blocks_not_read},
+                  {"method", b.method},
+                  {"consistency", b.consistency}};
+  }
   return SealEnvelope(EnvelopeKind::kSnapshot, j.dump());
 }
 
@@ -133,6 +145,20 @@ Result<Snapshot> DecodeSnapshot(std::string_view object, const std::string& what
     o.errors = st.at("errors");
     o.duration_s = st.at("duration_s");
     s.program_version = j.value("program_version", "");
+    if (j.contains("block")) {
+      const json& b = j.at("block");
+      BlockInfo info;
+      info.source_kind = b.at("source_kind").get<std::string>();
+      info.block_size = b.at("block_size");
+      info.length = b.at("length");
+      info.blocks = b.at("blocks");
+      info.zero_blocks = b.at("zero_blocks");
+      info.changed_blocks = b.at("changed_blocks");
+      info.blocks_not_read = b.at("blocks_not_read");
+      info.method = b.at("method").get<std::string>();
+      info.consistency = b.at("consistency").get<std::string>();
+      s.block = info;
+    }
   } catch (const std::exception& e) {
     return Status::Corruption(what + ": " + e.what());
   }

@@ -25,6 +25,19 @@ struct SnapshotStats {
   double duration_s = 0;
 };
 
+// What a block snapshot (disk image or block device) captured; its map is
+// the snapshot's `tree` (catalog/block_map.h).
+struct BlockInfo {
+  std::string source_kind;  // "image" or "device"
+  uint32_t block_size = 0;
+  uint64_t length = 0;
+  uint64_t blocks = 0, zero_blocks = 0;
+  uint64_t changed_blocks = 0;   // differ from the parent's map (all, without a parent)
+  uint64_t blocks_not_read = 0;  // known unchanged or holes without reading them
+  std::string method;            // how changes were found: "extent-compare" or "read-all"
+  std::string consistency;       // what consistency was obtained, for the operator
+};
+
 struct Snapshot {
   Id id;  // derived from the encoded bytes; not part of them
   int64_t time_ns = 0;
@@ -32,7 +45,8 @@ struct Snapshot {
   std::vector<std::string> paths;  // absolute source paths (raw bytes)
   std::vector<std::string> tags;
   std::optional<Id> parent;
-  Id tree;
+  Id tree;                            // root tree, or the block map head of a block snapshot
+  std::optional<BlockInfo> block;     // set for block snapshots
   bool partial = false;               // some sources or files could not be read
   std::vector<std::string> warnings;  // the first few, for the operator
   SnapshotStats stats;

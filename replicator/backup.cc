@@ -389,7 +389,7 @@ std::optional<Snapshot> BackupRun::FindParent() {
   auto all = target_.ListSnapshots();
   if (!all.ok()) return std::nullopt;
   for (auto it = all->rbegin(); it != all->rend(); ++it) {
-    if (it->host == opt_.host && it->paths == opt_.paths) return *it;
+    if (it->host == opt_.host && it->paths == opt_.paths && !it->block) return *it;
   }
   return std::nullopt;
 }

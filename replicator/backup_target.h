@@ -38,7 +38,13 @@ class BackupTarget {
   // ---- what the parent snapshot looked like
   virtual Result<std::vector<Snapshot>> ListSnapshots() = 0;
   virtual Result<Snapshot> FindSnapshot(const std::string& spec) = 0;
-  virtual Result<Tree> LoadTree(const Id& id) = 0;
+  // A metadata blob's raw bytes (a tree or a block map part), verified
+  // against its id.
+  virtual Result<std::string> LoadMetadata(const Id& id) = 0;
+  Result<Tree> LoadTree(const Id& id) {
+    ASSIGN_OR_RETURN(std::string raw, LoadMetadata(id));
+    return DecodeTree(raw, "tree " + id.Hex());
+  }
   // Whether every id is stored (an unchanged file's chunks may be reused
   // only then). Remote targets answer from one batched question per call.
   virtual bool HasAll(const std::vector<Id>& ids) = 0;
@@ -46,8 +52,9 @@ class BackupTarget {
   // ---- storing
   // Stores a chunk unless the target already has it. `data` is copied.
   virtual Status AddChunk(const Id& id, std::string_view data) = 0;
-  // Stores a tree (if new) and returns its id.
-  virtual Result<Id> AddTree(const Tree& tree) = 0;
+  // Stores a metadata blob (if new) and returns its id.
+  virtual Result<Id> AddMetadata(std::string raw) = 0;
+  Result<Id> AddTree(const Tree& tree) { return AddMetadata(EncodeTree(tree)); }
   // Waits until everything added so far is durable; returns the first error.
   virtual Status Flush() = 0;
   // Stored bytes and blobs this target added since it was made.

@@ -42,11 +42,12 @@ class RemoteTarget : public BackupTarget {
     ASSIGN_OR_RETURN(auto all, ListSnapshots());
     return PickSnapshot(all, spec, reader_.Url());
   }
-  Result<Tree> LoadTree(const Id& id) override {
+  Result<std::string> LoadMetadata(const Id& id) override {
     ASSIGN_OR_RETURN(wire::Data d, Expect<wire::Data>(client_->Call(wire::GetTree{0, id})));
     if (hasher_.Hash(d.bytes) != id)
-      return Status::Corruption("tree " + id.Hex() + " from the vault does not match its id");
-    return DecodeTree(d.bytes, "tree " + id.Hex());
+      return Status::Corruption("metadata blob " + id.Hex() +
+                                " from the vault does not match its id");
+    return std::move(d.bytes);
   }
   // Asking about every unchanged file's chunks would cost a round trip and
   // 16 bytes per chunk; instead the vault checks, before it commits, that
@@ -56,8 +57,7 @@ class RemoteTarget : public BackupTarget {
   Status AddChunk(const Id& id, std::string_view data) override {
     return Offer(BlobType::kData, id, std::string(data));
   }
-  Result<Id> AddTree(const Tree& tree) override {
-    std::string raw = EncodeTree(tree);
+  Result<Id> AddMetadata(std::string raw) override {
     Id id = hasher_.Hash(raw);
     RETURN_IF_ERROR(Offer(BlobType::kTree, id, std::move(raw)));
     return id;

@@ -27,7 +27,7 @@ class RepositoryTarget : public BackupTarget {
   Result<Snapshot> FindSnapshot(const std::string& spec) override {
     return repo_.FindSnapshot(spec);
   }
-  Result<Tree> LoadTree(const Id& id) override { return repo_.LoadTree(id); }
+  Result<std::string> LoadMetadata(const Id& id) override { return repo_.LoadBlob(id); }
   bool HasAll(const std::vector<Id>& ids) override {
     for (const Id& id : ids)
       if (!repo_.HasBlob(id)) return false;
@@ -38,9 +38,9 @@ class RepositoryTarget : public BackupTarget {
     if (!repo_.Claim(id)) return pool_.status();
     return pool_.Push(BlobType::kData, id, std::string(data));
   }
-  Result<Id> AddTree(const Tree& tree) override {
+  Result<Id> AddMetadata(std::string raw) override {
     RETURN_IF_ERROR(pool_.status());
-    return repo_.StoreTree(tree);
+    return repo_.StoreMetadata(raw);
   }
   Status Flush() override {
     RETURN_IF_ERROR(pool_.Finish());

@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 
 #include "catalog/blob.h"
+#include "catalog/metadata_refs.h"
 #include "catalog/object_store.h"
 #include "catalog/repository.h"
 #include "catalog/snapshot.h"
@@ -518,13 +519,11 @@ class Vault::Impl {
                               "blob " + b.id.Hex() + " from agent " + s.agent.name, &scratch_);
     if (!raw.ok()) return EndSession(s, raw.status());
     if (b.type == BlobType::kTree) {
-      auto tree = DecodeTree(*raw, "tree " + b.id.Hex() + " from agent " + s.agent.name);
-      if (!tree.ok()) return EndSession(s, tree.status());
-      for (const Node& n : tree->nodes) {
-        if (n.type == NodeType::kDir && !repo.HasBlob(n.subtree)) s.pending_refs.insert(n.subtree);
-        for (const Extent& e : n.content)
-          if (!e.hole && !repo.HasBlob(e.chunk)) s.pending_refs.insert(e.chunk);
-      }
+      auto refs =
+          MetadataReferences(*raw, "metadata blob " + b.id.Hex() + " from agent " + s.agent.name);
+      if (!refs.ok()) return EndSession(s, refs.status());
+      for (const Id& ref : *refs)
+        if (!repo.HasBlob(ref)) s.pending_refs.insert(ref);
     }
     s.used += b.stored.size();
     s.highest_blob_seq = b.seq;
