@@ -204,9 +204,7 @@ Result<RadosLocation> ParseRadosUrl(const std::string& url) {
   return loc;
 }
 
-Result<std::unique_ptr<ObjectStore>> OpenRadosStore(const RadosLocation& where) {
-  const std::string what =
-      "rados://" + where.pool + (where.nspace.empty() ? "" : "/" + where.nspace);
+Result<RadosConnection> ConnectRados(const RadosLocation& where, const std::string& what) {
   auto cluster = std::make_unique<librados::Rados>();
   int r = cluster->init2(("client." + where.id).c_str(), "ceph", 0);
   if (r < 0) return Status::FromErrno(-r, what + ": initialising librados for client." + where.id);
@@ -236,8 +234,15 @@ Result<std::unique_ptr<ObjectStore>> OpenRadosStore(const RadosLocation& where) 
   r = cluster->ioctx_create(where.pool.c_str(), io);
   if (r == -ENOENT) return Status::NotFound(what + ": pool '" + where.pool + "' does not exist");
   if (r < 0) return Status::FromErrno(-r, what + ": opening pool " + where.pool);
-  io.set_namespace(where.nspace);
-  return std::unique_ptr<ObjectStore>(new RadosStore(where, std::move(cluster), std::move(io)));
+  return RadosConnection{std::move(cluster), std::move(io)};
+}
+
+Result<std::unique_ptr<ObjectStore>> OpenRadosStore(const RadosLocation& where) {
+  const std::string what =
+      "rados://" + where.pool + (where.nspace.empty() ? "" : "/" + where.nspace);
+  ASSIGN_OR_RETURN(RadosConnection c, ConnectRados(where, what));
+  c.io.set_namespace(where.nspace);
+  return std::unique_ptr<ObjectStore>(new RadosStore(where, std::move(c.cluster), std::move(c.io)));
 }
 
 }  // namespace dr

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <memory>
+#include <rados/librados.hpp>
 #include <string>
 
 #include "catalog/object_store.h"
@@ -32,6 +33,15 @@ struct RadosLocation {
 
 // Parses a rados:// URL; InvalidArgument names what is wrong.
 Result<RadosLocation> ParseRadosUrl(const std::string& url);
+
+// A connected cluster handle and an I/O context on the pool (no namespace
+// set). Connecting is bounded by the timeouts; `what` names the target in
+// errors.
+struct RadosConnection {
+  std::unique_ptr<librados::Rados> cluster;
+  librados::IoCtx io;
+};
+Result<RadosConnection> ConnectRados(const RadosLocation& where, const std::string& what);
 
 // Connects (bounded by the timeouts) and opens the pool.
 Result<std::unique_ptr<ObjectStore>> OpenRadosStore(const RadosLocation& where);

@@ -346,6 +346,10 @@ Result<RestoreResult> RestoreRun::Run(const Snapshot& snapshot) {
 
 Result<RestoreResult> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
                                       const RestoreOptions& options) {
+  if (snapshot.block)
+    return Status::InvalidArgument(
+        "snapshot " + snapshot.ShortId() +
+        " is a disk image; restore it to an image file, device or rbd://");
   RestoreRun run(repo, options);
   return run.Run(snapshot);
 }

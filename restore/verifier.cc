@@ -168,6 +168,9 @@ Result<VerifyResult> VerifyAgainst(Repository& repo, const Snapshot& snapshot,
                                    const std::string& live_root,
                                    const std::vector<std::string>& include_paths,
                                    ProgressCounters* progress) {
+  if (snapshot.block)
+    return Status::InvalidArgument("snapshot " + snapshot.ShortId() +
+                                   " is a disk image; verify it against an image file or device");
   auto start = std::chrono::steady_clock::now();
   for (const auto& p : include_paths) {
     RETURN_IF_ERROR(

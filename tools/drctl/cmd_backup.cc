@@ -1,18 +1,104 @@
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstdio>
 
 #include "core/timefmt.h"
 #include "replicator/backup.h"
+#include "replicator/block_backup.h"
 #include "replicator/remote_target.h"
 #include "replicator/vault_client.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {
 
+namespace {
+
+// "1M", "4MiB", "65536": bytes.
+bool ParseSize(const std::string& text, uint32_t* out) {
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  std::string unit = end;
+  if (unit == "K" || unit == "KiB" || unit == "k")
+    v <<= 10;
+  else if (unit == "M" || unit == "MiB")
+    v <<= 20;
+  else if (!unit.empty() || end == text.c_str())
+    return false;
+  if (v > UINT32_MAX) return false;
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+struct BlockArgs {
+  std::string image, device, block_size;
+  BlockBackupOptions opts;
+};
+
+int PrintBlockBackup(const GlobalOptions& g, const BackupResult& r, const VaultClient* vault) {
+  const Snapshot& s = r.snapshot;
+  const SnapshotStats& st = s.stats;
+  const BlockInfo& b = *s.block;
+  for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  if (g.json) {
+    nlohmann::json out = {{"snapshot", s.id.Hex()},
+                          {"source", s.paths.front()},
+                          {"source_kind", b.source_kind},
+                          {"length", b.length},
+                          {"block_size", b.block_size},
+                          {"blocks", b.blocks},
+                          {"zero_blocks", b.zero_blocks},
+                          {"changed_blocks", b.changed_blocks},
+                          {"blocks_not_read", b.blocks_not_read},
+                          {"method", b.method},
+                          {"consistency", b.consistency},
+                          {"warnings", r.warnings},
+                          {"bytes_read", st.bytes_read},
+                          {"bytes_added", st.bytes_added},
+                          {"blobs_added", st.blobs_added},
+                          {"duration_s", st.duration_s}};
+    if (vault) out["wire_bytes_sent"] = vault->stats().bytes_sent;
+    PrintJson(out);
+  } else if (!g.quiet) {
+    std::printf(
+        "snapshot %s saved: %s %s, %s in %u KiB blocks: %llu changed, %llu zero; read %s "
+        "(%s), added %s to the repository in %.1fs; consistency: %s\n",
+        s.ShortId().c_str(), b.source_kind.c_str(), s.paths.front().c_str(),
+        HumanBytes(b.length).c_str(), b.block_size >> 10,
+        static_cast<unsigned long long>(b.changed_blocks),
+        static_cast<unsigned long long>(b.zero_blocks), HumanBytes(st.bytes_read).c_str(),
+        b.method.c_str(), HumanBytes(st.bytes_added).c_str(), st.duration_s, b.consistency.c_str());
+    if (vault) {
+      std::printf("sent %s to vault %s (namespace %s)\n",
+                  HumanBytes(vault->stats().bytes_sent).c_str(), vault->address().endpoint.c_str(),
+                  vault->address().nspace.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
 void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
-  auto* cmd = app.add_subcommand("backup", "back up files and directories into a new snapshot");
+  auto* cmd = app.add_subcommand(
+      "backup",
+      "back up files and directories, or a disk image or block device, into a new snapshot");
   auto opts = std::make_shared<BackupOptions>();
   auto parent = std::make_shared<std::string>();
-  cmd->add_option("paths", opts->paths, "files and directories to back up")->required();
+  auto block = std::make_shared<BlockArgs>();
+  cmd->add_option("paths", opts->paths, "files and directories to back up");
+  cmd->add_option("--image", block->image,
+                  "back up this disk image file at block level instead of paths");
+  cmd->add_option("--device", block->device, "back up this block device at block level");
+  cmd->add_option("--block-size", block->block_size,
+                  "block size for --image/--device, e.g. 1M or 4M (default 1M)");
+  cmd->add_option("--pre-hook", block->opts.pre_hook,
+                  "shell command run before capturing an image or device (e.g. fsfreeze -f "
+                  "/mnt); $DR_SOURCE names the source; failure aborts the backup");
+  cmd->add_option("--post-hook", block->opts.post_hook,
+                  "shell command run once the capture no longer needs the source frozen");
+  cmd->add_flag("--read-all", block->opts.read_all,
+                "read every block of an image, even where its extents show no change");
   cmd->add_option("-e,--exclude", opts->excludes,
                   "glob to leave out; without '/' it matches a name at any depth");
   cmd->add_flag("-x,--one-file-system", opts->one_file_system, "do not cross mount points");
@@ -22,8 +108,20 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                   "snapshot to compare with (default: latest of same host+paths)");
   cmd->add_flag("--force", opts->force_reread, "read every file, ignoring the parent's metadata");
   cmd->add_option("--threads", opts->threads, "compression threads (default: one per core)");
-  cmd->callback([&g, run, opts, parent] {
-    *run = [&g, opts, parent] {
+  cmd->callback([&g, run, opts, parent, block] {
+    *run = [&g, opts, parent, block] {
+      const int sources = !opts->paths.empty() + !block->image.empty() + !block->device.empty();
+      if (sources != 1) {
+        std::fprintf(stderr,
+                     "%s: backup needs paths, or --image FILE, or --device DEV (one of them)\n",
+                     ProgramName());
+        return kExitUsage;
+      }
+      if (!block->block_size.empty() && !ParseSize(block->block_size, &block->opts.block_size)) {
+        std::fprintf(stderr, "%s: --block-size %s: expected a size such as 1M or 4M\n",
+                     ProgramName(), block->block_size.c_str());
+        return kExitUsage;
+      }
       // A local repository, or a vault session that stores only what the vault lacks.
       std::unique_ptr<Repository> repo;
       std::unique_ptr<BackupTarget> target;
@@ -44,6 +142,29 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       }
       if (!parent->empty()) opts->parent = *parent;
       ProgressCounters counters;
+      if (opts->paths.empty()) {
+        BlockBackupOptions& bo = block->opts;
+        bo.source = block->image.empty() ? block->device : block->image;
+        struct stat st;
+        if (::stat(bo.source.c_str(), &st) != 0)
+          return Fail(Status::FromErrno(errno, "stat " + bo.source));
+        if (!block->device.empty() && !S_ISBLK(st.st_mode))
+          return Fail(Status::InvalidArgument("--device " + bo.source + " is not a block device"));
+        if (!block->image.empty() && !S_ISREG(st.st_mode))
+          return Fail(Status::InvalidArgument("--image " + bo.source + " is not a regular file" +
+                                              (S_ISBLK(st.st_mode) ? " (use --device)" : "")));
+        bo.tags = opts->tags;
+        bo.host = opts->host;
+        bo.parent = opts->parent;
+        bo.progress = &counters;
+        Result<BackupResult> r = Status::Unavailable("not run");
+        {
+          ProgressReporter reporter(&counters, "backup", ShowProgress(g));
+          r = RunBlockBackup(*target, bo);
+        }
+        if (!r.ok()) return Fail(r.status());
+        return PrintBlockBackup(g, *r, vault.get());
+      }
       opts->progress = &counters;
       Result<BackupResult> r = Status::Unavailable("not run");
       {

@@ -36,6 +36,33 @@ nlohmann::json NodeJson(const std::string& path, const Node& n) {
   return j;
 }
 
+// A disk image snapshot has one entry: the image or device.
+int ListBlockSnapshot(const Snapshot& s, const GlobalOptions& g) {
+  const BlockInfo& b = *s.block;
+  if (g.json) {
+    PrintJson(nlohmann::json::array({{{"path", s.paths.front()},
+                                      {"type", b.source_kind},
+                                      {"size", b.length},
+                                      {"block_size", b.block_size},
+                                      {"blocks", b.blocks},
+                                      {"zero_blocks", b.zero_blocks},
+                                      {"changed_blocks", b.changed_blocks},
+                                      {"bytes_stored", s.stats.bytes_added},
+                                      {"method", b.method},
+                                      {"consistency", b.consistency}}}));
+    return kExitOk;
+  }
+  std::printf(
+      "%s %s: %llu bytes (%s) in %llu blocks of %u KiB, %llu zero; %llu changed, %s "
+      "stored by this snapshot (%s); consistency: %s\n",
+      b.source_kind.c_str(), s.paths.front().c_str(), static_cast<unsigned long long>(b.length),
+      HumanBytes(b.length).c_str(), static_cast<unsigned long long>(b.blocks), b.block_size >> 10,
+      static_cast<unsigned long long>(b.zero_blocks),
+      static_cast<unsigned long long>(b.changed_blocks), HumanBytes(s.stats.bytes_added).c_str(),
+      b.method.c_str(), b.consistency.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddLsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
@@ -50,6 +77,7 @@ void AddLsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       if (!repo) return kExitError;
       auto snap = ResolveSnapshot(*repo, *spec, "");
       if (!snap.ok()) return Fail(snap.status());
+      if (snap->block) return ListBlockSnapshot(*snap, g);
       auto node = FindNode(*repo, snap->tree, *path);
       if (!node.ok()) return Fail(node.status().WithContext("snapshot " + snap->ShortId()));
       nlohmann::json arr = nlohmann::json::array();

@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "core/timefmt.h"
+#include "restore/block_restore.h"
 #include "restore/restorer.h"
 #include "restore/verifier.h"
 #include "tools/drctl/cli.h"
@@ -53,17 +54,91 @@ int RunVerifyOnly(Repository& repo, const Snapshot& snap, const RestoreArgs& a,
   return r->differences.empty() ? kExitOk : kExitError;
 }
 
+// A block snapshot: to an image file, a device or an RBD image, or compared
+// with one (--verify-only).
+int RunBlockRestore(Repository& repo, const Snapshot& snap, const RestoreArgs& a,
+                    const GlobalOptions& g) {
+  if (!a.includes.empty()) {
+    std::fprintf(stderr, "%s: --include does not apply to snapshot %s, a disk image\n",
+                 ProgramName(), snap.ShortId().c_str());
+    return kExitUsage;
+  }
+  ProgressCounters counters;
+  if (a.verify_only) {
+    Result<BlockVerifyResult> r = Status::Unavailable("not run");
+    {
+      ProgressReporter reporter(&counters, "verify", ShowProgress(g));
+      r = VerifyBlockTarget(repo, snap, a.target, &counters);
+    }
+    if (!r.ok()) return Fail(r.status());
+    if (g.json) {
+      PrintJson({{"snapshot", snap.id.Hex()},
+                 {"target", a.target},
+                 {"blocks_checked", r->blocks},
+                 {"bytes_checked", r->bytes},
+                 {"differing_blocks", r->differing_count},
+                 {"first_differing_blocks", r->differing},
+                 {"seconds", r->seconds}});
+    } else if (!g.quiet) {
+      for (uint64_t b : r->differing)
+        std::printf("block %llu (offset %llu) differs\n", static_cast<unsigned long long>(b),
+                    static_cast<unsigned long long>(b * snap.block->block_size));
+      std::printf("verified snapshot %s against %s: %llu blocks, %s in %.1fs: %s\n",
+                  snap.ShortId().c_str(), a.target.c_str(),
+                  static_cast<unsigned long long>(r->blocks), HumanBytes(r->bytes).c_str(),
+                  r->seconds,
+                  r->differing_count == 0
+                      ? "identical"
+                      : (std::to_string(r->differing_count) + " blocks differ").c_str());
+    }
+    return r->differing_count == 0 ? kExitOk : kExitError;
+  }
+  BlockRestoreOptions opts{a.target, a.threads, &counters};
+  Result<BlockRestoreResult> r = Status::Unavailable("not run");
+  {
+    ProgressReporter reporter(&counters, "restore", ShowProgress(g));
+    r = RestoreBlockSnapshot(repo, snap, opts);
+  }
+  if (!r.ok()) return Fail(r.status());
+  const double rate = r->seconds > 0 ? r->length / r->seconds : 0;
+  if (g.json) {
+    PrintJson({{"snapshot", snap.id.Hex()},
+               {"target", a.target},
+               {"length", r->length},
+               {"blocks", r->blocks},
+               {"blocks_written", r->blocks_written},
+               {"zero_blocks", r->zero_blocks},
+               {"bytes_written", r->bytes_written},
+               {"seconds", r->seconds},
+               {"bytes_per_second", rate}});
+  } else if (!g.quiet) {
+    std::printf(
+        "restored snapshot %s (%s %s) to %s: %s, %llu blocks written and verified against "
+        "their ids, %llu zero blocks not written; %.1fs, %s/s\n",
+        snap.ShortId().c_str(), snap.block->source_kind.c_str(), snap.paths.front().c_str(),
+        a.target.c_str(), HumanBytes(r->length).c_str(),
+        static_cast<unsigned long long>(r->blocks_written),
+        static_cast<unsigned long long>(r->zero_blocks), r->seconds, HumanBytes(rate).c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   auto* cmd = app.add_subcommand(
-      "restore", "restore a snapshot (or parts) into a directory, verifying every file");
+      "restore",
+      "restore a snapshot (or parts) into a directory, verifying every file; a disk image "
+      "snapshot to an image file, block device or rbd://POOL/IMAGE");
   auto a = std::make_shared<RestoreArgs>();
   cmd->add_option("snapshot", a->snapshot, "snapshot id, prefix or 'latest' (default: latest)");
   cmd->add_option("--at", a->at,
                   "the last snapshot at or before this time: \"YYYY-MM-DD HH:MM[:SS]\" (local) or "
                   "with Z for UTC");
-  cmd->add_option("-t,--target", a->target, "directory to restore into")->required();
+  cmd->add_option("-t,--target", a->target,
+                  "directory to restore into; for a disk image snapshot a new image file, a block "
+                  "device, or rbd://POOL/IMAGE?conf=PATH&id=USER")
+      ->required();
   cmd->add_option("-i,--include", a->includes,
                   "absolute path in the snapshot to restore (repeatable; default: everything)");
   cmd->add_flag("--verify-only", a->verify_only,
@@ -76,6 +151,7 @@ void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       if (!repo) return kExitError;
       auto snap = ResolveSnapshot(*repo, a->snapshot, a->at);
       if (!snap.ok()) return Fail(snap.status());
+      if (snap->block) return RunBlockRestore(*repo, *snap, *a, g);
       if (a->verify_only) return RunVerifyOnly(*repo, *snap, *a, g);
       ProgressCounters counters;
       RestoreOptions opts;

@@ -9,26 +9,36 @@ nlohmann::json SnapshotJson(const Snapshot& s) {
   nlohmann::json paths = nlohmann::json::array();
   for (const auto& p : s.paths) paths.push_back(p);
   const SnapshotStats& st = s.stats;
-  return {{"id", s.id.Hex()},
-          {"short_id", s.ShortId()},
-          {"time", FormatRfc3339Utc(s.time_ns)},
-          {"host", s.host},
-          {"username", s.username},
-          {"paths", paths},
-          {"tags", s.tags},
-          {"parent", s.parent ? nlohmann::json(s.parent->Hex()) : nlohmann::json(nullptr)},
-          {"tree", s.tree.Hex()},
-          {"partial", s.partial},
-          {"warnings", s.warnings},
-          {"stats",
-           {{"files_new", st.files_new},
-            {"files_changed", st.files_changed},
-            {"files_unchanged", st.files_unchanged},
-            {"dirs", st.dirs},
-            {"bytes_total", st.bytes_total},
-            {"bytes_read", st.bytes_read},
-            {"bytes_added", st.bytes_added},
-            {"duration_s", st.duration_s}}}};
+  nlohmann::json j = {
+      {"id", s.id.Hex()},
+      {"short_id", s.ShortId()},
+      {"time", FormatRfc3339Utc(s.time_ns)},
+      {"host", s.host},
+      {"username", s.username},
+      {"paths", paths},
+      {"tags", s.tags},
+      {"parent", s.parent ? nlohmann::json(s.parent->Hex()) : nlohmann::json(nullptr)},
+      {"tree", s.tree.Hex()},
+      {"partial", s.partial},
+      {"warnings", s.warnings},
+      {"stats",
+       {{"files_new", st.files_new},
+        {"files_changed", st.files_changed},
+        {"files_unchanged", st.files_unchanged},
+        {"dirs", st.dirs},
+        {"bytes_total", st.bytes_total},
+        {"bytes_read", st.bytes_read},
+        {"bytes_added", st.bytes_added},
+        {"duration_s", st.duration_s}}}};
+  if (s.block) {
+    const BlockInfo& b = *s.block;
+    j["block"] = {{"source_kind", b.source_kind},         {"length", b.length},
+                  {"block_size", b.block_size},           {"blocks", b.blocks},
+                  {"zero_blocks", b.zero_blocks},         {"changed_blocks", b.changed_blocks},
+                  {"blocks_not_read", b.blocks_not_read}, {"method", b.method},
+                  {"consistency", b.consistency}};
+  }
+  return j;
 }
 
 void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
@@ -65,11 +75,19 @@ void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         for (const auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
         std::string paths;
         for (const auto& p : s.paths) paths += (paths.empty() ? "" : " ") + p;
+        std::string detail = s.partial ? "  (partial)" : "";
+        if (s.block) {
+          char buf[160];
+          std::snprintf(buf, sizeof buf, "  [%s, %u KiB blocks, %llu of %llu changed, %s]",
+                        s.block->source_kind.c_str(), s.block->block_size >> 10,
+                        static_cast<unsigned long long>(s.block->changed_blocks),
+                        static_cast<unsigned long long>(s.block->blocks), s.block->method.c_str());
+          detail += buf;
+        }
         std::printf("%-8s  %-19s  %-12s  %-10s  %10s  %10s  %s%s\n", s.ShortId().c_str(),
                     FormatLocal(s.time_ns).c_str(), s.host.c_str(), tags.c_str(),
                     HumanBytes(s.stats.bytes_total).c_str(),
-                    HumanBytes(s.stats.bytes_added).c_str(), paths.c_str(),
-                    s.partial ? "  (partial)" : "");
+                    HumanBytes(s.stats.bytes_added).c_str(), paths.c_str(), detail.c_str());
       }
       std::printf("%zu snapshots\n", shown.size());
       return kExitOk;

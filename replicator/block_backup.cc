@@ -1,0 +1,335 @@
+#include "replicator/block_backup.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <unordered_set>
+
+#include "catalog/block_map.h"
+#include "core/timefmt.h"
+#include "replicator/extent_compare.h"
+
+namespace dr {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool AllZero(const char* p, size_t n) {
+  return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
+}
+
+Status RunHook(const std::string& which, const std::string& command, const std::string& source) {
+  ::setenv("DR_SOURCE", source.c_str(), 1);
+  const int rc = std::system(command.c_str());
+  if (rc == -1) return Status::FromErrno(errno, which + " hook");
+  if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
+    return Status::IOError(which + " hook '" + command + "' failed (exit status " +
+                           std::to_string(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1) + ")");
+  return Status::OK();
+}
+
+// The reflink copies kept next to an image: ".NAME.dr-KEY.SNAPSHOTID" for
+// the copy a snapshot was read from, ".NAME.dr-KEY.new" while a backup
+// runs. KEY comes from the repository's secret, so repositories backing up
+// the same image keep separate copies. The snapshot id is in the name, so a
+// copy is only ever compared with the snapshot it was read for.
+class ShadowCopies {
+ public:
+  ShadowCopies(const fs::path& image, const KeyedHasher& hasher) {
+    const fs::path real = fs::weakly_canonical(image);
+    dir_ = real.parent_path();
+    prefix_ = "." + real.filename().string() + ".dr-" +
+              hasher.Hash("block-change-tracking").Hex().substr(0, 12) + ".";
+  }
+  fs::path Fresh() const { return dir_ / (prefix_ + "new"); }
+  fs::path For(const Id& snapshot) const { return dir_ / (prefix_ + snapshot.Hex()); }
+  // Keeps the fresh copy as the one for `snapshot`, and drops older ones.
+  Status Keep(const Id& snapshot) {
+    std::error_code ec;
+    fs::rename(Fresh(), For(snapshot), ec);
+    if (ec)
+      return Status::IOError("keeping the reflink copy " + Fresh().string() + ": " + ec.message());
+    for (const auto& e : fs::directory_iterator(dir_, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(prefix_, 0) == 0 && e.path() != For(snapshot)) fs::remove(e.path(), ec);
+    }
+    return Status::OK();
+  }
+
+ private:
+  fs::path dir_;
+  std::string prefix_;
+};
+
+class BlockBackupRun {
+ public:
+  BlockBackupRun(BackupTarget& target, BlockBackupOptions opt)
+      : target_(target), opt_(std::move(opt)) {
+    if (!opt_.progress) opt_.progress = &own_progress_;
+    if (!opt_.open_source) opt_.open_source = OpenBlockSource;
+  }
+
+  Result<BackupResult> Run() {
+    const auto start = std::chrono::steady_clock::now();
+    const int64_t start_ns = NowUnixNs();
+    RETURN_IF_ERROR(Validate());
+    RETURN_IF_ERROR(target_.Prepare());
+    std::optional<Snapshot> parent = FindParent();
+    std::optional<BlockMap> parent_map = LoadParentMap(parent);
+
+    // Capture: hooks around the moment the data is fixed.
+    struct stat st;
+    if (::stat(source_.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + source_);
+    const bool image = S_ISREG(st.st_mode);
+    if (!opt_.pre_hook.empty()) RETURN_IF_ERROR(RunHook("pre", opt_.pre_hook, source_));
+    bool post_hook_due = !opt_.post_hook.empty();
+    auto run_post_hook = [&]() -> Status {
+      if (!post_hook_due) return Status::OK();
+      post_hook_due = false;
+      return RunHook("post", opt_.post_hook, source_);
+    };
+    std::optional<ShadowCopies> shadows;
+    std::string read_path = source_;
+    std::string no_copy_reason;
+    if (image) {
+      shadows.emplace(source_, target_.hasher());
+      std::error_code ec;
+      fs::remove(shadows->Fresh(), ec);  // left by an interrupted backup
+      Status copied = ReflinkCopy(source_, shadows->Fresh().string());
+      if (copied.ok()) {
+        read_path = shadows->Fresh().string();
+      } else {
+        no_copy_reason = copied.message();
+        shadows.reset();
+        if (copied.code() != Code::kUnavailable) {
+          (void)run_post_hook();  // the copy's error is the one to report
+          return copied.WithContext("backup aborted, no snapshot written");
+        }
+      }
+    }
+    // With a point-in-time copy, the source may change again at once.
+    if (shadows) RETURN_IF_ERROR(run_post_hook());
+    auto remove_fresh = [&] {
+      if (shadows) {
+        std::error_code ec;
+        fs::remove(shadows->Fresh(), ec);
+      }
+    };
+
+    Result<BlockMap> map = Capture(read_path, parent, parent_map, shadows ? &*shadows : nullptr);
+    Status post = run_post_hook();
+    if (!map.ok()) {
+      remove_fresh();
+      return map.status().WithContext("backup aborted, no snapshot written");
+    }
+    if (!post.ok()) Warn(post.message());
+
+    BlockInfo& info = info_;
+    info.source_kind = image ? "image" : "device";
+    info.block_size = opt_.block_size;
+    info.length = map->length;
+    info.blocks = map->blocks.size();
+    info.consistency = shadows ? (opt_.pre_hook.empty() ? "reflink-copy (crash-consistent)"
+                                                        : "reflink-copy between pre- and post-hook")
+                       : !opt_.pre_hook.empty() ? "hooks (pre-hook before reading, post-hook after)"
+                                                : "none (read while in use)";
+    if (image && !shadows) Warn("no point-in-time copy: " + no_copy_reason);
+
+    EncodedBlockMap encoded = EncodeBlockMap(*map, target_.hasher());
+    Status stored = Status::OK();
+    for (auto& [id, raw] : encoded.segments) {
+      auto added = target_.AddMetadata(std::move(raw));
+      if (!added.ok()) stored = added.status();
+    }
+    auto head = target_.AddMetadata(std::move(encoded.head));
+    if (!head.ok()) stored = head.status();
+    if (stored.ok()) stored = target_.Flush();
+    if (!stored.ok()) {
+      remove_fresh();
+      return stored.WithContext("backup aborted, no snapshot written");
+    }
+
+    Snapshot snap;
+    snap.time_ns = start_ns;
+    snap.host = opt_.host;
+    if (struct passwd* pw = ::getpwuid(::getuid())) snap.username = pw->pw_name;
+    snap.paths = {source_};
+    snap.tags = opt_.tags;
+    if (parent_map) snap.parent = parent->id;
+    snap.tree = *head;
+    snap.block = info;
+    snap.partial = false;
+    for (size_t i = 0; i < warnings_.size() && i < 100; ++i) snap.warnings.push_back(warnings_[i]);
+    snap.program_version = DR_VERSION;
+    WriteStats added = target_.write_stats();
+    stats_.bytes_total = map->length;
+    stats_.bytes_added = added.bytes_added;
+    stats_.blobs_added = added.blobs_added;
+    stats_.duration_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    snap.stats = stats_;
+    auto id = target_.Commit(snap);
+    if (!id.ok()) {
+      remove_fresh();
+      return id.status();
+    }
+    snap.id = *id;
+    if (shadows) {
+      Status kept = shadows->Keep(*id);
+      if (!kept.ok()) Warn(kept.message() + "; the next backup reads every block");
+    }
+    return BackupResult{std::move(snap), std::move(warnings_)};
+  }
+
+ private:
+  Status Validate() {
+    if (opt_.source.empty()) return Status::InvalidArgument("no image or device given");
+    std::error_code ec;
+    source_ = fs::absolute(opt_.source, ec).lexically_normal().string();
+    const uint32_t bs = opt_.block_size;
+    const uint32_t max = std::min<uint32_t>(kMaxBlockSize, target_.chunker().max_size);
+    if (bs < kMinBlockSize || bs > max || (bs & (bs - 1)) != 0)
+      return Status::InvalidArgument(
+          "block size " + std::to_string(bs) + " must be a power of two from " +
+          std::to_string(kMinBlockSize >> 10) + " KiB to " + std::to_string(max >> 10) +
+          " KiB (this repository's largest chunk)");
+    if (opt_.host.empty()) {
+      char h[256] = {};
+      ::gethostname(h, sizeof h - 1);
+      opt_.host = h;
+    }
+    return Status::OK();
+  }
+
+  void Warn(std::string w) { warnings_.push_back(std::move(w)); }
+
+  std::optional<Snapshot> FindParent() {
+    if (opt_.parent) {
+      auto s = target_.FindSnapshot(*opt_.parent);
+      if (s.ok() && s->block) return *s;
+      Warn("parent snapshot " + *opt_.parent + ": " +
+           (s.ok() ? std::string("not a block snapshot") : s.status().message()));
+      return std::nullopt;
+    }
+    auto all = target_.ListSnapshots();
+    if (!all.ok()) return std::nullopt;
+    for (auto it = all->rbegin(); it != all->rend(); ++it) {
+      if (it->block && it->host == opt_.host && it->paths == std::vector{source_}) return *it;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<BlockMap> LoadParentMap(const std::optional<Snapshot>& parent) {
+    if (!parent) return std::nullopt;
+    auto map = LoadBlockMap(parent->tree, [&](const Id& id) { return target_.LoadMetadata(id); });
+    if (!map.ok()) {
+      Warn("parent snapshot " + parent->ShortId() + ": " + map.status().message() +
+           "; reading every block");
+      return std::nullopt;
+    }
+    if (map->block_size != opt_.block_size) {
+      Warn("parent snapshot " + parent->ShortId() + " uses " +
+           std::to_string(map->block_size >> 10) + " KiB blocks, this backup " +
+           std::to_string(opt_.block_size >> 10) +
+           " KiB; every block is read and compared by content");
+      return std::nullopt;
+    }
+    // Blocks equal to the parent's are not stored again: they must really
+    // be there (a vault checks this itself when it commits).
+    std::unordered_set<Id, IdHash> unique;
+    for (const auto& b : map->blocks)
+      if (!b.zero) unique.insert(b.chunk);
+    if (!target_.HasAll({unique.begin(), unique.end()})) {
+      Warn("parent snapshot " + parent->ShortId() +
+           " references missing chunks; reading every block");
+      return std::nullopt;
+    }
+    return std::move(map).value();
+  }
+
+  Result<BlockMap> Capture(const std::string& read_path, const std::optional<Snapshot>& parent,
+                           const std::optional<BlockMap>& parent_map, ShadowCopies* shadows) {
+    ASSIGN_OR_RETURN(auto src, opt_.open_source(read_path, source_));
+    BlockMap map{opt_.block_size, src->length(), {}};
+    const uint64_t count = BlockMap::BlockCountFor(map.length, map.block_size);
+    map.blocks.resize(count);
+    if (parent_map && parent_map->length != map.length) {
+      Warn("size changed from " + std::to_string(parent_map->length) + " to " +
+           std::to_string(map.length) + " bytes since snapshot " + parent->ShortId());
+    }
+
+    std::vector<bool> unchanged;
+    info_.method = "read-all";
+    if (shadows && parent_map && !opt_.read_all) {
+      const fs::path old_copy = shadows->For(parent->id);
+      std::error_code ec;
+      if (fs::exists(old_copy, ec)) {
+        auto u = UnchangedBlocks(old_copy.string(), read_path, map.block_size, map.length);
+        if (u.ok()) {
+          unchanged = std::move(u).value();
+          info_.method = "extent-compare";
+        } else {
+          Warn("extent comparison failed (" + u.status().message() + "); reading every block");
+        }
+      }
+    }
+
+    opt_.progress->bytes_total = map.length;
+    std::unique_ptr<char[]> buf(new char[map.block_size]);
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t offset = i * map.block_size;
+      const uint64_t len = map.BlockLength(i);
+      const BlockRef* before = nullptr;
+      if (parent_map && i < parent_map->blocks.size() && parent_map->BlockLength(i) == len)
+        before = &parent_map->blocks[i];
+      BlockRef& ref = map.blocks[i];
+      if (before && i < unchanged.size() && unchanged[i]) {
+        ref = *before;
+        info_.blocks_not_read++;
+      } else if (src->IsHole(offset, len)) {
+        info_.blocks_not_read++;
+      } else {
+        RETURN_IF_ERROR(src->ReadAt(offset, buf.get(), len));
+        stats_.bytes_read += len;
+        std::string_view data(buf.get(), len);
+        if (!AllZero(buf.get(), len)) {
+          ref.zero = false;
+          ref.chunk = target_.hasher().Hash(data);
+          if (!before || *before != ref) RETURN_IF_ERROR(target_.AddChunk(ref.chunk, data));
+        }
+      }
+      if (ref.zero) info_.zero_blocks++;
+      if (!before || *before != ref) {
+        if (!ref.zero || before) info_.changed_blocks++;
+      }
+      opt_.progress->bytes_done += len;
+    }
+    ASSIGN_OR_RETURN(uint64_t now, src->CurrentLength());
+    if (now != map.length)
+      return Status::IOError(source_ + " changed size during the backup (" +
+                             std::to_string(map.length) + " -> " + std::to_string(now) + " bytes)");
+    return map;
+  }
+
+  BackupTarget& target_;
+  BlockBackupOptions opt_;
+  ProgressCounters own_progress_;
+  std::string source_;
+  BlockInfo info_;
+  SnapshotStats stats_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace
+
+Result<BackupResult> RunBlockBackup(BackupTarget& target, const BlockBackupOptions& options) {
+  BlockBackupRun run(target, options);
+  return run.Run();
+}
+
+}  // namespace dr

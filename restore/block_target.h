@@ -1,0 +1,36 @@
+// Where a block snapshot is restored to: a new sparse image file, a block
+// device, or a Ceph RBD image. Writes may come from several threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace dr {
+
+class BlockTarget {
+ public:
+  virtual ~BlockTarget() = default;
+  virtual const std::string& name() const = 0;
+  // Whether ranges never written read as zeros (a new file or RBD image), so
+  // zero blocks need no write at all.
+  virtual bool starts_zeroed() const = 0;
+  virtual Status Write(uint64_t offset, std::string_view data) = 0;
+  // Makes [offset, offset + len) read as zeros without sending zeros.
+  virtual Status Zero(uint64_t offset, uint64_t len) = 0;
+  // Makes everything written durable.
+  virtual Status Finish() = 0;
+};
+
+// Opens a target for `length` bytes:
+//  - rbd://POOL/IMAGE?conf=PATH&id=USER&keyring=PATH: created with that size
+//    when it does not exist; an existing image must be at least as large;
+//  - a block device: opened exclusively (not while mounted), at least as large;
+//  - any other path: a new sparse image file (an existing one is refused, so
+//    a typo cannot overwrite an image).
+Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, uint64_t length);
+
+}  // namespace dr
