@@ -81,6 +81,7 @@ std::string EncodeSnapshot(const Snapshot& s) {
         {"duration_s", st.duration_s}}},
       {"program_version", s.program_version},
   };
+  if (!s.consistency.empty()) j["consistency"] = s.consistency;
   if (s.block) {
     const BlockInfo& b = *s.block;
     j["block"] = {{"source_kind", b.source_kind},
@@ -90,8 +91,7 @@ std::string EncodeSnapshot(const Snapshot& s) {
                   {"zero_blocks", b.zero_blocks},
                   {"changed_blocks", b.changed_blocks},
                   {"blocks_not_read", b.blocks_not_read},
-                  {"method", b.method},
-                  {"consistency", b.consistency}};
+                  {"method", b.method}};
   }
   return SealEnvelope(EnvelopeKind::kSnapshot, j.dump());
 }
@@ -145,6 +145,7 @@ Result<Snapshot> DecodeSnapshot(std::string_view object, const std::string& what
     o.errors = st.at("errors");
     o.duration_s = st.at("duration_s");
     s.program_version = j.value("program_version", "");
+    s.consistency = j.value("consistency", "");
     if (j.contains("block")) {
       const json& b = j.at("block");
       BlockInfo info;
@@ -156,7 +157,6 @@ Result<Snapshot> DecodeSnapshot(std::string_view object, const std::string& what
       info.changed_blocks = b.at("changed_blocks");
       info.blocks_not_read = b.at("blocks_not_read");
       info.method = b.at("method").get<std::string>();
-      info.consistency = b.at("consistency").get<std::string>();
       s.block = info;
     }
   } catch (const std::exception& e) {

@@ -35,7 +35,6 @@ struct BlockInfo {
   uint64_t changed_blocks = 0;   // differ from the parent's map (all, without a parent)
   uint64_t blocks_not_read = 0;  // known unchanged or holes without reading them
   std::string method;            // how changes were found: "extent-compare" or "read-all"
-  std::string consistency;       // what consistency was obtained, for the operator
 };
 
 struct Snapshot {
@@ -45,8 +44,11 @@ struct Snapshot {
   std::vector<std::string> paths;  // absolute source paths (raw bytes)
   std::vector<std::string> tags;
   std::optional<Id> parent;
-  Id tree;                            // root tree, or the block map head of a block snapshot
-  std::optional<BlockInfo> block;     // set for block snapshots
+  Id tree;                         // root tree, or the block map head of a block snapshot
+  std::optional<BlockInfo> block;  // set for block snapshots
+  // What consistency the capture obtained (hooks, reflink copy, btrfs
+  // snapshot, or none), for the operator; empty in older snapshots.
+  std::string consistency;
   bool partial = false;               // some sources or files could not be read
   std::vector<std::string> warnings;  // the first few, for the operator
   SnapshotStats stats;

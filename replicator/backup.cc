@@ -18,7 +18,9 @@
 #include "catalog/blob.h"
 #include "core/bounded_queue.h"
 #include "core/timefmt.h"
+#include "replicator/btrfs_snapshot.h"
 #include "replicator/chunker.h"
+#include "replicator/hooks.h"
 #include "replicator/source_fs.h"
 
 namespace dr {
@@ -75,6 +77,14 @@ class BackupRun {
   void Fail(const Status& s);
   bool failed() const { return failed_.load(); }
   std::optional<Snapshot> FindParent();
+  // Hooks and btrfs snapshots around the capture; sets consistency_.
+  Status Quiesce();
+  Status RunPostHook();
+  // Where a source path is read from: itself, or its place in a snapshot.
+  std::string ReadPathOf(const std::string& source) const {
+    auto it = read_path_.find(source);
+    return it == read_path_.end() ? source : it->second;
+  }
 
   BackupTarget& target_;
   BackupOptions opt_;
@@ -97,7 +107,50 @@ class BackupRun {
     Id digest;
   };
   std::map<std::pair<uint64_t, uint64_t>, LinkedContent> link_content_;
+
+  std::vector<std::unique_ptr<BtrfsSnapshot>> btrfs_;  // deleted when the run ends
+  std::map<std::string, std::string> read_path_;
+  bool post_hook_due_ = false;
+  std::string consistency_;
 };
+
+Status BackupRun::Quiesce() {
+  if (!opt_.pre_hook.empty()) RETURN_IF_ERROR(RunHook("pre", opt_.pre_hook, opt_.paths.front()));
+  post_hook_due_ = !opt_.post_hook.empty();
+  if (!opt_.btrfs_snapshot) {
+    consistency_ = opt_.pre_hook.empty() ? "none (read while in use)"
+                                         : "hooks (pre-hook before reading, post-hook after)";
+    return Status::OK();
+  }
+  for (const auto& p : opt_.paths) {
+    BtrfsSnapshot* snap = nullptr;
+    for (auto& s : btrfs_)
+      if (s->Holds(p)) snap = s.get();
+    if (!snap) {
+      auto made = BtrfsSnapshot::Create(p);
+      if (!made.ok()) {
+        (void)RunPostHook();  // the snapshot's error is the one to report
+        return made.status().WithContext("--btrfs-snapshot");
+      }
+      btrfs_.push_back(std::move(made).value());
+      snap = btrfs_.back().get();
+    }
+    read_path_[p] = snap->Translate(p);
+  }
+  // The snapshots are fixed: the sources may change again at once.
+  RETURN_IF_ERROR(RunPostHook());
+  std::string subvolumes;
+  for (const auto& s : btrfs_) subvolumes += (subvolumes.empty() ? "" : ", ") + s->subvolume();
+  consistency_ = std::string("btrfs-snapshot (read-only snapshot of ") + subvolumes + ")" +
+                 (opt_.pre_hook.empty() ? "" : " between pre- and post-hook");
+  return Status::OK();
+}
+
+Status BackupRun::RunPostHook() {
+  if (!post_hook_due_) return Status::OK();
+  post_hook_due_ = false;
+  return RunHook("post", opt_.post_hook, opt_.paths.front());
+}
 
 void BackupRun::Warn(std::string message) {
   opt_.progress->errors++;
@@ -342,13 +395,32 @@ Result<Id> BackupRun::BackupSources(const SourceDir& dir, const std::string& pat
     const std::string child_path = JoinPath(path, name);
     const Node* p = parent ? parent->Find(name) : nullptr;
     if (child.is_source) {
+      // Read from a btrfs snapshot when there is one: the entry's parent
+      // there, under the name it has there.
+      int read_dir = dirfd.get();
+      std::string read_name = name;
+      UniqueFd snapshot_dir;
+      if (const std::string from = ReadPathOf(child_path); from != child_path) {
+        const std::filesystem::path fp(from);
+        snapshot_dir =
+            UniqueFd(::open(fp.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!snapshot_dir.valid()) {
+          Warn(Status::FromErrno(errno, "source " + child_path + " in snapshot " + from).message());
+          continue;
+        }
+        read_dir = snapshot_dir.get();
+        read_name = fp.filename().string();
+      }
       struct stat st;
-      if (::fstatat(dirfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (::fstatat(read_dir, read_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         Warn(Status::FromErrno(errno, "source " + child_path).message());
         continue;
       }
-      auto node = ProcessEntry(dirfd.get(), name, child_path, p, st.st_dev);
-      if (node) tree.nodes.push_back(std::move(*node));
+      auto node = ProcessEntry(read_dir, read_name, child_path, p, st.st_dev);
+      if (node) {
+        node->name = name;
+        tree.nodes.push_back(std::move(*node));
+      }
       continue;
     }
     // An ancestor of a source: record its metadata, then descend.
@@ -425,6 +497,7 @@ Result<BackupResult> BackupRun::Run() {
 
   RETURN_IF_ERROR(target_.Prepare());
   std::optional<Snapshot> parent = FindParent();
+  RETURN_IF_ERROR(Quiesce());
   std::optional<Tree> parent_root;
   if (parent) {
     opt_.progress->bytes_total = parent->stats.bytes_total;
@@ -434,13 +507,14 @@ Result<BackupResult> BackupRun::Run() {
 
   Result<Id> root_tree = Status::NotFound("no source");
   if (root.is_source) {
-    UniqueFd fd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd(::open(ReadPathOf("/").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     struct stat st;
     ::fstat(fd.get(), &st);
     root_tree = BackupDirContents(fd.get(), "/", nullptr, st.st_dev);
   } else {
     root_tree = BackupSources(root, "/", parent_root ? &*parent_root : nullptr);
   }
+  if (Status post = RunPostHook(); !post.ok()) Warn(post.message());
   if (!failed()) {
     Status flushed = target_.Flush();
     if (!flushed.ok()) Fail(flushed);
@@ -462,6 +536,7 @@ Result<BackupResult> BackupRun::Run() {
   snap.tags = opt_.tags;
   if (parent) snap.parent = parent->id;
   snap.tree = *root_tree;
+  snap.consistency = consistency_;
   snap.partial = !warnings_.empty();
   for (size_t i = 0; i < warnings_.size() && i < 100; ++i) snap.warnings.push_back(warnings_[i]);
   snap.program_version = DR_VERSION;

@@ -29,6 +29,12 @@ struct BackupOptions {
   std::optional<std::string> parent;  // default: latest of same host and paths
   bool force_reread = false;          // ignore the parent's metadata
   int threads = 0;                    // compression workers; 0 = one per core
+  // Read the files from read-only btrfs snapshots of the subvolumes holding
+  // the paths (taken at the start, deleted at the end), not the live tree.
+  bool btrfs_snapshot = false;
+  // Shell commands run before the capture (before the btrfs snapshots) and
+  // after it (right after the snapshots, or after reading the live tree).
+  std::string pre_hook, post_hook;
   ProgressCounters* progress = nullptr;
 };
 

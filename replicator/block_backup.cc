@@ -2,7 +2,6 @@
 
 #include <pwd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +12,7 @@
 #include "catalog/block_map.h"
 #include "core/timefmt.h"
 #include "replicator/extent_compare.h"
+#include "replicator/hooks.h"
 
 namespace dr {
 namespace {
@@ -21,16 +21,6 @@ namespace fs = std::filesystem;
 
 bool AllZero(const char* p, size_t n) {
   return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
-}
-
-Status RunHook(const std::string& which, const std::string& command, const std::string& source) {
-  ::setenv("DR_SOURCE", source.c_str(), 1);
-  const int rc = std::system(command.c_str());
-  if (rc == -1) return Status::FromErrno(errno, which + " hook");
-  if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-    return Status::IOError(which + " hook '" + command + "' failed (exit status " +
-                           std::to_string(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1) + ")");
-  return Status::OK();
 }
 
 // The reflink copies kept next to an image: ".NAME.dr-KEY.SNAPSHOTID" for
@@ -134,10 +124,10 @@ class BlockBackupRun {
     info.block_size = opt_.block_size;
     info.length = map->length;
     info.blocks = map->blocks.size();
-    info.consistency = shadows ? (opt_.pre_hook.empty() ? "reflink-copy (crash-consistent)"
-                                                        : "reflink-copy between pre- and post-hook")
-                       : !opt_.pre_hook.empty() ? "hooks (pre-hook before reading, post-hook after)"
-                                                : "none (read while in use)";
+    consistency_ = shadows ? (opt_.pre_hook.empty() ? "reflink-copy (crash-consistent)"
+                                                    : "reflink-copy between pre- and post-hook")
+                   : !opt_.pre_hook.empty() ? "hooks (pre-hook before reading, post-hook after)"
+                                            : "none (read while in use)";
     if (image && !shadows) Warn("no point-in-time copy: " + no_copy_reason);
 
     EncodedBlockMap encoded = EncodeBlockMap(*map, target_.hasher());
@@ -163,6 +153,7 @@ class BlockBackupRun {
     if (parent_map) snap.parent = parent->id;
     snap.tree = *head;
     snap.block = info;
+    snap.consistency = consistency_;
     snap.partial = false;
     for (size_t i = 0; i < warnings_.size() && i < 100; ++i) snap.warnings.push_back(warnings_[i]);
     snap.program_version = DR_VERSION;
@@ -321,6 +312,7 @@ class BlockBackupRun {
   ProgressCounters own_progress_;
   std::string source_;
   BlockInfo info_;
+  std::string consistency_;
   SnapshotStats stats_;
   std::vector<std::string> warnings_;
 };

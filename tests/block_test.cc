@@ -281,7 +281,7 @@ TEST_F(BlockBackups, HooksRunAroundTheCaptureAndAFailingPreHookAborts) {
   auto r = Backup(o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(test::ReadFile(log), "pre " + img + "\npost\n");
-  EXPECT_EQ(r->snapshot.block->consistency, "hooks (pre-hook before reading, post-hook after)");
+  EXPECT_EQ(r->snapshot.consistency, "hooks (pre-hook before reading, post-hook after)");
 
   o.pre_hook = "echo pre >> " + log + "; exit 3";
   auto failed = Backup(o);
@@ -528,6 +528,56 @@ TEST_P(ReflinkFileSystems, IncrementalReadsOnlyChangedExtents) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fs, ReflinkFileSystems, ::testing::Values("xfs", "btrfs"));
+
+// File-level backups read from a read-only btrfs snapshot: what changes
+// after it is taken (here: in the post-hook, which runs right after it) is
+// not in the backup, and the snapshot is gone afterwards.
+TEST(Consistency, BtrfsSnapshotFixesTheFilesAtTheStartAndIsRemoved) {
+  REQUIRE_ROOT();
+  test::TempDir dir("btrfs-snap");
+  const std::string backing = dir / "fs.img";
+  WriteAt(backing, 512 * kMiB - 1, std::string(1, '\0'));
+  auto made = test::RunShell("mkfs.btrfs -q '" + backing + "' 2>&1");
+  if (made.exit_code == 127) GTEST_SKIP() << "no mkfs.btrfs";
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  const std::string mnt = dir / "mnt";
+  Mount m(backing, mnt, "-o loop -t btrfs");
+  ASSERT_TRUE(m.ok()) << m.error();
+  ASSERT_EQ(test::RunShell("btrfs -q subvolume create '" + mnt + "/vol'").exit_code, 0);
+  const std::string data = mnt + "/vol/data";
+  FillFiles(data, 1, 12);
+  const std::string repo = "dir://" + dir / "repo";
+  ASSERT_EQ(test::RunDrctl({"-r", repo, "init"}).exit_code, 0);
+  auto b =
+      Json(test::RunDrctl({"-r", repo, "--json", "backup", data, "--btrfs-snapshot", "--pre-hook",
+                           "echo before > " + data + "/marker", "--post-hook",
+                           "echo after > " + data + "/marker; echo new > " + data + "/added"}));
+  EXPECT_EQ(b["consistency"],
+            "btrfs-snapshot (read-only snapshot of " + mnt + "/vol) between pre- and post-hook");
+  EXPECT_EQ(test::ReadFile(data + "/marker"), "after\n");  // the live tree did change
+  auto r = test::RunDrctl({"-r", repo, "restore", "latest", "-t", dir / "out"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string restored = dir / ("out" + data);
+  EXPECT_EQ(test::ReadFile(restored + "/marker"), "before\n");
+  EXPECT_FALSE(fs::exists(restored + "/added"));
+  fs::remove(data + "/added");
+  test::WriteFile(data + "/marker", "before\n");
+  auto diff = test::RunShell("diff -r '" + data + "' '" + restored + "'");
+  EXPECT_EQ(diff.exit_code, 0) << diff.out;
+  auto ls = test::RunDrctl({"-r", repo, "ls", "latest", data + "/marker"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  auto left = test::RunShell("btrfs subvolume list '" + mnt + "'");
+  EXPECT_EQ(left.out.find(".dr-snapshot"), std::string::npos) << left.out;
+
+  // Not on btrfs: a clear error and no snapshot.
+  const std::string plain = dir / "plain";
+  FillFiles(plain, 2, 2);
+  auto refused = test::RunDrctl({"-r", repo, "backup", plain, "--btrfs-snapshot"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("not on btrfs"), std::string::npos) << refused.err;
+  auto snaps = Json(test::RunDrctl({"-r", repo, "--json", "snapshots"}));
+  EXPECT_EQ(snaps.size(), 1u);
+}
 
 // ---- RBD on the dev Ceph cluster
 

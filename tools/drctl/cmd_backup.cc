@@ -51,7 +51,7 @@ int PrintBlockBackup(const GlobalOptions& g, const BackupResult& r, const VaultC
                           {"changed_blocks", b.changed_blocks},
                           {"blocks_not_read", b.blocks_not_read},
                           {"method", b.method},
-                          {"consistency", b.consistency},
+                          {"consistency", s.consistency},
                           {"warnings", r.warnings},
                           {"bytes_read", st.bytes_read},
                           {"bytes_added", st.bytes_added},
@@ -67,7 +67,7 @@ int PrintBlockBackup(const GlobalOptions& g, const BackupResult& r, const VaultC
         HumanBytes(b.length).c_str(), b.block_size >> 10,
         static_cast<unsigned long long>(b.changed_blocks),
         static_cast<unsigned long long>(b.zero_blocks), HumanBytes(st.bytes_read).c_str(),
-        b.method.c_str(), HumanBytes(st.bytes_added).c_str(), st.duration_s, b.consistency.c_str());
+        b.method.c_str(), HumanBytes(st.bytes_added).c_str(), st.duration_s, s.consistency.c_str());
     if (vault) {
       std::printf("sent %s to vault %s (namespace %s)\n",
                   HumanBytes(vault->stats().bytes_sent).c_str(), vault->address().endpoint.c_str(),
@@ -93,10 +93,14 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--block-size", block->block_size,
                   "block size for --image/--device, e.g. 1M or 4M (default 1M)");
   cmd->add_option("--pre-hook", block->opts.pre_hook,
-                  "shell command run before capturing an image or device (e.g. fsfreeze -f "
-                  "/mnt); $DR_SOURCE names the source; failure aborts the backup");
+                  "shell command run before the capture (e.g. fsfreeze -f /mnt); $DR_SOURCE "
+                  "names the (first) source; failure aborts the backup");
   cmd->add_option("--post-hook", block->opts.post_hook,
-                  "shell command run once the capture no longer needs the source frozen");
+                  "shell command run once the capture no longer needs the source frozen (right "
+                  "after a reflink copy or btrfs snapshot, else after reading)");
+  cmd->add_flag("--btrfs-snapshot", opts->btrfs_snapshot,
+                "read the paths from read-only btrfs snapshots of their subvolumes (taken at "
+                "the start, deleted at the end)");
   cmd->add_flag("--read-all", block->opts.read_all,
                 "read every block of an image, even where its extents show no change");
   cmd->add_option("-e,--exclude", opts->excludes,
@@ -141,6 +145,8 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         target = MakeRepositoryTarget(*repo, opts->threads);
       }
       if (!parent->empty()) opts->parent = *parent;
+      opts->pre_hook = block->opts.pre_hook;
+      opts->post_hook = block->opts.post_hook;
       ProgressCounters counters;
       if (opts->paths.empty()) {
         BlockBackupOptions& bo = block->opts;
@@ -188,7 +194,8 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                               {"bytes_read", st.bytes_read},
                               {"bytes_added", st.bytes_added},
                               {"blobs_added", st.blobs_added},
-                              {"duration_s", st.duration_s}};
+                              {"duration_s", st.duration_s},
+                              {"consistency", s.consistency}};
         if (vault) out["wire_bytes_sent"] = wire_bytes;
         PrintJson(out);
       } else if (!g.quiet) {

@@ -49,7 +49,7 @@ int ListBlockSnapshot(const Snapshot& s, const GlobalOptions& g) {
                                       {"changed_blocks", b.changed_blocks},
                                       {"bytes_stored", s.stats.bytes_added},
                                       {"method", b.method},
-                                      {"consistency", b.consistency}}}));
+                                      {"consistency", s.consistency}}}));
     return kExitOk;
   }
   std::printf(
@@ -59,7 +59,7 @@ int ListBlockSnapshot(const Snapshot& s, const GlobalOptions& g) {
       HumanBytes(b.length).c_str(), static_cast<unsigned long long>(b.blocks), b.block_size >> 10,
       static_cast<unsigned long long>(b.zero_blocks),
       static_cast<unsigned long long>(b.changed_blocks), HumanBytes(s.stats.bytes_added).c_str(),
-      b.method.c_str(), b.consistency.c_str());
+      b.method.c_str(), s.consistency.c_str());
   return kExitOk;
 }
 

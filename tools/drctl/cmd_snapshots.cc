@@ -30,13 +30,13 @@ nlohmann::json SnapshotJson(const Snapshot& s) {
         {"bytes_read", st.bytes_read},
         {"bytes_added", st.bytes_added},
         {"duration_s", st.duration_s}}}};
+  if (!s.consistency.empty()) j["consistency"] = s.consistency;
   if (s.block) {
     const BlockInfo& b = *s.block;
     j["block"] = {{"source_kind", b.source_kind},         {"length", b.length},
                   {"block_size", b.block_size},           {"blocks", b.blocks},
                   {"zero_blocks", b.zero_blocks},         {"changed_blocks", b.changed_blocks},
-                  {"blocks_not_read", b.blocks_not_read}, {"method", b.method},
-                  {"consistency", b.consistency}};
+                  {"blocks_not_read", b.blocks_not_read}, {"method", b.method}};
   }
   return j;
 }

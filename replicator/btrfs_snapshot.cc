@@ -1,0 +1,84 @@
+#include "replicator/btrfs_snapshot.h"
+
+#include <fcntl.h>
+#include <linux/btrfs.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "replicator/source_fs.h"
+
+namespace dr {
+namespace {
+
+constexpr ino_t kSubvolumeRootInode = 256;  // BTRFS_FIRST_FREE_OBJECTID
+
+}  // namespace
+
+Result<std::unique_ptr<BtrfsSnapshot>> BtrfsSnapshot::Create(const std::string& path) {
+  struct statfs fsinfo;
+  if (::statfs(path.c_str(), &fsinfo) != 0) return Status::FromErrno(errno, "statfs " + path);
+  if (fsinfo.f_type != BTRFS_SUPER_MAGIC)
+    return Status::InvalidArgument(path + " is not on btrfs; a btrfs snapshot cannot be taken");
+  // The subvolume root is the nearest ancestor (or the path) with inode 256
+  // on the same device: each subvolume has its own st_dev.
+  std::filesystem::path p = std::filesystem::path(path).lexically_normal();
+  struct stat st;
+  if (::stat(p.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  if (!S_ISDIR(st.st_mode)) p = p.parent_path();
+  const dev_t dev = st.st_dev;
+  for (;;) {
+    if (::stat(p.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + p.string());
+    if (st.st_dev != dev) return Status::InvalidArgument("no btrfs subvolume root above " + path);
+    if (st.st_ino == kSubvolumeRootInode) break;
+    if (p == p.root_path()) return Status::InvalidArgument("no btrfs subvolume root above " + path);
+    p = p.parent_path();
+  }
+  const std::string subvolume = p.string();
+  static std::atomic<int> counter{0};
+  const std::string name =
+      ".dr-snapshot-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  UniqueFd dir(::open(subvolume.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return Status::FromErrno(errno, "open " + subvolume);
+  struct btrfs_ioctl_vol_args_v2 args;
+  std::memset(&args, 0, sizeof args);
+  args.fd = dir.get();
+  args.flags = BTRFS_SUBVOL_RDONLY;
+  std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
+  if (::ioctl(dir.get(), BTRFS_IOC_SNAP_CREATE_V2, &args) != 0)
+    return Status::FromErrno(errno, "read-only btrfs snapshot of " + subvolume);
+  return std::unique_ptr<BtrfsSnapshot>(new BtrfsSnapshot(subvolume, name, dev));
+}
+
+BtrfsSnapshot::~BtrfsSnapshot() {
+  UniqueFd dir(::open(subvolume_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  struct btrfs_ioctl_vol_args args;
+  std::memset(&args, 0, sizeof args);
+  std::strncpy(args.name, name_.c_str(), sizeof args.name - 1);
+  if (!dir.valid() || ::ioctl(dir.get(), BTRFS_IOC_SNAP_DESTROY, &args) != 0) {
+    std::fprintf(stderr, "warning: could not delete btrfs snapshot %s/%s: %s\n", subvolume_.c_str(),
+                 name_.c_str(), std::strerror(errno));
+  }
+}
+
+bool BtrfsSnapshot::Holds(const std::string& path) const {
+  struct stat st;
+  const std::string prefix = subvolume_ == "/" ? "/" : subvolume_ + "/";
+  return (path == subvolume_ || path.rfind(prefix, 0) == 0) && ::lstat(path.c_str(), &st) == 0 &&
+         st.st_dev == dev_;
+}
+
+std::string BtrfsSnapshot::Translate(const std::string& path) const {
+  const std::string root = (subvolume_ == "/" ? "" : subvolume_) + "/" + name_;
+  if (path == subvolume_) return root;
+  return root + path.substr(subvolume_ == "/" ? 0 : subvolume_.size());
+}
+
+}  // namespace dr
