@@ -272,14 +272,35 @@ class BlockBackupRun {
 
     opt_.progress->bytes_total = map.length;
     std::unique_ptr<char[]> buf(new char[map.block_size]);
+    // The parent's entry for block i, when the block has the same length.
+    auto before_of = [&](uint64_t i) -> const BlockRef* {
+      if (parent_map && i < parent_map->blocks.size() &&
+          parent_map->BlockLength(i) == map.BlockLength(i))
+        return &parent_map->blocks[i];
+      return nullptr;
+    };
+    auto known_unchanged = [&](uint64_t i) {
+      return i < unchanged.size() && unchanged[i] && before_of(i);
+    };
+    // After an extent comparison the blocks to read are scattered: ask the
+    // kernel for the next ones ahead of time, so the reads overlap.
+    constexpr uint64_t kPrefetchBlocks = 16;
+    uint64_t prefetched = 0, ahead = 0;
     for (uint64_t i = 0; i < count; ++i) {
       const uint64_t offset = i * map.block_size;
       const uint64_t len = map.BlockLength(i);
-      const BlockRef* before = nullptr;
-      if (parent_map && i < parent_map->blocks.size() && parent_map->BlockLength(i) == len)
-        before = &parent_map->blocks[i];
+      const BlockRef* before = before_of(i);
       BlockRef& ref = map.blocks[i];
-      if (before && i < unchanged.size() && unchanged[i]) {
+      if (!unchanged.empty()) {
+        for (prefetched = std::max(prefetched, i); prefetched < count && ahead < kPrefetchBlocks;
+             ++prefetched) {
+          if (known_unchanged(prefetched)) continue;
+          src->Prefetch(prefetched * map.block_size, map.BlockLength(prefetched));
+          ++ahead;
+        }
+        if (!known_unchanged(i) && ahead > 0) --ahead;
+      }
+      if (known_unchanged(i)) {
         ref = *before;
         info_.blocks_not_read++;
       } else if (src->IsHole(offset, len)) {

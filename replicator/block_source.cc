@@ -53,6 +53,11 @@ class FileBlockSource : public BlockSource {
     return offset + len <= data_from_;
   }
 
+  void Prefetch(uint64_t offset, uint64_t len) override {
+    ::posix_fadvise(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(len),
+                    POSIX_FADV_WILLNEED);
+  }
+
   Status ReadAt(uint64_t offset, char* buf, size_t len) override {
     size_t done = 0;
     while (done < len) {

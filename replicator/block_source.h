@@ -20,6 +20,8 @@ class BlockSource {
   // True when [offset, offset + len) certainly holds no data (a hole in a
   // sparse image), so it need not be read. Called with rising offsets.
   virtual bool IsHole(uint64_t offset, uint64_t len) = 0;
+  // A hint that [offset, offset + len) will be read soon.
+  virtual void Prefetch(uint64_t offset, uint64_t len) = 0;
   // Reads exactly `len` bytes; a short read or an I/O error is an error
   // naming the source and offset.
   virtual Status ReadAt(uint64_t offset, char* buf, size_t len) = 0;

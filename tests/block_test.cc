@@ -218,6 +218,7 @@ class FaultySource : public BlockSource {
   bool is_device() const override { return real_->is_device(); }
   uint64_t length() const override { return real_->length(); }
   bool IsHole(uint64_t o, uint64_t l) override { return real_->IsHole(o, l); }
+  void Prefetch(uint64_t o, uint64_t l) override { real_->Prefetch(o, l); }
   Status ReadAt(uint64_t offset, char* buf, size_t len) override {
     if (fault_ == Fault::kVanish && reads_++ >= after_)
       return Status::FromErrno(ENXIO, "read " + path() + " at offset " + std::to_string(offset));
