@@ -466,6 +466,40 @@ TEST(BlockDevices, Ext4OnLoopDeviceBackedUpChangedRestoredBlockForBlockAndFileFo
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
+TEST(BlockDevices, DeviceResizedBetweenBackupsIsRecordedAndEachSnapshotRestoresExactly) {
+  REQUIRE_ROOT();
+  test::TempDir dir("blockresize");
+  const std::string repo = "dir://" + dir / "repo";
+  ASSERT_EQ(test::RunDrctl({"-r", repo, "init"}).exit_code, 0);
+  const std::string backing = dir / "disk.raw";
+  WriteAt(backing, 0, test::RandomBytes(32 * kMiB, 41));
+  LoopDevice loop(backing);
+  ASSERT_FALSE(loop.dev().empty());
+  auto b1 = Json(test::RunDrctl({"-r", repo, "--json", "backup", "--device", loop.dev()}));
+  EXPECT_EQ(b1["length"], 32 * kMiB);
+  fs::copy_file(backing, dir / "v1.raw");
+  WriteAt(backing, 32 * kMiB, test::RandomBytes(16 * kMiB, 42));
+  ASSERT_EQ(test::RunShell("losetup -c " + loop.dev()).exit_code, 0);  // the device grows
+  auto b2 = Json(test::RunDrctl({"-r", repo, "--json", "backup", "--device", loop.dev()}));
+  EXPECT_EQ(b2["length"], 48 * kMiB);
+  EXPECT_EQ(b2["changed_blocks"], 16);
+  ASSERT_FALSE(b2["warnings"].empty());
+  EXPECT_NE(b2["warnings"][0].get<std::string>().find("size changed"), std::string::npos);
+  ASSERT_EQ(test::RunDrctl({"-r", repo, "restore", b1["snapshot"], "-t", dir / "r1.img"}).exit_code,
+            0);
+  ASSERT_EQ(test::RunDrctl({"-r", repo, "restore", b2["snapshot"], "-t", dir / "r2.img"}).exit_code,
+            0);
+  EXPECT_TRUE(SameBytes(dir / "v1.raw", dir / "r1.img"));
+  EXPECT_TRUE(SameBytes(loop.dev(), dir / "r2.img"));
+  // The grown snapshot does not fit the old size.
+  const std::string old_size = dir / "old.raw";
+  WriteAt(old_size, 32 * kMiB - 1, std::string(1, '\0'));
+  LoopDevice small(old_size);
+  auto tiny = test::RunDrctl({"-r", repo, "restore", b2["snapshot"], "-t", small.dev()});
+  EXPECT_EQ(tiny.exit_code, 1);
+  EXPECT_NE(tiny.err.find("too small"), std::string::npos) << tiny.err;
+}
+
 // For each copy-on-write file system: the second backup compares extents of
 // reflink copies and reads only what changed; removing the kept copy falls
 // back to reading everything; every snapshot restores exactly.
