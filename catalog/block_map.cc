@@ -1,5 +1,7 @@
 #include "catalog/block_map.h"
 
+#include <cstdint>
+
 #include "core/bytes.h"
 
 namespace dr {
@@ -27,6 +29,8 @@ Result<Head> DecodeHead(std::string_view raw, const std::string& what) {
                                    std::to_string(version));
   if (!r.Var(&block_size) || !r.Var(&length) || !r.Var(&n))
     return Status::Corruption(what + ": truncated block map head");
+  if (length > static_cast<uint64_t>(INT64_MAX))
+    return Status::Corruption(what + ": length " + std::to_string(length) + " out of range");
   if (block_size < kMinBlockSize || block_size > kMaxBlockSize)
     return Status::Corruption(what + ": block size " + std::to_string(block_size) +
                               " out of range");

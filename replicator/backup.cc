@@ -137,6 +137,12 @@ Status BackupRun::Quiesce() {
     }
     read_path_[p] = snap->Translate(p);
   }
+  // Anything mounted below a source is not in its snapshot.
+  for (const auto& mount : MountPointsUnder(opt_.paths)) {
+    Warn(mount +
+         " is a mount point: what is mounted there is not in the btrfs snapshot; back "
+         "it up as a path of its own");
+  }
   // The snapshots are fixed: the sources may change again at once.
   RETURN_IF_ERROR(RunPostHook());
   std::string subvolumes;
@@ -363,6 +369,13 @@ std::optional<Node> BackupRun::ProcessEntry(int dirfd, const std::string& name,
     case NodeType::kDir: {
       stats_.dirs++;
       opt_.progress->dirs++;
+      // In a btrfs snapshot a nested subvolume is an empty placeholder
+      // directory (inode 2): its files are not in the snapshot.
+      if (!btrfs_.empty() && st.st_ino == kBtrfsEmptySubvolumeInode) {
+        Warn(path +
+             " is a nested btrfs subvolume, empty in the snapshot; back it up as a path "
+             "of its own");
+      }
       if (opt_.one_file_system && st.st_dev != root_dev) {
         node.subtree = StoreTreeOrFail(Tree{});  // the mount point, not what is mounted
         break;

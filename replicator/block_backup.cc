@@ -1,6 +1,8 @@
 #include "replicator/block_backup.h"
 
+#include <fcntl.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,14 +29,40 @@ bool AllZero(const char* p, size_t n) {
 // the copy a snapshot was read from, ".NAME.dr-KEY.new" while a backup
 // runs. KEY comes from the repository's secret, so repositories backing up
 // the same image keep separate copies. The snapshot id is in the name, so a
-// copy is only ever compared with the snapshot it was read for.
+// copy is only ever compared with the snapshot it was read for. A run holds
+// ".NAME.dr-KEY.lock" (flock) from before its copy until it kept it, so two
+// runs never take each other's copy.
 class ShadowCopies {
  public:
   ShadowCopies(const fs::path& image, const KeyedHasher& hasher) {
-    const fs::path real = fs::weakly_canonical(image);
+    std::error_code ec;
+    fs::path real = fs::weakly_canonical(image, ec);
+    if (ec) real = image;
     dir_ = real.parent_path();
     prefix_ = "." + real.filename().string() + ".dr-" +
               hasher.Hash("block-change-tracking").Hex().substr(0, 12) + ".";
+  }
+  ~ShadowCopies() {
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+  ShadowCopies(const ShadowCopies&) = delete;
+  ShadowCopies& operator=(const ShadowCopies&) = delete;
+
+  // Unavailable (with the reason) when no lock file can be made here, so no
+  // copies can be kept; AlreadyExists when another run holds the lock.
+  Status Lock(const std::string& image) {
+    const fs::path lock = dir_ / (prefix_ + "lock");
+    lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0)
+      return Status::Unavailable("cannot create " + lock.string() + ": " + std::strerror(errno));
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK)
+        return Status::AlreadyExists("another backup of " + image +
+                                     " into this repository is running (it holds " + lock.string() +
+                                     ")");
+      return Status::FromErrno(errno, "lock " + lock.string());
+    }
+    return Status::OK();
   }
   fs::path Fresh() const { return dir_ / (prefix_ + "new"); }
   fs::path For(const Id& snapshot) const { return dir_ / (prefix_ + snapshot.Hex()); }
@@ -44,16 +72,20 @@ class ShadowCopies {
     fs::rename(Fresh(), For(snapshot), ec);
     if (ec)
       return Status::IOError("keeping the reflink copy " + Fresh().string() + ": " + ec.message());
-    for (const auto& e : fs::directory_iterator(dir_, ec)) {
-      const std::string name = e.path().filename().string();
-      if (name.rfind(prefix_, 0) == 0 && e.path() != For(snapshot)) fs::remove(e.path(), ec);
+    std::vector<fs::path> old;
+    for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.rfind(prefix_, 0) == 0 && it->path() != For(snapshot) && name != prefix_ + "lock")
+        old.push_back(it->path());
     }
+    for (const auto& p : old) fs::remove(p, ec);
     return Status::OK();
   }
 
  private:
   fs::path dir_;
   std::string prefix_;
+  int lock_fd_ = -1;
 };
 
 class BlockBackupRun {
@@ -76,6 +108,18 @@ class BlockBackupRun {
     struct stat st;
     if (::stat(source_.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + source_);
     const bool image = S_ISREG(st.st_mode);
+    std::optional<ShadowCopies> shadows;
+    std::string no_copy_reason;
+    if (image) {
+      shadows.emplace(source_, target_.hasher());
+      Status locked = shadows->Lock(source_);
+      if (locked.code() == Code::kUnavailable) {
+        no_copy_reason = locked.message();
+        shadows.reset();
+      } else if (!locked.ok()) {
+        return locked.WithContext("backup aborted, no snapshot written");
+      }
+    }
     if (!opt_.pre_hook.empty()) RETURN_IF_ERROR(RunHook("pre", opt_.pre_hook, source_));
     bool post_hook_due = !opt_.post_hook.empty();
     auto run_post_hook = [&]() -> Status {
@@ -83,13 +127,10 @@ class BlockBackupRun {
       post_hook_due = false;
       return RunHook("post", opt_.post_hook, source_);
     };
-    std::optional<ShadowCopies> shadows;
     std::string read_path = source_;
-    std::string no_copy_reason;
-    if (image) {
-      shadows.emplace(source_, target_.hasher());
+    if (shadows) {
       std::error_code ec;
-      fs::remove(shadows->Fresh(), ec);  // left by an interrupted backup
+      fs::remove(shadows->Fresh(), ec);  // left by an interrupted backup (we hold the lock)
       Status copied = ReflinkCopy(source_, shadows->Fresh().string());
       if (copied.ok()) {
         read_path = shadows->Fresh().string();
@@ -102,14 +143,19 @@ class BlockBackupRun {
         }
       }
     }
-    // With a point-in-time copy, the source may change again at once.
-    if (shadows) RETURN_IF_ERROR(run_post_hook());
     auto remove_fresh = [&] {
       if (shadows) {
         std::error_code ec;
         fs::remove(shadows->Fresh(), ec);
       }
     };
+    // With a point-in-time copy, the source may change again at once.
+    if (shadows) {
+      if (Status post = run_post_hook(); !post.ok()) {
+        remove_fresh();
+        return post.WithContext("backup aborted, no snapshot written");
+      }
+    }
 
     Result<BlockMap> map = Capture(read_path, parent, parent_map, shadows ? &*shadows : nullptr);
     Status post = run_post_hook();
@@ -312,7 +358,10 @@ class BlockBackupRun {
         if (!AllZero(buf.get(), len)) {
           ref.zero = false;
           ref.chunk = target_.hasher().Hash(data);
-          if (!before || *before != ref) RETURN_IF_ERROR(target_.AddChunk(ref.chunk, data));
+          // Offered even when equal to the parent's entry: the target
+          // stores it again only if it lacks it (a chunk lost from a
+          // vault is healed by the next read of its block).
+          RETURN_IF_ERROR(target_.AddChunk(ref.chunk, data));
         }
       }
       if (ref.zero) info_.zero_blocks++;

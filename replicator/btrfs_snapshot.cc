@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "replicator/source_fs.h"
 
@@ -20,7 +22,42 @@ namespace {
 
 constexpr ino_t kSubvolumeRootInode = 256;  // BTRFS_FIRST_FREE_OBJECTID
 
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string UnescapeMountField(const std::string& f) {
+  std::string out;
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (f[i] == '\\' && i + 3 < f.size()) {
+      out.push_back(
+          static_cast<char>((f[i + 1] - '0') * 64 + (f[i + 2] - '0') * 8 + (f[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(f[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> MountPointsUnder(const std::vector<std::string>& paths) {
+  std::vector<std::string> found;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mount_point;
+    if (!(fields >> id >> parent >> devno >> root >> mount_point)) continue;
+    mount_point = UnescapeMountField(mount_point);
+    for (const auto& p : paths) {
+      const std::string prefix = p == "/" ? "/" : p + "/";
+      if (mount_point != p && mount_point.rfind(prefix, 0) == 0) {
+        found.push_back(mount_point);
+        break;
+      }
+    }
+  }
+  return found;
+}
 
 Result<std::unique_ptr<BtrfsSnapshot>> BtrfsSnapshot::Create(const std::string& path) {
   struct statfs fsinfo;

@@ -2,12 +2,21 @@
 // an instant, unchanging copy of the subvolume instead of the live tree.
 #pragma once
 
+#include <sys/types.h>
 #include <memory>
+
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
 namespace dr {
+
+// st_ino of the placeholder a nested subvolume leaves in a snapshot.
+inline constexpr ino_t kBtrfsEmptySubvolumeInode = 2;
+
+// Mount points strictly below any of `paths` (from /proc/self/mountinfo).
+std::vector<std::string> MountPointsUnder(const std::vector<std::string>& paths);
 
 class BtrfsSnapshot {
  public:

@@ -91,11 +91,19 @@ Status ReflinkCopy(const std::string& from, const std::string& to) {
   UniqueFd src(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
   if (!src.valid()) return Status::FromErrno(errno, "open " + from);
   UniqueFd dst(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400));
-  if (!dst.valid()) return Status::FromErrno(errno, "create " + to);
+  if (!dst.valid()) {
+    const int err = errno;
+    // A directory we may not write to, or a full one: no copy, not a failure.
+    if (err == EROFS || err == EACCES || err == EPERM || err == ENOSPC || err == EDQUOT)
+      return Status::Unavailable("cannot create the reflink copy " + to + " (" +
+                                 std::strerror(err) + ")");
+    return Status::FromErrno(err, "create " + to);
+  }
   if (::ioctl(dst.get(), FICLONE, src.get()) != 0) {
     const int err = errno;
     ::unlink(to.c_str());
-    if (err == EOPNOTSUPP || err == ENOTTY || err == EXDEV || err == EINVAL)
+    if (err == EOPNOTSUPP || err == ENOTTY || err == EXDEV || err == EINVAL || err == ENOSPC ||
+        err == EDQUOT || err == EPERM)
       return Status::Unavailable("the file system of " + from + " cannot make reflink copies (" +
                                  std::strerror(err) + ")");
     return Status::FromErrno(err, "reflink copy of " + from);

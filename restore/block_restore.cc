@@ -75,8 +75,11 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
   std::vector<std::thread> threads;
   for (int t = 0; t < n; ++t) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
-  if (!first_error.ok()) return first_error.WithContext("restore to " + target->name());
-  RETURN_IF_ERROR(target->Finish());
+  if (first_error.ok()) first_error = target->Finish();
+  if (!first_error.ok()) {
+    target->Abandon();
+    return first_error.WithContext("restore to " + target->name());
+  }
   result.blocks_written = written;
   result.zero_blocks = zeros;
   result.bytes_written = bytes;

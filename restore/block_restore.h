@@ -29,7 +29,8 @@ struct BlockRestoreResult {
 };
 
 // Fails (naming the block and offset) on the first unreadable or damaged
-// block or write error; the target then holds a partial image.
+// block or write error; a new image file is then removed, a device or RBD
+// image holds a partial image.
 Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot& snapshot,
                                                 const BlockRestoreOptions& options);
 

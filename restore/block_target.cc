@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
+#include <list>
 #include <rbd/librbd.hpp>
 
 #include "catalog/rados_store.h"
@@ -54,7 +56,19 @@ class FdTarget : public BlockTarget {
   }
   Status Finish() override {
     if (::fsync(fd_) != 0) return Status::FromErrno(errno, "fsync " + name_);
+    if (!device_) {
+      // The new file's name must be durable too.
+      const std::string dir = std::filesystem::path(name_).parent_path().string();
+      int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+      }
+    }
     return Status::OK();
+  }
+  void Abandon() override {
+    if (!device_) ::unlink(name_.c_str());
   }
 
  private:
@@ -84,6 +98,17 @@ class RbdTarget : public BlockTarget {
     r = image_.size(&size);
     if (r < 0) return Status::FromErrno(-r, "size of RBD image " + name_);
     if (size < length) return Status::InvalidArgument(TooSmall("RBD image " + name_, size, length));
+    // Like O_EXCL for a device: an image another client has open (a running
+    // VM, a mapped device) is not overwritten. Our own open is one watcher.
+    std::list<librbd::image_watcher_t> watchers;
+    r = image_.list_watchers(watchers);
+    if (r < 0) return Status::FromErrno(-r, "watchers of RBD image " + name_);
+    if (watchers.size() > 1) {
+      std::string who;
+      for (const auto& w : watchers) who += (who.empty() ? "" : ", ") + w.addr;
+      return Status::PermissionDenied("RBD image " + name_ + " is in use (watchers: " + who +
+                                      "); stop what uses it before restoring onto it");
+    }
     return Status::OK();
   }
 

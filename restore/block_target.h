@@ -23,6 +23,9 @@ class BlockTarget {
   virtual Status Zero(uint64_t offset, uint64_t len) = 0;
   // Makes everything written durable.
   virtual Status Finish() = 0;
+  // After a failed restore: removes what this restore created (a new image
+  // file), so no complete-looking partial image is left behind.
+  virtual void Abandon() {}
 };
 
 // Opens a target for `length` bytes:

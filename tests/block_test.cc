@@ -4,6 +4,7 @@
 // Tests that need loop devices and mounts run as root (as CI does).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -539,10 +540,36 @@ TEST_P(ReflinkFileSystems, IncrementalReadsOnlyChangedExtents) {
   EXPECT_LE(b2["bytes_read"].get<uint64_t>(), 8 * kMiB);
   EXPECT_GE(b2["bytes_read"].get<uint64_t>(), 4 * kMiB);
   fs::copy_file(img, dir / "v2.img");
+  // A second generation: compared with the copy the last backup kept.
+  WriteAt(img, 60 * kMiB, test::RandomBytes(4096, 16));
+  auto b2b = Json(test::RunDrctl({"-r", repo, "--json", "backup", "--image", img}));
+  EXPECT_EQ(b2b["method"], "extent-compare");
+  EXPECT_EQ(b2b["changed_blocks"], 1);
+  fs::copy_file(img, dir / "v2b.img");
+
+  // While one backup runs (holds the lock), another of the same image is refused.
+  std::string lock;
+  for (const auto& e : fs::directory_iterator(mnt)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".vm.img.dr-", 0) == 0 && name.size() > 5 &&
+        name.substr(name.size() - 5) == ".lock")
+      lock = e.path();
+  }
+  ASSERT_FALSE(lock.empty());
+  {
+    int fd = ::open(lock.c_str(), O_RDWR);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+    auto busy = test::RunDrctl({"-r", repo, "backup", "--image", img});
+    EXPECT_EQ(busy.exit_code, 1);
+    EXPECT_NE(busy.err.find("another backup"), std::string::npos) << busy.err;
+    ::close(fd);
+  }
 
   // The kept copy gone (or never made): every block is read, still correct.
   for (const auto& e : fs::directory_iterator(mnt))
-    if (e.path().filename().string().rfind(".vm.img.dr-", 0) == 0) fs::remove(e.path());
+    if (e.path().filename().string().rfind(".vm.img.dr-", 0) == 0 &&
+        e.path().extension() != ".lock")
+      fs::remove(e.path());
   WriteAt(img, 30 * kMiB, test::RandomBytes(4096, 15));
   auto b3 = Json(test::RunDrctl({"-r", repo, "--json", "backup", "--image", img}));
   EXPECT_EQ(b3["method"], "read-all");
@@ -554,7 +581,7 @@ TEST_P(ReflinkFileSystems, IncrementalReadsOnlyChangedExtents) {
   int n = 0;
   for (const auto& [id, expected] :
        {std::pair{b1["snapshot"], dir / "v1.img"}, std::pair{b2["snapshot"], dir / "v2.img"},
-        std::pair{b4["snapshot"], img}}) {
+        std::pair{b2b["snapshot"], dir / "v2b.img"}, std::pair{b4["snapshot"], img}}) {
     const std::string out = dir / ("r" + std::to_string(n++) + ".img");
     auto r = test::RunDrctl({"-r", repo, "restore", id.get<std::string>(), "-t", out});
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -604,6 +631,15 @@ TEST(Consistency, BtrfsSnapshotFixesTheFilesAtTheStartAndIsRemoved) {
   auto left = test::RunShell("btrfs subvolume list '" + mnt + "'");
   EXPECT_EQ(left.out.find(".dr-snapshot"), std::string::npos) << left.out;
 
+  // A nested subvolume is an empty directory in the snapshot: the backup
+  // says so and is marked partial.
+  ASSERT_EQ(test::RunShell("btrfs -q subvolume create '" + data + "/nested'").exit_code, 0);
+  test::WriteFile(data + "/nested/inside", "x");
+  auto nested = test::RunDrctl({"-r", repo, "backup", data, "--btrfs-snapshot"});
+  EXPECT_EQ(nested.exit_code, 3) << nested.err;  // partial
+  EXPECT_NE(nested.err.find("nested btrfs subvolume"), std::string::npos) << nested.err;
+  ASSERT_EQ(test::RunShell("btrfs -q subvolume delete '" + data + "/nested'").exit_code, 0);
+
   // Not on btrfs: a clear error and no snapshot.
   const std::string plain = dir / "plain";
   FillFiles(plain, 2, 2);
@@ -611,7 +647,7 @@ TEST(Consistency, BtrfsSnapshotFixesTheFilesAtTheStartAndIsRemoved) {
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("not on btrfs"), std::string::npos) << refused.err;
   auto snaps = Json(test::RunDrctl({"-r", repo, "--json", "snapshots"}));
-  EXPECT_EQ(snaps.size(), 1u);
+  EXPECT_EQ(snaps.size(), 2u);
 }
 
 // ---- RBD on the dev Ceph cluster
@@ -648,6 +684,22 @@ TEST(BlockRbd, RestoreCreatesAnRbdImageThatReadsBackIdenticalAndTooSmallIsRefuse
   ASSERT_EQ(test::RunShell(rbd + "export " + image + " '" + dir / "back2.img" + "' 2>&1").exit_code,
             0);
   EXPECT_TRUE(SameBytes(dir / "back.img", dir / "back2.img"));
+
+  // An image another client has open is not overwritten.
+  {
+    // `rbd bench` keeps the image open (a watcher) while it writes.
+    test::Process watcher(
+        {"/usr/bin/rbd", "-c", conf, "--id", id, "-p", pool, "bench", "--io-type", "write",
+         "--io-size", "4K", "--io-threads", "1", "--io-total", "4G", "--io-pattern", "rand", image},
+        dir / "watch.log");
+    ASSERT_TRUE(test::WaitFor(20, [&] {
+      return test::RunShell(rbd + "status " + image + " 2>&1").out.find("watcher=") !=
+             std::string::npos;
+    }));
+    auto busy = test::RunDrctl({"-r", repo, "restore", snap, "-t", url});
+    EXPECT_EQ(busy.exit_code, 1);
+    EXPECT_NE(busy.err.find("in use"), std::string::npos) << busy.err;
+  }
 
   const std::string small = image + "-small";
   ASSERT_EQ(test::RunShell(rbd + "create --size 8M " + small).exit_code, 0);

@@ -93,8 +93,9 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--block-size", block->block_size,
                   "block size for --image/--device, e.g. 1M or 4M (default 1M)");
   cmd->add_option("--pre-hook", block->opts.pre_hook,
-                  "shell command run before the capture (e.g. fsfreeze -f /mnt); $DR_SOURCE "
-                  "names the (first) source; failure aborts the backup");
+                  "shell command run before the capture (e.g. fsfreeze -f /mnt for the file "
+                  "system on a device; never the one holding an image); $DR_SOURCE names the "
+                  "(first) source; failure aborts the backup");
   cmd->add_option("--post-hook", block->opts.post_hook,
                   "shell command run once the capture no longer needs the source frozen (right "
                   "after a reflink copy or btrfs snapshot, else after reading)");
@@ -162,6 +163,7 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         bo.tags = opts->tags;
         bo.host = opts->host;
         bo.parent = opts->parent;
+        bo.read_all = bo.read_all || opts->force_reread;
         bo.progress = &counters;
         Result<BackupResult> r = Status::Unavailable("not run");
         {
