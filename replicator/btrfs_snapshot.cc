@@ -1,8 +1,10 @@
 #include "replicator/btrfs_snapshot.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/btrfs.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -10,6 +12,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +39,33 @@ std::string UnescapeMountField(const std::string& f) {
     }
   }
   return out;
+}
+
+constexpr char kSnapshotPrefix[] = ".dr-snapshot-";
+
+Status DestroySnapshot(int dirfd, const std::string& name) {
+  struct btrfs_ioctl_vol_args args;
+  std::memset(&args, 0, sizeof args);
+  std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
+  if (::ioctl(dirfd, BTRFS_IOC_SNAP_DESTROY, &args) != 0)
+    return Status::FromErrno(errno, "delete btrfs snapshot " + name);
+  return Status::OK();
+}
+
+// Snapshots left by backups that crashed (their process is gone) would pin
+// space and be walked by backups without --btrfs-snapshot: delete them.
+void RemoveAbandonedSnapshots(int dirfd) {
+  DIR* d = ::fdopendir(::dup(dirfd));
+  if (!d) return;
+  std::vector<std::string> abandoned;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind(kSnapshotPrefix, 0) != 0) continue;
+    const pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + sizeof kSnapshotPrefix - 1));
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) abandoned.push_back(name);
+  }
+  ::closedir(d);
+  for (const auto& name : abandoned) (void)DestroySnapshot(dirfd, name);
 }
 
 }  // namespace
@@ -81,9 +112,10 @@ Result<std::unique_ptr<BtrfsSnapshot>> BtrfsSnapshot::Create(const std::string& 
   const std::string subvolume = p.string();
   static std::atomic<int> counter{0};
   const std::string name =
-      ".dr-snapshot-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+      kSnapshotPrefix + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   UniqueFd dir(::open(subvolume.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) return Status::FromErrno(errno, "open " + subvolume);
+  RemoveAbandonedSnapshots(dir.get());
   struct btrfs_ioctl_vol_args_v2 args;
   std::memset(&args, 0, sizeof args);
   args.fd = dir.get();
@@ -96,12 +128,13 @@ Result<std::unique_ptr<BtrfsSnapshot>> BtrfsSnapshot::Create(const std::string& 
 
 BtrfsSnapshot::~BtrfsSnapshot() {
   UniqueFd dir(::open(subvolume_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  struct btrfs_ioctl_vol_args args;
-  std::memset(&args, 0, sizeof args);
-  std::strncpy(args.name, name_.c_str(), sizeof args.name - 1);
-  if (!dir.valid() || ::ioctl(dir.get(), BTRFS_IOC_SNAP_DESTROY, &args) != 0) {
-    std::fprintf(stderr, "warning: could not delete btrfs snapshot %s/%s: %s\n", subvolume_.c_str(),
-                 name_.c_str(), std::strerror(errno));
+  Status s = dir.valid() ? DestroySnapshot(dir.get(), name_)
+                         : Status::FromErrno(errno, "open " + subvolume_);
+  if (!s.ok()) {
+    std::fprintf(stderr,
+                 "warning: could not delete btrfs snapshot %s/%s (%s); the next "
+                 "--btrfs-snapshot backup of it removes it\n",
+                 subvolume_.c_str(), name_.c_str(), s.message().c_str());
   }
 }
 

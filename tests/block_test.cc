@@ -620,6 +620,11 @@ TEST(Consistency, BtrfsSnapshotFixesTheFilesAtTheStartAndIsRemoved) {
   FillFiles(data, 1, 12);
   const std::string repo = "dir://" + dir / "repo";
   ASSERT_EQ(test::RunDrctl({"-r", repo, "init"}).exit_code, 0);
+  // As a backup that crashed would leave it (pid 4194303 is not running).
+  ASSERT_EQ(test::RunShell("btrfs -q subvolume snapshot -r '" + mnt + "/vol' '" + mnt +
+                           "/vol/.dr-snapshot-4194303-0'")
+                .exit_code,
+            0);
   auto b =
       Json(test::RunDrctl({"-r", repo, "--json", "backup", data, "--btrfs-snapshot", "--pre-hook",
                            "echo before > " + data + "/marker", "--post-hook",
