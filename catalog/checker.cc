@@ -10,7 +10,6 @@
 #include <unordered_set>
 
 #include "catalog/blob.h"
-#include "catalog/block_map.h"
 #include "catalog/tree_walk.h"
 
 namespace dr {
@@ -63,7 +62,7 @@ class CheckRun {
   // A block snapshot: its map loads and every block's chunk is sound.
   template <typename BlobProblem>
   void CheckBlockMap(const Snapshot& s, const std::string& where, BlobProblem blob_problem) {
-    auto map = LoadBlockMap(s.tree, [&](const Id& id) { return repo_.LoadBlob(id); });
+    auto map = repo_.LoadBlockMap(s.tree);
     if (!map.ok()) {
       Problem(ProblemKind::kTreeDamaged, where + " block map", map.status().message());
       return;

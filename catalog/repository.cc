@@ -123,6 +123,10 @@ Result<Tree> Repository::LoadTree(const Id& id) {
   return DecodeTree(raw, "tree " + id.Hex());
 }
 
+Result<BlockMap> Repository::LoadBlockMap(const Id& head) {
+  return ::dr::LoadBlockMap(head, [this](const Id& id) { return LoadBlob(id); });
+}
+
 Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& hasher,
                                               std::vector<std::string>* bad) {
   ASSIGN_OR_RETURN(auto objects, store->List("snapshots/"));

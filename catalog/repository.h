@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "catalog/blob.h"
+#include "catalog/block_map.h"
 #include "catalog/index.h"
 #include "catalog/object_store.h"
 #include "catalog/pack.h"
@@ -84,6 +85,8 @@ class Repository {
   };
   Result<std::string_view> LoadBlobView(const Id& id, BlobBuffers* buffers);
   Result<Tree> LoadTree(const Id& id);
+  // A block snapshot's map, from its head (the snapshot's `tree`).
+  Result<BlockMap> LoadBlockMap(const Id& head);
   // All snapshots, oldest first. Undecodable ones are skipped and named in
   // `*bad` (if given).
   Result<std::vector<Snapshot>> ListSnapshots(std::vector<std::string>* bad = nullptr);

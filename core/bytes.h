@@ -12,6 +12,11 @@
 
 namespace dr {
 
+// Whether every byte is zero (a hole's worth of data), without a second buffer.
+inline bool IsAllZero(std::string_view s) {
+  return s.empty() || (s[0] == 0 && std::memcmp(s.data(), s.data() + 1, s.size() - 1) == 0);
+}
+
 class ByteWriter {
  public:
   explicit ByteWriter(std::string* out) : out_(out) {}

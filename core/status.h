@@ -42,6 +42,13 @@ class [[nodiscard]] Status {
     return Status(Code::kPermissionDenied, std::move(m));
   }
   static Status Unavailable(std::string m) { return Status(Code::kUnavailable, std::move(m)); }
+  // A Status with `code` as carried by a number from elsewhere (the wire);
+  // a number that is no error code gives InvalidArgument.
+  static Status FromCode(int code, std::string m) {
+    if (code <= static_cast<int>(Code::kOk) || code > static_cast<int>(Code::kUnavailable))
+      return InvalidArgument(std::move(m));
+    return Status(static_cast<Code>(code), std::move(m));
+  }
   // Maps an errno value from a failed system call on `what` to a Status.
   static Status FromErrno(int err, const std::string& what);
 

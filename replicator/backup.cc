@@ -79,7 +79,6 @@ class BackupRun {
   std::optional<Snapshot> FindParent();
   // Hooks and btrfs snapshots around the capture; sets consistency_.
   Status Quiesce();
-  Status RunPostHook();
   // Where a source path is read from: itself, or its place in a snapshot.
   std::string ReadPathOf(const std::string& source) const {
     auto it = read_path_.find(source);
@@ -110,16 +109,15 @@ class BackupRun {
 
   std::vector<std::unique_ptr<BtrfsSnapshot>> btrfs_;  // deleted when the run ends
   std::map<std::string, std::string> read_path_;
-  bool post_hook_due_ = false;
+  std::optional<CaptureHooks> hooks_;  // the post-hook runs at the latest when the run ends
   std::string consistency_;
 };
 
 Status BackupRun::Quiesce() {
-  if (!opt_.pre_hook.empty()) RETURN_IF_ERROR(RunHook("pre", opt_.pre_hook, opt_.paths.front()));
-  post_hook_due_ = !opt_.post_hook.empty();
+  hooks_.emplace(opt_.pre_hook, opt_.post_hook, opt_.paths.front());
+  RETURN_IF_ERROR(hooks_->Begin());
   if (!opt_.btrfs_snapshot) {
-    consistency_ = opt_.pre_hook.empty() ? "none (read while in use)"
-                                         : "hooks (pre-hook before reading, post-hook after)";
+    consistency_ = hooks_->LiveConsistency();
     return Status::OK();
   }
   for (const auto& p : opt_.paths) {
@@ -128,10 +126,7 @@ Status BackupRun::Quiesce() {
       if (s->Holds(p)) snap = s.get();
     if (!snap) {
       auto made = BtrfsSnapshot::Create(p);
-      if (!made.ok()) {
-        (void)RunPostHook();  // the snapshot's error is the one to report
-        return made.status().WithContext("--btrfs-snapshot");
-      }
+      if (!made.ok()) return made.status().WithContext("--btrfs-snapshot");
       btrfs_.push_back(std::move(made).value());
       snap = btrfs_.back().get();
     }
@@ -144,18 +139,12 @@ Status BackupRun::Quiesce() {
          "it up as a path of its own");
   }
   // The snapshots are fixed: the sources may change again at once.
-  RETURN_IF_ERROR(RunPostHook());
+  RETURN_IF_ERROR(hooks_->End());
   std::string subvolumes;
   for (const auto& s : btrfs_) subvolumes += (subvolumes.empty() ? "" : ", ") + s->subvolume();
   consistency_ = std::string("btrfs-snapshot (read-only snapshot of ") + subvolumes + ")" +
-                 (opt_.pre_hook.empty() ? "" : " between pre- and post-hook");
+                 (hooks_->has_pre_hook() ? " between pre- and post-hook" : "");
   return Status::OK();
-}
-
-Status BackupRun::RunPostHook() {
-  if (!post_hook_due_) return Status::OK();
-  post_hook_due_ = false;
-  return RunHook("post", opt_.post_hook, opt_.paths.front());
 }
 
 void BackupRun::Warn(std::string message) {
@@ -491,11 +480,7 @@ Result<BackupResult> BackupRun::Run() {
   }
   std::sort(opt_.paths.begin(), opt_.paths.end());
   opt_.paths.erase(std::unique(opt_.paths.begin(), opt_.paths.end()), opt_.paths.end());
-  if (opt_.host.empty()) {
-    char h[256] = {};
-    ::gethostname(h, sizeof h - 1);
-    opt_.host = h;
-  }
+  if (opt_.host.empty()) opt_.host = LocalHostName();
   for (const auto& p : opt_.paths) {
     SourceDir* d = &root;
     for (const auto& part : std::filesystem::path(p)) {
@@ -527,7 +512,7 @@ Result<BackupResult> BackupRun::Run() {
   } else {
     root_tree = BackupSources(root, "/", parent_root ? &*parent_root : nullptr);
   }
-  if (Status post = RunPostHook(); !post.ok()) Warn(post.message());
+  if (Status post = hooks_->End(); !post.ok()) Warn(post.message());
   if (!failed()) {
     Status flushed = target_.Flush();
     if (!flushed.ok()) Fail(flushed);
@@ -541,30 +526,43 @@ Result<BackupResult> BackupRun::Run() {
     return Status::NotFound("nothing to back up: " + why);
   }
 
-  Snapshot snap;
-  snap.time_ns = start_ns;
-  snap.host = opt_.host;
-  if (struct passwd* pw = ::getpwuid(::getuid())) snap.username = pw->pw_name;
+  // Flushed above, so the statistics include the last pack.
+  Snapshot snap = NewSnapshot(start_ns, start, opt_.host, warnings_, stats_, target_);
   snap.paths = opt_.paths;
   snap.tags = opt_.tags;
   if (parent) snap.parent = parent->id;
   snap.tree = *root_tree;
   snap.consistency = consistency_;
   snap.partial = !warnings_.empty();
-  for (size_t i = 0; i < warnings_.size() && i < 100; ++i) snap.warnings.push_back(warnings_[i]);
-  snap.program_version = DR_VERSION;
-  // Flushed above, so the statistics include the last pack.
-  WriteStats added = target_.write_stats();
-  stats_.bytes_added = added.bytes_added;
-  stats_.blobs_added = added.blobs_added;
-  stats_.duration_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  snap.stats = stats_;
   ASSIGN_OR_RETURN(snap.id, target_.Commit(snap));
   return BackupResult{std::move(snap), std::move(warnings_)};
 }
 
 }  // namespace
+
+std::string LocalHostName() {
+  char h[256] = {};
+  ::gethostname(h, sizeof h - 1);
+  return h;
+}
+
+Snapshot NewSnapshot(int64_t start_ns, std::chrono::steady_clock::time_point started,
+                     const std::string& host, const std::vector<std::string>& warnings,
+                     SnapshotStats stats, const BackupTarget& target) {
+  Snapshot snap;
+  snap.time_ns = start_ns;
+  snap.host = host;
+  if (struct passwd* pw = ::getpwuid(::getuid())) snap.username = pw->pw_name;
+  snap.warnings.assign(warnings.begin(), warnings.begin() + std::min<size_t>(warnings.size(), 100));
+  snap.program_version = DR_VERSION;
+  const WriteStats added = target.write_stats();
+  stats.bytes_added = added.bytes_added;
+  stats.blobs_added = added.blobs_added;
+  stats.duration_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  snap.stats = stats;
+  return snap;
+}
 
 Result<BackupResult> RunBackup(BackupTarget& target, const BackupOptions& options) {
   BackupRun run(target, options);

@@ -8,6 +8,7 @@
 // references is durable.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,17 @@ struct BackupResult {
 Result<BackupResult> RunBackup(BackupTarget& target, const BackupOptions& options);
 // The same into a local repository.
 Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options);
+
+// This machine's host name: the default --host.
+std::string LocalHostName();
+
+// What every backup run records the same way: start time, host, user,
+// program version, the first 100 warnings, and `stats` completed with what
+// `target` stored and how long the run took (since `started`). The caller
+// adds what it backed up (paths, tree, parent, ...).
+Snapshot NewSnapshot(int64_t start_ns, std::chrono::steady_clock::time_point started,
+                     const std::string& host, const std::vector<std::string>& warnings,
+                     SnapshotStats stats, const BackupTarget& target);
 
 // Whether `path` (absolute, display form) with final component `name` is
 // excluded by `patterns`.

@@ -1,7 +1,6 @@
 #include "replicator/block_backup.h"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include <unordered_set>
 
 #include "catalog/block_map.h"
+#include "core/bytes.h"
 #include "core/timefmt.h"
 #include "replicator/extent_compare.h"
 #include "replicator/hooks.h"
@@ -20,10 +20,6 @@ namespace dr {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool AllZero(const char* p, size_t n) {
-  return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
-}
 
 // The reflink copies kept next to an image: ".NAME.dr-KEY.SNAPSHOTID" for
 // the copy a snapshot was read from, ".NAME.dr-KEY.new" while a backup
@@ -120,13 +116,8 @@ class BlockBackupRun {
         return locked.WithContext("backup aborted, no snapshot written");
       }
     }
-    if (!opt_.pre_hook.empty()) RETURN_IF_ERROR(RunHook("pre", opt_.pre_hook, source_));
-    bool post_hook_due = !opt_.post_hook.empty();
-    auto run_post_hook = [&]() -> Status {
-      if (!post_hook_due) return Status::OK();
-      post_hook_due = false;
-      return RunHook("post", opt_.post_hook, source_);
-    };
+    CaptureHooks hooks(opt_.pre_hook, opt_.post_hook, source_);
+    RETURN_IF_ERROR(hooks.Begin());
     std::string read_path = source_;
     if (shadows) {
       std::error_code ec;
@@ -137,10 +128,8 @@ class BlockBackupRun {
       } else {
         no_copy_reason = copied.message();
         shadows.reset();
-        if (copied.code() != Code::kUnavailable) {
-          (void)run_post_hook();  // the copy's error is the one to report
+        if (copied.code() != Code::kUnavailable)
           return copied.WithContext("backup aborted, no snapshot written");
-        }
       }
     }
     auto remove_fresh = [&] {
@@ -151,29 +140,27 @@ class BlockBackupRun {
     };
     // With a point-in-time copy, the source may change again at once.
     if (shadows) {
-      if (Status post = run_post_hook(); !post.ok()) {
+      if (Status post = hooks.End(); !post.ok()) {
         remove_fresh();
         return post.WithContext("backup aborted, no snapshot written");
       }
     }
 
     Result<BlockMap> map = Capture(read_path, parent, parent_map, shadows ? &*shadows : nullptr);
-    Status post = run_post_hook();
+    Status post = hooks.End();
     if (!map.ok()) {
       remove_fresh();
       return map.status().WithContext("backup aborted, no snapshot written");
     }
     if (!post.ok()) Warn(post.message());
 
-    BlockInfo& info = info_;
-    info.source_kind = image ? "image" : "device";
-    info.block_size = opt_.block_size;
-    info.length = map->length;
-    info.blocks = map->blocks.size();
-    consistency_ = shadows ? (opt_.pre_hook.empty() ? "reflink-copy (crash-consistent)"
-                                                    : "reflink-copy between pre- and post-hook")
-                   : !opt_.pre_hook.empty() ? "hooks (pre-hook before reading, post-hook after)"
-                                            : "none (read while in use)";
+    info_.source_kind = image ? "image" : "device";
+    info_.block_size = opt_.block_size;
+    info_.length = map->length;
+    info_.blocks = map->blocks.size();
+    const char* consistency = !shadows               ? hooks.LiveConsistency()
+                              : hooks.has_pre_hook() ? "reflink-copy between pre- and post-hook"
+                                                     : "reflink-copy (crash-consistent)";
     if (image && !shadows) Warn("no point-in-time copy: " + no_copy_reason);
 
     EncodedBlockMap encoded = EncodeBlockMap(*map, target_.hasher());
@@ -190,26 +177,14 @@ class BlockBackupRun {
       return stored.WithContext("backup aborted, no snapshot written");
     }
 
-    Snapshot snap;
-    snap.time_ns = start_ns;
-    snap.host = opt_.host;
-    if (struct passwd* pw = ::getpwuid(::getuid())) snap.username = pw->pw_name;
+    stats_.bytes_total = map->length;
+    Snapshot snap = NewSnapshot(start_ns, start, opt_.host, warnings_, stats_, target_);
     snap.paths = {source_};
     snap.tags = opt_.tags;
     if (parent_map) snap.parent = parent->id;
     snap.tree = *head;
-    snap.block = info;
-    snap.consistency = consistency_;
-    snap.partial = false;
-    for (size_t i = 0; i < warnings_.size() && i < 100; ++i) snap.warnings.push_back(warnings_[i]);
-    snap.program_version = DR_VERSION;
-    WriteStats added = target_.write_stats();
-    stats_.bytes_total = map->length;
-    stats_.bytes_added = added.bytes_added;
-    stats_.blobs_added = added.blobs_added;
-    stats_.duration_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    snap.stats = stats_;
+    snap.block = info_;
+    snap.consistency = consistency;
     auto id = target_.Commit(snap);
     if (!id.ok()) {
       remove_fresh();
@@ -235,11 +210,7 @@ class BlockBackupRun {
           "block size " + std::to_string(bs) + " must be a power of two from " +
           std::to_string(kMinBlockSize >> 10) + " KiB to " + std::to_string(max >> 10) +
           " KiB (this repository's largest chunk)");
-    if (opt_.host.empty()) {
-      char h[256] = {};
-      ::gethostname(h, sizeof h - 1);
-      opt_.host = h;
-    }
+    if (opt_.host.empty()) opt_.host = LocalHostName();
     return Status::OK();
   }
 
@@ -336,6 +307,7 @@ class BlockBackupRun {
       const uint64_t offset = i * map.block_size;
       const uint64_t len = map.BlockLength(i);
       const BlockRef* before = before_of(i);
+      const bool skip = known_unchanged(i);
       BlockRef& ref = map.blocks[i];
       if (!unchanged.empty()) {
         for (prefetched = std::max(prefetched, i); prefetched < count && ahead < kPrefetchBlocks;
@@ -344,9 +316,9 @@ class BlockBackupRun {
           src->Prefetch(prefetched * map.block_size, map.BlockLength(prefetched));
           ++ahead;
         }
-        if (!known_unchanged(i) && ahead > 0) --ahead;
+        if (!skip && ahead > 0) --ahead;
       }
-      if (known_unchanged(i)) {
+      if (skip) {
         ref = *before;
         info_.blocks_not_read++;
       } else if (src->IsHole(offset, len)) {
@@ -355,7 +327,7 @@ class BlockBackupRun {
         RETURN_IF_ERROR(src->ReadAt(offset, buf.get(), len));
         stats_.bytes_read += len;
         std::string_view data(buf.get(), len);
-        if (!AllZero(buf.get(), len)) {
+        if (!IsAllZero(data)) {
           ref.zero = false;
           ref.chunk = target_.hasher().Hash(data);
           // Offered even when equal to the parent's entry: the target
@@ -382,7 +354,6 @@ class BlockBackupRun {
   ProgressCounters own_progress_;
   std::string source_;
   BlockInfo info_;
-  std::string consistency_;
   SnapshotStats stats_;
   std::vector<std::string> warnings_;
 };

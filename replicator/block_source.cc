@@ -29,8 +29,6 @@ class FileBlockSource : public BlockSource {
   FileBlockSource(UniqueFd fd, std::string display, bool device, uint64_t length)
       : fd_(std::move(fd)), display_(std::move(display)), device_(device), length_(length) {}
 
-  const std::string& path() const override { return display_; }
-  bool is_device() const override { return device_; }
   uint64_t length() const override { return length_; }
 
   bool IsHole(uint64_t offset, uint64_t len) override {

@@ -14,8 +14,6 @@ namespace dr {
 class BlockSource {
  public:
   virtual ~BlockSource() = default;
-  virtual const std::string& path() const = 0;
-  virtual bool is_device() const = 0;
   virtual uint64_t length() const = 0;
   // True when [offset, offset + len) certainly holds no data (a hole in a
   // sparse image), so it need not be read. Called with rising offsets.

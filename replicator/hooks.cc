@@ -17,4 +17,16 @@ Status RunHook(const std::string& which, const std::string& command, const std::
   return Status::OK();
 }
 
+Status CaptureHooks::Begin() {
+  if (!pre_.empty()) RETURN_IF_ERROR(RunHook("pre", pre_, source_));
+  post_due_ = !post_.empty();
+  return Status::OK();
+}
+
+Status CaptureHooks::End() {
+  if (!post_due_) return Status::OK();
+  post_due_ = false;
+  return RunHook("post", post_, source_);
+}
+
 }  // namespace dr

@@ -76,25 +76,7 @@ void SetSeq(M& m, uint64_t seq) {
 }
 
 Status ErrorToStatus(const wire::Error& e, const std::string& prefix) {
-  const std::string text = prefix + e.message;
-  switch (static_cast<Code>(e.code)) {
-    case Code::kNotFound:
-      return Status::NotFound(text);
-    case Code::kPermissionDenied:
-      return Status::PermissionDenied(text);
-    case Code::kAlreadyExists:
-      return Status::AlreadyExists(text);
-    case Code::kCorruption:
-      return Status::Corruption(text);
-    case Code::kNoSpace:
-      return Status::NoSpace(text);
-    case Code::kUnavailable:
-      return Status::Unavailable(text);
-    case Code::kIOError:
-      return Status::IOError(text);
-    default:
-      return Status::InvalidArgument(text);
-  }
+  return Status::FromCode(e.code, prefix + e.message);
 }
 
 }  // namespace

@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "catalog/block_map.h"
+#include "core/bytes.h"
 #include "replicator/block_source.h"
 #include "restore/block_target.h"
 
@@ -20,8 +19,7 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
   if (!snapshot.block)
     return Status::InvalidArgument("snapshot " + snapshot.ShortId() +
                                    " holds files, not a disk image; restore it to a directory");
-  ASSIGN_OR_RETURN(BlockMap map,
-                   LoadBlockMap(snapshot.tree, [&](const Id& id) { return repo.LoadBlob(id); }));
+  ASSIGN_OR_RETURN(BlockMap map, repo.LoadBlockMap(snapshot.tree));
   ASSIGN_OR_RETURN(auto target, OpenBlockTarget(options.target, map.length));
   ProgressCounters own;
   ProgressCounters* progress = options.progress ? options.progress : &own;
@@ -93,8 +91,7 @@ Result<BlockVerifyResult> VerifyBlockTarget(Repository& repo, const Snapshot& sn
   if (!snapshot.block)
     return Status::InvalidArgument("snapshot " + snapshot.ShortId() +
                                    " holds files, not a disk image");
-  ASSIGN_OR_RETURN(BlockMap map,
-                   LoadBlockMap(snapshot.tree, [&](const Id& id) { return repo.LoadBlob(id); }));
+  ASSIGN_OR_RETURN(BlockMap map, repo.LoadBlockMap(snapshot.tree));
   ASSIGN_OR_RETURN(auto src, OpenBlockSource(path, path));
   if (src->length() < map.length)
     return Status::InvalidArgument(path + " holds " + std::to_string(src->length()) +
@@ -112,10 +109,9 @@ Result<BlockVerifyResult> VerifyBlockTarget(Repository& repo, const Snapshot& sn
       same = want.zero;
     } else {
       RETURN_IF_ERROR(src->ReadAt(offset, buf.get(), len));
-      const bool zero = buf[0] == 0 && std::memcmp(buf.get(), buf.get() + 1, len - 1) == 0;
-      same = want.zero
-                 ? zero
-                 : !zero && repo.hasher().Hash(std::string_view(buf.get(), len)) == want.chunk;
+      const std::string_view data(buf.get(), len);
+      const bool zero = IsAllZero(data);
+      same = want.zero ? zero : !zero && repo.hasher().Hash(data) == want.chunk;
     }
     if (!same) {
       if (r.differing.size() < 1000) r.differing.push_back(i);

@@ -13,6 +13,7 @@
 
 #include "catalog/tree_walk.h"
 #include "core/bounded_queue.h"
+#include "core/bytes.h"
 #include "replicator/source_fs.h"
 #include "restore/metadata.h"
 #include "restore/selection.h"
@@ -59,10 +60,6 @@ Result<std::string> ReadRange(int fd, uint64_t offset, uint64_t length,
   }
   buf.resize(got);
   return buf;
-}
-
-bool AllZero(std::string_view s) {
-  return s.empty() || (s[0] == 0 && std::memcmp(s.data(), s.data() + 1, s.size() - 1) == 0);
 }
 
 class RestoreRun {
@@ -114,7 +111,7 @@ Status RestoreRun::WriteFile(FileJob& job) {
         // Make sure the old bytes there are zeros (punch, or write if the
         // file system cannot punch holes).
         ASSIGN_OR_RETURN(std::string old, ReadRange(fd, offset, e.length, job.display));
-        if (!AllZero(old) &&
+        if (!IsAllZero(old) &&
             ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                         static_cast<off_t>(e.length)) != 0) {
           RETURN_IF_ERROR(WriteAll(fd, std::string(e.length, '\0'), offset, job.display));

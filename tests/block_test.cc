@@ -223,16 +223,14 @@ TEST_F(BlockBackups, SizeChangesBetweenBackupsAreRecordedAndRestoreExactly) {
 class FaultySource : public BlockSource {
  public:
   enum class Fault { kVanish, kResize };
-  FaultySource(std::unique_ptr<BlockSource> real, Fault fault, int after_reads)
-      : real_(std::move(real)), fault_(fault), after_(after_reads) {}
-  const std::string& path() const override { return real_->path(); }
-  bool is_device() const override { return real_->is_device(); }
+  FaultySource(std::unique_ptr<BlockSource> real, std::string display, Fault fault, int after_reads)
+      : real_(std::move(real)), display_(std::move(display)), fault_(fault), after_(after_reads) {}
   uint64_t length() const override { return real_->length(); }
   bool IsHole(uint64_t o, uint64_t l) override { return real_->IsHole(o, l); }
   void Prefetch(uint64_t o, uint64_t l) override { real_->Prefetch(o, l); }
   Status ReadAt(uint64_t offset, char* buf, size_t len) override {
     if (fault_ == Fault::kVanish && reads_++ >= after_)
-      return Status::FromErrno(ENXIO, "read " + path() + " at offset " + std::to_string(offset));
+      return Status::FromErrno(ENXIO, "read " + display_ + " at offset " + std::to_string(offset));
     return real_->ReadAt(offset, buf, len);
   }
   Result<uint64_t> CurrentLength() override {
@@ -242,6 +240,7 @@ class FaultySource : public BlockSource {
 
  private:
   std::unique_ptr<BlockSource> real_;
+  std::string display_;
   Fault fault_;
   int after_, reads_ = 0;
 };
@@ -258,7 +257,7 @@ TEST_F(BlockBackups, VanishingOrResizedSourceAbortsWithoutSnapshotAndLosesNothin
     o.open_source = [fault](const std::string& p,
                             const std::string& d) -> Result<std::unique_ptr<BlockSource>> {
       ASSIGN_OR_RETURN(auto real, OpenBlockSource(p, d));
-      return std::unique_ptr<BlockSource>(new FaultySource(std::move(real), fault, 7));
+      return std::unique_ptr<BlockSource>(new FaultySource(std::move(real), d, fault, 7));
     };
     auto r = Backup(o);
     ASSERT_FALSE(r.ok());

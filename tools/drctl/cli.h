@@ -8,6 +8,7 @@
 #include <string>
 
 #include "catalog/repository.h"
+#include "core/progress.h"
 #include "core/status.h"
 
 namespace dr::cli {
@@ -33,6 +34,16 @@ int Fail(const Status& s);
 std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g);
 bool ShowProgress(const GlobalOptions& g);
 void PrintJson(const nlohmann::json& j);
+// What a block snapshot captured, as `backup --json` and `snapshots --json` show it.
+nlohmann::json BlockInfoJson(const BlockInfo& b);
+// Runs `fn` while the live progress line for `counters` is shown; the line
+// is cleared before the caller prints the result.
+template <typename Fn>
+auto WithProgress(const GlobalOptions& g, const ProgressCounters* counters, const char* verb,
+                  Fn fn) {
+  ProgressReporter reporter(counters, verb, ShowProgress(g));
+  return fn();
+}
 // JSON-safe text for raw-byte paths (invalid UTF-8 replaced).
 std::string Printable(const std::string& raw);
 

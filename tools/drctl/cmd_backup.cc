@@ -41,22 +41,15 @@ int PrintBlockBackup(const GlobalOptions& g, const BackupResult& r, const VaultC
   const BlockInfo& b = *s.block;
   for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (g.json) {
-    nlohmann::json out = {{"snapshot", s.id.Hex()},
-                          {"source", s.paths.front()},
-                          {"source_kind", b.source_kind},
-                          {"length", b.length},
-                          {"block_size", b.block_size},
-                          {"blocks", b.blocks},
-                          {"zero_blocks", b.zero_blocks},
-                          {"changed_blocks", b.changed_blocks},
-                          {"blocks_not_read", b.blocks_not_read},
-                          {"method", b.method},
-                          {"consistency", s.consistency},
-                          {"warnings", r.warnings},
-                          {"bytes_read", st.bytes_read},
-                          {"bytes_added", st.bytes_added},
-                          {"blobs_added", st.blobs_added},
-                          {"duration_s", st.duration_s}};
+    nlohmann::json out = BlockInfoJson(b);
+    out.update({{"snapshot", s.id.Hex()},
+                {"source", s.paths.front()},
+                {"consistency", s.consistency},
+                {"warnings", r.warnings},
+                {"bytes_read", st.bytes_read},
+                {"bytes_added", st.bytes_added},
+                {"blobs_added", st.blobs_added},
+                {"duration_s", st.duration_s}});
     if (vault) out["wire_bytes_sent"] = vault->stats().bytes_sent;
     PrintJson(out);
   } else if (!g.quiet) {
@@ -165,20 +158,12 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         bo.parent = opts->parent;
         bo.read_all = bo.read_all || opts->force_reread;
         bo.progress = &counters;
-        Result<BackupResult> r = Status::Unavailable("not run");
-        {
-          ProgressReporter reporter(&counters, "backup", ShowProgress(g));
-          r = RunBlockBackup(*target, bo);
-        }
+        auto r = WithProgress(g, &counters, "backup", [&] { return RunBlockBackup(*target, bo); });
         if (!r.ok()) return Fail(r.status());
         return PrintBlockBackup(g, *r, vault.get());
       }
       opts->progress = &counters;
-      Result<BackupResult> r = Status::Unavailable("not run");
-      {
-        ProgressReporter reporter(&counters, "backup", ShowProgress(g));
-        r = RunBackup(*target, *opts);
-      }
+      auto r = WithProgress(g, &counters, "backup", [&] { return RunBackup(*target, *opts); });
       if (!r.ok()) return Fail(r.status());
       const Snapshot& s = r->snapshot;
       const SnapshotStats& st = s.stats;

@@ -19,11 +19,7 @@ void AddCheckCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       CheckOptions opts;
       opts.read_data = *read_data;
       opts.progress = &counters;
-      Result<CheckReport> r = Status::Unavailable("not run");
-      {
-        ProgressReporter reporter(&counters, "check", ShowProgress(g));
-        r = CheckRepository(*repo, opts);
-      }
+      auto r = WithProgress(g, &counters, "check", [&] { return CheckRepository(*repo, opts); });
       if (!r.ok()) return Fail(r.status());
       size_t errors = r->error_count();
       if (g.json) {

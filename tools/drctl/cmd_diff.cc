@@ -1,6 +1,5 @@
 #include <cstdio>
 
-#include "catalog/block_map.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {
@@ -88,10 +87,9 @@ struct DiffPrinter {
 // Two block snapshots: the ranges of blocks whose content differs.
 int DiffBlockMaps(Repository& repo, const Snapshot& s1, const Snapshot& s2,
                   const GlobalOptions& g) {
-  auto load = [&](const Id& id) { return repo.LoadBlob(id); };
-  auto m1 = LoadBlockMap(s1.tree, load);
+  auto m1 = repo.LoadBlockMap(s1.tree);
   if (!m1.ok()) return Fail(m1.status());
-  auto m2 = LoadBlockMap(s2.tree, load);
+  auto m2 = repo.LoadBlockMap(s2.tree);
   if (!m2.ok()) return Fail(m2.status());
   if (m1->block_size != m2->block_size)
     return Fail(Status::InvalidArgument("the snapshots use different block sizes (" +

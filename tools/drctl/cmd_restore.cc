@@ -22,11 +22,8 @@ struct RestoreArgs {
 int RunVerifyOnly(Repository& repo, const Snapshot& snap, const RestoreArgs& a,
                   const GlobalOptions& g) {
   ProgressCounters counters;
-  Result<VerifyResult> r = Status::Unavailable("not run");
-  {
-    ProgressReporter reporter(&counters, "verify", ShowProgress(g));
-    r = VerifyAgainst(repo, snap, a.target, a.includes, &counters);
-  }
+  auto r = WithProgress(g, &counters, "verify",
+                        [&] { return VerifyAgainst(repo, snap, a.target, a.includes, &counters); });
   if (!r.ok()) return Fail(r.status());
   if (g.json) {
     nlohmann::json diffs = nlohmann::json::array();
@@ -65,11 +62,8 @@ int RunBlockRestore(Repository& repo, const Snapshot& snap, const RestoreArgs& a
   }
   ProgressCounters counters;
   if (a.verify_only) {
-    Result<BlockVerifyResult> r = Status::Unavailable("not run");
-    {
-      ProgressReporter reporter(&counters, "verify", ShowProgress(g));
-      r = VerifyBlockTarget(repo, snap, a.target, &counters);
-    }
+    auto r = WithProgress(g, &counters, "verify",
+                          [&] { return VerifyBlockTarget(repo, snap, a.target, &counters); });
     if (!r.ok()) return Fail(r.status());
     if (g.json) {
       PrintJson({{"snapshot", snap.id.Hex()},
@@ -94,11 +88,8 @@ int RunBlockRestore(Repository& repo, const Snapshot& snap, const RestoreArgs& a
     return r->differing_count == 0 ? kExitOk : kExitError;
   }
   BlockRestoreOptions opts{a.target, a.threads, &counters};
-  Result<BlockRestoreResult> r = Status::Unavailable("not run");
-  {
-    ProgressReporter reporter(&counters, "restore", ShowProgress(g));
-    r = RestoreBlockSnapshot(repo, snap, opts);
-  }
+  auto r =
+      WithProgress(g, &counters, "restore", [&] { return RestoreBlockSnapshot(repo, snap, opts); });
   if (!r.ok()) return Fail(r.status());
   const double rate = r->seconds > 0 ? r->length / r->seconds : 0;
   if (g.json) {
@@ -159,11 +150,8 @@ void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       opts.include_paths = a->includes;
       opts.threads = a->threads;
       opts.progress = &counters;
-      Result<RestoreResult> r = Status::Unavailable("not run");
-      {
-        ProgressReporter reporter(&counters, "restore", ShowProgress(g));
-        r = RestoreSnapshot(*repo, *snap, opts);
-      }
+      auto r = WithProgress(g, &counters, "restore",
+                            [&] { return RestoreSnapshot(*repo, *snap, opts); });
       if (!r.ok()) return Fail(r.status());
       for (const auto& e : r->errors) std::fprintf(stderr, "error: %s\n", e.c_str());
       double rate = r->seconds > 0 ? r->bytes_total / r->seconds : 0;

@@ -5,6 +5,13 @@
 
 namespace dr::cli {
 
+nlohmann::json BlockInfoJson(const BlockInfo& b) {
+  return {{"source_kind", b.source_kind},         {"length", b.length},
+          {"block_size", b.block_size},           {"blocks", b.blocks},
+          {"zero_blocks", b.zero_blocks},         {"changed_blocks", b.changed_blocks},
+          {"blocks_not_read", b.blocks_not_read}, {"method", b.method}};
+}
+
 nlohmann::json SnapshotJson(const Snapshot& s) {
   nlohmann::json paths = nlohmann::json::array();
   for (const auto& p : s.paths) paths.push_back(p);
@@ -31,13 +38,7 @@ nlohmann::json SnapshotJson(const Snapshot& s) {
         {"bytes_added", st.bytes_added},
         {"duration_s", st.duration_s}}}};
   if (!s.consistency.empty()) j["consistency"] = s.consistency;
-  if (s.block) {
-    const BlockInfo& b = *s.block;
-    j["block"] = {{"source_kind", b.source_kind},         {"length", b.length},
-                  {"block_size", b.block_size},           {"blocks", b.blocks},
-                  {"zero_blocks", b.zero_blocks},         {"changed_blocks", b.changed_blocks},
-                  {"blocks_not_read", b.blocks_not_read}, {"method", b.method}};
-  }
+  if (s.block) j["block"] = BlockInfoJson(*s.block);
   return j;
 }
 
