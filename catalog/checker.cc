@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "catalog/blob.h"
+#include "catalog/format/blob.h"
 #include "catalog/tree_walk.h"
 
 namespace dr {

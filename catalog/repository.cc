@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "catalog/blob.h"
+#include "catalog/format/blob.h"
 #include "core/envelope.h"
 #include "core/timefmt.h"
 

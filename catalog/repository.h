@@ -21,14 +21,14 @@
 #include <unordered_set>
 #include <vector>
 
-#include "catalog/blob.h"
-#include "catalog/block_map.h"
-#include "catalog/index.h"
-#include "catalog/object_store.h"
-#include "catalog/pack.h"
-#include "catalog/repo_config.h"
-#include "catalog/snapshot.h"
-#include "catalog/tree.h"
+#include "catalog/format/blob.h"
+#include "catalog/format/block_map.h"
+#include "catalog/format/index.h"
+#include "catalog/store/object_store.h"
+#include "catalog/format/pack.h"
+#include "catalog/format/repo_config.h"
+#include "catalog/format/snapshot.h"
+#include "catalog/format/tree.h"
 #include "core/bounded_queue.h"
 #include "core/hash.h"
 #include "core/status.h"

@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include "catalog/blob.h"
-#include "catalog/fault_store.h"
-#include "catalog/mem_store.h"
+#include "catalog/format/blob.h"
+#include "catalog/store/testing/fault_store.h"
+#include "catalog/store/testing/mem_store.h"
 #include "core/envelope.h"
 #include "tests/test_util.h"
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "catalog/repository.h"
-#include "catalog/tree.h"
+#include "catalog/format/tree.h"
 
 namespace dr {
 

@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "catalog/checker.h"
-#include "catalog/dir_store.h"
-#include "catalog/fault_store.h"
+#include "catalog/store/dir_store.h"
+#include "catalog/store/testing/fault_store.h"
 #include "catalog/repository.h"
-#include "replicator/backup.h"
-#include "restore/restorer.h"
-#include "restore/verifier.h"
+#include "replicator/capture/backup.h"
+#include "restore/files/restorer.h"
+#include "restore/files/verifier.h"
 #include "tests/test_util.h"
 
 namespace dr {

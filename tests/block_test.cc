@@ -14,8 +14,8 @@
 
 #include "catalog/checker.h"
 #include "catalog/repository.h"
-#include "replicator/block_backup.h"
-#include "restore/block_restore.h"
+#include "replicator/capture/block_backup.h"
+#include "restore/block/block_restore.h"
 #include "tests/test_util.h"
 #include "tests/vault_harness.h"
 

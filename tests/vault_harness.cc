@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "replicator/vault_config.h"
+#include "replicator/vault/vault_config.h"
 
 namespace dr::test {
 

@@ -10,13 +10,13 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "catalog/object_store.h"
-#include "catalog/snapshot.h"
-#include "catalog/tree.h"
-#include "replicator/curve_keys.h"
-#include "replicator/protocol.h"
-#include "replicator/vault_client.h"
-#include "replicator/vault_store.h"
+#include "catalog/store/object_store.h"
+#include "catalog/format/snapshot.h"
+#include "catalog/format/tree.h"
+#include "replicator/wire/curve_keys.h"
+#include "replicator/wire/protocol.h"
+#include "replicator/wire/vault_client.h"
+#include "replicator/wire/vault_store.h"
 #include "tests/test_util.h"
 #include "tests/vault_harness.h"
 

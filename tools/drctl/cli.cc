@@ -5,7 +5,7 @@
 
 #include "core/progress.h"
 #include "core/timefmt.h"
-#include "replicator/vault_store.h"
+#include "replicator/wire/vault_store.h"
 
 namespace dr::cli {
 

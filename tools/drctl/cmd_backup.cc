@@ -4,10 +4,10 @@
 #include <cstdio>
 
 #include "core/timefmt.h"
-#include "replicator/backup.h"
-#include "replicator/block_backup.h"
-#include "replicator/remote_target.h"
-#include "replicator/vault_client.h"
+#include "replicator/capture/backup.h"
+#include "replicator/capture/block_backup.h"
+#include "replicator/wire/remote_target.h"
+#include "replicator/wire/vault_client.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {

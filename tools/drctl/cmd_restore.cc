@@ -1,9 +1,9 @@
 #include <cstdio>
 
 #include "core/timefmt.h"
-#include "restore/block_restore.h"
-#include "restore/restorer.h"
-#include "restore/verifier.h"
+#include "restore/block/block_restore.h"
+#include "restore/files/restorer.h"
+#include "restore/files/verifier.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {

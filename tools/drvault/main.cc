@@ -11,12 +11,12 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "catalog/object_store.h"
+#include "catalog/store/object_store.h"
 #include "catalog/repository.h"
-#include "replicator/agent_registry.h"
-#include "replicator/curve_keys.h"
-#include "replicator/vault.h"
-#include "replicator/vault_config.h"
+#include "replicator/vault/agent_registry.h"
+#include "replicator/wire/curve_keys.h"
+#include "replicator/vault/vault.h"
+#include "replicator/vault/vault_config.h"
 
 namespace {
 

@@ -1,0 +1,303 @@
+// Round trip, truncation, bit flip and wrong version for every on-store codec.
+#include <gtest/gtest.h>
+
+#include "catalog/format/blob.h"
+#include "catalog/format/index.h"
+#include "catalog/format/pack.h"
+#include "catalog/format/repo_config.h"
+#include "catalog/format/snapshot.h"
+#include "catalog/format/tree.h"
+#include "tests/test_util.h"
+
+namespace dr {
+namespace {
+
+KeyedHasher TestHasher() { return KeyedHasher(test::RandomBytes(192, 'k')); }
+
+std::string MakePack(std::vector<std::string>* raws, std::vector<Id>* ids) {
+  KeyedHasher h = TestHasher();
+  PackBuilder b;
+  for (int i = 0; i < 5; ++i) {
+    std::string raw = i % 2 ? test::RandomBytes(1000 + i, i) : test::TextBytes(5000 + i, i);
+    Id id = h.Hash(raw);
+    b.Add(i == 4 ? BlobType::kTree : BlobType::kData, id, EncodeBlob(raw, 3),
+          static_cast<uint32_t>(raw.size()));
+    raws->push_back(raw);
+    ids->push_back(id);
+  }
+  return b.Finish();
+}
+
+TEST(Blob, CompressesOnlyWhenItPays) {
+  std::string text = test::TextBytes(100000, 1), noise = test::RandomBytes(100000, 2);
+  EXPECT_LT(EncodeBlob(text, 3).size(), text.size());
+  EXPECT_EQ(EncodeBlob(noise, 3), noise);  // stored raw
+  EXPECT_EQ(EncodeBlob(text, 0), text);    // compression off
+}
+
+TEST(Blob, DecodeVerifiesTheId) {
+  KeyedHasher h = TestHasher();
+  std::string raw = test::TextBytes(50000, 3);
+  std::string stored = EncodeBlob(raw, 3);
+  auto ok = DecodeBlob(stored, static_cast<uint32_t>(raw.size()), h.Hash(raw), h, "p");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, raw);
+  std::string flipped = stored;
+  flipped[stored.size() / 2] ^= 0x10;
+  EXPECT_TRUE(DecodeBlob(flipped, static_cast<uint32_t>(raw.size()), h.Hash(raw), h, "p")
+                  .status()
+                  .IsCorruption());
+  EXPECT_TRUE(DecodeBlob(stored, static_cast<uint32_t>(raw.size()), h.Hash("other"), h, "p")
+                  .status()
+                  .IsCorruption());
+}
+
+TEST(Pack, RoundTrip) {
+  std::vector<std::string> raws;
+  std::vector<Id> ids;
+  std::string pack = MakePack(&raws, &ids);
+  auto entries = ParsePack(pack, "pack");
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 5u);
+  KeyedHasher h = TestHasher();
+  for (size_t i = 0; i < 5; ++i) {
+    const PackEntry& e = (*entries)[i];
+    EXPECT_EQ(e.id, ids[i]);
+    EXPECT_EQ(e.type, i == 4 ? BlobType::kTree : BlobType::kData);
+    auto raw = DecodeBlob(std::string_view(pack).substr(e.offset, e.stored_len), e.raw_len, e.id, h,
+                          "pack");
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(*raw, raws[i]);
+  }
+}
+
+TEST(Pack, TruncatedTailIsCorruption) {
+  std::vector<std::string> raws;
+  std::vector<Id> ids;
+  std::string pack = MakePack(&raws, &ids);
+  for (size_t cut : {size_t{1}, size_t{17}, size_t{40}, pack.size() - 3}) {
+    EXPECT_TRUE(ParsePack(pack.substr(0, pack.size() - cut), "pack").status().IsCorruption())
+        << cut;
+  }
+}
+
+TEST(Pack, FlippedHeaderBitIsCorruption) {
+  std::vector<std::string> raws;
+  std::vector<Id> ids;
+  std::string pack = MakePack(&raws, &ids);
+  size_t header_start = pack.size() - kPackTrailerSize - 5 * kPackEntrySize;
+  for (size_t i = header_start; i < pack.size() - 5; ++i) {
+    std::string bad = pack;
+    bad[i] ^= 0x01;
+    EXPECT_FALSE(ParsePack(bad, "pack").ok()) << "byte " << i;
+  }
+}
+
+TEST(Pack, WrongVersionIsRefused) {
+  std::vector<std::string> raws;
+  std::vector<Id> ids;
+  std::string pack = MakePack(&raws, &ids);
+  pack[pack.size() - 5] = 7;
+  auto r = ParsePack(pack, "pack");
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+}
+
+TEST(Pack, KeyRoundTrip) {
+  Id id = TestHasher().Hash("pack");
+  Id back;
+  ASSERT_TRUE(PackIdFromKey(PackKey(id), &back));
+  EXPECT_EQ(back, id);
+  EXPECT_FALSE(PackIdFromKey("data/zz/" + id.Hex(), &back));
+  EXPECT_FALSE(PackIdFromKey("index/" + id.Hex(), &back));
+}
+
+std::vector<IndexPack> SampleIndex() {
+  KeyedHasher h = TestHasher();
+  std::vector<IndexPack> packs(3);
+  for (int p = 0; p < 3; ++p) {
+    packs[p].pack = h.Hash("pack" + std::to_string(p));
+    for (int i = 0; i < 4; ++i) {
+      packs[p].entries.push_back({i == 0 ? BlobType::kTree : BlobType::kData,
+                                  h.Hash(std::to_string(p * 10 + i)),
+                                  static_cast<uint32_t>(i * 100), 100, 250});
+    }
+  }
+  return packs;
+}
+
+TEST(IndexSegment, RoundTripAndLookup) {
+  auto packs = SampleIndex();
+  auto decoded = DecodeIndexSegment(EncodeIndexSegment(packs), "idx");
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ChunkIndex index;
+  for (const auto& p : *decoded) index.AddPack(p.pack, p.entries);
+  index.Compact();
+  EXPECT_EQ(index.blob_count(), 12u);
+  EXPECT_EQ(index.pack_count(), 3u);
+  for (const auto& p : packs) {
+    for (const auto& e : p.entries) {
+      auto loc = index.Find(e.id);
+      ASSERT_TRUE(loc.has_value());
+      EXPECT_EQ(loc->pack, p.pack);
+      EXPECT_EQ(loc->offset, e.offset);
+      EXPECT_EQ(loc->type, e.type);
+      EXPECT_EQ(loc->raw_len, 250u);
+    }
+  }
+  EXPECT_FALSE(index.Has(TestHasher().Hash("absent")));
+}
+
+TEST(IndexSegment, TruncationAndBitFlip) {
+  std::string seg = EncodeIndexSegment(SampleIndex());
+  EXPECT_TRUE(DecodeIndexSegment(seg.substr(0, seg.size() - 9), "idx").status().IsCorruption());
+  std::string bad = seg;
+  bad[40] ^= 0x04;
+  EXPECT_TRUE(DecodeIndexSegment(bad, "idx").status().IsCorruption());
+}
+
+TEST(ChunkIndex, MemoryIsAboutThirtyTwoBytesPerBlob) {
+  ChunkIndex index;
+  KeyedHasher h = TestHasher();
+  for (int p = 0; p < 100; ++p) {
+    std::vector<PackEntry> entries;
+    for (int i = 0; i < 1000; ++i) {
+      entries.push_back({BlobType::kData, h.Hash(std::to_string(p * 1000 + i)), 0, 1, 1});
+    }
+    index.AddPack(h.Hash("p" + std::to_string(p)), entries);
+  }
+  index.Compact();
+  double per_blob = static_cast<double>(index.MemoryBytes()) / index.blob_count();
+  EXPECT_LT(per_blob, 34.0);
+}
+
+Tree SampleTree() {
+  KeyedHasher h = TestHasher();
+  Tree t;
+  Node f;
+  f.name = "\xd6\xd0\xce\xc4 file\nwith newline";
+  f.type = NodeType::kFile;
+  f.mode = 04755;
+  f.uid = 1234;
+  f.gid = 5678;
+  f.user = "ann";
+  f.group = "finance";
+  f.mtime_ns = 1700000000123456789;
+  f.ctime_ns = -5;
+  f.inode = 99;
+  f.nlink = 2;
+  f.hardlink_group = 777;
+  f.size = 3000;
+  f.content = {{false, 1000, h.Hash("a")}, {true, 1500, Id{}}, {false, 500, h.Hash("b")}};
+  f.digest = h.Hash("whole");
+  f.xattrs = {{"system.posix_acl_access", std::string("\x02\x00\x00\x00", 4)}, {"user.x", "y"}};
+  Node d;
+  d.name = "dir";
+  d.type = NodeType::kDir;
+  d.mode = 01777;
+  d.subtree = h.Hash("sub");
+  Node l;
+  l.name = "link";
+  l.type = NodeType::kSymlink;
+  l.link_target = "../../target";
+  Node c;
+  c.name = "null";
+  c.type = NodeType::kCharDev;
+  c.rdev = 0x103;
+  t.nodes = {d, l, c, f};
+  std::sort(t.nodes.begin(), t.nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
+  return t;
+}
+
+TEST(TreeCodec, RoundTripKeepsEveryField) {
+  Tree t = SampleTree();
+  auto back = DecodeTree(EncodeTree(t), "tree");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->nodes, t.nodes);
+  EXPECT_NE(back->Find("dir"), nullptr);
+  EXPECT_EQ(back->Find("nope"), nullptr);
+}
+
+TEST(TreeCodec, EveryTruncationIsDetected) {
+  std::string enc = EncodeTree(SampleTree());
+  for (size_t n = 0; n < enc.size(); ++n) {
+    EXPECT_FALSE(DecodeTree(enc.substr(0, n), "tree").ok()) << n;
+  }
+}
+
+TEST(TreeCodec, UnsortedOrBadNamesAndWrongVersion) {
+  Tree t = SampleTree();
+  std::swap(t.nodes[0], t.nodes[1]);
+  EXPECT_TRUE(DecodeTree(EncodeTree(t), "tree").status().IsCorruption());
+  Tree bad;
+  bad.nodes.resize(1);
+  bad.nodes[0].name = "a/b";
+  EXPECT_TRUE(DecodeTree(EncodeTree(bad), "tree").status().IsCorruption());
+  bad.nodes[0].name = "..";
+  EXPECT_TRUE(DecodeTree(EncodeTree(bad), "tree").status().IsCorruption());
+  std::string enc = EncodeTree(SampleTree());
+  enc[0] = 2;
+  EXPECT_EQ(DecodeTree(enc, "tree").status().code(), Code::kInvalidArgument);
+}
+
+TEST(TreeCodec, ExtentsMustAddUpToTheSize) {
+  Tree t = SampleTree();
+  for (auto& n : t.nodes) {
+    if (n.type == NodeType::kFile) n.size += 1;
+  }
+  EXPECT_TRUE(DecodeTree(EncodeTree(t), "tree").status().IsCorruption());
+}
+
+TEST(SnapshotCodec, RoundTripWithRawBytePaths) {
+  KeyedHasher h = TestHasher();
+  Snapshot s;
+  s.time_ns = 1795748405000000007;
+  s.host = "records-01";
+  s.username = "root";
+  s.paths = {"/srv/\xd6\xd0\xce\xc4", "/home/ann"};
+  s.tags = {"daily", "finance"};
+  s.parent = h.Hash("parent");
+  s.tree = h.Hash("tree");
+  s.partial = true;
+  s.warnings = {"stat /srv/x: Permission denied"};
+  s.stats.files_new = 3;
+  s.stats.bytes_added = 1 << 20;
+  s.stats.duration_s = 1.5;
+  auto back = DecodeSnapshot(EncodeSnapshot(s), "snap");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->paths, s.paths);
+  EXPECT_EQ(back->tags, s.tags);
+  EXPECT_EQ(back->parent, s.parent);
+  EXPECT_EQ(back->tree, s.tree);
+  EXPECT_EQ(back->time_ns, s.time_ns);
+  EXPECT_TRUE(back->partial);
+  EXPECT_EQ(back->stats.files_new, 3u);
+  EXPECT_EQ(back->stats.bytes_added, 1u << 20);
+}
+
+TEST(SnapshotCodec, TruncationAndBitFlip) {
+  Snapshot s;
+  s.paths = {"/x"};
+  std::string enc = EncodeSnapshot(s);
+  EXPECT_TRUE(DecodeSnapshot(enc.substr(0, enc.size() - 1), "snap").status().IsCorruption());
+  enc[20] ^= 1;
+  EXPECT_TRUE(DecodeSnapshot(enc, "snap").status().IsCorruption());
+}
+
+TEST(RepoConfigCodec, RoundTripAndValidation) {
+  auto c = RepoConfig::Generate(ChunkerParams{}, 16 << 20, 3);
+  ASSERT_TRUE(c.ok());
+  auto back = RepoConfig::Decode(c->Encode(), "config");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->secret, c->secret);
+  EXPECT_EQ(back->repo_id, c->repo_id);
+  EXPECT_EQ(back->chunker.avg_size, 1u << 20);
+  EXPECT_FALSE(RepoConfig::Generate(ChunkerParams{1000, 3000, 9000}, 16 << 20, 3).ok());
+  EXPECT_FALSE(RepoConfig::Generate(ChunkerParams{}, 100, 3).ok());
+  std::string enc = c->Encode();
+  enc[enc.size() / 2] ^= 0x20;
+  EXPECT_TRUE(RepoConfig::Decode(enc, "config").status().IsCorruption());
+}
+
+}  // namespace
+}  // namespace dr

@@ -1,0 +1,59 @@
+// Packs: about 16 MiB objects "data/<2 hex>/<32 hex>" holding blobs back to
+// back, then a header that lists them, then a fixed trailer. Because every
+// pack describes itself, the index can always be rebuilt from packs alone.
+// Byte layout: docs/format/pack.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catalog/format/blob.h"
+#include "catalog/store/object_store.h"
+#include "core/hash.h"
+#include "core/status.h"
+
+namespace dr {
+
+struct PackEntry {
+  BlobType type = BlobType::kData;
+  Id id;
+  uint32_t offset = 0;  // from the start of the pack
+  uint32_t stored_len = 0;
+  uint32_t raw_len = 0;
+};
+
+inline constexpr size_t kPackTrailerSize = 4 + 8 + 1 + 4;
+inline constexpr size_t kPackEntrySize = 1 + 16 + 4 + 4;
+
+std::string PackKey(const Id& pack_id);
+// Parses "data/xx/<hex>" back to the pack id; false for other keys.
+bool PackIdFromKey(std::string_view key, Id* out);
+
+// Accumulates blobs into one pack. Not thread-safe.
+class PackBuilder {
+ public:
+  // Reserves room for a pack of about `expected` bytes up front, so the
+  // buffer does not double past it while filling.
+  void Reserve(size_t expected) { data_.reserve(expected); }
+  void Add(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
+  size_t size() const { return data_.size(); }
+  bool empty() const { return entries_.empty(); }
+  const std::vector<PackEntry>& entries() const { return entries_; }
+  // Appends header and trailer and returns the finished pack bytes; the
+  // builder is left empty.
+  std::string Finish();
+
+ private:
+  std::string data_;
+  std::vector<PackEntry> entries_;
+};
+
+// Parses the header of a whole pack held in memory.
+Result<std::vector<PackEntry>> ParsePack(std::string_view pack, const std::string& what);
+
+// Reads only the header of a stored pack (two range reads).
+Result<std::vector<PackEntry>> ReadPackHeader(ObjectStore* store, const std::string& key);
+
+}  // namespace dr

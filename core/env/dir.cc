@@ -1,0 +1,50 @@
+#include "core/env/dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace dr {
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+std::string ProcFdPath(int dirfd, const std::string& name) {
+  return "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
+}
+
+Result<UniqueFd> OpenDirAt(int dirfd, const std::string& name, const std::string& display) {
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open directory " + display);
+  return UniqueFd(fd);
+}
+
+Result<std::vector<std::string>> ReadDirNames(int dirfd, const std::string& display) {
+  int fd = ::dup(dirfd);
+  if (fd < 0) return Status::FromErrno(errno, "read directory " + display);
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return Status::FromErrno(errno, "read directory " + display);
+  }
+  ::rewinddir(d);
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    names.emplace_back(e->d_name);
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return Status::FromErrno(err, "read directory " + display);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace dr

@@ -1,0 +1,124 @@
+#include "core/env/file_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <random>
+
+namespace dr {
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+Result<size_t> PreadFull(int fd, char* buf, size_t len, uint64_t offset, const std::string& what) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = ::pread(fd, buf + got, len - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read " + what);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+Status PreadExact(int fd, char* buf, size_t len, uint64_t offset, const std::string& what) {
+  ASSIGN_OR_RETURN(size_t got, PreadFull(fd, buf, len, offset, what));
+  if (got == len) return Status::OK();
+  return Status::Corruption(what + ": object is shorter than expected (wanted bytes " +
+                            std::to_string(offset) + ".." + std::to_string(offset + len) +
+                            ", got " + std::to_string(offset + got) + ")");
+}
+
+Status PwriteFull(int fd, std::string_view data, uint64_t offset, const std::string& what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + what);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status WriteFull(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + what);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::OK();
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  ASSIGN_OR_RETURN(size_t got, PreadFull(fd.get(), out.data(), out.size(), 0, path));
+  out.resize(got);
+  return out;
+}
+
+Status FsyncDir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open directory " + dir);
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir);
+  return Status::OK();
+}
+
+namespace {
+
+constexpr std::string_view kTempPrefix = ".tmp.";
+
+std::string TempName() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::string(kTempPrefix) + std::to_string(::getpid()) + "." +
+         std::to_string(counter++) + "." + std::to_string(rng() % 1000000);
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+bool IsAtomicWriteTemp(std::string_view name) { return name.substr(0, kTempPrefix.size()) == kTempPrefix; }
+
+Status WriteFileAtomically(const std::string& path, std::string_view data, ReplaceMode mode,
+                           unsigned mode_bits) {
+  const std::string dir = DirOf(path);
+  const std::string tmp = dir + "/" + TempName();
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_bits));
+  if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
+  Status st = WriteFull(fd.get(), data, tmp);
+  if (st.ok() && ::fsync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + tmp);
+  if (st.ok() && ::close(fd.release()) != 0) st = Status::FromErrno(errno, "close " + tmp);
+  // rename replaces atomically; link refuses an existing name atomically.
+  if (st.ok() && mode == ReplaceMode::kReplace && ::rename(tmp.c_str(), path.c_str()) != 0)
+    st = Status::FromErrno(errno, "rename " + tmp + " to " + path);
+  if (st.ok() && mode == ReplaceMode::kCreateIfAbsent && ::link(tmp.c_str(), path.c_str()) != 0)
+    st = Status::FromErrno(errno, "create " + path);
+  if (!st.ok() || mode == ReplaceMode::kCreateIfAbsent) ::unlink(tmp.c_str());
+  RETURN_IF_ERROR(st);
+  return FsyncDir(dir);
+}
+
+}  // namespace dr

@@ -1,0 +1,70 @@
+// BackupTarget: where a backup run puts what it captures. The walker in
+// backup.cc does not know whether the repository is local or behind a vault:
+//  - MakeRepositoryTarget: a Repository opened here (dir://, rados://);
+//  - RemoteTarget (remote_target.h): a vault session over ZeroMQ, which asks
+//    the vault which chunks it lacks and sends only those.
+//
+// Contract: AddChunk/AddTree may be called from the walker thread while
+// earlier chunks are still being compressed and stored; the first storage
+// error is latched and returned by every later call. Commit stores the
+// snapshot only after everything added before it is durable (DESIGN.md: a
+// snapshot is written last).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catalog/format/repo_config.h"
+#include "catalog/repository.h"
+#include "catalog/format/snapshot.h"
+#include "catalog/format/tree.h"
+#include "core/hash.h"
+#include "core/status.h"
+
+namespace dr {
+
+class BackupTarget {
+ public:
+  virtual ~BackupTarget() = default;
+
+  virtual const ChunkerParams& chunker() const = 0;
+  virtual const KeyedHasher& hasher() const = 0;
+  // Tidies the target before a run (a local repository adopts packs left by
+  // an interrupted backup).
+  virtual Status Prepare() = 0;
+
+  // ---- what the parent snapshot looked like
+  virtual Result<std::vector<Snapshot>> ListSnapshots() = 0;
+  virtual Result<Snapshot> FindSnapshot(const std::string& spec) = 0;
+  // A metadata blob's raw bytes (a tree or a block map part), verified
+  // against its id.
+  virtual Result<std::string> LoadMetadata(const Id& id) = 0;
+  Result<Tree> LoadTree(const Id& id) {
+    ASSIGN_OR_RETURN(std::string raw, LoadMetadata(id));
+    return DecodeTree(raw, "tree " + id.Hex());
+  }
+  // Whether every id is stored (an unchanged file's chunks may be reused
+  // only then). Remote targets answer from one batched question per call.
+  virtual bool HasAll(const std::vector<Id>& ids) = 0;
+
+  // ---- storing
+  // Stores a chunk unless the target already has it. `data` is copied.
+  virtual Status AddChunk(const Id& id, std::string_view data) = 0;
+  // Stores a metadata blob (if new) and returns its id.
+  virtual Result<Id> AddMetadata(std::string raw) = 0;
+  Result<Id> AddTree(const Tree& tree) { return AddMetadata(EncodeTree(tree)); }
+  // Waits until everything added so far is durable; returns the first error.
+  virtual Status Flush() = 0;
+  // Stored bytes and blobs this target added since it was made.
+  virtual WriteStats write_stats() const = 0;
+  // Flush(), then store the snapshot; returns its id.
+  virtual Result<Id> Commit(const Snapshot& snapshot) = 0;
+};
+
+// A target writing into `repo` with `threads` compression workers (0: one per
+// core). `repo` must outlive the target.
+std::unique_ptr<BackupTarget> MakeRepositoryTarget(Repository& repo, int threads);
+
+}  // namespace dr

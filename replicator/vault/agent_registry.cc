@@ -1,0 +1,169 @@
+#include "replicator/vault/agent_registry.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "catalog/store/dir_store.h"
+#include "core/timefmt.h"
+
+namespace dr {
+
+namespace {
+constexpr struct {
+  unsigned bit;
+  const char* name;
+} kRightNames[] = {
+    {kRightBackup, "backup"}, {kRightRestore, "restore"}, {kRightReplicate, "replicate"}};
+}  // namespace
+
+Result<unsigned> ParseRights(const std::string& list) {
+  unsigned rights = 0;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    bool known = false;
+    for (const auto& r : kRightNames) {
+      if (item == r.name) {
+        rights |= r.bit;
+        known = true;
+      }
+    }
+    if (!known)
+      return Status::InvalidArgument("unknown right '" + item +
+                                     "' (known: backup, restore, replicate)");
+  }
+  if (rights == 0) return Status::InvalidArgument("no rights given");
+  return rights;
+}
+
+std::string RightsToString(unsigned rights) {
+  std::string s;
+  for (const auto& r : kRightNames) {
+    if (rights & r.bit) s += (s.empty() ? "" : ",") + std::string(r.name);
+  }
+  return s;
+}
+
+bool IsValidNamespace(const std::string& ns) {
+  if (ns.empty() || ns.size() > 63) return false;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    char c = ns[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '-' || c == '_'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Status AgentRegistry::ReloadIfChanged() {
+  struct stat st;
+  if (::stat(path_.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::FromErrno(errno, "agent registry " + path_);
+    entries_.clear();
+    loaded_mtime_ns_ = loaded_size_ = -1;
+    return Status::OK();
+  }
+  const int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  if (mtime == loaded_mtime_ns_ && st.st_size == loaded_size_) return Status::OK();
+  std::ifstream in(path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto j = nlohmann::json::parse(text.str(), nullptr, false);
+  if (j.is_discarded() || !j.contains("agents") || !j["agents"].is_array())
+    return Status::Corruption("agent registry " + path_ + " is not valid JSON with an agents list");
+  std::vector<AgentEntry> entries;
+  try {
+    for (const auto& a : j["agents"]) {
+      AgentEntry e;
+      e.name = a.at("name").get<std::string>();
+      e.public_key = a.at("public_key").get<std::string>();
+      e.nspace = a.at("namespace").get<std::string>();
+      auto rights = ParseRights(a.at("rights").get<std::string>());
+      if (!rights.ok()) return rights.status().WithContext("agent registry " + path_);
+      e.rights = *rights;
+      e.revoked = a.value("revoked", false);
+      e.enrolled_at = a.value("enrolled_at", "");
+      e.revoked_at = a.value("revoked_at", "");
+      entries.push_back(std::move(e));
+    }
+  } catch (const nlohmann::json::exception& ex) {
+    return Status::Corruption("agent registry " + path_ + ": " + ex.what());
+  }
+  entries_ = std::move(entries);
+  loaded_mtime_ns_ = mtime;
+  loaded_size_ = st.st_size;
+  return Status::OK();
+}
+
+std::optional<AgentEntry> AgentRegistry::Find(const std::string& public_key) {
+  std::lock_guard l(mu_);
+  // A registry that cannot be read admits nobody new; the last good copy
+  // stays in memory so a bad edit does not lock everyone out.
+  (void)ReloadIfChanged();
+  for (const auto& e : entries_)
+    if (e.public_key == public_key) return e;
+  return std::nullopt;
+}
+
+Result<std::vector<AgentEntry>> AgentRegistry::All() {
+  std::lock_guard l(mu_);
+  RETURN_IF_ERROR(ReloadIfChanged());
+  return entries_;
+}
+
+Status AgentRegistry::Save(const std::vector<AgentEntry>& entries) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& e : entries) {
+    nlohmann::json a = {{"name", e.name},        {"public_key", e.public_key},
+                        {"namespace", e.nspace}, {"rights", RightsToString(e.rights)},
+                        {"revoked", e.revoked},  {"enrolled_at", e.enrolled_at}};
+    if (e.revoked) a["revoked_at"] = e.revoked_at;
+    list.push_back(std::move(a));
+  }
+  // DirStore's Put is the atomic, durable replace we need (temp, fsync, rename).
+  const std::filesystem::path path(path_);
+  return DirStore(path.parent_path().string())
+      .Put(path.filename().string(), nlohmann::json{{"agents", list}}.dump(2) + "\n")
+      .WithContext("agent registry");
+}
+
+Status AgentRegistry::Enrol(const AgentEntry& entry) {
+  std::lock_guard l(mu_);
+  RETURN_IF_ERROR(ReloadIfChanged());
+  for (const auto& e : entries_) {
+    if (e.name == entry.name)
+      return Status::AlreadyExists("an agent named '" + entry.name + "' is already enrolled");
+    if (e.public_key == entry.public_key)
+      return Status::AlreadyExists("key " + entry.public_key + " is already enrolled as '" +
+                                   e.name + "'");
+  }
+  auto entries = entries_;
+  AgentEntry e = entry;
+  if (e.enrolled_at.empty()) e.enrolled_at = FormatRfc3339Utc(NowUnixNs());
+  entries.push_back(std::move(e));
+  RETURN_IF_ERROR(Save(entries));
+  loaded_mtime_ns_ = -1;  // re-read our own write next time
+  return Status::OK();
+}
+
+Status AgentRegistry::Revoke(const std::string& name_or_key) {
+  std::lock_guard l(mu_);
+  RETURN_IF_ERROR(ReloadIfChanged());
+  auto entries = entries_;
+  for (auto& e : entries) {
+    if (e.name == name_or_key || e.public_key == name_or_key) {
+      if (e.revoked) return Status::OK();
+      e.revoked = true;
+      e.revoked_at = FormatRfc3339Utc(NowUnixNs());
+      RETURN_IF_ERROR(Save(entries));
+      loaded_mtime_ns_ = -1;
+      return Status::OK();
+    }
+  }
+  return Status::NotFound("no enrolled agent named or keyed '" + name_or_key + "'");
+}
+
+}  // namespace dr

@@ -1,0 +1,100 @@
+#include "replicator/vault/vault_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "replicator/wire/curve_keys.h"
+
+namespace dr {
+
+Result<VaultConfig> LoadVaultConfig(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Status::NotFound("vault config " + path + ": cannot be read");
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("vault config " + path + ": " + e.what());
+  }
+  if (!root.IsMap()) return Status::InvalidArgument("vault config " + path + ": not a mapping");
+  VaultConfig c;
+  auto field = [&](const YAML::Node& parent, const char* name, const std::string& where,
+                   bool required, std::string* out) -> Status {
+    const YAML::Node n = parent[name];
+    if (!n) {
+      return required ? Status::InvalidArgument("vault config " + path + ": " + where + name +
+                                                ": missing")
+                      : Status::OK();
+    }
+    if (!n.IsScalar())
+      return Status::InvalidArgument("vault config " + path + ": " + where + name +
+                                     ": not a string");
+    *out = n.as<std::string>();
+    return Status::OK();
+  };
+  static const char* kKnown[] = {"listen",  "state",      "repository",
+                                 "metrics", "credit_mib", "offsite"};
+  for (const auto& kv : root) {
+    std::string key = kv.first.as<std::string>();
+    if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
+      return Status::InvalidArgument("vault config " + path + ": unknown field '" + key + "'");
+  }
+  RETURN_IF_ERROR(field(root, "listen", "", true, &c.listen));
+  RETURN_IF_ERROR(field(root, "state", "", true, &c.state_dir));
+  RETURN_IF_ERROR(field(root, "repository", "", true, &c.repository));
+  RETURN_IF_ERROR(field(root, "metrics", "", false, &c.metrics));
+  if (root["credit_mib"]) {
+    try {
+      int mib = root["credit_mib"].as<int>();
+      if (mib < 8 || mib > 4096) throw YAML::Exception(YAML::Mark(), "");
+      c.credit_bytes = static_cast<uint64_t>(mib) << 20;
+    } catch (const YAML::Exception&) {
+      return Status::InvalidArgument("vault config " + path +
+                                     ": credit_mib: must be a whole number from 8 to 4096");
+    }
+  }
+  if (const YAML::Node o = root["offsite"]) {
+    OffsiteConfig off;
+    std::string key, interval;
+    RETURN_IF_ERROR(field(o, "endpoint", "offsite.", true, &off.endpoint));
+    RETURN_IF_ERROR(field(o, "server_key", "offsite.", true, &key));
+    RETURN_IF_ERROR(field(o, "interval_s", "offsite.", false, &interval));
+    auto pub = PublicKeyFromArg(key);
+    if (!pub.ok()) return pub.status().WithContext("vault config " + path + ": offsite.server_key");
+    off.server_key = *pub;
+    if (!interval.empty()) {
+      try {
+        off.interval_s = std::stoi(interval);
+      } catch (...) {
+        off.interval_s = 0;
+      }
+      if (off.interval_s < 1)
+        return Status::InvalidArgument("vault config " + path +
+                                       ": offsite.interval_s: must be a whole number >= 1");
+    }
+    c.offsite = off;
+  }
+  for (const std::string* ep : {&c.listen, &c.metrics}) {
+    if (!ep->empty() && ep->rfind("tcp://", 0) != 0 && ep->rfind("ipc://", 0) != 0)
+      return Status::InvalidArgument("vault config " + path + ": endpoint " + *ep +
+                                     " must start with tcp:// or ipc://");
+  }
+  return c;
+}
+
+Result<std::string> NamespaceRepositoryUrl(const std::string& base, const std::string& ns) {
+  if (base.rfind("rados://", 0) == 0) {
+    const size_t q = base.find('?');
+    std::string head = base.substr(0, q);
+    const std::string query = q == std::string::npos ? "" : base.substr(q);
+    const size_t slash = head.find('/', 8);
+    if (slash == std::string::npos) return head + "/" + ns + query;
+    return head + "." + ns + query;  // rados://POOL/PREFIX -> namespace PREFIX.ns
+  }
+  std::string path = base.rfind("dir://", 0) == 0 ? base.substr(6) : base;
+  if (path.find("://") != std::string::npos)
+    return Status::InvalidArgument("vault repository " + base + ": unknown scheme");
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return "dir://" + path + "/" + ns;
+}
+
+}  // namespace dr

@@ -1,0 +1,69 @@
+#include "replicator/vault/vault_metrics.h"
+
+#include <sstream>
+
+#include "core/timefmt.h"
+
+namespace dr {
+
+void VaultMetrics::SetLag(const std::string& nspace, const OffsiteLag& lag) {
+  std::lock_guard l(mu_);
+  lag_[nspace] = lag;
+}
+
+std::map<std::string, OffsiteLag> VaultMetrics::lags() const {
+  std::lock_guard l(mu_);
+  return lag_;
+}
+
+std::string VaultMetrics::Render() const {
+  std::ostringstream o;
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
+      << name << " " << value << "\n";
+  };
+  metric("drvault_received_bytes_total", "counter", "Blob bytes received from agents (compressed).",
+         bytes_received.load());
+  metric("drvault_received_raw_bytes_total", "counter",
+         "Uncompressed size of the blobs received from agents.", raw_bytes_received.load());
+  metric("drvault_received_blobs_total", "counter", "Blobs received from agents.",
+         blobs_received.load());
+  metric("drvault_dedup_queried_chunks_total", "counter", "Chunk ids agents asked about.",
+         chunks_queried.load());
+  metric("drvault_dedup_missing_chunks_total", "counter",
+         "Chunk ids the vault lacked (the rest were deduplicated).", chunks_missing.load());
+  const uint64_t q = chunks_queried.load();
+  metric("drvault_dedup_ratio", "gauge", "Share of queried chunks the vault already had.",
+         q ? 1.0 - static_cast<double>(chunks_missing.load()) / static_cast<double>(q) : 0.0);
+  metric("drvault_snapshots_committed_total", "counter", "Snapshots committed durably.",
+         snapshots_committed.load());
+  metric("drvault_sessions", "gauge", "Agent sessions open now.", sessions_open.load());
+  metric("drvault_sessions_total", "counter", "Agent sessions opened.", sessions_total.load());
+  metric("drvault_refused_requests_total", "counter", "Requests refused for rights or namespace.",
+         requests_refused.load());
+  metric("drvault_bad_frames_total", "counter", "Malformed frames dropped.", bad_frames.load());
+  std::lock_guard l(mu_);
+  if (lag_.empty()) return o.str();
+  auto labelled = [&](const char* name, const char* type, const char* help, auto get) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (const auto& [ns, lag] : lag_)
+      o << name << "{namespace=\"" << ns << "\"} " << get(lag) << "\n";
+  };
+  labelled("drvault_offsite_lag_seconds", "gauge",
+           "Age of the oldest snapshot not yet at the off-site vault.",
+           [now = NowUnixNs()](const OffsiteLag& l) {
+             return l.oldest_pending_ns ? static_cast<double>(now - l.oldest_pending_ns) / 1e9
+                                        : 0.0;
+           });
+  labelled("drvault_offsite_lag_bytes", "gauge", "Bytes not yet at the off-site vault.",
+           [](const OffsiteLag& l) { return l.bytes; });
+  labelled("drvault_offsite_lag_snapshots", "gauge", "Snapshots not yet at the off-site vault.",
+           [](const OffsiteLag& l) { return l.snapshots; });
+  labelled("drvault_offsite_sent_bytes_total", "counter", "Bytes copied to the off-site vault.",
+           [](const OffsiteLag& l) { return l.bytes_sent; });
+  labelled("drvault_offsite_peer_up", "gauge", "1 when the off-site vault answered last time.",
+           [](const OffsiteLag& l) { return l.peer_reachable ? 1 : 0; });
+  return o.str();
+}
+
+}  // namespace dr

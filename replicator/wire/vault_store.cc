@@ -1,0 +1,139 @@
+#include "replicator/wire/vault_store.h"
+
+#include <cstring>
+
+namespace dr {
+
+VaultStore::VaultStore(std::shared_ptr<VaultClient> client)
+    : client_(std::move(client)),
+      url_("vault://" + client_->address().endpoint.substr(6) + "/" + client_->address().nspace) {}
+
+Status VaultStore::Put(const std::string& key, std::string_view) {
+  return Status::PermissionDenied(url_ + ": read-only; " + key +
+                                  " cannot be written (backups go through the agent protocol)");
+}
+Status VaultStore::PutIfAbsent(const std::string& key, std::string_view data) {
+  return Put(key, data);
+}
+Status VaultStore::Delete(const std::string& key) {
+  return Status::PermissionDenied(url_ + ": nothing may be deleted through a vault (" + key + ")");
+}
+
+Result<uint64_t> VaultStore::Size(const std::string& key) {
+  ASSIGN_OR_RETURN(wire::Data d, Expect<wire::Data>(client_->Call(wire::Get{0, key, 0, 0})));
+  return d.object_size;
+}
+
+namespace {
+constexpr uint64_t kWindow = wire::kMaxDataBytes;
+constexpr size_t kWindowsCached = 12;  // 48 MiB
+}  // namespace
+
+Result<VaultStore::Window> VaultStore::GetWindow(const std::string& key, uint64_t start) {
+  const std::string name = key + "@" + std::to_string(start);
+  std::promise<Result<Window>> mine;
+  std::shared_future<Result<Window>> wait;
+  {
+    std::lock_guard l(mu_);
+    for (auto it = lru_.begin(); it != lru_.end(); ++it) {
+      if (it->first != name) continue;
+      lru_.splice(lru_.begin(), lru_, it);
+      return it->second;
+    }
+    auto f = fetching_.find(name);
+    if (f != fetching_.end()) {
+      wait = f->second;
+    } else {
+      fetching_[name] = mine.get_future().share();
+    }
+  }
+  if (wait.valid()) return wait.get();
+  auto d = Expect<wire::Data>(client_->Call(wire::Get{0, key, start, kWindow}));
+  Result<Window> got =
+      d.ok() ? Result<Window>(std::make_shared<const std::string>(std::move(d->bytes)))
+             : Result<Window>(d.status());
+  std::lock_guard l(mu_);
+  if (got.ok()) {
+    lru_.emplace_front(name, *got);
+    if (lru_.size() > kWindowsCached) lru_.pop_back();
+  }
+  fetching_.erase(name);
+  mine.set_value(got);
+  return got;
+}
+
+Status VaultStore::ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
+                                 char* out) {
+  const uint64_t start = offset / kWindow * kWindow;
+  if (length > 0 && offset + length <= start + kWindow) {
+    ASSIGN_OR_RETURN(Window w, GetWindow(key, start));
+    if (offset - start + length <= w->size()) {
+      std::memcpy(out, w->data() + (offset - start), length);
+      return Status::OK();
+    }
+  }
+  ASSIGN_OR_RETURN(std::string data, FetchRange(key, offset, length));
+  std::memcpy(out, data.data(), data.size());
+  return Status::OK();
+}
+
+Result<std::string> VaultStore::GetRange(const std::string& key, uint64_t offset, uint64_t length) {
+  std::string out(length, '\0');
+  RETURN_IF_ERROR(ReadRangeInto(key, offset, length, out.data()));
+  return out;
+}
+
+Result<std::string> VaultStore::FetchRange(const std::string& key, uint64_t offset,
+                                           uint64_t length) {
+  std::vector<std::future<Result<wire::Message>>> parts;
+  for (uint64_t pos = offset; pos < offset + length; pos += wire::kMaxDataBytes) {
+    const uint64_t n = std::min<uint64_t>(wire::kMaxDataBytes, offset + length - pos);
+    parts.push_back(client_->Request(wire::Get{0, key, pos, n}));
+  }
+  std::string out;
+  out.reserve(length);
+  Status first;
+  for (auto& f : parts) {
+    auto d = Expect<wire::Data>(f.get());
+    if (!d.ok()) {
+      if (first.ok()) first = d.status();
+      continue;
+    }
+    out += d->bytes;
+  }
+  if (!first.ok()) return first;
+  if (out.size() != length)
+    return Status::Corruption(url_ + "/" + key + ": range " + std::to_string(offset) + "+" +
+                              std::to_string(length) + " runs past the end of the object");
+  return out;
+}
+
+Result<std::string> VaultStore::Get(const std::string& key) {
+  ASSIGN_OR_RETURN(wire::Data first,
+                   Expect<wire::Data>(client_->Call(wire::Get{0, key, 0, wire::kMaxDataBytes})));
+  if (first.bytes.size() >= first.object_size) return std::move(first.bytes);
+  ASSIGN_OR_RETURN(std::string rest,
+                   FetchRange(key, first.bytes.size(), first.object_size - first.bytes.size()));
+  return first.bytes + rest;
+}
+
+Result<std::vector<ObjectInfo>> VaultStore::List(const std::string& prefix) {
+  std::vector<ObjectInfo> out;
+  std::string after;
+  for (;;) {
+    ASSIGN_OR_RETURN(wire::Listing page,
+                     Expect<wire::Listing>(client_->Call(wire::List{0, prefix, after})));
+    for (auto& e : page.entries) out.push_back({std::move(e.key), e.size});
+    if (!page.more || page.entries.empty()) break;
+    after = out.back().key;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<ObjectStore>> OpenVaultStore(const std::string& url) {
+  ASSIGN_OR_RETURN(VaultAddress address, ParseVaultUrl(url));
+  ASSIGN_OR_RETURN(auto client, VaultClient::Connect(address));
+  return std::unique_ptr<ObjectStore>(new VaultStore(std::move(client)));
+}
+
+}  // namespace dr

@@ -1,0 +1,50 @@
+// Restoring a block snapshot (a disk image or block device backup) to an
+// image file, a block device or an RBD image (restore/block_target.h).
+// Only non-zero blocks are written; each block is checked against its id
+// before it is written, and the result reports the throughput.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "catalog/repository.h"
+#include "catalog/format/snapshot.h"
+#include "core/progress.h"
+#include "core/status.h"
+
+namespace dr {
+
+struct BlockRestoreOptions {
+  std::string target;  // file path, block device, or rbd://POOL/IMAGE?...
+  int threads = 0;     // parallel block readers/writers; 0 = chosen from the store
+  ProgressCounters* progress = nullptr;
+};
+
+struct BlockRestoreResult {
+  uint64_t length = 0, blocks = 0;
+  uint64_t blocks_written = 0, zero_blocks = 0;
+  uint64_t bytes_written = 0;
+  double seconds = 0;
+};
+
+// Fails (naming the block and offset) on the first unreadable or damaged
+// block or write error; a new image file is then removed, a device or RBD
+// image holds a partial image.
+Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot& snapshot,
+                                                const BlockRestoreOptions& options);
+
+struct BlockVerifyResult {
+  uint64_t blocks = 0, bytes = 0;
+  std::vector<uint64_t> differing;  // block numbers whose content differs (the first 1000)
+  uint64_t differing_count = 0;
+  double seconds = 0;
+};
+
+// Reads `path` (an image file or block device) and compares every block
+// with the snapshot's map; changes nothing. A source shorter than the
+// snapshot is an error; a longer one is compared over the snapshot's length.
+Result<BlockVerifyResult> VerifyBlockTarget(Repository& repo, const Snapshot& snapshot,
+                                            const std::string& path, ProgressCounters* progress);
+
+}  // namespace dr

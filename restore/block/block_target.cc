@@ -1,0 +1,199 @@
+#include "restore/block/block_target.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <list>
+#include <rbd/librbd.hpp>
+
+#include "catalog/store/rados_store.h"
+
+namespace dr {
+namespace {
+
+std::string TooSmall(const std::string& what, uint64_t have, uint64_t need) {
+  return what + " holds " + std::to_string(have) + " bytes, the snapshot needs " +
+         std::to_string(need) + ": the target is too small";
+}
+
+Status WriteFully(int fd, uint64_t offset, std::string_view data, const std::string& name) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return Status::FromErrno(errno,
+                               "write " + name + " at offset " + std::to_string(offset + done));
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+class FdTarget : public BlockTarget {
+ public:
+  FdTarget(int fd, std::string name, bool device)
+      : fd_(fd), name_(std::move(name)), device_(device) {}
+  ~FdTarget() override { ::close(fd_); }
+  const std::string& name() const override { return name_; }
+  bool starts_zeroed() const override { return !device_; }
+  Status Write(uint64_t offset, std::string_view data) override {
+    return WriteFully(fd_, offset, data, name_);
+  }
+  Status Zero(uint64_t offset, uint64_t len) override {
+    if (!device_) return Status::OK();  // a new sparse file is zero already
+    uint64_t range[2] = {offset, len};
+    if (::ioctl(fd_, BLKZEROOUT, range) == 0) return Status::OK();
+    if (errno != EOPNOTSUPP && errno != ENOTTY && errno != EINVAL)
+      return Status::FromErrno(errno, "zeroing " + name_ + " at offset " + std::to_string(offset));
+    std::string zeros(len, '\0');  // a device that cannot zero by itself
+    return WriteFully(fd_, offset, zeros, name_);
+  }
+  Status Finish() override {
+    if (::fsync(fd_) != 0) return Status::FromErrno(errno, "fsync " + name_);
+    if (!device_) {
+      // The new file's name must be durable too.
+      const std::string dir = std::filesystem::path(name_).parent_path().string();
+      int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+      }
+    }
+    return Status::OK();
+  }
+  void Abandon() override {
+    if (!device_) ::unlink(name_.c_str());
+  }
+
+ private:
+  int fd_;
+  std::string name_;
+  bool device_;
+};
+
+class RbdTarget : public BlockTarget {
+ public:
+  RbdTarget(RadosConnection c, std::string name) : conn_(std::move(c)), name_(std::move(name)) {}
+  ~RbdTarget() override { image_.close(); }
+
+  // Opens the image, creating it with `length` bytes when it does not exist.
+  Status Open(const std::string& image_name, uint64_t length) {
+    librbd::RBD rbd;
+    int r = rbd.open(conn_.io, image_, image_name.c_str());
+    if (r == -ENOENT) {
+      int order = 22;  // 4 MiB objects, Ceph's default
+      r = rbd.create2(conn_.io, image_name.c_str(), length, RBD_FEATURE_LAYERING, &order);
+      if (r < 0) return Status::FromErrno(-r, "create RBD image " + name_);
+      created_ = true;
+      r = rbd.open(conn_.io, image_, image_name.c_str());
+    }
+    if (r < 0) return Status::FromErrno(-r, "open RBD image " + name_);
+    uint64_t size = 0;
+    r = image_.size(&size);
+    if (r < 0) return Status::FromErrno(-r, "size of RBD image " + name_);
+    if (size < length) return Status::InvalidArgument(TooSmall("RBD image " + name_, size, length));
+    // Like O_EXCL for a device: an image another client has open (a running
+    // VM, a mapped device) is not overwritten. Our own open is one watcher.
+    std::list<librbd::image_watcher_t> watchers;
+    r = image_.list_watchers(watchers);
+    if (r < 0) return Status::FromErrno(-r, "watchers of RBD image " + name_);
+    if (watchers.size() > 1) {
+      std::string who;
+      for (const auto& w : watchers) who += (who.empty() ? "" : ", ") + w.addr;
+      return Status::PermissionDenied("RBD image " + name_ + " is in use (watchers: " + who +
+                                      "); stop what uses it before restoring onto it");
+    }
+    return Status::OK();
+  }
+
+  const std::string& name() const override { return name_; }
+  bool starts_zeroed() const override { return created_; }
+  Status Write(uint64_t offset, std::string_view data) override {
+    ceph::bufferlist bl;
+    bl.append(data.data(), data.size());
+    ssize_t r = image_.write(offset, data.size(), bl);
+    if (r < 0)
+      return Status::FromErrno(static_cast<int>(-r),
+                               "write " + name_ + " at offset " + std::to_string(offset));
+    return Status::OK();
+  }
+  Status Zero(uint64_t offset, uint64_t len) override {
+    if (created_) return Status::OK();
+    ssize_t r = image_.write_zeroes(offset, len, 0, 0);
+    if (r < 0)
+      return Status::FromErrno(static_cast<int>(-r),
+                               "zeroing " + name_ + " at offset " + std::to_string(offset));
+    return Status::OK();
+  }
+  Status Finish() override {
+    int r = image_.flush();
+    if (r < 0) return Status::FromErrno(-r, "flush " + name_);
+    return Status::OK();
+  }
+
+ private:
+  RadosConnection conn_;
+  librbd::Image image_;  // declared after conn_: closed before the connection goes
+  std::string name_;
+  bool created_ = false;
+};
+
+Result<std::unique_ptr<BlockTarget>> OpenRbd(const std::string& url, uint64_t length) {
+  // rbd://POOL/IMAGE?... has the shape of rados://POOL/NAMESPACE?...
+  auto loc = ParseRadosUrl("rados://" + url.substr(6));
+  if (!loc.ok())
+    return Status::InvalidArgument(url + ": expected rbd://POOL/IMAGE?conf=PATH&id=USER (" +
+                                   loc.status().message() + ")");
+  if (loc->nspace.empty())
+    return Status::InvalidArgument(url + ": no image name (rbd://POOL/IMAGE)");
+  const std::string image_name = loc->nspace;
+  loc->nspace.clear();
+  const std::string name = "rbd://" + loc->pool + "/" + image_name;
+  ASSIGN_OR_RETURN(RadosConnection c, ConnectRados(*loc, name));
+  auto target = std::make_unique<RbdTarget>(std::move(c), name);
+  RETURN_IF_ERROR(target->Open(image_name, length));
+  return std::unique_ptr<BlockTarget>(std::move(target));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, uint64_t length) {
+  if (target.rfind("rbd://", 0) == 0) return OpenRbd(target, length);
+  struct stat st;
+  if (::stat(target.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
+    // O_EXCL on a block device: refused while it is mounted or otherwise held.
+    int fd = ::open(target.c_str(), O_WRONLY | O_EXCL | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, "open block device " + target + " exclusively");
+    uint64_t size = 0;
+    if (::ioctl(fd, BLKGETSIZE64, &size) != 0) {
+      int err = errno;
+      ::close(fd);
+      return Status::FromErrno(err, "size of block device " + target);
+    }
+    if (size < length) {
+      ::close(fd);
+      return Status::InvalidArgument(TooSmall("block device " + target, size, length));
+    }
+    return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, true));
+  }
+  int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST)
+    return Status::AlreadyExists(
+        target + " exists; restore an image to a new file (or a device or rbd:// image)");
+  if (fd < 0) return Status::FromErrno(errno, "create " + target);
+  if (::ftruncate(fd, static_cast<off_t>(length)) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(target.c_str());
+    return Status::FromErrno(err, "size " + target + " to " + std::to_string(length) + " bytes");
+  }
+  return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, false));
+}
+
+}  // namespace dr
