@@ -3,7 +3,7 @@
 // Reading (LoadBlob, LoadTree, snapshots) and writing (Claim/AddBlob, Flush,
 // CommitSnapshot) are safe from several threads at once.
 //
-// Crash-safety contract (DESIGN.md): a pack is written before the index
+// Crash-safety contract (docs/design.md): a pack is written before the index
 // segment that lists it, and a snapshot is written only by CommitSnapshot,
 // after Flush made every pack and index segment durable. A crash at any moment
 // therefore leaves the old state or the new one, plus perhaps packs no index
@@ -26,6 +26,7 @@
 #include "catalog/format/index.h"
 #include "catalog/store/object_store.h"
 #include "catalog/format/pack.h"
+#include "catalog/pack_reader.h"
 #include "catalog/format/repo_config.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/format/tree.h"

@@ -3,7 +3,7 @@
 // Chunk, tree and pack ids are XXH3-128 keyed with the repository's secret
 // (so ids are not predictable across repositories and the gear table of the
 // chunker cannot be probed). XXH3 is not cryptographic: dedup must never cross
-// a trust boundary (see DESIGN.md). File digests use the same keyed hash.
+// a trust boundary (docs/design.md, trust model). File digests use the same keyed hash.
 #pragma once
 
 #include <array>

@@ -8,17 +8,14 @@ namespace {
 constexpr std::string_view kPackMagic = "DRPK";
 constexpr uint8_t kPackVersion = 1;
 
-struct Trailer {
-  uint32_t count;
-  uint64_t checksum;
-};
+}  // namespace
 
-Result<Trailer> ParseTrailer(std::string_view t, uint64_t pack_size, const std::string& what) {
+Result<PackTrailer> ParsePackTrailer(std::string_view t, uint64_t pack_size, const std::string& what) {
   if (t.size() != kPackTrailerSize || t.substr(kPackTrailerSize - 4) != kPackMagic) {
     return Status::Corruption(what + ": pack trailer missing (truncated or not a pack)");
   }
   ByteReader r(t);
-  Trailer tr;
+  PackTrailer tr;
   uint8_t version;
   (void)(r.U32(&tr.count) && r.U64(&tr.checksum) && r.U8(&version));
   if (version != kPackVersion) {
@@ -28,11 +25,14 @@ Result<Trailer> ParseTrailer(std::string_view t, uint64_t pack_size, const std::
     return Status::Corruption(what + ": pack header claims " + std::to_string(tr.count) +
                               " blobs, more than the pack can hold");
   }
+  tr.header_len = static_cast<uint64_t>(tr.count) * kPackEntrySize;
+  tr.header_offset = pack_size - kPackTrailerSize - tr.header_len;
   return tr;
 }
 
-Result<std::vector<PackEntry>> ParseHeader(std::string_view header, const Trailer& tr,
-                                           uint64_t data_size, const std::string& what) {
+Result<std::vector<PackEntry>> ParsePackHeader(std::string_view header, const PackTrailer& tr,
+                                               const std::string& what) {
+  const uint64_t data_size = tr.header_offset;
   if (Checksum64(header) != tr.checksum) {
     return Status::Corruption(what + ": pack header checksum mismatch");
   }
@@ -58,7 +58,6 @@ Result<std::vector<PackEntry>> ParseHeader(std::string_view header, const Traile
   }
   return out;
 }
-}  // namespace
 
 std::string PackKey(const Id& pack_id) {
   std::string hex = pack_id.Hex();
@@ -102,25 +101,9 @@ Result<std::vector<PackEntry>> ParsePack(std::string_view pack, const std::strin
     return Status::Corruption(what + ": pack is too short (" + std::to_string(pack.size()) +
                               " bytes)");
   }
-  ASSIGN_OR_RETURN(Trailer tr,
-                   ParseTrailer(pack.substr(pack.size() - kPackTrailerSize), pack.size(), what));
-  size_t header_len = tr.count * kPackEntrySize;
-  size_t data_len = pack.size() - kPackTrailerSize - header_len;
-  return ParseHeader(pack.substr(data_len, header_len), tr, data_len, what);
-}
-
-Result<std::vector<PackEntry>> ReadPackHeader(ObjectStore* store, const std::string& key) {
-  const std::string what = store->Url() + "/" + key;
-  ASSIGN_OR_RETURN(uint64_t size, store->Size(key));
-  if (size < kPackTrailerSize) {
-    return Status::Corruption(what + ": pack is too short (" + std::to_string(size) + " bytes)");
-  }
-  ASSIGN_OR_RETURN(std::string t, store->GetRange(key, size - kPackTrailerSize, kPackTrailerSize));
-  ASSIGN_OR_RETURN(Trailer tr, ParseTrailer(t, size, what));
-  uint64_t header_len = static_cast<uint64_t>(tr.count) * kPackEntrySize;
-  uint64_t data_len = size - kPackTrailerSize - header_len;
-  ASSIGN_OR_RETURN(std::string header, store->GetRange(key, data_len, header_len));
-  return ParseHeader(header, tr, data_len, what);
+  ASSIGN_OR_RETURN(PackTrailer tr, ParsePackTrailer(pack.substr(pack.size() - kPackTrailerSize),
+                                                    pack.size(), what));
+  return ParsePackHeader(pack.substr(tr.header_offset, tr.header_len), tr, what);
 }
 
 }  // namespace dr

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "catalog/format/blob.h"
-#include "catalog/store/object_store.h"
 #include "core/hash.h"
 #include "core/status.h"
 
@@ -53,7 +52,18 @@ class PackBuilder {
 // Parses the header of a whole pack held in memory.
 Result<std::vector<PackEntry>> ParsePack(std::string_view pack, const std::string& what);
 
-// Reads only the header of a stored pack (two range reads).
-Result<std::vector<PackEntry>> ReadPackHeader(ObjectStore* store, const std::string& key);
+// The trailer of a pack of `pack_size` bytes, and where its header lies; a
+// reader of a stored pack fetches the trailer, then just the header
+// (catalog/pack_reader.h), never the blobs.
+struct PackTrailer {
+  uint32_t count = 0;
+  uint64_t checksum = 0;
+  uint64_t header_offset = 0;  // also the bytes of blob data before it
+  uint64_t header_len = 0;
+};
+Result<PackTrailer> ParsePackTrailer(std::string_view trailer, uint64_t pack_size,
+                                     const std::string& what);
+Result<std::vector<PackEntry>> ParsePackHeader(std::string_view header, const PackTrailer& trailer,
+                                               const std::string& what);
 
 }  // namespace dr

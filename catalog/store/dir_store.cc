@@ -9,60 +9,12 @@
 #include <filesystem>
 #include <random>
 
+#include "core/env/fd.h"
+#include "core/env/file_io.h"
+
 namespace dr {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-
- private:
-  int fd_;
-};
-
-Status WriteAll(int fd, std::string_view data, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, what);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::OK();
-}
-
-Status FsyncDir(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return Status::FromErrno(errno, "open directory " + dir);
-  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir);
-  return Status::OK();
-}
-
-std::string TempName() {
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++) + "." +
-         std::to_string(rng() % 1000000);
-}
-
-bool IsTemp(const std::string& name) { return name.rfind(".tmp.", 0) == 0; }
-
-}  // namespace
 
 DirStore::DirStore(std::string root) : root_(std::move(root)) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
@@ -100,44 +52,11 @@ Status DirStore::Write(const std::string& key, std::string_view data, bool exclu
   const std::string path = PathOf(key);
   const std::string dir = fs::path(path).parent_path();
   RETURN_IF_ERROR(EnsureDir(dir));
-  const std::string tmp = dir + "/" + TempName();
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return Status::FromErrno(errno, "create " + tmp);
-  Status st = WriteAll(fd.get(), data, "write " + tmp);
-  if (st.ok() && ::fsync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + tmp);
-  if (st.ok() && ::close(fd.release()) != 0) st = Status::FromErrno(errno, "close " + tmp);
-  // rename replaces atomically; link refuses an existing name atomically.
-  if (st.ok() && !exclusive && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    st = Status::FromErrno(errno, "rename " + tmp + " to " + path);
-  }
-  if (st.ok() && exclusive && ::link(tmp.c_str(), path.c_str()) != 0) {
-    st = Status::FromErrno(errno, "create " + path);
-  }
-  if (!st.ok() || exclusive) ::unlink(tmp.c_str());
-  RETURN_IF_ERROR(st);
-  return FsyncDir(dir);
+  return WriteFileAtomically(path, data,
+                             exclusive ? ReplaceMode::kCreateIfAbsent : ReplaceMode::kReplace);
 }
 
-Result<std::string> DirStore::Get(const std::string& key) {
-  const std::string path = PathOf(key);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  std::string out(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    ssize_t n = ::pread(fd.get(), out.data() + got, out.size() - got, static_cast<off_t>(got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read " + path);
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  out.resize(got);
-  return out;
-}
+Result<std::string> DirStore::Get(const std::string& key) { return ReadWholeFile(PathOf(key)); }
 
 DirStore::~DirStore() {
   for (auto& [path, fd] : read_fds_) ::close(fd);
@@ -167,22 +86,8 @@ Status DirStore::ReadRangeInto(const std::string& key, uint64_t offset, uint64_t
                                char* out) {
   const std::string path = PathOf(key);
   ASSIGN_OR_RETURN(int dup, CachedReadFd(path));
-  Fd fd(dup);
-  size_t got = 0;
-  while (got < length) {
-    ssize_t n = ::pread(fd.get(), out + got, length - got, static_cast<off_t>(offset + got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read " + path);
-    }
-    if (n == 0) {
-      return Status::Corruption(path + ": object is shorter than expected (wanted bytes " +
-                                std::to_string(offset) + ".." + std::to_string(offset + length) +
-                                ", got " + std::to_string(offset + got) + ")");
-    }
-    got += static_cast<size_t>(n);
-  }
-  return Status::OK();
+  UniqueFd fd(dup);
+  return PreadExact(fd.get(), out, length, offset, path);
 }
 
 Result<std::string> DirStore::GetRange(const std::string& key, uint64_t offset, uint64_t length) {
@@ -205,7 +110,7 @@ Result<std::vector<ObjectInfo>> DirStore::List(const std::string& prefix) {
     if (ec) return Status::FromErrno(ec.value(), "list " + start.string());
     if (!it->is_regular_file(ec)) continue;
     std::string name = it->path().filename();
-    if (IsTemp(name)) continue;
+    if (IsAtomicWriteTemp(name)) continue;
     std::string key = fs::relative(it->path(), root_, ec).generic_string();
     if (key.rfind(prefix, 0) != 0) continue;
     out.push_back({key, it->file_size(ec)});
@@ -243,7 +148,7 @@ Result<int> DirStore::RemoveLeftovers(std::chrono::seconds min_age) {
   const time_t cutoff = ::time(nullptr) - static_cast<time_t>(min_age.count());
   for (fs::recursive_directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
     struct stat st;
-    if (!IsTemp(it->path().filename()) || ::lstat(it->path().c_str(), &st) != 0) continue;
+    if (!IsAtomicWriteTemp(it->path().filename().string()) || ::lstat(it->path().c_str(), &st) != 0) continue;
     if (st.st_mtime <= cutoff && ::unlink(it->path().c_str()) == 0) ++removed;
   }
   if (ec) return Status::FromErrno(ec.value(), "list " + root_);

@@ -194,17 +194,13 @@ Result<BackupRun::ReadOutcome> BackupRun::ReadRegion(int fd, uint64_t start, uin
     bool short_read = false;
     while (have < cap && pos < end) {
       size_t want = static_cast<size_t>(std::min<uint64_t>(cap - have, end - pos));
-      ssize_t n = ::pread(fd, buf_.data() + have, want, static_cast<off_t>(pos));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno(errno, "read");
-      }
-      if (n == 0) {
+      ASSIGN_OR_RETURN(size_t n, PreadFull(fd, buf_.data() + have, want, pos, "file"));
+      have += n;
+      pos += n;
+      if (n < want) {
         short_read = true;  // the file shrank under us
         break;
       }
-      have += static_cast<size_t>(n);
-      pos += static_cast<uint64_t>(n);
     }
     if (short_read) return ReadOutcome::kChanged;
     const bool at_end = pos >= end;

@@ -7,7 +7,7 @@
 // Contract: AddChunk/AddTree may be called from the walker thread while
 // earlier chunks are still being compressed and stored; the first storage
 // error is latched and returned by every later call. Commit stores the
-// snapshot only after everything added before it is durable (DESIGN.md: a
+// snapshot only after everything added before it is durable (docs/design.md: a
 // snapshot is written last).
 #pragma once
 

@@ -21,7 +21,7 @@
 #include "core/status.h"
 #include "replicator/capture/backup.h"
 #include "replicator/capture/backup_target.h"
-#include "replicator/capture/block_source.h"
+#include "core/env/block_source.h"
 
 namespace dr {
 

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/env/file_io.h"
+
 namespace dr {
 
 bool IsCurveKey(const std::string& z85) {
@@ -31,17 +33,11 @@ Status WriteKeyFile(const std::string& path, const CurveKeyPair& keys, const std
   text << "public-key = \"" << keys.public_key << "\"\n";
   if (with_secret) text << "secret-key = \"" << keys.secret_key << "\"\n";
   const std::string s = text.str();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, with_secret ? 0600 : 0644);
-  if (fd < 0) {
-    if (errno == EEXIST) return Status::AlreadyExists("key file " + path + " already exists");
-    return Status::FromErrno(errno, "create key file " + path);
-  }
-  ssize_t n = ::write(fd, s.data(), s.size());
-  int err = errno;
-  bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(s.size()) || !synced)
-    return Status::FromErrno(n < 0 ? err : EIO, "write key file " + path);
+  Status st =
+      WriteFileAtomically(path, s, ReplaceMode::kCreateIfAbsent, with_secret ? 0600 : 0644);
+  if (st.code() == Code::kAlreadyExists)
+    return Status::AlreadyExists("key file " + path + " already exists");
+  if (!st.ok()) return st.WithContext("write key file " + path);
   return Status::OK();
 }
 

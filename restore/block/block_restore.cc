@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/bytes.h"
-#include "replicator/capture/block_source.h"
+#include "core/env/block_source.h"
 #include "restore/block/block_target.h"
 
 namespace dr {

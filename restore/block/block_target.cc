@@ -11,6 +11,7 @@
 #include <list>
 #include <rbd/librbd.hpp>
 
+#include "core/env/file_io.h"
 #include "catalog/store/rados_store.h"
 
 namespace dr {
@@ -22,17 +23,7 @@ std::string TooSmall(const std::string& what, uint64_t have, uint64_t need) {
 }
 
 Status WriteFully(int fd, uint64_t offset, std::string_view data, const std::string& name) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n =
-        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      return Status::FromErrno(errno,
-                               "write " + name + " at offset " + std::to_string(offset + done));
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
+  return PwriteFull(fd, data, offset, name + " at offset " + std::to_string(offset));
 }
 
 class FdTarget : public BlockTarget {
@@ -59,11 +50,7 @@ class FdTarget : public BlockTarget {
     if (!device_) {
       // The new file's name must be durable too.
       const std::string dir = std::filesystem::path(name_).parent_path().string();
-      int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-      }
+      RETURN_IF_ERROR(FsyncDir(dir.empty() ? "." : dir));
     }
     return Status::OK();
   }

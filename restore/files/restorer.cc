@@ -36,32 +36,10 @@ struct FileJob {
   bool existed = false;  // the target already held a regular file of this size
 };
 
-Status WriteAll(int fd, std::string_view data, uint64_t offset, const std::string& display) {
-  while (!data.empty()) {
-    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write " + display);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-    offset += static_cast<uint64_t>(n);
-  }
-  return Status::OK();
-}
-
 Result<std::string> ReadRange(int fd, uint64_t offset, uint64_t length,
                               const std::string& display) {
   std::string buf(static_cast<size_t>(length), '\0');
-  size_t got = 0;
-  while (got < buf.size()) {
-    ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(offset + got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read " + display);
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
+  ASSIGN_OR_RETURN(size_t got, PreadFull(fd, buf.data(), buf.size(), offset, display));
   buf.resize(got);
   return buf;
 }
@@ -118,7 +96,7 @@ Status RestoreRun::WriteFile(FileJob& job) {
         if (!IsAllZero(old) &&
             ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                         static_cast<off_t>(e.length)) != 0) {
-          RETURN_IF_ERROR(WriteAll(fd, std::string(e.length, '\0'), offset, job.display));
+          RETURN_IF_ERROR(PwriteFull(fd, std::string(e.length, '\0'), offset, job.display));
         }
       }
       digest.UpdateZeros(e.length);
@@ -144,7 +122,7 @@ Status RestoreRun::WriteFile(FileJob& job) {
         return Status::Corruption(job.display + ": chunk " + e.chunk.Hex() +
                                   " has the wrong length");
       }
-      RETURN_IF_ERROR(WriteAll(fd, *data, offset, job.display));
+      RETURN_IF_ERROR(PwriteFull(fd, *data, offset, job.display));
       digest.Update(*data);
       written += e.length;
     }

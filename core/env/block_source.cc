@@ -1,4 +1,4 @@
-#include "replicator/capture/block_source.h"
+#include "core/env/block_source.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -9,11 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "catalog/live_node.h"
-#include "core/env/dir.h"
 #include "core/env/fd.h"
 #include "core/env/file_io.h"
-#include "core/env/xattr.h"
 
 namespace dr {
 namespace {
@@ -61,18 +58,13 @@ class FileBlockSource : public BlockSource {
   }
 
   Status ReadAt(uint64_t offset, char* buf, size_t len) override {
-    size_t done = 0;
-    while (done < len) {
-      ssize_t n = ::pread(fd_.get(), buf + done, len - done, static_cast<off_t>(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0)
-        return Status::FromErrno(
-            errno, "read " + display_ + " at offset " + std::to_string(offset + done));
-      if (n == 0)
-        return Status::IOError(display_ + " ended at offset " + std::to_string(offset + done) +
-                               ", expected " + std::to_string(length_) +
-                               " bytes: it shrank during the backup");
-      done += static_cast<size_t>(n);
+    ASSIGN_OR_RETURN(size_t done,
+                     PreadFull(fd_.get(), buf, len, offset,
+                               display_ + " at offset " + std::to_string(offset)));
+    if (done < len) {
+      return Status::IOError(display_ + " ended at offset " + std::to_string(offset + done) +
+                             ", expected " + std::to_string(length_) +
+                             " bytes: it shrank during the backup");
     }
     return Status::OK();
   }
