@@ -1,8 +1,15 @@
 #include "catalog/repository.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_set>
 
 #include "catalog/format/blob.h"
+#include "core/bounded_queue.h"
 #include "core/envelope.h"
 #include "core/timefmt.h"
 
@@ -19,10 +26,64 @@ constexpr size_t kPacksPerSegment = 4;
 constexpr size_t kPacksQueued = 1;
 }  // namespace
 
-Repository::Repository(std::unique_ptr<ObjectStore> store, RepoConfig config)
-    : store_(std::move(store)), config_(std::move(config)), hasher_(config_.secret) {}
+struct Repository::Impl {
+  Impl(std::unique_ptr<ObjectStore> store, RepoConfig config)
+      : store_(std::move(store)), config_(std::move(config)), hasher_(config_.secret) {}
+  ~Impl();
 
-Repository::~Repository() {
+  struct PendingPack {
+    std::string bytes;
+    std::vector<PackEntry> entries;
+  };
+  Status LoadIndex();
+  bool HasBlob(const Id& id) const;
+  std::optional<BlobLocation> FindBlob(const Id& id) const;
+  Result<std::string> LoadBlob(const Id& id);
+  Result<std::string_view> LoadBlobView(const Id& id, BlobBuffers* buffers);
+  bool Claim(const Id& id);
+  Status AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
+  Result<Id> StoreMetadata(std::string_view raw);
+  void SealOpenPack();
+  Status Flush();
+  Result<Id> CommitSnapshot(Snapshot snapshot);
+  Status write_error() const;
+  Result<int> AdoptUnindexedPacks();
+  void EnqueuePack(PendingPack pack);
+  void WriterLoop();
+  Status WritePack(std::string pack, std::vector<PackEntry> entries);
+  Status WriteIndexSegment(std::vector<IndexPack> packs);
+  void LatchError(const Status& s);
+
+  std::unique_ptr<ObjectStore> store_;
+  RepoConfig config_;
+  KeyedHasher hasher_;
+  std::vector<std::string> open_warnings_;
+
+  mutable std::shared_mutex index_mu_;
+  ChunkIndex index_;                        // GUARDED_BY(index_mu_)
+  std::unordered_set<Id, IdHash> claimed_;  // GUARDED_BY(index_mu_)
+  std::vector<IndexPack> unwritten_index_;  // GUARDED_BY(index_mu_)
+
+  std::mutex pack_mu_;
+  PackBuilder pack_;  // GUARDED_BY(pack_mu_)
+
+  // Background pack writers, started with the first full pack.
+  std::unique_ptr<BoundedQueue<PendingPack>> write_queue_;
+  std::vector<std::thread> writers_;
+  std::mutex inflight_mu_;
+  std::condition_variable inflight_cv_;
+  int inflight_ = 0;  // GUARDED_BY(inflight_mu_): packs queued or being written
+
+  mutable std::mutex error_mu_;
+  Status first_error_;  // GUARDED_BY(error_mu_)
+
+  std::atomic<uint64_t> blobs_added_{0}, bytes_added_{0}, raw_bytes_added_{0}, packs_written_{0};
+};
+
+Repository::Repository(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Repository::~Repository() = default;
+
+Repository::Impl::~Impl() {
   if (write_queue_) {
     write_queue_->Close();
     for (auto& t : writers_) t.join();
@@ -50,12 +111,12 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore
     return raw.status();
   }
   ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Decode(*raw, what));
-  std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(config)));
-  RETURN_IF_ERROR(repo->LoadIndex());
-  return repo;
+  auto impl = std::make_unique<Impl>(std::move(store), std::move(config));
+  RETURN_IF_ERROR(impl->LoadIndex());
+  return std::unique_ptr<Repository>(new Repository(std::move(impl)));
 }
 
-Status Repository::LoadIndex() {
+Status Repository::Impl::LoadIndex() {
   ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
   std::unique_lock l(index_mu_);
   for (const auto& seg : segments) {
@@ -76,32 +137,38 @@ Status Repository::LoadIndex() {
   return Status::OK();
 }
 
-bool Repository::HasBlob(const Id& id) const {
+bool Repository::Impl::HasBlob(const Id& id) const {
   std::shared_lock l(index_mu_);
   return index_.Has(id);
 }
 
-std::optional<BlobLocation> Repository::FindBlob(const Id& id) const {
+std::optional<BlobLocation> Repository::Impl::FindBlob(const Id& id) const {
   std::shared_lock l(index_mu_);
   return index_.Find(id);
 }
 
 std::vector<Id> Repository::IndexedPacks() const {
-  std::shared_lock l(index_mu_);
-  return index_.packs();
+  std::shared_lock l(impl_->index_mu_);
+  return impl_->index_.packs();
 }
 
 size_t Repository::IndexedBlobCount() const {
-  std::shared_lock l(index_mu_);
-  return index_.blob_count();
+  std::shared_lock l(impl_->index_mu_);
+  return impl_->index_.blob_count();
 }
 
 size_t Repository::IndexMemoryBytes() const {
-  std::shared_lock l(index_mu_);
-  return index_.MemoryBytes();
+  std::shared_lock l(impl_->index_mu_);
+  return impl_->index_.MemoryBytes();
 }
 
-Result<std::string> Repository::LoadBlob(const Id& id) {
+void Repository::ForEachIndexedBlob(
+    const std::function<void(const Id&, const BlobLocation&)>& fn) const {
+  std::shared_lock l(impl_->index_mu_);
+  impl_->index_.ForEach(fn);
+}
+
+Result<std::string> Repository::Impl::LoadBlob(const Id& id) {
   auto loc = FindBlob(id);
   if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index");
   const std::string key = PackKey(loc->pack);
@@ -109,7 +176,7 @@ Result<std::string> Repository::LoadBlob(const Id& id) {
   return DecodeBlob(stored, loc->raw_len, id, hasher_, "pack " + loc->pack.Hex());
 }
 
-Result<std::string_view> Repository::LoadBlobView(const Id& id, BlobBuffers* buffers) {
+Result<std::string_view> Repository::Impl::LoadBlobView(const Id& id, BlobBuffers* buffers) {
   auto loc = FindBlob(id);
   if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index");
   char* stored = ScratchSpace(&buffers->stored, loc->stored_len);
@@ -119,12 +186,12 @@ Result<std::string_view> Repository::LoadBlobView(const Id& id, BlobBuffers* buf
 }
 
 Result<Tree> Repository::LoadTree(const Id& id) {
-  ASSIGN_OR_RETURN(std::string raw, LoadBlob(id));
+  ASSIGN_OR_RETURN(std::string raw, impl_->LoadBlob(id));
   return DecodeTree(raw, "tree " + id.Hex());
 }
 
 Result<BlockMap> Repository::LoadBlockMap(const Id& head) {
-  return ::dr::LoadBlockMap(head, [this](const Id& id) { return LoadBlob(id); });
+  return ::dr::LoadBlockMap(head, [this](const Id& id) { return impl_->LoadBlob(id); });
 }
 
 Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& hasher,
@@ -174,12 +241,12 @@ Result<Snapshot> PickSnapshot(const std::vector<Snapshot>& all, const std::strin
 }
 
 Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>* bad) {
-  return ListSnapshotsIn(store_.get(), hasher_, bad);
+  return ListSnapshotsIn(impl_->store_.get(), impl_->hasher_, bad);
 }
 
 Result<Snapshot> Repository::FindSnapshot(const std::string& spec) {
   ASSIGN_OR_RETURN(auto all, ListSnapshots());
-  return PickSnapshot(all, spec, store_->Url());
+  return PickSnapshot(all, spec, impl_->store_->Url());
 }
 
 Result<Snapshot> Repository::FindSnapshotAt(int64_t unix_ns) {
@@ -189,25 +256,26 @@ Result<Snapshot> Repository::FindSnapshotAt(int64_t unix_ns) {
     if (s.time_ns <= unix_ns) best = &s;
   }
   if (!best) {
-    return Status::NotFound(all.empty() ? "repository " + store_->Url() + " has no snapshots"
+    return Status::NotFound(all.empty() ? "repository " + impl_->store_->Url() + " has no snapshots"
                                         : "no snapshot at or before that time (the first is " +
                                               FormatRfc3339Utc(all.front().time_ns) + ")");
   }
   return *best;
 }
 
-bool Repository::Claim(const Id& id) {
+bool Repository::Impl::Claim(const Id& id) {
   std::unique_lock l(index_mu_);
   if (index_.Has(id)) return false;
   return claimed_.insert(id).second;
 }
 
-void Repository::LatchError(const Status& s) {
+void Repository::Impl::LatchError(const Status& s) {
   std::lock_guard l(error_mu_);
   if (first_error_.ok()) first_error_ = s;
 }
 
-Status Repository::AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len) {
+Status Repository::Impl::AddBlob(BlobType type, const Id& id, std::string_view stored,
+                                 uint32_t raw_len) {
   {
     std::lock_guard l(error_mu_);
     if (!first_error_.ok()) return first_error_;
@@ -229,7 +297,7 @@ Status Repository::AddBlob(BlobType type, const Id& id, std::string_view stored,
   return Status::OK();
 }
 
-void Repository::EnqueuePack(PendingPack pack) {
+void Repository::Impl::EnqueuePack(PendingPack pack) {
   {
     std::lock_guard l(inflight_mu_);
     if (!write_queue_) {
@@ -242,7 +310,7 @@ void Repository::EnqueuePack(PendingPack pack) {
   write_queue_->Push(std::move(pack), 1);
 }
 
-void Repository::WriterLoop() {
+void Repository::Impl::WriterLoop() {
   while (auto pack = write_queue_->Pop()) {
     (void)WritePack(std::move(pack->bytes), std::move(pack->entries));  // errors are latched
     std::lock_guard l(inflight_mu_);
@@ -251,7 +319,7 @@ void Repository::WriterLoop() {
   }
 }
 
-Status Repository::WritePack(std::string pack, std::vector<PackEntry> entries) {
+Status Repository::Impl::WritePack(std::string pack, std::vector<PackEntry> entries) {
   Id pack_id = hasher_.Hash(pack);
   Status st = store_->Put(PackKey(pack_id), pack);
   if (!st.ok()) {
@@ -270,7 +338,7 @@ Status Repository::WritePack(std::string pack, std::vector<PackEntry> entries) {
   return WriteIndexSegment(std::move(batch));
 }
 
-Status Repository::WriteIndexSegment(std::vector<IndexPack> packs) {
+Status Repository::Impl::WriteIndexSegment(std::vector<IndexPack> packs) {
   if (packs.empty()) return Status::OK();
   std::string seg = EncodeIndexSegment(packs);
   Status st = store_->Put("index/" + hasher_.Hash(seg).Hex(), seg);
@@ -278,7 +346,7 @@ Status Repository::WriteIndexSegment(std::vector<IndexPack> packs) {
   return st;
 }
 
-Result<Id> Repository::StoreMetadata(std::string_view raw) {
+Result<Id> Repository::Impl::StoreMetadata(std::string_view raw) {
   Id id = hasher_.Hash(raw);
   if (Claim(id)) {
     BlobScratch scratch;
@@ -289,7 +357,7 @@ Result<Id> Repository::StoreMetadata(std::string_view raw) {
   return id;
 }
 
-void Repository::SealOpenPack() {
+void Repository::Impl::SealOpenPack() {
   PendingPack last;
   {
     std::lock_guard l(pack_mu_);
@@ -301,7 +369,7 @@ void Repository::SealOpenPack() {
   if (!last.bytes.empty()) EnqueuePack(std::move(last));
 }
 
-Status Repository::Flush() {
+Status Repository::Impl::Flush() {
   SealOpenPack();
   {
     std::unique_lock l(inflight_mu_);
@@ -319,7 +387,7 @@ Status Repository::Flush() {
   return WriteIndexSegment(std::move(batch));
 }
 
-Result<Id> Repository::CommitSnapshot(Snapshot snapshot) {
+Result<Id> Repository::Impl::CommitSnapshot(Snapshot snapshot) {
   RETURN_IF_ERROR(Flush());
   if (!HasBlob(snapshot.tree)) {
     return Status::Corruption("refusing to commit a snapshot whose root tree " +
@@ -331,16 +399,17 @@ Result<Id> Repository::CommitSnapshot(Snapshot snapshot) {
   return id;
 }
 
-Status Repository::write_error() const {
+Status Repository::Impl::write_error() const {
   std::lock_guard l(error_mu_);
   return first_error_;
 }
 
 WriteStats Repository::write_stats() const {
-  return {blobs_added_.load(), bytes_added_.load(), raw_bytes_added_.load(), packs_written_.load()};
+  return {impl_->blobs_added_.load(), impl_->bytes_added_.load(), impl_->raw_bytes_added_.load(),
+          impl_->packs_written_.load()};
 }
 
-Result<int> Repository::AdoptUnindexedPacks() {
+Result<int> Repository::Impl::AdoptUnindexedPacks() {
   // A day is far longer than any Put, so no write in progress is touched.
   RETURN_IF_ERROR(store_->RemoveLeftovers(std::chrono::hours(24)).status());
   ASSIGN_OR_RETURN(auto objects, store_->List("data/"));
@@ -365,5 +434,29 @@ Result<int> Repository::AdoptUnindexedPacks() {
   RETURN_IF_ERROR(WriteIndexSegment(std::move(adopted)));
   return n;
 }
+
+// ---- the public face: forwards to Impl
+const RepoConfig& Repository::config() const { return impl_->config_; }
+const KeyedHasher& Repository::hasher() const { return impl_->hasher_; }
+ObjectStore* Repository::store() { return impl_->store_.get(); }
+const std::vector<std::string>& Repository::open_warnings() const { return impl_->open_warnings_; }
+bool Repository::HasBlob(const Id& id) const { return impl_->HasBlob(id); }
+std::optional<BlobLocation> Repository::FindBlob(const Id& id) const { return impl_->FindBlob(id); }
+Result<std::string> Repository::LoadBlob(const Id& id) { return impl_->LoadBlob(id); }
+Result<std::string_view> Repository::LoadBlobView(const Id& id, BlobBuffers* buffers) {
+  return impl_->LoadBlobView(id, buffers);
+}
+bool Repository::Claim(const Id& id) { return impl_->Claim(id); }
+Status Repository::AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len) {
+  return impl_->AddBlob(type, id, stored, raw_len);
+}
+Result<Id> Repository::StoreMetadata(std::string_view raw) { return impl_->StoreMetadata(raw); }
+void Repository::SealOpenPack() { impl_->SealOpenPack(); }
+Status Repository::Flush() { return impl_->Flush(); }
+Result<Id> Repository::CommitSnapshot(Snapshot snapshot) {
+  return impl_->CommitSnapshot(std::move(snapshot));
+}
+Status Repository::write_error() const { return impl_->write_error(); }
+Result<int> Repository::AdoptUnindexedPacks() { return impl_->AdoptUnindexedPacks(); }
 
 }  // namespace dr

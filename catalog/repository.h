@@ -10,27 +10,21 @@
 // lists yet; AdoptUnindexedPacks() indexes those so their chunks are reused.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
-#include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "catalog/format/blob.h"
 #include "catalog/format/block_map.h"
 #include "catalog/format/index.h"
-#include "catalog/store/object_store.h"
 #include "catalog/format/pack.h"
-#include "catalog/pack_reader.h"
 #include "catalog/format/repo_config.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/format/tree.h"
-#include "core/bounded_queue.h"
+#include "catalog/pack_reader.h"
+#include "catalog/store/object_store.h"
 #include "core/hash.h"
 #include "core/status.h"
 
@@ -67,12 +61,12 @@ class Repository {
   static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<ObjectStore> store);
   ~Repository();
 
-  const RepoConfig& config() const { return config_; }
-  const KeyedHasher& hasher() const { return hasher_; }
-  ObjectStore* store() { return store_.get(); }
+  const RepoConfig& config() const;
+  const KeyedHasher& hasher() const;
+  ObjectStore* store();
   // Problems met while opening (an unreadable index segment, say); `check`
   // reports them, other commands carry on with what could be read.
-  const std::vector<std::string>& open_warnings() const { return open_warnings_; }
+  const std::vector<std::string>& open_warnings() const;
 
   // ---- reading
   bool HasBlob(const Id& id) const;
@@ -98,11 +92,9 @@ class Repository {
   std::vector<Id> IndexedPacks() const;
   size_t IndexedBlobCount() const;
   size_t IndexMemoryBytes() const;
-  template <typename Fn>
-  void ForEachIndexedBlob(Fn fn) const {
-    std::shared_lock l(index_mu_);
-    index_.ForEach(fn);
-  }
+  // Calls `fn` for every indexed blob (under the index's read lock: `fn`
+  // must not call back into this repository).
+  void ForEachIndexedBlob(const std::function<void(const Id&, const BlobLocation&)>& fn) const;
 
   // ---- writing
   // True when the caller must store `id`: it is neither indexed nor claimed
@@ -140,42 +132,11 @@ class Repository {
   Result<int> AdoptUnindexedPacks();
 
  private:
-  Repository(std::unique_ptr<ObjectStore> store, RepoConfig config);
-  struct PendingPack {
-    std::string bytes;
-    std::vector<PackEntry> entries;
-  };
-  Status LoadIndex();
-  void EnqueuePack(PendingPack pack);
-  void WriterLoop();
-  Status WritePack(std::string pack, std::vector<PackEntry> entries);
-  Status WriteIndexSegment(std::vector<IndexPack> packs);
-  void LatchError(const Status& s);
-
-  std::unique_ptr<ObjectStore> store_;
-  RepoConfig config_;
-  KeyedHasher hasher_;
-  std::vector<std::string> open_warnings_;
-
-  mutable std::shared_mutex index_mu_;
-  ChunkIndex index_;                        // GUARDED_BY(index_mu_)
-  std::unordered_set<Id, IdHash> claimed_;  // GUARDED_BY(index_mu_)
-  std::vector<IndexPack> unwritten_index_;  // GUARDED_BY(index_mu_)
-
-  std::mutex pack_mu_;
-  PackBuilder pack_;  // GUARDED_BY(pack_mu_)
-
-  // Background pack writers, started with the first full pack.
-  std::unique_ptr<BoundedQueue<PendingPack>> write_queue_;
-  std::vector<std::thread> writers_;
-  std::mutex inflight_mu_;
-  std::condition_variable inflight_cv_;
-  int inflight_ = 0;  // GUARDED_BY(inflight_mu_): packs queued or being written
-
-  mutable std::mutex error_mu_;
-  Status first_error_;  // GUARDED_BY(error_mu_)
-
-  std::atomic<uint64_t> blobs_added_{0}, bytes_added_{0}, raw_bytes_added_{0}, packs_written_{0};
+  // The index, its lock, the open pack and the background pack writers
+  // (threads, a bounded queue, the first latched error) live in Impl.
+  struct Impl;
+  explicit Repository(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace dr

@@ -148,7 +148,8 @@ Result<int> DirStore::RemoveLeftovers(std::chrono::seconds min_age) {
   const time_t cutoff = ::time(nullptr) - static_cast<time_t>(min_age.count());
   for (fs::recursive_directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
     struct stat st;
-    if (!IsAtomicWriteTemp(it->path().filename().string()) || ::lstat(it->path().c_str(), &st) != 0) continue;
+    if (!IsAtomicWriteTemp(it->path().filename().string()) || ::lstat(it->path().c_str(), &st) != 0)
+      continue;
     if (st.st_mtime <= cutoff && ::unlink(it->path().c_str()) == 0) ++removed;
   }
   if (ec) return Status::FromErrno(ec.value(), "list " + root_);

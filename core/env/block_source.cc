@@ -58,9 +58,8 @@ class FileBlockSource : public BlockSource {
   }
 
   Status ReadAt(uint64_t offset, char* buf, size_t len) override {
-    ASSIGN_OR_RETURN(size_t done,
-                     PreadFull(fd_.get(), buf, len, offset,
-                               display_ + " at offset " + std::to_string(offset)));
+    ASSIGN_OR_RETURN(size_t done, PreadFull(fd_.get(), buf, len, offset,
+                                            display_ + " at offset " + std::to_string(offset)));
     if (done < len) {
       return Status::IOError(display_ + " ended at offset " + std::to_string(offset + done) +
                              ", expected " + std::to_string(length_) +

@@ -40,8 +40,8 @@ Status PreadExact(int fd, char* buf, size_t len, uint64_t offset, const std::str
 Status PwriteFull(int fd, std::string_view data, uint64_t offset, const std::string& what) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "write " + what);
@@ -88,8 +88,8 @@ constexpr std::string_view kTempPrefix = ".tmp.";
 std::string TempName() {
   static std::atomic<uint64_t> counter{0};
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::string(kTempPrefix) + std::to_string(::getpid()) + "." +
-         std::to_string(counter++) + "." + std::to_string(rng() % 1000000);
+  return std::string(kTempPrefix) + std::to_string(::getpid()) + "." + std::to_string(counter++) +
+         "." + std::to_string(rng() % 1000000);
 }
 
 std::string DirOf(const std::string& path) {
@@ -100,7 +100,9 @@ std::string DirOf(const std::string& path) {
 
 }  // namespace
 
-bool IsAtomicWriteTemp(std::string_view name) { return name.substr(0, kTempPrefix.size()) == kTempPrefix; }
+bool IsAtomicWriteTemp(std::string_view name) {
+  return name.substr(0, kTempPrefix.size()) == kTempPrefix;
+}
 
 Status WriteFileAtomically(const std::string& path, std::string_view data, ReplaceMode mode,
                            unsigned mode_bits) {

@@ -16,16 +16,16 @@
 #include <unordered_map>
 
 #include "catalog/format/blob.h"
-#include "core/bounded_queue.h"
-#include "core/timefmt.h"
-#include "replicator/capture/btrfs_snapshot.h"
 #include "catalog/format/chunker.h"
-#include "replicator/capture/hooks.h"
 #include "catalog/live_node.h"
+#include "core/bounded_queue.h"
 #include "core/env/dir.h"
 #include "core/env/fd.h"
 #include "core/env/file_io.h"
 #include "core/env/xattr.h"
+#include "core/timefmt.h"
+#include "replicator/capture/btrfs_snapshot.h"
+#include "replicator/capture/hooks.h"
 
 namespace dr {
 
@@ -77,7 +77,10 @@ class BackupRun {
                                  std::vector<Extent>* content);
   void EmitChunk(std::string_view data, StreamDigest* digest, std::vector<Extent>* content);
   Id StoreTreeOrFail(const Tree& tree);
+  // A path that could not be read: recorded, and the snapshot is partial.
   void Warn(std::string message);
+  // Worth telling, but the snapshot is still complete.
+  void Note(std::string message);
   void Fail(const Status& s);
   bool failed() const { return failed_.load(); }
   std::optional<Snapshot> FindParent();
@@ -156,6 +159,8 @@ void BackupRun::Warn(std::string message) {
   stats_.errors++;
   warnings_.push_back(std::move(message));
 }
+
+void BackupRun::Note(std::string message) { warnings_.push_back(std::move(message)); }
 
 void BackupRun::Fail(const Status& s) {
   std::lock_guard l(fail_mu_);
@@ -288,7 +293,7 @@ bool BackupRun::BackupFile(int dirfd, const std::string& name, const std::string
     std::vector<Id> chunks;
     for (const Extent& e : parent->content)
       if (!e.hole) chunks.push_back(e.chunk);
-    unchanged = target_.HasAll(chunks);
+    unchanged = target_.MayReuse(chunks);
   }
   if (unchanged) {
     node->content = parent->content;
@@ -500,21 +505,31 @@ Result<BackupResult> BackupRun::Run() {
   if (parent) {
     opt_.progress->bytes_total = parent->stats.bytes_total;
     auto t = target_.LoadTree(parent->tree);
-    if (t.ok()) parent_root = std::move(t).value();
+    if (t.ok()) {
+      parent_root = std::move(t).value();
+    } else {
+      // Not partial: every file is read, so the snapshot is complete.
+      Note("parent snapshot " + parent->ShortId() +
+           " unreadable, every file is read again: " + t.status().message());
+    }
   }
 
   Result<Id> root_tree = Status::NotFound("no source");
   if (root.is_source) {
-    UniqueFd fd(::open(ReadPathOf("/").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const std::string top = ReadPathOf("/");
+    UniqueFd fd(::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     struct stat st;
-    ::fstat(fd.get(), &st);
-    root_tree = BackupDirContents(fd.get(), "/", nullptr, st.st_dev);
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
+      Fail(Status::FromErrno(errno, "open " + top));  // the post-hook still runs below
+    } else {
+      root_tree = BackupDirContents(fd.get(), "/", nullptr, st.st_dev);
+    }
   } else {
     root_tree = BackupSources(root, "/", parent_root ? &*parent_root : nullptr);
   }
   if (Status post = hooks_->End(); !post.ok()) Warn(post.message());
   if (!failed()) {
-    Status flushed = target_.Flush();
+    Status flushed = target_.FinishWrites();
     if (!flushed.ok()) Fail(flushed);
   }
   {
@@ -533,7 +548,7 @@ Result<BackupResult> BackupRun::Run() {
   if (parent) snap.parent = parent->id;
   snap.tree = *root_tree;
   snap.consistency = consistency_;
-  snap.partial = !warnings_.empty();
+  snap.partial = stats_.errors > 0;
   ASSIGN_OR_RETURN(snap.id, target_.Commit(snap));
   return BackupResult{std::move(snap), std::move(warnings_)};
 }

@@ -4,11 +4,11 @@
 //  - RemoteTarget (remote_target.h): a vault session over ZeroMQ, which asks
 //    the vault which chunks it lacks and sends only those.
 //
-// Contract: AddChunk/AddTree may be called from the walker thread while
-// earlier chunks are still being compressed and stored; the first storage
-// error is latched and returned by every later call. Commit stores the
-// snapshot only after everything added before it is durable (docs/design.md: a
-// snapshot is written last).
+// Contract: AddChunk/AddMetadata are called from one thread (the walker)
+// while earlier chunks are still being compressed and stored; the first
+// storage error is latched and returned by every later call. FinishWrites
+// ends the writing; Commit stores the snapshot only after everything added
+// before it is durable (docs/design.md: a snapshot is written last).
 #pragma once
 
 #include <memory>
@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "catalog/format/repo_config.h"
-#include "catalog/repository.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/format/tree.h"
+#include "catalog/repository.h"
 #include "core/hash.h"
 #include "core/status.h"
 
@@ -45,9 +45,16 @@ class BackupTarget {
     ASSIGN_OR_RETURN(std::string raw, LoadMetadata(id));
     return DecodeTree(raw, "tree " + id.Hex());
   }
-  // Whether every id is stored (an unchanged file's chunks may be reused
-  // only then). Remote targets answer from one batched question per call.
-  virtual bool HasAll(const std::vector<Id>& ids) = 0;
+  // Whether the parent's chunk ids `ids` may be recorded for an unchanged
+  // file (or unchanged blocks) without reading and offering the data again.
+  //  - local: true only if every id is indexed now, so a chunk lost from the
+  //    repository is read and stored again (a damaged parent never
+  //    propagates);
+  //  - vault: true without asking (asking would cost a round trip and 16
+  //    bytes per chunk for every unchanged file). The vault refuses a commit
+  //    whose trees or block map reference anything it does not store, so a
+  //    wrong answer fails that backup; it never yields a snapshot lacking data.
+  virtual bool MayReuse(const std::vector<Id>& ids) = 0;
 
   // ---- storing
   // Stores a chunk unless the target already has it. `data` is copied.
@@ -55,11 +62,14 @@ class BackupTarget {
   // Stores a metadata blob (if new) and returns its id.
   virtual Result<Id> AddMetadata(std::string raw) = 0;
   Result<Id> AddTree(const Tree& tree) { return AddMetadata(EncodeTree(tree)); }
-  // Waits until everything added so far is durable; returns the first error.
-  virtual Status Flush() = 0;
+  // Ends the writing: waits until every chunk and metadata blob added so far
+  // is durable at the target and stops the target's compression workers.
+  // Returns the first error. Afterwards AddChunk and AddMetadata fail and
+  // only write_stats and Commit may follow. Calling it again is harmless.
+  virtual Status FinishWrites() = 0;
   // Stored bytes and blobs this target added since it was made.
   virtual WriteStats write_stats() const = 0;
-  // Flush(), then store the snapshot; returns its id.
+  // FinishWrites(), then store the snapshot; returns its id.
   virtual Result<Id> Commit(const Snapshot& snapshot) = 0;
 };
 

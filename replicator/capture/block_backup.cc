@@ -106,32 +106,10 @@ class BlockBackupRun {
     const bool image = S_ISREG(st.st_mode);
     std::optional<ShadowCopies> shadows;
     std::string no_copy_reason;
-    if (image) {
-      shadows.emplace(source_, target_.hasher());
-      Status locked = shadows->Lock(source_);
-      if (locked.code() == Code::kUnavailable) {
-        no_copy_reason = locked.message();
-        shadows.reset();
-      } else if (!locked.ok()) {
-        return locked.WithContext("backup aborted, no snapshot written");
-      }
-    }
+    if (image) RETURN_IF_ERROR(LockShadows(shadows, &no_copy_reason));
     CaptureHooks hooks(opt_.pre_hook, opt_.post_hook, source_);
     RETURN_IF_ERROR(hooks.Begin());
-    std::string read_path = source_;
-    if (shadows) {
-      std::error_code ec;
-      fs::remove(shadows->Fresh(), ec);  // left by an interrupted backup (we hold the lock)
-      Status copied = ReflinkCopy(source_, shadows->Fresh().string());
-      if (copied.ok()) {
-        read_path = shadows->Fresh().string();
-      } else {
-        no_copy_reason = copied.message();
-        shadows.reset();
-        if (copied.code() != Code::kUnavailable)
-          return copied.WithContext("backup aborted, no snapshot written");
-      }
-    }
+    ASSIGN_OR_RETURN(std::string read_path, PointInTimeCopy(shadows, &no_copy_reason));
     auto remove_fresh = [&] {
       if (shadows) {
         std::error_code ec;
@@ -163,18 +141,10 @@ class BlockBackupRun {
                                                      : "reflink-copy (crash-consistent)";
     if (image && !shadows) Warn("no point-in-time copy: " + no_copy_reason);
 
-    EncodedBlockMap encoded = EncodeBlockMap(*map, target_.hasher());
-    Status stored = Status::OK();
-    for (auto& [id, raw] : encoded.segments) {
-      auto added = target_.AddMetadata(std::move(raw));
-      if (!added.ok()) stored = added.status();
-    }
-    auto head = target_.AddMetadata(std::move(encoded.head));
-    if (!head.ok()) stored = head.status();
-    if (stored.ok()) stored = target_.Flush();
-    if (!stored.ok()) {
+    Result<Id> head = StoreMap(*map);
+    if (!head.ok()) {
       remove_fresh();
-      return stored.WithContext("backup aborted, no snapshot written");
+      return head.status().WithContext("backup aborted, no snapshot written");
     }
 
     stats_.bytes_total = map->length;
@@ -199,6 +169,53 @@ class BlockBackupRun {
   }
 
  private:
+  // Takes the lock on the image's kept copies (one backup per image and
+  // repository at a time). Where copies cannot be kept, `shadows` stays
+  // empty with the reason; another backup holding the lock aborts this one.
+  Status LockShadows(std::optional<ShadowCopies>& shadows, std::string* no_copy_reason) {
+    shadows.emplace(source_, target_.hasher());
+    Status locked = shadows->Lock(source_);
+    if (locked.code() == Code::kUnavailable) {
+      *no_copy_reason = locked.message();
+      shadows.reset();
+      return Status::OK();
+    }
+    return locked.WithContext("backup aborted, no snapshot written");
+  }
+
+  // The image's reflink copy to read from (a point-in-time copy), or the
+  // source itself when there is none; `shadows` is reset then, with the
+  // reason in `no_copy_reason`. An unexpected copy failure aborts.
+  Result<std::string> PointInTimeCopy(std::optional<ShadowCopies>& shadows,
+                                      std::string* no_copy_reason) {
+    if (!shadows) return source_;
+    std::error_code ec;
+    fs::remove(shadows->Fresh(), ec);  // left by an interrupted backup (we hold the lock)
+    Status copied = ReflinkCopy(source_, shadows->Fresh().string());
+    if (copied.ok()) return shadows->Fresh().string();
+    *no_copy_reason = copied.message();
+    shadows.reset();
+    if (copied.code() != Code::kUnavailable)
+      return copied.WithContext("backup aborted, no snapshot written");
+    return source_;
+  }
+
+  // Stores the map's segments and head, then waits until all is durable;
+  // returns the head's id.
+  Result<Id> StoreMap(const BlockMap& map) {
+    EncodedBlockMap encoded = EncodeBlockMap(map, target_.hasher());
+    Status stored = Status::OK();
+    for (auto& [id, raw] : encoded.segments) {
+      auto added = target_.AddMetadata(std::move(raw));
+      if (!added.ok()) stored = added.status();
+    }
+    auto head = target_.AddMetadata(std::move(encoded.head));
+    if (!head.ok()) stored = head.status();
+    if (stored.ok()) stored = target_.FinishWrites();
+    RETURN_IF_ERROR(stored);
+    return head;
+  }
+
   Status Validate() {
     if (opt_.source.empty()) return Status::InvalidArgument("no image or device given");
     std::error_code ec;
@@ -252,7 +269,7 @@ class BlockBackupRun {
     std::unordered_set<Id, IdHash> unique;
     for (const auto& b : map->blocks)
       if (!b.zero) unique.insert(b.chunk);
-    if (!target_.HasAll({unique.begin(), unique.end()})) {
+    if (!target_.MayReuse({unique.begin(), unique.end()})) {
       Warn("parent snapshot " + parent->ShortId() +
            " references missing chunks; reading every block");
       return std::nullopt;

@@ -28,21 +28,23 @@ class RepositoryTarget : public BackupTarget {
     return repo_.FindSnapshot(spec);
   }
   Result<std::string> LoadMetadata(const Id& id) override { return repo_.LoadBlob(id); }
-  bool HasAll(const std::vector<Id>& ids) override {
+  bool MayReuse(const std::vector<Id>& ids) override {
     for (const Id& id : ids)
       if (!repo_.HasBlob(id)) return false;
     return true;
   }
 
   Status AddChunk(const Id& id, std::string_view data) override {
+    RETURN_IF_ERROR(CheckWritable());
     if (!repo_.Claim(id)) return pool_.status();
     return pool_.Push(BlobType::kData, id, std::string(data));
   }
   Result<Id> AddMetadata(std::string raw) override {
-    RETURN_IF_ERROR(pool_.status());
+    RETURN_IF_ERROR(CheckWritable());
     return repo_.StoreMetadata(raw);
   }
-  Status Flush() override {
+  Status FinishWrites() override {
+    finished_ = true;
     RETURN_IF_ERROR(pool_.Finish());
     return repo_.Flush();
   }
@@ -53,13 +55,19 @@ class RepositoryTarget : public BackupTarget {
             now.packs_written - before_.packs_written};
   }
   Result<Id> Commit(const Snapshot& snapshot) override {
-    RETURN_IF_ERROR(Flush());
+    RETURN_IF_ERROR(FinishWrites());
     return repo_.CommitSnapshot(snapshot);
   }
 
  private:
+  Status CheckWritable() const {
+    if (finished_) return Status::InvalidArgument("backup target: write after FinishWrites");
+    return pool_.status();
+  }
+
   Repository& repo_;
   const WriteStats before_;
+  bool finished_ = false;
   CompressPool pool_;
 };
 

@@ -9,6 +9,7 @@
 
 #include "catalog/store/dir_store.h"
 #include "core/timefmt.h"
+#include "replicator/vault/vault_log.h"
 
 namespace dr {
 
@@ -102,7 +103,13 @@ std::optional<AgentEntry> AgentRegistry::Find(const std::string& public_key) {
   std::lock_guard l(mu_);
   // A registry that cannot be read admits nobody new; the last good copy
   // stays in memory so a bad edit does not lock everyone out.
-  (void)ReloadIfChanged();
+  Status reloaded = ReloadIfChanged();
+  if (reloaded.ok()) {
+    last_reload_error_.clear();
+  } else if (reloaded.message() != last_reload_error_) {
+    LogEvent("registry_unreadable", {{"error", reloaded.message()}, {"using", "last good copy"}});
+    last_reload_error_ = reloaded.message();
+  }
   for (const auto& e : entries_)
     if (e.public_key == public_key) return e;
   return std::nullopt;

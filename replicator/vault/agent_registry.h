@@ -55,6 +55,7 @@ class AgentRegistry {
 
   const std::string path_;
   std::mutex mu_;
+  std::string last_reload_error_;    // GUARDED_BY(mu_): logged once per distinct error
   std::vector<AgentEntry> entries_;  // GUARDED_BY(mu_)
   int64_t loaded_mtime_ns_ = -1;     // GUARDED_BY(mu_)
   int64_t loaded_size_ = -1;         // GUARDED_BY(mu_)

@@ -6,14 +6,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "catalog/store/dir_store.h"
 #include "catalog/format/index.h"
-#include "catalog/store/object_store.h"
 #include "catalog/format/pack.h"
 #include "catalog/format/snapshot.h"
+#include "catalog/store/dir_store.h"
+#include "catalog/store/object_store.h"
 #include "core/timefmt.h"
-#include "replicator/wire/vault_client.h"
 #include "replicator/vault/vault_log.h"
+#include "replicator/wire/vault_client.h"
 
 namespace dr {
 
@@ -101,9 +101,170 @@ void OffsiteReplicator::Loop() {
   }
 }
 
+namespace {
+
+// What one namespace still has to send to the peer, as listed at the start
+// of a cycle.
+struct Plan {
+  std::vector<std::pair<int64_t, ObjectInfo>> snapshots;                  // oldest first
+  std::vector<std::pair<ObjectInfo, std::vector<std::string>>> segments;  // with their packs
+  std::map<std::string, uint64_t> pack_size;
+  bool unreadable = false;  // some object could not be read: copy no snapshot this cycle
+  int64_t oldest_ns = 0;
+  uint64_t bytes = 0;
+};
+
+Result<Plan> PlanCopies(ObjectStore& local, const Cursor& cursor, const std::string& ns) {
+  Plan plan;
+  // Snapshots are listed first: a commit landing between the listings then
+  // adds a segment we copy too, never a snapshot whose segment we did not list.
+  ASSIGN_OR_RETURN(auto snaps, local.List("snapshots/"));
+  ASSIGN_OR_RETURN(auto index, local.List("index/"));
+  ASSIGN_OR_RETURN(auto packs, local.List("data/"));
+  for (const auto& o : packs) plan.pack_size[o.key] = o.size;
+  for (const auto& o : snaps) {
+    if (cursor.snapshots.count(o.key)) continue;
+    auto obj = local.Get(o.key);
+    auto s = obj.ok() ? DecodeSnapshot(*obj, o.key) : Result<Snapshot>(obj.status());
+    if (!s.ok()) {
+      LogEvent("offsite_error", {{"namespace", ns}, {"error", s.status().message()}});
+      plan.unreadable = true;
+      continue;
+    }
+    plan.snapshots.push_back({s->time_ns, o});
+    plan.bytes += o.size;
+    if (plan.oldest_ns == 0 || s->time_ns < plan.oldest_ns) plan.oldest_ns = s->time_ns;
+  }
+  std::sort(plan.snapshots.begin(), plan.snapshots.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  // The packs of uncopied segments count as lag even if some are there already.
+  for (const auto& o : index) {
+    if (cursor.index.count(o.key)) continue;
+    auto seg = local.Get(o.key);
+    auto decoded =
+        seg.ok() ? DecodeIndexSegment(*seg, o.key) : Result<std::vector<IndexPack>>(seg.status());
+    if (!decoded.ok()) {
+      LogEvent("offsite_error", {{"namespace", ns}, {"error", decoded.status().message()}});
+      plan.unreadable = true;
+      continue;
+    }
+    std::vector<std::string> keys;
+    for (const auto& p : *decoded) {
+      keys.push_back(PackKey(p.pack));
+      plan.bytes += plan.pack_size[keys.back()];
+    }
+    plan.bytes += o.size;
+    plan.segments.push_back({o, std::move(keys)});
+  }
+  return plan;
+}
+
+}  // namespace
+
+// One namespace's copy in one cycle: the plan's data in commit order, the
+// cursor saved after each step, lag published as it shrinks.
+class OffsiteReplicator::NamespaceCopy {
+ public:
+  NamespaceCopy(OffsiteReplicator& owner, std::string ns, ObjectStore& local, Plan plan)
+      : owner_(owner),
+        ns_(std::move(ns)),
+        local_(local),
+        state_(owner.config_.state_dir),
+        cursor_key_(CursorKey(ns_)),
+        plan_(std::move(plan)) {
+    lag_ = owner_.metrics_->lags()[ns_];
+    sent_before_ = lag_.bytes_sent;
+  }
+
+  void set_cursor(Cursor c) { cursor_ = std::move(c); }
+  bool nothing_to_do() const {
+    return plan_.snapshots.empty() && plan_.segments.empty() && cursor_.config;
+  }
+  OffsiteLag& lag() { return lag_; }
+  const Plan& plan() const { return plan_; }
+
+  void Publish() {
+    lag_.bytes_sent = sent_before_ + sent_;
+    lag_.bytes = plan_.bytes;
+    lag_.snapshots = plan_.snapshots.size();
+    lag_.oldest_pending_ns = plan_.oldest_ns;
+    owner_.metrics_->SetLag(ns_, lag_);
+  }
+
+  // Copies everything planned; the first failure is logged and returned.
+  Status Run(VaultClient& peer) {
+    Status s = Copy(peer);
+    if (!s.ok()) {
+      lag_.peer_reachable = s.code() != Code::kUnavailable;
+      LogEvent("offsite_error", {{"namespace", ns_}, {"error", s.message()}});
+    }
+    Publish();
+    return s;
+  }
+
+ private:
+  Status Save() {
+    Status s = SaveCursor(state_, cursor_key_, cursor_);
+    // Without a saved cursor the next cycle copies again (idempotent), but a
+    // state directory that cannot be written must be seen by the operator.
+    return s.WithContext("save off-site cursor " + cursor_key_);
+  }
+
+  Status Copy(VaultClient& peer) {
+    if (!cursor_.config) {
+      RETURN_IF_ERROR(CopyObject(peer, local_, "config", &sent_));
+      cursor_.config = true;
+      RETURN_IF_ERROR(Save());
+    }
+    for (const auto& [seg, pack_keys] : plan_.segments) {
+      for (const auto& key : pack_keys) {
+        RETURN_IF_ERROR(CopyObject(peer, local_, key, &sent_));
+        plan_.bytes -= std::min(plan_.bytes, plan_.pack_size[key]);
+        Publish();
+      }
+      RETURN_IF_ERROR(CopyObject(peer, local_, seg.key, &sent_));
+      plan_.bytes -= std::min(plan_.bytes, seg.size);
+      cursor_.index.insert(seg.key);
+      RETURN_IF_ERROR(Save());
+    }
+    if (plan_.unreadable) {
+      return Status::Corruption("namespace " + ns_ +
+                                ": some index segments or snapshots are unreadable; no snapshot "
+                                "is copied until `check` is clean");
+    }
+    auto& snaps = plan_.snapshots;
+    while (!snaps.empty()) {
+      const ObjectInfo o = snaps.front().second;
+      RETURN_IF_ERROR(CopyObject(peer, local_, o.key, &sent_));
+      cursor_.snapshots.insert(o.key);
+      RETURN_IF_ERROR(Save());
+      plan_.bytes -= std::min(plan_.bytes, o.size);
+      snaps.erase(snaps.begin());
+      plan_.oldest_ns = snaps.empty() ? 0 : snaps.front().first;
+      Publish();
+      LogEvent("offsite_snapshot_copied", {{"namespace", ns_}, {"key", o.key}});
+    }
+    return Status::OK();
+  }
+
+  OffsiteReplicator& owner_;
+  const std::string ns_;
+  ObjectStore& local_;
+  DirStore state_;
+  const std::string cursor_key_;
+  Plan plan_;
+  Cursor cursor_;
+  OffsiteLag lag_;
+  uint64_t sent_before_ = 0;
+  uint64_t sent_ = 0;
+};
+
 void OffsiteReplicator::Cycle() {
   auto agents = registry_->All();
-  if (!agents.ok()) return;
+  if (!agents.ok()) {
+    LogEvent("offsite_error", {{"error", agents.status().message()}});
+    return;
+  }
   std::set<std::string> namespaces;
   for (const auto& a : *agents)
     if ((a.rights & kRightBackup) && a.nspace != "*") namespaces.insert(a.nspace);
@@ -117,148 +278,54 @@ void OffsiteReplicator::Cycle() {
       std::lock_guard l(mu_);
       if (stop_) return;
     }
-    OffsiteLag lag = metrics_->lags()[ns];
-    auto url = NamespaceRepositoryUrl(config_.repository, ns);
-    if (!url.ok()) continue;
-    auto store = OpenObjectStore(*url);
-    if (!store.ok()) continue;
-    ObjectStore& local = **store;
-    if (!local.Size("config").ok()) continue;  // not initialised yet
-    DirStore state(config_.state_dir);
-    const std::string cursor_key = CursorKey(ns);
-    Cursor cursor = LoadCursor(state, cursor_key);
-    // What is still to copy, and how much. Snapshots are listed first: a
-    // commit landing between the listings then adds a segment we copy too,
-    // never a snapshot whose segment we did not list.
-    auto snaps = local.List("snapshots/");
-    auto index = local.List("index/");
-    auto packs = local.List("data/");
-    if (!index.ok() || !snaps.ok() || !packs.ok()) continue;
-    std::map<std::string, uint64_t> pack_size;
-    for (const auto& o : *packs) pack_size[o.key] = o.size;
-    std::vector<std::pair<int64_t, ObjectInfo>> todo_snaps;
-    int64_t oldest_ns = 0;
-    uint64_t todo_bytes = 0;
-    for (const auto& o : *snaps) {
-      if (cursor.snapshots.count(o.key)) continue;
-      auto obj = local.Get(o.key);
-      if (!obj.ok()) continue;
-      auto s = DecodeSnapshot(*obj, o.key);
-      if (!s.ok()) continue;
-      todo_snaps.push_back({s->time_ns, o});
-      todo_bytes += o.size;
-      if (oldest_ns == 0 || s->time_ns < oldest_ns) oldest_ns = s->time_ns;
-    }
-    std::vector<ObjectInfo> todo_index;
-    for (const auto& o : *index)
-      if (!cursor.index.count(o.key)) todo_index.push_back(o);
-    std::sort(todo_snaps.begin(), todo_snaps.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    // The packs of uncopied segments count as lag even if some are there already.
-    std::vector<std::pair<ObjectInfo, std::vector<std::string>>> segments;
-    bool unreadable = false;  // a segment we cannot read: copy no snapshot this cycle
-    for (const auto& o : todo_index) {
-      auto seg = local.Get(o.key);
-      auto decoded =
-          seg.ok() ? DecodeIndexSegment(*seg, o.key) : Result<std::vector<IndexPack>>(seg.status());
-      if (!decoded.ok()) {
-        LogEvent("offsite_error", {{"namespace", ns}, {"error", decoded.status().message()}});
-        unreadable = true;
-        continue;
-      }
-      std::vector<std::string> keys;
-      for (const auto& p : *decoded) {
-        keys.push_back(PackKey(p.pack));
-        todo_bytes += pack_size[keys.back()];
-      }
-      todo_bytes += o.size;
-      segments.push_back({o, std::move(keys)});
-    }
-    const uint64_t sent_before = lag.bytes_sent;
-    uint64_t sent = 0;
-    auto publish = [&] {
-      lag.bytes_sent = sent_before + sent;
-      lag.bytes = todo_bytes;
-      lag.snapshots = todo_snaps.size();
-      lag.oldest_pending_ns = oldest_ns;
-      metrics_->SetLag(ns, lag);
-    };
-    publish();
-    if (todo_snaps.empty() && segments.empty() && cursor.config) continue;
-
-    VaultAddress peer_addr{config_.offsite->endpoint, ns, config_.offsite->server_key, *client_keys,
-                           "vault-replicator"};
-    VaultClientOptions opts;
-    opts.first_connect = std::chrono::seconds(3);
-    opts.give_up_after = std::chrono::seconds(30);
-    auto peer = VaultClient::Connect(peer_addr, opts);
-    if (!peer.ok()) {
-      lag.peer_reachable = false;
-      publish();
-      LogEvent("offsite_unreachable",
-               {{"namespace", ns},
-                {"peer", config_.offsite->endpoint},
-                {"error", peer.status().message()},
-                {"lag_bytes", todo_bytes},
-                {"lag_seconds", oldest_ns ? (NowUnixNs() - oldest_ns) / 1e9 : 0.0}});
-      return;  // the peer is down: try again next cycle; the cursor keeps our place
-    }
-    lag.peer_reachable = true;
-    auto fail = [&](const Status& s) {
-      lag.peer_reachable = s.code() != Code::kUnavailable;
-      publish();
-      LogEvent("offsite_error", {{"namespace", ns}, {"error", s.message()}});
-    };
-    if (!cursor.config) {
-      Status s = CopyObject(**peer, local, "config", &sent);
-      if (!s.ok()) {
-        fail(s);
-        continue;  // the next namespace may do better
-      }
-      cursor.config = true;
-      (void)SaveCursor(state, cursor_key, cursor);
-    }
-    bool failed = false;
-    for (const auto& [seg, pack_keys] : segments) {
-      for (const auto& key : pack_keys) {
-        Status s = CopyObject(**peer, local, key, &sent);
-        if (!s.ok()) {
-          fail(s);
-          failed = true;
-          break;
-        }
-        todo_bytes -= std::min(todo_bytes, pack_size[key]);
-        publish();
-      }
-      if (failed) break;
-      Status s = CopyObject(**peer, local, seg.key, &sent);
-      if (!s.ok()) {
-        fail(s);
-        failed = true;
-        break;
-      }
-      todo_bytes -= std::min(todo_bytes, seg.size);
-      cursor.index.insert(seg.key);
-      (void)SaveCursor(state, cursor_key, cursor);
-    }
-    if (failed || unreadable) continue;
-    while (!todo_snaps.empty()) {
-      const ObjectInfo o = todo_snaps.front().second;
-      Status s = CopyObject(**peer, local, o.key, &sent);
-      if (!s.ok()) {
-        fail(s);
-        break;
-      }
-      cursor.snapshots.insert(o.key);
-      (void)SaveCursor(state, cursor_key, cursor);
-      todo_bytes -= std::min(todo_bytes, o.size);
-      todo_snaps.erase(todo_snaps.begin());
-      oldest_ns = todo_snaps.empty() ? 0 : todo_snaps.front().first;
-      publish();
-      LogEvent("offsite_snapshot_copied", {{"namespace", ns}, {"key", o.key}});
-    }
-    publish();
+    Status s = ReplicateNamespace(ns, *client_keys);
+    if (s.code() == Code::kUnavailable) return;  // the peer is down: next cycle
   }
+}
+
+Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveKeyPair& keys) {
+  auto skip = [&](const Status& s) {
+    LogEvent("offsite_skipped", {{"namespace", ns}, {"error", s.message()}});
+    return s;
+  };
+  auto url = NamespaceRepositoryUrl(config_.repository, ns);
+  if (!url.ok()) return skip(url.status());
+  auto store = OpenObjectStore(*url);
+  if (!store.ok()) return skip(store.status());
+  ObjectStore& local = **store;
+  if (auto config = local.Size("config"); !config.ok()) {
+    if (config.status().IsNotFound()) return Status::OK();  // enrolled, no backup yet
+    return skip(config.status());
+  }
+  DirStore state(config_.state_dir);
+  Cursor cursor = LoadCursor(state, CursorKey(ns));
+  auto plan = PlanCopies(local, cursor, ns);
+  if (!plan.ok()) return skip(plan.status());
+  NamespaceCopy copy(*this, ns, local, std::move(plan).value());
+  copy.set_cursor(std::move(cursor));
+  copy.Publish();
+  if (copy.nothing_to_do()) return Status::OK();
+
+  VaultAddress peer_addr{config_.offsite->endpoint, ns, config_.offsite->server_key, keys,
+                         "vault-replicator"};
+  VaultClientOptions opts;
+  opts.first_connect = std::chrono::seconds(3);
+  opts.give_up_after = std::chrono::seconds(30);
+  auto peer = VaultClient::Connect(peer_addr, opts);
+  if (!peer.ok()) {
+    copy.lag().peer_reachable = false;
+    copy.Publish();
+    const int64_t oldest = copy.plan().oldest_ns;
+    LogEvent("offsite_unreachable", {{"namespace", ns},
+                                     {"peer", config_.offsite->endpoint},
+                                     {"error", peer.status().message()},
+                                     {"lag_bytes", copy.plan().bytes},
+                                     {"lag_seconds", oldest ? (NowUnixNs() - oldest) / 1e9 : 0.0}});
+    // The cursor keeps our place; the caller stops this cycle.
+    return Status::Unavailable(peer.status().message());
+  }
+  copy.lag().peer_reachable = true;
+  return copy.Run(**peer);
 }
 
 }  // namespace dr

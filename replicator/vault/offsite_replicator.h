@@ -19,9 +19,11 @@
 #include <mutex>
 #include <thread>
 
+#include "core/status.h"
 #include "replicator/vault/agent_registry.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
+#include "replicator/wire/curve_keys.h"
 
 namespace dr {
 
@@ -33,8 +35,12 @@ class OffsiteReplicator {
   void Nudge();
 
  private:
+  class NamespaceCopy;
   void Loop();
+  // One pass over every namespace; each failure is logged with its namespace.
   void Cycle();
+  // Copies what `ns` has that the peer lacks. Unavailable: the peer is down.
+  Status ReplicateNamespace(const std::string& ns, const CurveKeyPair& keys);
 
   const VaultConfig config_;
   AgentRegistry* registry_;

@@ -49,10 +49,9 @@ class RemoteTarget : public BackupTarget {
                                 " from the vault does not match its id");
     return std::move(d.bytes);
   }
-  // Asking about every unchanged file's chunks would cost a round trip and
-  // 16 bytes per chunk; instead the vault checks, before it commits, that
-  // every chunk the new trees reference is stored (vault.cc, HandleCommit).
-  bool HasAll(const std::vector<Id>&) override { return true; }
+  // See BackupTarget::MayReuse: the vault checks, before it commits, that
+  // everything the new trees reference is stored (vault.cc, HandleCommit).
+  bool MayReuse(const std::vector<Id>&) override { return true; }
 
   Status AddChunk(const Id& id, std::string_view data) override {
     return Offer(BlobType::kData, id, std::string(data));
@@ -62,7 +61,8 @@ class RemoteTarget : public BackupTarget {
     RETURN_IF_ERROR(Offer(BlobType::kTree, id, std::move(raw)));
     return id;
   }
-  Status Flush() override {
+  Status FinishWrites() override {
+    finished_ = true;
     RETURN_IF_ERROR(SubmitBatch());
     while (!inflight_.empty()) RETURN_IF_ERROR(ResolveOldest());
     RETURN_IF_ERROR(pool_.Finish());
@@ -72,7 +72,7 @@ class RemoteTarget : public BackupTarget {
     return {blobs_.load(), bytes_.load(), raw_bytes_.load(), 0};
   }
   Result<Id> Commit(const Snapshot& snapshot) override {
-    RETURN_IF_ERROR(Flush());
+    RETURN_IF_ERROR(FinishWrites());
     ASSIGN_OR_RETURN(
         wire::Committed c,
         Expect<wire::Committed>(client_->Call(wire::Commit{0, EncodeSnapshot(snapshot)})));
@@ -93,6 +93,7 @@ class RemoteTarget : public BackupTarget {
 
   // Called from the walker thread only.
   Status Offer(BlobType type, const Id& id, std::string raw) {
+    if (finished_) return Status::InvalidArgument("backup target: write after FinishWrites");
     RETURN_IF_ERROR(pool_.status());
     if (!offered_.insert(id).second) return Status::OK();  // already on its way
     open_.bytes += raw.size();
@@ -130,6 +131,7 @@ class RemoteTarget : public BackupTarget {
   std::unordered_set<Id, IdHash> offered_;
   Batch open_;
   std::deque<Batch> inflight_;
+  bool finished_ = false;
   std::atomic<uint64_t> blobs_{0}, bytes_{0}, raw_bytes_{0};
   CompressPool pool_;  // last: its workers use the members above until joined
 };
@@ -145,6 +147,24 @@ Result<std::unique_ptr<BackupTarget>> MakeRemoteTarget(std::shared_ptr<VaultClie
                                    "' does not allow backups (no repository parameters)");
   }
   return std::unique_ptr<BackupTarget>(new RemoteTarget(std::move(client), p, threads));
+}
+
+}  // namespace dr
+
+namespace dr {
+
+Result<OpenedTarget> OpenBackupTarget(const std::string& url, int threads) {
+  OpenedTarget t;
+  if (IsVaultUrl(url)) {
+    ASSIGN_OR_RETURN(VaultAddress address, ParseVaultUrl(url));
+    ASSIGN_OR_RETURN(t.vault, VaultClient::Connect(address));
+    ASSIGN_OR_RETURN(t.target, MakeRemoteTarget(t.vault, threads));
+    return t;
+  }
+  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+  ASSIGN_OR_RETURN(t.repo, Repository::Open(std::move(store)));
+  t.target = MakeRepositoryTarget(*t.repo, threads);
+  return t;
 }
 
 }  // namespace dr

@@ -18,3 +18,17 @@ Result<std::unique_ptr<BackupTarget>> MakeRemoteTarget(std::shared_ptr<VaultClie
                                                        int threads);
 
 }  // namespace dr
+
+namespace dr {
+
+// Where a backup goes, opened from a repository URL: a local repository
+// (dir://, rados://) or a vault session (vault://). Owns what the target
+// uses; `vault` is set for a vault session (its wire statistics).
+struct OpenedTarget {
+  std::unique_ptr<Repository> repo;
+  std::shared_ptr<VaultClient> vault;
+  std::unique_ptr<BackupTarget> target;  // last: destroyed before what it uses
+};
+Result<OpenedTarget> OpenBackupTarget(const std::string& url, int threads);
+
+}  // namespace dr

@@ -70,6 +70,81 @@ int PrintBlockBackup(const GlobalOptions& g, const BackupResult& r, const VaultC
   return kExitOk;
 }
 
+// The block source must be what the operator said it is.
+Status CheckBlockSource(const BlockArgs& block, const std::string& source) {
+  struct stat st;
+  if (::stat(source.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + source);
+  if (!block.device.empty() && !S_ISBLK(st.st_mode))
+    return Status::InvalidArgument("--device " + source + " is not a block device");
+  if (!block.image.empty() && !S_ISREG(st.st_mode))
+    return Status::InvalidArgument("--image " + source + " is not a regular file" +
+                                   (S_ISBLK(st.st_mode) ? " (use --device)" : ""));
+  return Status::OK();
+}
+
+int RunBlock(const GlobalOptions& g, const BackupOptions& opts, BlockArgs& block, OpenedTarget& t) {
+  BlockBackupOptions& bo = block.opts;
+  bo.source = block.image.empty() ? block.device : block.image;
+  if (Status s = CheckBlockSource(block, bo.source); !s.ok()) return Fail(s);
+  ProgressCounters counters;
+  bo.tags = opts.tags;
+  bo.host = opts.host;
+  bo.parent = opts.parent;
+  bo.read_all = bo.read_all || opts.force_reread;
+  bo.progress = &counters;
+  auto r = WithProgress(g, &counters, "backup", [&] { return RunBlockBackup(*t.target, bo); });
+  if (!r.ok()) return Fail(r.status());
+  return PrintBlockBackup(g, *r, t.vault.get());
+}
+
+void PrintFileBackup(const GlobalOptions& g, const BackupResult& r, const VaultClient* vault) {
+  const Snapshot& s = r.snapshot;
+  const SnapshotStats& st = s.stats;
+  for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  const uint64_t wire_bytes = vault ? vault->stats().bytes_sent : 0;
+  if (g.json) {
+    nlohmann::json out = {{"snapshot", s.id.Hex()},
+                          {"partial", s.partial},
+                          {"warnings", r.warnings},
+                          {"files_new", st.files_new},
+                          {"files_changed", st.files_changed},
+                          {"files_unchanged", st.files_unchanged},
+                          {"dirs", st.dirs},
+                          {"bytes_total", st.bytes_total},
+                          {"bytes_read", st.bytes_read},
+                          {"bytes_added", st.bytes_added},
+                          {"blobs_added", st.blobs_added},
+                          {"duration_s", st.duration_s},
+                          {"consistency", s.consistency}};
+    if (vault) out["wire_bytes_sent"] = wire_bytes;
+    PrintJson(out);
+    return;
+  }
+  if (g.quiet) return;
+  std::printf(
+      "snapshot %s saved%s: %llu new, %llu changed, %llu unchanged files, %llu dirs; "
+      "read %s of %s, added %s to the repository in %.1fs\n",
+      s.ShortId().c_str(), s.partial ? " (PARTIAL: see warnings)" : "",
+      static_cast<unsigned long long>(st.files_new),
+      static_cast<unsigned long long>(st.files_changed),
+      static_cast<unsigned long long>(st.files_unchanged), static_cast<unsigned long long>(st.dirs),
+      HumanBytes(st.bytes_read).c_str(), HumanBytes(st.bytes_total).c_str(),
+      HumanBytes(st.bytes_added).c_str(), st.duration_s);
+  if (vault) {
+    std::printf("sent %s to vault %s (namespace %s)\n", HumanBytes(wire_bytes).c_str(),
+                vault->address().endpoint.c_str(), vault->address().nspace.c_str());
+  }
+}
+
+int RunFiles(const GlobalOptions& g, BackupOptions& opts, OpenedTarget& t) {
+  ProgressCounters counters;
+  opts.progress = &counters;
+  auto r = WithProgress(g, &counters, "backup", [&] { return RunBackup(*t.target, opts); });
+  if (!r.ok()) return Fail(r.status());
+  PrintFileBackup(g, *r, t.vault.get());
+  return r->snapshot.partial ? kExitPartial : kExitOk;
+}
+
 }  // namespace
 
 void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
@@ -120,87 +195,17 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                      ProgramName(), block->block_size.c_str());
         return kExitUsage;
       }
+      if (g.repo.empty())
+        return Fail(
+            Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
       // A local repository, or a vault session that stores only what the vault lacks.
-      std::unique_ptr<Repository> repo;
-      std::unique_ptr<BackupTarget> target;
-      std::shared_ptr<VaultClient> vault;
-      if (IsVaultUrl(g.repo)) {
-        auto address = ParseVaultUrl(g.repo);
-        if (!address.ok()) return Fail(address.status());
-        auto client = VaultClient::Connect(*address);
-        if (!client.ok()) return Fail(client.status());
-        vault = std::move(client).value();
-        auto remote = MakeRemoteTarget(vault, opts->threads);
-        if (!remote.ok()) return Fail(remote.status());
-        target = std::move(remote).value();
-      } else {
-        repo = OpenRepo(g);
-        if (!repo) return kExitError;
-        target = MakeRepositoryTarget(*repo, opts->threads);
-      }
+      auto opened = OpenBackupTarget(g.repo, opts->threads);
+      if (!opened.ok()) return Fail(opened.status());
       if (!parent->empty()) opts->parent = *parent;
       opts->pre_hook = block->opts.pre_hook;
       opts->post_hook = block->opts.post_hook;
-      ProgressCounters counters;
-      if (opts->paths.empty()) {
-        BlockBackupOptions& bo = block->opts;
-        bo.source = block->image.empty() ? block->device : block->image;
-        struct stat st;
-        if (::stat(bo.source.c_str(), &st) != 0)
-          return Fail(Status::FromErrno(errno, "stat " + bo.source));
-        if (!block->device.empty() && !S_ISBLK(st.st_mode))
-          return Fail(Status::InvalidArgument("--device " + bo.source + " is not a block device"));
-        if (!block->image.empty() && !S_ISREG(st.st_mode))
-          return Fail(Status::InvalidArgument("--image " + bo.source + " is not a regular file" +
-                                              (S_ISBLK(st.st_mode) ? " (use --device)" : "")));
-        bo.tags = opts->tags;
-        bo.host = opts->host;
-        bo.parent = opts->parent;
-        bo.read_all = bo.read_all || opts->force_reread;
-        bo.progress = &counters;
-        auto r = WithProgress(g, &counters, "backup", [&] { return RunBlockBackup(*target, bo); });
-        if (!r.ok()) return Fail(r.status());
-        return PrintBlockBackup(g, *r, vault.get());
-      }
-      opts->progress = &counters;
-      auto r = WithProgress(g, &counters, "backup", [&] { return RunBackup(*target, *opts); });
-      if (!r.ok()) return Fail(r.status());
-      const Snapshot& s = r->snapshot;
-      const SnapshotStats& st = s.stats;
-      for (const auto& w : r->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-      const uint64_t wire_bytes = vault ? vault->stats().bytes_sent : 0;
-      if (g.json) {
-        nlohmann::json out = {{"snapshot", s.id.Hex()},
-                              {"partial", s.partial},
-                              {"warnings", r->warnings},
-                              {"files_new", st.files_new},
-                              {"files_changed", st.files_changed},
-                              {"files_unchanged", st.files_unchanged},
-                              {"dirs", st.dirs},
-                              {"bytes_total", st.bytes_total},
-                              {"bytes_read", st.bytes_read},
-                              {"bytes_added", st.bytes_added},
-                              {"blobs_added", st.blobs_added},
-                              {"duration_s", st.duration_s},
-                              {"consistency", s.consistency}};
-        if (vault) out["wire_bytes_sent"] = wire_bytes;
-        PrintJson(out);
-      } else if (!g.quiet) {
-        std::printf(
-            "snapshot %s saved%s: %llu new, %llu changed, %llu unchanged files, %llu dirs; "
-            "read %s of %s, added %s to the repository in %.1fs\n",
-            s.ShortId().c_str(), s.partial ? " (PARTIAL: see warnings)" : "",
-            static_cast<unsigned long long>(st.files_new),
-            static_cast<unsigned long long>(st.files_changed),
-            static_cast<unsigned long long>(st.files_unchanged),
-            static_cast<unsigned long long>(st.dirs), HumanBytes(st.bytes_read).c_str(),
-            HumanBytes(st.bytes_total).c_str(), HumanBytes(st.bytes_added).c_str(), st.duration_s);
-        if (vault) {
-          std::printf("sent %s to vault %s (namespace %s)\n", HumanBytes(wire_bytes).c_str(),
-                      vault->address().endpoint.c_str(), vault->address().nspace.c_str());
-        }
-      }
-      return s.partial ? kExitPartial : kExitOk;
+      if (opts->paths.empty()) return RunBlock(g, *opts, *block, *opened);
+      return RunFiles(g, *opts, *opened);
     };
   });
 }

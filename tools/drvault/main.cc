@@ -6,17 +6,17 @@
 //   drvault revoke --config ... N|KEY
 //   drvault agents --config ...             who is enrolled
 //   drvault server-key --config ...         the public key agents pin
+// Each command parses, calls one library function, and prints.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
+#include <functional>
 
-#include "catalog/store/object_store.h"
-#include "catalog/repository.h"
 #include "replicator/vault/agent_registry.h"
-#include "replicator/wire/curve_keys.h"
+#include "replicator/vault/enrolment.h"
 #include "replicator/vault/vault.h"
 #include "replicator/vault/vault_config.h"
+#include "replicator/wire/curve_keys.h"
 
 namespace {
 
@@ -30,24 +30,147 @@ int Fail(const Status& s) {
   return kExitError;
 }
 
-Result<VaultConfig> Config(const std::string& path) {
-  if (path.empty()) return Status::InvalidArgument("no --config given (env DRVAULT_CONFIG)");
-  return LoadVaultConfig(path);
+// What every command shares: the configuration path and the command to run
+// once parsing succeeded.
+struct Cli {
+  std::string config_path;
+  std::function<int()> run;
+
+  // Registers `body`, run with the loaded configuration.
+  void WithConfig(CLI::App* cmd, std::function<int(const VaultConfig&)> body) {
+    cmd->callback([this, cmd, body] {
+      run = [this, body] {
+        if (config_path.empty())
+          return Fail(Status::InvalidArgument("no --config given (env DRVAULT_CONFIG)"));
+        auto c = LoadVaultConfig(config_path);
+        return c.ok() ? body(*c) : Fail(c.status());
+      };
+    });
+  }
+};
+
+int PrintKey(const std::string& path) {
+  auto keys = ReadKeyFile(path);
+  if (!keys.ok()) return Fail(keys.status());
+  std::printf("%s\n", keys->public_key.c_str());
+  return kExitOk;
 }
 
-// The namespace's repository is created when its first backup agent is enrolled.
-Status EnsureNamespaceRepository(const VaultConfig& c, const std::string& ns) {
-  ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(c.repository, ns));
-  if (url.rfind("dir://", 0) == 0) {
-    std::error_code ec;
-    std::filesystem::create_directories(url.substr(6), ec);
-    if (ec) return Status::FromErrno(ec.value(), "create repository directory " + url.substr(6));
-  }
-  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-  if (store->Size("config").ok()) return Status::OK();
-  RETURN_IF_ERROR(Repository::Init(store.get(), InitOptions{}));
-  std::printf("created repository %s for namespace %s\n", store->Url().c_str(), ns.c_str());
-  return Status::OK();
+void AddInit(CLI::App& app, Cli& cli) {
+  auto* cmd = app.add_subcommand("init", "create the state directory and the server key");
+  cli.WithConfig(cmd, [](const VaultConfig& c) {
+    Status s = InitVaultState(c);
+    if (!s.ok()) return Fail(s);
+    std::printf("server key ");
+    return PrintKey(c.server_key_path());
+  });
+}
+
+void AddServe(CLI::App& app, Cli& cli) {
+  auto* cmd = app.add_subcommand("serve", "serve agents until SIGINT or SIGTERM");
+  cli.WithConfig(cmd, [](const VaultConfig& c) {
+    auto vault = Vault::Start(c);
+    if (!vault.ok()) return Fail(vault.status());
+    std::signal(SIGINT, [](int) { g_stop = true; });
+    std::signal(SIGTERM, [](int) { g_stop = true; });
+    Status s = (*vault)->Run(g_stop);
+    return s.ok() ? kExitOk : Fail(s);
+  });
+}
+
+void AddKeygen(CLI::App& app, Cli& cli) {
+  static std::string out, comment;
+  auto* cmd = app.add_subcommand("keygen", "write a new key pair: FILE (secret) and FILE.pub");
+  cmd->add_option("--out", out, "key file to create")->required();
+  cmd->add_option("--comment", comment, "a note kept in the files (e.g. the agent's name)");
+  cmd->callback([&cli] {
+    cli.run = [] {
+      auto keys = GenerateCurveKeyPair();
+      if (!keys.ok()) return Fail(keys.status());
+      const std::string note = comment.empty() ? out : comment;
+      Status s = WriteKeyFile(out, *keys, note, true);
+      if (s.ok()) s = WriteKeyFile(out + ".pub", *keys, note, false);
+      if (!s.ok()) return Fail(s);
+      std::printf("public key %s\n", keys->public_key.c_str());
+      return kExitOk;
+    };
+  });
+}
+
+void AddEnrol(CLI::App& app, Cli& cli) {
+  static AgentEntry entry;
+  static std::string key_arg, rights_arg = "backup,restore";
+  auto* cmd = app.add_subcommand("enrol", "admit an agent key to a namespace");
+  cmd->add_option("--name", entry.name, "agent name")->required();
+  cmd->add_option("--key", key_arg, "the agent's public key: a key file or the Z85 key")
+      ->required();
+  cmd->add_option("--namespace", entry.nspace, "its namespace, or * for a replicating vault")
+      ->required();
+  cmd->add_option("--rights", rights_arg, "backup, restore, replicate (comma-separated)")
+      ->capture_default_str();
+  cli.WithConfig(cmd, [](const VaultConfig& c) {
+    auto key = PublicKeyFromArg(key_arg);
+    if (!key.ok()) return Fail(key.status());
+    auto rights = ParseRights(rights_arg);
+    if (!rights.ok()) return Fail(rights.status());
+    entry.public_key = *key;
+    entry.rights = *rights;
+    auto done = EnrolAgent(c, entry);
+    if (!done.ok()) return Fail(done.status());
+    if (!done->created_repository.empty())
+      std::printf("created repository %s for namespace %s\n", done->created_repository.c_str(),
+                  entry.nspace.c_str());
+    std::printf("enrolled agent %s (%s) in namespace %s with rights %s\n", entry.name.c_str(),
+                entry.public_key.c_str(), entry.nspace.c_str(),
+                RightsToString(entry.rights).c_str());
+    return kExitOk;
+  });
+}
+
+void AddRevoke(CLI::App& app, Cli& cli) {
+  static std::string who;
+  auto* cmd = app.add_subcommand("revoke", "refuse an agent's key from now on");
+  cmd->add_option("agent", who, "agent name or public key")->required();
+  cli.WithConfig(cmd, [](const VaultConfig& c) {
+    Status s = AgentRegistry(c.registry_path()).Revoke(who);
+    if (!s.ok()) return Fail(s);
+    std::printf("revoked %s\n", who.c_str());
+    return kExitOk;
+  });
+}
+
+void AddAgents(CLI::App& app, Cli& cli) {
+  auto* cmd = app.add_subcommand("agents", "list enrolled agents");
+  cli.WithConfig(cmd, [](const VaultConfig& c) {
+    auto all = AgentRegistry(c.registry_path()).All();
+    if (!all.ok()) return Fail(all.status());
+    std::printf("%-20s %-12s %-24s %-8s %s\n", "NAME", "NAMESPACE", "RIGHTS", "STATE", "KEY");
+    for (const auto& a : *all) {
+      std::printf("%-20s %-12s %-24s %-8s %s\n", a.name.c_str(), a.nspace.c_str(),
+                  RightsToString(a.rights).c_str(), a.revoked ? "revoked" : "active",
+                  a.public_key.c_str());
+    }
+    return kExitOk;
+  });
+}
+
+void AddKeyPrinters(CLI::App& app, Cli& cli) {
+  static std::string pub_out;
+  auto* server_key = app.add_subcommand("server-key", "print the vault's public key");
+  server_key->add_option("--out", pub_out, "also write it as a public key file");
+  cli.WithConfig(server_key, [](const VaultConfig& c) {
+    if (!pub_out.empty()) {
+      auto keys = ReadKeyFile(c.server_key_path());
+      if (!keys.ok()) return Fail(keys.status());
+      Status s = WriteKeyFile(pub_out, *keys, "vault server", false);
+      if (!s.ok()) return Fail(s);
+    }
+    return PrintKey(c.server_key_path());
+  });
+  auto* offsite_key = app.add_subcommand(
+      "offsite-key", "print the public key this vault presents to its off-site peer");
+  cli.WithConfig(offsite_key,
+                 [](const VaultConfig& c) { return PrintKey(c.offsite_client_key_path()); });
 }
 
 }  // namespace
@@ -56,160 +179,16 @@ int main(int argc, char** argv) {
   CLI::App app{"drvault " DR_VERSION " - the vault: receives agents' backups over ZeroMQ"};
   app.require_subcommand(1);
   app.fallthrough();
-  std::string config_path;
-  if (const char* c = std::getenv("DRVAULT_CONFIG")) config_path = c;
-  app.add_option("-c,--config", config_path, "vault configuration file (env DRVAULT_CONFIG)");
-  std::function<int()> run;
-
-  auto* init = app.add_subcommand("init", "create the state directory and the server key");
-  init->callback([&] {
-    run = [&] {
-      auto c = Config(config_path);
-      if (!c.ok()) return Fail(c.status());
-      Status s = InitVaultState(*c);
-      if (!s.ok()) return Fail(s);
-      auto keys = ReadKeyFile(c->server_key_path());
-      if (!keys.ok()) return Fail(keys.status());
-      std::printf("server key %s\n", keys->public_key.c_str());
-      return kExitOk;
-    };
-  });
-
-  auto* serve = app.add_subcommand("serve", "serve agents until SIGINT or SIGTERM");
-  serve->callback([&] {
-    run = [&] {
-      auto c = Config(config_path);
-      if (!c.ok()) return Fail(c.status());
-      auto vault = Vault::Start(*c);
-      if (!vault.ok()) return Fail(vault.status());
-      std::signal(SIGINT, [](int) { g_stop = true; });
-      std::signal(SIGTERM, [](int) { g_stop = true; });
-      Status s = (*vault)->Run(g_stop);
-      return s.ok() ? kExitOk : Fail(s);
-    };
-  });
-
-  std::string out, comment;
-  auto* keygen = app.add_subcommand("keygen", "write a new key pair: FILE (secret) and FILE.pub");
-  keygen->add_option("--out", out, "key file to create")->required();
-  keygen->add_option("--comment", comment, "a note kept in the files (e.g. the agent's name)");
-  keygen->callback([&] {
-    run = [&] {
-      auto keys = GenerateCurveKeyPair();
-      if (!keys.ok()) return Fail(keys.status());
-      Status s = WriteKeyFile(out, *keys, comment.empty() ? out : comment, true);
-      if (s.ok()) s = WriteKeyFile(out + ".pub", *keys, comment.empty() ? out : comment, false);
-      if (!s.ok()) return Fail(s);
-      std::printf("public key %s\n", keys->public_key.c_str());
-      return kExitOk;
-    };
-  });
-
-  AgentEntry entry;
-  std::string key_arg, rights_arg = "backup,restore";
-  auto* enrol = app.add_subcommand("enrol", "admit an agent key to a namespace");
-  enrol->add_option("--name", entry.name, "agent name")->required();
-  enrol->add_option("--key", key_arg, "the agent's public key: a key file or the Z85 key")
-      ->required();
-  enrol->add_option("--namespace", entry.nspace, "its namespace, or * for a replicating vault")
-      ->required();
-  enrol->add_option("--rights", rights_arg, "backup, restore, replicate (comma-separated)")
-      ->capture_default_str();
-  enrol->callback([&] {
-    run = [&] {
-      auto c = Config(config_path);
-      if (!c.ok()) return Fail(c.status());
-      auto key = PublicKeyFromArg(key_arg);
-      if (!key.ok()) return Fail(key.status());
-      entry.public_key = *key;
-      auto rights = ParseRights(rights_arg);
-      if (!rights.ok()) return Fail(rights.status());
-      entry.rights = *rights;
-      if (entry.nspace == "*" ? entry.rights != kRightReplicate : !IsValidNamespace(entry.nspace)) {
-        return Fail(Status::InvalidArgument(
-            entry.nspace == "*" ? "namespace * is for replicating vaults: --rights replicate only"
-                                : "namespace '" + entry.nspace +
-                                      "' is not valid (lower-case letters, digits, - and _)"));
-      }
-      if ((entry.rights & kRightReplicate) && entry.nspace != "*")
-        return Fail(Status::InvalidArgument("the replicate right goes with --namespace '*'"));
-      if (entry.rights & kRightBackup) {
-        Status s = EnsureNamespaceRepository(*c, entry.nspace);
-        if (!s.ok()) return Fail(s);
-      }
-      AgentRegistry registry(c->registry_path());
-      Status s = registry.Enrol(entry);
-      if (!s.ok()) return Fail(s);
-      std::printf("enrolled agent %s (%s) in namespace %s with rights %s\n", entry.name.c_str(),
-                  entry.public_key.c_str(), entry.nspace.c_str(),
-                  RightsToString(entry.rights).c_str());
-      return kExitOk;
-    };
-  });
-
-  std::string who;
-  auto* revoke = app.add_subcommand("revoke", "refuse an agent's key from now on");
-  revoke->add_option("agent", who, "agent name or public key")->required();
-  revoke->callback([&] {
-    run = [&] {
-      auto c = Config(config_path);
-      if (!c.ok()) return Fail(c.status());
-      Status s = AgentRegistry(c->registry_path()).Revoke(who);
-      if (!s.ok()) return Fail(s);
-      std::printf("revoked %s\n", who.c_str());
-      return kExitOk;
-    };
-  });
-
-  auto* agents = app.add_subcommand("agents", "list enrolled agents");
-  agents->callback([&] {
-    run = [&] {
-      auto c = Config(config_path);
-      if (!c.ok()) return Fail(c.status());
-      auto all = AgentRegistry(c->registry_path()).All();
-      if (!all.ok()) return Fail(all.status());
-      std::printf("%-20s %-12s %-24s %-8s %s\n", "NAME", "NAMESPACE", "RIGHTS", "STATE", "KEY");
-      for (const auto& a : *all) {
-        std::printf("%-20s %-12s %-24s %-8s %s\n", a.name.c_str(), a.nspace.c_str(),
-                    RightsToString(a.rights).c_str(), a.revoked ? "revoked" : "active",
-                    a.public_key.c_str());
-      }
-      return kExitOk;
-    };
-  });
-
-  std::string pub_out;
-  auto* server_key = app.add_subcommand("server-key", "print the vault's public key");
-  server_key->add_option("--out", pub_out, "also write it as a public key file");
-  server_key->callback([&] {
-    run = [&] {
-      auto c = Config(config_path);
-      if (!c.ok()) return Fail(c.status());
-      std::string path = c->server_key_path();
-      auto keys = ReadKeyFile(path);
-      if (!keys.ok()) return Fail(keys.status());
-      if (!pub_out.empty()) {
-        Status s = WriteKeyFile(pub_out, *keys, "vault server", false);
-        if (!s.ok()) return Fail(s);
-      }
-      std::printf("%s\n", keys->public_key.c_str());
-      return kExitOk;
-    };
-  });
-
-  auto* offsite_key = app.add_subcommand(
-      "offsite-key", "print the public key this vault presents to its off-site peer");
-  offsite_key->callback([&] {
-    run = [&] {
-      auto c = Config(config_path);
-      if (!c.ok()) return Fail(c.status());
-      auto keys = ReadKeyFile(c->offsite_client_key_path());
-      if (!keys.ok()) return Fail(keys.status());
-      std::printf("%s\n", keys->public_key.c_str());
-      return kExitOk;
-    };
-  });
-
+  Cli cli;
+  if (const char* c = std::getenv("DRVAULT_CONFIG")) cli.config_path = c;
+  app.add_option("-c,--config", cli.config_path, "vault configuration file (env DRVAULT_CONFIG)");
+  AddInit(app, cli);
+  AddServe(app, cli);
+  AddKeygen(app, cli);
+  AddEnrol(app, cli);
+  AddRevoke(app, cli);
+  AddAgents(app, cli);
+  AddKeyPrinters(app, cli);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -220,5 +199,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "drvault: %s (see drvault --help)\n", e.what());
     return kExitUsage;
   }
-  return run ? run() : kExitUsage;
+  return cli.run ? cli.run() : kExitUsage;
 }

@@ -1,0 +1,28 @@
+// Admitting an agent: the checks on its namespace and rights, and the
+// namespace's repository, created when the first agent with the backup right
+// is enrolled (so `drvault enrol` leaves a vault ready to take backups).
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+#include "replicator/vault/agent_registry.h"
+#include "replicator/vault/vault_config.h"
+
+namespace dr {
+
+struct EnrolResult {
+  std::string created_repository;  // URL of a repository made for this enrolment, or ""
+};
+
+// Validates `entry` (a namespace name, or "*" with exactly the replicate
+// right), creates the namespace's repository if the agent may back up and
+// none exists, and adds the key to the registry. InvalidArgument names the
+// field at fault; AlreadyExists if the name or key is enrolled.
+Result<EnrolResult> EnrolAgent(const VaultConfig& config, const AgentEntry& entry);
+
+// Creates the repository of namespace `ns` under the vault's repository URL
+// unless it exists. Returns its URL when it was created, "" when it existed.
+Result<std::string> EnsureNamespaceRepository(const VaultConfig& config, const std::string& ns);
+
+}  // namespace dr

@@ -1,0 +1,165 @@
+// Vault::Impl: the vault server's state and handlers, shared by its .cc files
+// (vault.cc: set-up, the event loop and dispatch, acknowledgements and
+// housekeeping; vault_sessions.cc: namespaces, hello and rights;
+// vault_ingest.cc: dedup questions, blobs and commits; vault_objects.cc:
+// object reads, listings, parent trees and replicated puts). Internal to
+// replicator/vault/: nothing outside includes it.
+//
+// Threading: everything runs on the loop thread except ServeGet, which runs
+// on the reader threads and hands its answer back through Reply (outbox).
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <zmq.hpp>
+
+#include "catalog/format/blob.h"
+#include "catalog/repository.h"
+#include "catalog/store/object_store.h"
+#include "core/bounded_queue.h"
+#include "replicator/vault/agent_registry.h"
+#include "replicator/vault/metrics_http.h"
+#include "replicator/vault/offsite_replicator.h"
+#include "replicator/vault/vault.h"
+#include "replicator/vault/vault_config.h"
+#include "replicator/vault/vault_metrics.h"
+#include "replicator/vault/zap_handler.h"
+#include "replicator/wire/curve_keys.h"
+#include "replicator/wire/protocol.h"
+
+namespace dr {
+
+namespace vault_internal {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kSessionIdleExpiry = std::chrono::minutes(30);
+// An agent that pauses this long gets its open pack written, so its blobs
+// are acknowledged instead of waiting for other agents to fill the pack.
+constexpr auto kSealAfterIdle = std::chrono::milliseconds(20);
+constexpr uint64_t kMaxPutObject = 256u << 20;
+constexpr uint64_t kMaxTreeBytes = 64u << 20;
+constexpr size_t kMaxSessionsPerKey = 16;
+// Object reads run on a few threads; at most kReadsQueued wait, so a client
+// flooding gets cannot make the vault hold more than a few answers.
+constexpr int kReaderThreads = 4;
+constexpr size_t kReadsQueued = 16;
+
+class ReaderPool {
+ public:
+  ReaderPool(int threads, size_t queued) : jobs_(queued) {
+    for (int i = 0; i < threads; ++i)
+      threads_.emplace_back([this] {
+        while (auto job = jobs_.Pop()) (*job)();
+      });
+  }
+  ~ReaderPool() {
+    jobs_.Close();
+    for (auto& t : threads_) t.join();
+  }
+  // Blocks while kReadsQueued jobs wait.
+  void Submit(std::function<void()> job) { jobs_.Push(std::move(job), 1); }
+
+ private:
+  BoundedQueue<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+};
+constexpr size_t kListPage = 1000;
+
+}  // namespace vault_internal
+
+class Vault::Impl {
+ public:
+  explicit Impl(VaultConfig config);
+  ~Impl();
+  Status Init();
+  Status Run(const std::atomic<bool>& stop);
+
+ private:
+  using Clock = vault_internal::Clock;
+  struct Namespace {
+    std::unique_ptr<Repository> repo;  // for agents that back up; dropped after a write failure
+    // Raw reads (also from the reader threads) and replicated puts. Never
+    // reset, so a read in flight never outlives its store.
+    std::unique_ptr<ObjectStore> objects_store;
+    ObjectStore* objects() { return objects_store.get(); }
+  };
+  struct Unacked {
+    uint64_t seq;
+    Id id;
+    uint64_t bytes;
+  };
+  struct Session {
+    uint64_t id = 0;
+    std::string routing;
+    AgentEntry agent;
+    std::string nspace;
+    Namespace* ns = nullptr;
+    std::deque<Unacked> unacked;
+    uint64_t unacked_bytes = 0;
+    uint64_t granted = 0, used = 0;  // credit, cumulative bytes
+    uint64_t highest_blob_seq = 0, acked_seq = 0, announced_acked_seq = 0;
+    uint64_t acked_bytes = 0;
+    Clock::time_point last_seen, last_blob;
+    std::string put_key, put_data;
+    uint64_t put_total = 0;
+    // Chunks and subtrees that trees received in this session reference and
+    // that were not stored yet when the tree arrived; all must be by commit.
+    std::unordered_set<Id, IdHash> pending_refs;
+  };
+
+  void Reply(const std::string& routing, const wire::Message& m);
+  void SendReaderReplies();
+  void ReplyError(const std::string& routing, uint64_t seq, const Status& s);
+  void Refuse(const std::string& routing, Session* s, const AgentEntry& who, uint64_t seq,
+              const std::string& why);
+  void HandleFrame(const std::string& routing, zmq::message_t& payload);
+  // Acknowledges, per session, the blobs whose packs are durable, and grants
+  // that much credit again.
+  void AdvanceAcks();
+  void Housekeeping();
+  Result<Namespace*> OpenNamespace(const std::string& name, bool for_backup, bool for_replica);
+  void HandleHello(const std::string& routing, const AgentEntry& agent, const wire::Hello& h);
+  bool Require(Session& s, unsigned right, uint64_t seq, const char* what);
+  void EndSession(Session& s, const Status& why);
+  void HandleQuery(Session& s, const wire::Query& q);
+  void HandleBlob(Session& s, const wire::Blob& b);
+  void HandleCommit(Session& s, const wire::Commit& c);
+  void HandleGet(Session& s, const wire::Get& g);
+  // A get's answer (or its error), computed on a reader thread.
+  static wire::Message ServeGet(ObjectStore* store, const wire::Get& g);
+  void HandleList(Session& s, const wire::List& l);
+  void HandleGetTree(Session& s, const wire::GetTree& g);
+  void HandlePut(Session& s, const wire::Put& p);
+
+  VaultConfig config_;
+  AgentRegistry registry_;
+  CurveKeyPair server_keys_;
+  zmq::context_t ctx_;
+  std::unique_ptr<ZapHandler> zap_;
+  std::unique_ptr<zmq::socket_t> router_;
+  std::unique_ptr<MetricsHttp> http_;
+  VaultMetrics metrics_;
+  std::unique_ptr<OffsiteReplicator> offsite_;
+  std::map<std::string, Namespace> namespaces_;
+  std::unordered_map<uint64_t, Session> sessions_;
+  std::unordered_map<std::string, uint64_t> by_routing_;
+  Clock::time_point last_reannounce_;
+  std::thread::id loop_thread_;
+  int wake_fd_ = -1;  // reader threads wake the loop when answers are ready
+  std::mutex outbox_mu_;
+  std::deque<std::pair<std::string, std::string>> outbox_;  // GUARDED_BY(outbox_mu_)
+  std::unique_ptr<vault_internal::ReaderPool> readers_;
+  BlobScratch scratch_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace dr

@@ -1,0 +1,105 @@
+#include "replicator/vault/vault_impl.h"
+
+#include "catalog/format/metadata_refs.h"
+#include "catalog/format/snapshot.h"
+#include "replicator/vault/vault_log.h"
+
+namespace dr {
+
+using namespace vault_internal;
+
+void Vault::Impl::HandleQuery(Session& s, const wire::Query& q) {
+  if (!Require(s, kRightBackup, q.seq, "ask for missing chunks")) return;
+  wire::Missing answer{q.seq, {}};
+  for (const Id& id : q.ids)
+    if (!s.ns->repo->HasBlob(id)) answer.ids.push_back(id);
+  metrics_.chunks_queried += q.ids.size();
+  metrics_.chunks_missing += answer.ids.size();
+  Reply(s.routing, answer);
+}
+
+void Vault::Impl::HandleBlob(Session& s, const wire::Blob& b) {
+  if (!(s.agent.rights & kRightBackup) || !s.ns->repo) {
+    // A refused blob would stay pending at the agent: end the session instead.
+    metrics_.requests_refused++;
+    return EndSession(s, Status::PermissionDenied("agent '" + s.agent.name +
+                                                  "' lacks the backup right to store blobs"));
+  }
+  if (b.seq <= s.highest_blob_seq) return;  // a resend of what we have
+  const uint64_t raw_limit =
+      b.type == BlobType::kData ? s.ns->repo->config().chunker.max_size : kMaxTreeBytes;
+  if (b.raw_len > raw_limit) {
+    metrics_.bad_frames++;
+    return EndSession(
+        s, Status::InvalidArgument("blob of " + std::to_string(b.raw_len) +
+                                   " bytes exceeds the limit of " + std::to_string(raw_limit)));
+  }
+  if (s.used + b.stored.size() > s.granted) {
+    metrics_.bad_frames++;
+    return EndSession(s, Status::InvalidArgument("blob sent beyond the granted credit"));
+  }
+  Repository& repo = *s.ns->repo;
+  auto raw = DecodeBlobInto(b.stored, b.raw_len, b.id, repo.hasher(),
+                            "blob " + b.id.Hex() + " from agent " + s.agent.name, &scratch_);
+  if (!raw.ok()) return EndSession(s, raw.status());
+  if (b.type == BlobType::kTree) {
+    auto refs =
+        MetadataReferences(*raw, "metadata blob " + b.id.Hex() + " from agent " + s.agent.name);
+    if (!refs.ok()) return EndSession(s, refs.status());
+    for (const Id& ref : *refs)
+      if (!repo.HasBlob(ref)) s.pending_refs.insert(ref);
+  }
+  s.used += b.stored.size();
+  s.highest_blob_seq = b.seq;
+  s.last_blob = Clock::now();
+  if (repo.Claim(b.id)) {
+    Status st = repo.AddBlob(b.type, b.id, b.stored, b.raw_len);
+    if (!st.ok()) return EndSession(s, st.WithContext("vault storage"));
+  }
+  s.unacked.push_back({b.seq, b.id, b.stored.size()});
+  s.unacked_bytes += b.stored.size();
+  metrics_.blobs_received++;
+  metrics_.bytes_received += b.stored.size();
+  metrics_.raw_bytes_received += b.raw_len;
+}
+
+void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
+  if (!Require(s, kRightBackup, c.seq, "commit snapshots")) return;
+  Repository& repo = *s.ns->repo;
+  auto snap = DecodeSnapshot(c.snapshot, "snapshot from agent " + s.agent.name);
+  if (!snap.ok()) return ReplyError(s.routing, c.seq, snap.status());
+  // A commit resent after a lost answer finds its snapshot already there.
+  const Id expected = repo.hasher().Hash(EncodeSnapshot(*snap));
+  if (repo.store()->Size(SnapshotKey(expected)).ok()) {
+    return Reply(s.routing, wire::Committed{c.seq, expected});
+  }
+  // Agents reuse an unchanged file's chunks without asking; the vault makes
+  // sure here that everything the new trees reference is really stored.
+  Status flushed = repo.Flush();
+  if (!flushed.ok()) return ReplyError(s.routing, c.seq, flushed);
+  for (const Id& ref : s.pending_refs) {
+    if (!repo.HasBlob(ref)) {
+      LogEvent("commit_refused",
+               {{"agent", s.agent.name}, {"namespace", s.nspace}, {"missing", ref.Hex()}});
+      return ReplyError(s.routing, c.seq,
+                        Status::Corruption("the snapshot references chunk " + ref.Hex() +
+                                           ", which this vault does not hold; back up again "
+                                           "with --force to re-read every file"));
+    }
+  }
+  s.pending_refs.clear();
+  auto id = repo.CommitSnapshot(*snap);
+  if (!id.ok()) {
+    LogEvent("commit_failed",
+             {{"agent", s.agent.name}, {"namespace", s.nspace}, {"error", id.status().message()}});
+    return ReplyError(s.routing, c.seq, id.status());
+  }
+  metrics_.snapshots_committed++;
+  LogEvent("snapshot_committed",
+           {{"agent", s.agent.name}, {"namespace", s.nspace}, {"snapshot", id->Hex()}});
+  AdvanceAcks();  // the flush made every session's blobs durable
+  Reply(s.routing, wire::Committed{c.seq, *id});
+  if (offsite_) offsite_->Nudge();
+}
+
+}  // namespace dr

@@ -1,0 +1,113 @@
+#include "replicator/vault/vault_impl.h"
+
+#include <algorithm>
+
+#include "replicator/vault/object_keys.h"
+#include "replicator/vault/vault_log.h"
+
+namespace dr {
+
+using namespace vault_internal;
+
+void Vault::Impl::HandleGet(Session& s, const wire::Get& g) {
+  if (!IsValidKey(g.key, false)) return Refuse(s.routing, &s, s.agent, g.seq, "invalid key");
+  if (!(s.agent.rights & (kRightRestore | kRightReplicate)) && !BackupMayRead(g.key)) {
+    return Refuse(s.routing, &s, s.agent, g.seq,
+                  "agent '" + s.agent.name + "' lacks the restore right to read " + g.key);
+  }
+  // Reads go to the reader threads, so one restore's disk or RADOS latency
+  // does not stall every other session behind this loop.
+  ObjectStore* store = s.ns->objects();
+  readers_->Submit([this, store, g, routing = s.routing] {
+    Reply(routing, ServeGet(store, g));  // queued for the loop thread, see SendReplies
+  });
+}
+
+// A get's answer (or its error), computed on a reader thread.
+wire::Message Vault::Impl::ServeGet(ObjectStore* store, const wire::Get& g) {
+  auto error = [&](const Status& st) {
+    return wire::Error{g.seq, static_cast<uint16_t>(st.code()), st.message()};
+  };
+  // `length` is a maximum: the answer stops at the end of the object.
+  auto size = store->Size(g.key);
+  if (!size.ok()) return error(size.status());
+  if (g.length == 0 || *size == 0) return wire::Data{g.seq, *size, {}};
+  if (g.offset >= *size) return error(Status::InvalidArgument("offset past the end of " + g.key));
+  auto bytes = store->GetRange(g.key, g.offset, std::min(g.length, *size - g.offset));
+  if (!bytes.ok()) return error(bytes.status());
+  return wire::Data{g.seq, *size, std::move(bytes).value()};
+}
+
+void Vault::Impl::HandleList(Session& s, const wire::List& l) {
+  if (!IsValidKey(l.prefix, true)) return Refuse(s.routing, &s, s.agent, l.seq, "invalid prefix");
+  if (!(s.agent.rights & (kRightRestore | kRightReplicate)) &&
+      l.prefix.rfind("snapshots/", 0) != 0) {
+    return Refuse(s.routing, &s, s.agent, l.seq,
+                  "agent '" + s.agent.name + "' lacks the restore right to list " + l.prefix);
+  }
+  auto all = s.ns->objects()->List(l.prefix);
+  if (!all.ok()) return ReplyError(s.routing, l.seq, all.status());
+  std::sort(all->begin(), all->end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  wire::Listing page{l.seq, {}, false};
+  for (const auto& o : *all) {
+    if (!l.start_after.empty() && o.key <= l.start_after) continue;
+    if (page.entries.size() == kListPage) {
+      page.more = true;
+      break;
+    }
+    page.entries.push_back({o.key, o.size});
+  }
+  Reply(s.routing, page);
+}
+
+void Vault::Impl::HandleGetTree(Session& s, const wire::GetTree& g) {
+  if (!Require(s, kRightBackup, g.seq, "read trees")) return;
+  Repository& repo = *s.ns->repo;
+  auto loc = repo.FindBlob(g.id);
+  if (!loc || loc->type != BlobType::kTree)
+    return ReplyError(s.routing, g.seq, Status::NotFound("tree " + g.id.Hex() + " is not stored"));
+  auto raw = repo.LoadBlob(g.id);
+  if (!raw.ok()) return ReplyError(s.routing, g.seq, raw.status());
+  const uint64_t size = raw->size();
+  Reply(s.routing, wire::Data{g.seq, size, std::move(raw).value()});
+}
+
+void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
+  if (!Require(s, kRightReplicate, p.seq, "write objects")) return;
+  if (!IsValidKey(p.key, false) || !IsReplicableKey(p.key))
+    return Refuse(s.routing, &s, s.agent, p.seq, "key " + p.key + " may not be written");
+  if (p.total_size > kMaxPutObject)
+    return ReplyError(s.routing, p.seq, Status::InvalidArgument("object larger than 256 MiB"));
+  if (p.offset == 0) {
+    s.put_key = p.key;
+    s.put_total = p.total_size;
+    s.put_data.clear();
+  } else if (p.key == s.put_key && p.offset + p.bytes.size() <= s.put_data.size()) {
+    return Reply(s.routing, wire::Ack{p.seq});  // a part resent after a lost ack
+  } else if (p.key != s.put_key || p.offset != s.put_data.size() || p.total_size != s.put_total) {
+    return ReplyError(s.routing, p.seq,
+                      Status::InvalidArgument("put part out of order for " + p.key));
+  }
+  s.put_data.append(p.bytes);
+  if (s.put_data.size() < s.put_total) return Reply(s.routing, wire::Ack{p.seq});
+  ObjectStore* store = s.ns->objects();
+  Status st = store->PutIfAbsent(p.key, s.put_data);
+  if (st.code() == Code::kAlreadyExists) {
+    auto have = store->Get(p.key);
+    st = have.ok() && *have == s.put_data
+             ? Status::OK()
+             : Status::AlreadyExists(p.key + " exists here with other content");
+  }
+  s.put_key.clear();
+  std::string().swap(s.put_data);
+  if (!st.ok()) {
+    LogEvent("put_failed", {{"agent", s.agent.name},
+                            {"namespace", s.nspace},
+                            {"key", p.key},
+                            {"error", st.message()}});
+    return ReplyError(s.routing, p.seq, st);
+  }
+  Reply(s.routing, wire::Ack{p.seq});
+}
+
+}  // namespace dr

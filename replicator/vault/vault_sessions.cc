@@ -1,0 +1,140 @@
+#include "replicator/vault/vault_impl.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "replicator/vault/vault_log.h"
+
+namespace dr {
+
+using namespace vault_internal;
+
+Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& name, bool for_backup,
+                                                           bool for_replica) {
+  Namespace& ns = namespaces_[name];
+  if (for_backup && !ns.repo) {
+    ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
+    ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+    auto repo = Repository::Open(std::move(store));
+    if (!repo.ok()) {
+      if (repo.status().IsNotFound())
+        return Status::NotFound("namespace '" + name +
+                                "' has no repository at this vault (drvault enrol creates it)");
+      return repo.status();
+    }
+    // Packs written before a crash of this vault become usable again.
+    ASSIGN_OR_RETURN(int adopted, (*repo)->AdoptUnindexedPacks());
+    if (adopted > 0) LogEvent("packs_adopted", {{"namespace", name}, {"packs", adopted}});
+    ns.repo = std::move(repo).value();
+  }
+  if (!ns.objects_store) {
+    ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
+    if (for_replica && url.rfind("dir://", 0) == 0) {
+      // A namespace arriving from the same-city site starts here empty.
+      std::error_code ec;
+      std::filesystem::create_directories(url.substr(6), ec);
+      if (ec) return Status::FromErrno(ec.value(), "create directory " + url.substr(6));
+    }
+    ASSIGN_OR_RETURN(ns.objects_store, OpenObjectStore(url));
+  }
+  return &ns;
+}
+
+void Vault::Impl::HandleHello(const std::string& routing, const AgentEntry& agent,
+                              const wire::Hello& h) {
+  if (!IsValidNamespace(h.nspace)) {
+    return Refuse(routing, nullptr, agent, 0, "'" + h.nspace + "' is not a valid namespace name");
+  }
+  if (agent.nspace != "*" && agent.nspace != h.nspace) {
+    return Refuse(routing, nullptr, agent, 0,
+                  "agent '" + agent.name + "' may not use namespace '" + h.nspace + "'");
+  }
+  if (agent.nspace == "*" && !(agent.rights & kRightReplicate)) {
+    return Refuse(routing, nullptr, agent, 0, "agent '" + agent.name + "' has no namespace");
+  }
+  auto ns = OpenNamespace(h.nspace, agent.rights & kRightBackup, agent.rights & kRightReplicate);
+  if (!ns.ok()) {
+    LogEvent("session_refused",
+             {{"agent", agent.name}, {"namespace", h.nspace}, {"error", ns.status().message()}});
+    return ReplyError(routing, 0, ns.status());
+  }
+  Session* s = nullptr;
+  bool resumed = false;
+  if (h.resume_session) {
+    auto it = sessions_.find(h.resume_session);
+    if (it != sessions_.end() && it->second.agent.public_key == agent.public_key &&
+        it->second.nspace == h.nspace) {
+      s = &it->second;
+      by_routing_.erase(s->routing);
+      resumed = true;
+    }
+  }
+  if (!s) {
+    // One key cannot pile up sessions (each may hold a put being assembled):
+    // past the limit its longest-silent session is forgotten.
+    std::vector<std::pair<Clock::time_point, uint64_t>> mine;
+    for (auto& [id, other] : sessions_)
+      if (other.agent.public_key == agent.public_key) mine.push_back({other.last_seen, id});
+    if (mine.size() >= kMaxSessionsPerKey) {
+      auto oldest = std::min_element(mine.begin(), mine.end());
+      by_routing_.erase(sessions_[oldest->second].routing);
+      sessions_.erase(oldest->second);
+      LogEvent("session_evicted", {{"agent", agent.name}, {"session", oldest->second}});
+    }
+    uint64_t id = 0;
+    while (id == 0 || sessions_.count(id)) id = rng_();
+    s = &sessions_[id];
+    s->id = id;
+    s->granted = config_.credit_bytes;
+    s->highest_blob_seq = s->acked_seq = s->announced_acked_seq = h.last_acked_seq;
+    metrics_.sessions_total++;
+    metrics_.sessions_open = sessions_.size();
+  }
+  s->routing = routing;
+  s->agent = agent;
+  s->nspace = h.nspace;
+  // Announce the acknowledged seq again: a credit sent before the cut may be lost.
+  s->announced_acked_seq = ~0ull;
+  s->ns = *ns;
+  s->last_seen = Clock::now();
+  by_routing_[routing] = s->id;
+  wire::Welcome w;
+  w.session = s->id;
+  w.credit_bytes = s->granted - s->used;
+  w.resume_from_seq = s->highest_blob_seq;
+  if (Repository* repo = s->ns->repo.get()) {
+    w.chunk_min = repo->config().chunker.min_size;
+    w.chunk_avg = repo->config().chunker.avg_size;
+    w.chunk_max = repo->config().chunker.max_size;
+    w.secret = repo->hasher().secret();
+    w.compression_level = repo->config().compression_level;
+  }
+  LogEvent(resumed ? "session_resumed" : "session_open", {{"agent", agent.name},
+                                                          {"namespace", h.nspace},
+                                                          {"session", s->id},
+                                                          {"rights", RightsToString(agent.rights)},
+                                                          {"resume_from_seq", w.resume_from_seq}});
+  Reply(routing, w);
+}
+
+bool Vault::Impl::Require(Session& s, unsigned right, uint64_t seq, const char* what) {
+  if ((s.agent.rights & right) && (right != kRightBackup || s.ns->repo)) return true;
+  if (s.agent.rights & right) {  // granted after this session opened without it
+    EndSession(s, Status::PermissionDenied("rights changed; open a new session"));
+    return false;
+  }
+  Refuse(s.routing, &s, s.agent, seq,
+         "agent '" + s.agent.name + "' lacks the " + RightsToString(right) + " right to " + what);
+  return false;
+}
+
+void Vault::Impl::EndSession(Session& s, const Status& why) {
+  LogEvent("session_ended",
+           {{"agent", s.agent.name}, {"namespace", s.nspace}, {"error", why.message()}});
+  ReplyError(s.routing, 0, why);
+  by_routing_.erase(s.routing);
+  sessions_.erase(s.id);
+  metrics_.sessions_open = sessions_.size();
+}
+
+}  // namespace dr
