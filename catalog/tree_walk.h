@@ -4,8 +4,8 @@
 #include <functional>
 #include <string>
 
-#include "catalog/repository.h"
 #include "catalog/format/tree.h"
+#include "catalog/repository.h"
 
 namespace dr {
 

@@ -10,9 +10,9 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "catalog/store/object_store.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/format/tree.h"
+#include "catalog/store/object_store.h"
 #include "replicator/wire/curve_keys.h"
 #include "replicator/wire/protocol.h"
 #include "replicator/wire/vault_client.h"

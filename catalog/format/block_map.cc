@@ -1,8 +1,10 @@
 #include "catalog/format/block_map.h"
 
 #include <cstdint>
+#include <span>
+#include <utility>
 
-#include "core/bytes.h"
+#include "core/codec.h"
 
 namespace dr {
 namespace {
@@ -18,58 +20,54 @@ struct Head {
   std::vector<Id> segments;
 };
 
+uint64_t SegmentCountFor(uint64_t length, uint32_t block_size) {
+  if (block_size == 0) return 0;
+  return (BlockMap::BlockCountFor(length, block_size) + kBlocksPerSegment - 1) / kBlocksPerSegment;
+}
+
+// The layouts of docs/format/blockmap.md with the decoder checks;
+// codec::UncheckedWriter encodes with them and codec::Reader decodes.
+template <class A, codec::Of<Head> H>
+void HeadFields(A& a, H& h) {
+  a.Magic("block map", kHeadMagic);
+  a.Version("block map version", kVersion);
+  a.Var("block size", h.block_size);
+  a.Var("length", h.length, static_cast<uint64_t>(INT64_MAX));
+  a.Check(h.block_size >= kMinBlockSize && h.block_size <= kMaxBlockSize,
+          [&] { return "block size " + std::to_string(h.block_size) + " out of range"; });
+  a.Seq("segment", h.segments, codec::kNoLimit, 16, [&](auto& id) { a.IdField("segment id", id); });
+  a.Check(h.segments.size() == SegmentCountFor(h.length, h.block_size),
+          "segment count does not match the length");
+}
+
+// `Blocks` is the segment's slice of a map (writing) or a vector to fill.
+template <class A, class Blocks>
+void SegmentFields(A& a, Blocks& blocks) {
+  a.Magic("block map segment", kSegmentMagic);
+  a.Version("block map version", kVersion);
+  a.Seq("block", blocks, kBlocksPerSegment, 1, [&](auto& b) {
+    a.Flag("block flag", b.zero, kZero, kChunk);
+    if (!b.zero) a.IdField("chunk id", b.chunk);
+  });
+  a.Check(!blocks.empty(), "bad block count 0");
+}
+
 Result<Head> DecodeHead(std::string_view raw, const std::string& what) {
-  ByteReader r(raw);
-  uint8_t magic, version;
-  uint64_t block_size, length, n;
-  if (!r.U8(&magic) || magic != kHeadMagic || !r.U8(&version))
-    return Status::Corruption(what + ": not a block map");
-  if (version != kVersion)
-    return Status::InvalidArgument(what + ": unsupported block map version " +
-                                   std::to_string(version));
-  if (!r.Var(&block_size) || !r.Var(&length) || !r.Var(&n))
-    return Status::Corruption(what + ": truncated block map head");
-  if (length > static_cast<uint64_t>(INT64_MAX))
-    return Status::Corruption(what + ": length " + std::to_string(length) + " out of range");
-  if (block_size < kMinBlockSize || block_size > kMaxBlockSize)
-    return Status::Corruption(what + ": block size " + std::to_string(block_size) +
-                              " out of range");
-  const uint64_t blocks = BlockMap::BlockCountFor(length, static_cast<uint32_t>(block_size));
-  if (n != (blocks + kBlocksPerSegment - 1) / kBlocksPerSegment || n * 16 != r.remaining())
-    return Status::Corruption(what + ": segment count does not match the length");
-  Head h{static_cast<uint32_t>(block_size), length, {}};
-  h.segments.reserve(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string_view id;
-    r.Raw(16, &id);
-    h.segments.push_back(Id::FromBytes(id));
-  }
+  Head h;
+  codec::Reader r(raw, Code::kCorruption);
+  HeadFields(r, h);
+  r.Finish();
+  RETURN_IF_ERROR(r.status(what));
   return h;
 }
 
 Result<std::vector<BlockRef>> DecodeSegment(std::string_view raw, const std::string& what) {
-  ByteReader r(raw);
-  uint8_t magic, version;
-  uint64_t n;
-  if (!r.U8(&magic) || magic != kSegmentMagic || !r.U8(&version))
-    return Status::Corruption(what + ": not a block map segment");
-  if (version != kVersion)
-    return Status::InvalidArgument(what + ": unsupported block map version " +
-                                   std::to_string(version));
-  if (!r.Var(&n) || n == 0 || n > kBlocksPerSegment)
-    return Status::Corruption(what + ": bad block count");
-  std::vector<BlockRef> out(n);
-  for (auto& b : out) {
-    uint8_t flag;
-    if (!r.U8(&flag)) return Status::Corruption(what + ": truncated segment");
-    if (flag == kZero) continue;
-    std::string_view id;
-    if (flag != kChunk || !r.Raw(16, &id)) return Status::Corruption(what + ": bad block entry");
-    b.zero = false;
-    b.chunk = Id::FromBytes(id);
-  }
-  if (!r.done()) return Status::Corruption(what + ": trailing bytes");
-  return out;
+  std::vector<BlockRef> blocks;
+  codec::Reader r(raw, Code::kCorruption);
+  SegmentFields(r, blocks);
+  r.Finish();
+  RETURN_IF_ERROR(r.status(what));
+  return blocks;
 }
 
 }  // namespace
@@ -83,33 +81,21 @@ bool IsBlockMapSegment(std::string_view raw) {
 
 EncodedBlockMap EncodeBlockMap(const BlockMap& map, const KeyedHasher& hasher) {
   EncodedBlockMap out;
-  std::string head;
-  ByteWriter h(&head);
-  h.U8(kHeadMagic);
-  h.U8(kVersion);
-  h.Var(map.block_size);
-  h.Var(map.length);
-  const size_t n = (map.blocks.size() + kBlocksPerSegment - 1) / kBlocksPerSegment;
-  h.Var(n);
-  for (size_t s = 0; s < n; ++s) {
+  Head head{map.block_size, map.length, {}};
+  const std::span<const BlockRef> blocks(map.blocks);
+  for (size_t first = 0; first < blocks.size(); first += kBlocksPerSegment) {
+    const auto slice =
+        blocks.subspan(first, std::min<size_t>(kBlocksPerSegment, blocks.size() - first));
     std::string seg;
-    ByteWriter w(&seg);
-    w.U8(kSegmentMagic);
-    w.U8(kVersion);
-    const size_t first = s * kBlocksPerSegment;
-    const size_t count = std::min<size_t>(kBlocksPerSegment, map.blocks.size() - first);
-    w.Var(count);
-    for (size_t i = first; i < first + count; ++i) {
-      const BlockRef& b = map.blocks[i];
-      w.U8(b.zero ? kZero : kChunk);
-      if (!b.zero) w.Raw(b.chunk.Bytes());
-    }
+    codec::UncheckedWriter w(&seg);
+    SegmentFields(w, slice);
     Id id = hasher.Hash(seg);
-    h.Raw(id.Bytes());
+    head.segments.push_back(id);
     out.segments.emplace_back(id, std::move(seg));
   }
-  out.head_id = hasher.Hash(head);
-  out.head = std::move(head);
+  codec::UncheckedWriter w(&out.head);
+  HeadFields(w, std::as_const(head));
+  out.head_id = hasher.Hash(out.head);
   return out;
 }
 

@@ -2,59 +2,42 @@
 
 #include <algorithm>
 
-#include "core/bytes.h"
+#include "catalog/format/pack_fields.h"
+#include "core/codec.h"
 #include "core/envelope.h"
 
 namespace dr {
 
+namespace {
+
+// docs/format/index.md: the segment payload. A pack record is at least 17
+// bytes (id and count), a blob entry exactly 29.
+template <class A, class Packs>
+void SegmentFields(A& a, Packs& packs) {
+  a.Seq("pack", packs, codec::kNoLimit, 17, [&](auto& p) {
+    a.IdField("pack id", p.pack);
+    a.Seq("blob", p.entries, codec::kNoLimit, 29,
+          [&](auto& e) { PackEntryFields(a, e, /*with_offset=*/true); });
+  });
+}
+
+}  // namespace
+
 std::string EncodeIndexSegment(const std::vector<IndexPack>& packs) {
   std::string payload;
-  ByteWriter w(&payload);
-  w.Var(packs.size());
-  for (const auto& p : packs) {
-    w.Raw(p.pack.Bytes());
-    w.Var(p.entries.size());
-    for (const auto& e : p.entries) {
-      w.U8(static_cast<uint8_t>(e.type));
-      w.Raw(e.id.Bytes());
-      w.U32(e.offset);
-      w.U32(e.stored_len);
-      w.U32(e.raw_len);
-    }
-  }
+  codec::UncheckedWriter w(&payload);
+  SegmentFields(w, packs);
   return SealEnvelope(EnvelopeKind::kIndex, payload);
 }
 
 Result<std::vector<IndexPack>> DecodeIndexSegment(std::string_view object,
                                                   const std::string& what) {
   ASSIGN_OR_RETURN(std::string payload, OpenEnvelope(EnvelopeKind::kIndex, object, what));
-  ByteReader r(payload);
-  uint64_t npacks;
-  if (!r.Var(&npacks) || npacks > payload.size() / 17) {
-    return Status::Corruption(what + ": bad pack count");
-  }
-  std::vector<IndexPack> out(npacks);
-  for (auto& p : out) {
-    std::string_view id;
-    uint64_t n;
-    if (!r.Raw(16, &id) || !r.Var(&n) || n > r.remaining() / 29) {
-      return Status::Corruption(what + ": truncated pack record");
-    }
-    p.pack = Id::FromBytes(id);
-    p.entries.resize(n);
-    for (auto& e : p.entries) {
-      uint8_t type;
-      std::string_view bid;
-      if (!(r.U8(&type) && r.Raw(16, &bid) && r.U32(&e.offset) && r.U32(&e.stored_len) &&
-            r.U32(&e.raw_len)) ||
-          type > 1) {
-        return Status::Corruption(what + ": bad blob record in pack " + p.pack.Hex());
-      }
-      e.type = static_cast<BlobType>(type);
-      e.id = Id::FromBytes(bid);
-    }
-  }
-  if (!r.done()) return Status::Corruption(what + ": trailing bytes after the last pack record");
+  std::vector<IndexPack> out;
+  codec::Reader r(payload, Code::kCorruption);
+  SegmentFields(r, out);
+  r.Finish();
+  RETURN_IF_ERROR(r.status(what));
   return out;
 }
 

@@ -1,6 +1,9 @@
 #include "catalog/format/pack.h"
 
-#include "core/bytes.h"
+#include <utility>
+
+#include "catalog/format/pack_fields.h"
+#include "core/codec.h"
 
 namespace dr {
 
@@ -8,19 +11,36 @@ namespace {
 constexpr std::string_view kPackMagic = "DRPK";
 constexpr uint8_t kPackVersion = 1;
 
+// docs/format/pack.md: the trailer, and the header's entries (their count is
+// in the trailer; offsets are implied by the order).
+template <class A, codec::Of<PackTrailer> T>
+void TrailerFields(A& a, T& t) {
+  a.U32("blob count", t.count);
+  a.U64("header checksum", t.checksum);
+  a.Version("pack version", kPackVersion);
+  a.Magic("pack trailer", kPackMagic);
+}
+
+template <class A, class Entries>
+void HeaderFields(A& a, Entries& entries) {
+  for (auto& e : entries) {
+    PackEntryFields(a, e, /*with_offset=*/false);
+    a.Check(e.stored_len <= e.raw_len,
+            [&] { return "blob " + e.id.Hex() + " stored larger than raw"; });
+  }
+}
+
 }  // namespace
 
-Result<PackTrailer> ParsePackTrailer(std::string_view t, uint64_t pack_size, const std::string& what) {
+Result<PackTrailer> ParsePackTrailer(std::string_view t, uint64_t pack_size,
+                                     const std::string& what) {
   if (t.size() != kPackTrailerSize || t.substr(kPackTrailerSize - 4) != kPackMagic) {
     return Status::Corruption(what + ": pack trailer missing (truncated or not a pack)");
   }
-  ByteReader r(t);
   PackTrailer tr;
-  uint8_t version;
-  (void)(r.U32(&tr.count) && r.U64(&tr.checksum) && r.U8(&version));
-  if (version != kPackVersion) {
-    return Status::InvalidArgument(what + ": unsupported pack version " + std::to_string(version));
-  }
+  codec::Reader r(t, Code::kCorruption);
+  TrailerFields(r, tr);
+  RETURN_IF_ERROR(r.status(what));
   if (static_cast<uint64_t>(tr.count) * kPackEntrySize + kPackTrailerSize > pack_size) {
     return Status::Corruption(what + ": pack header claims " + std::to_string(tr.count) +
                               " blobs, more than the pack can hold");
@@ -36,21 +56,15 @@ Result<std::vector<PackEntry>> ParsePackHeader(std::string_view header, const Pa
   if (Checksum64(header) != tr.checksum) {
     return Status::Corruption(what + ": pack header checksum mismatch");
   }
-  ByteReader r(header);
   std::vector<PackEntry> out(tr.count);
+  codec::Reader r(header, Code::kCorruption);
+  HeaderFields(r, out);
+  r.Finish();
+  RETURN_IF_ERROR(r.status(what));
   uint64_t offset = 0;
   for (auto& e : out) {
-    uint8_t type = 0;
-    std::string_view id;
-    (void)(r.U8(&type) && r.Raw(16, &id) && r.U32(&e.stored_len) && r.U32(&e.raw_len));
-    if (type > 1) return Status::Corruption(what + ": unknown blob type " + std::to_string(type));
-    e.type = static_cast<BlobType>(type);
-    e.id = Id::FromBytes(id);
     e.offset = static_cast<uint32_t>(offset);
     offset += e.stored_len;
-    if (e.stored_len > e.raw_len) {
-      return Status::Corruption(what + ": blob " + e.id.Hex() + " stored larger than raw");
-    }
   }
   if (offset != data_size) {
     return Status::Corruption(what + ": pack header lists " + std::to_string(offset) +
@@ -77,20 +91,13 @@ void PackBuilder::Add(BlobType type, const Id& id, std::string_view stored, uint
 
 std::string PackBuilder::Finish() {
   std::string header;
-  ByteWriter h(&header);
-  for (const auto& e : entries_) {
-    h.U8(static_cast<uint8_t>(e.type));
-    h.Raw(e.id.Bytes());
-    h.U32(e.stored_len);
-    h.U32(e.raw_len);
-  }
+  codec::UncheckedWriter h(&header);
+  HeaderFields(h, std::as_const(entries_));
+  const PackTrailer trailer{static_cast<uint32_t>(entries_.size()), Checksum64(header), 0, 0};
   std::string out = std::move(data_);
-  ByteWriter w(&out);
-  w.Raw(header);
-  w.U32(static_cast<uint32_t>(entries_.size()));
-  w.U64(Checksum64(header));
-  w.U8(kPackVersion);
-  w.Raw(kPackMagic);
+  out.append(header);
+  codec::UncheckedWriter w(&out);
+  TrailerFields(w, trailer);
   data_.clear();
   entries_.clear();
   return out;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "catalog/format/json_fields.h"
 #include "core/envelope.h"
 #include "core/hash.h"
 
@@ -66,25 +67,9 @@ Result<RepoConfig> RepoConfig::Generate(const ChunkerParams& chunker, uint32_t p
   return c;
 }
 
-std::string RepoConfig::Encode() const {
-  json j = {
-      {"format_version", format_version},
-      {"repo_id", repo_id},
-      {"id_algorithm", id_algorithm},
-      {"chunker",
-       {{"algorithm", chunker_algorithm},
-        {"min_size", chunker.min_size},
-        {"avg_size", chunker.avg_size},
-        {"max_size", chunker.max_size}}},
-      {"secret", ToHex(secret)},
-      {"pack_size", pack_size},
-      {"compression", {{"algorithm", "zstd"}, {"level", compression_level}}},
-      {"created_unix_ns", created_unix_ns},
-  };
-  return SealEnvelope(EnvelopeKind::kConfig, j.dump(2));
-}
+namespace {
 
-static bool HexToBytes(const std::string& hex, std::string* out) {
+bool HexToBytes(const std::string& hex, std::string* out) {
   if (hex.size() % 2) return false;
   out->clear();
   for (size_t i = 0; i < hex.size(); i += 2) {
@@ -100,31 +85,58 @@ static bool HexToBytes(const std::string& hex, std::string* out) {
   return true;
 }
 
+struct HexForm {  // raw bytes as lower-case hex
+  static json ToJson(const std::string& b) { return ToHex(b); }
+  static bool FromJson(const json& j, std::string* b) {
+    return HexToBytes(j.get<std::string>(), b);
+  }
+};
+
+// The config object of docs/format/config.md, for jsonfields::JsonWriter
+// (Encode) and JsonReader (Decode).
+template <class A, codec::Of<RepoConfig> C>
+void ConfigFields(A& a, C& c) {
+  a.Version("format_version", c.format_version, kRepoFormatVersion);
+  a.Field("repo_id", c.repo_id);
+  a.Field("id_algorithm", c.id_algorithm);
+  a.Object("chunker", [&](auto& o) {
+    o.Field("algorithm", c.chunker_algorithm);
+    o.Field("min_size", c.chunker.min_size);
+    o.Field("avg_size", c.chunker.avg_size);
+    o.Field("max_size", c.chunker.max_size);
+  });
+  a.Field("secret", c.secret, HexForm{});
+  a.Check(c.secret.size() >= 136, "secret is not at least 136 bytes of hex");
+  a.Field("pack_size", c.pack_size);
+  a.Object("compression", [&](auto& o) {
+    o.Const("algorithm", "zstd");
+    o.Field("level", c.compression_level);
+  });
+  a.Field("created_unix_ns", c.created_unix_ns);
+}
+
+}  // namespace
+
+std::string RepoConfig::Encode() const {
+  json j = json::object();
+  jsonfields::JsonWriter w(&j);
+  ConfigFields(w, *this);
+  return SealEnvelope(EnvelopeKind::kConfig, j.dump(2));
+}
+
 Result<RepoConfig> RepoConfig::Decode(std::string_view object, const std::string& what) {
   ASSIGN_OR_RETURN(std::string payload, OpenEnvelope(EnvelopeKind::kConfig, object, what));
   RepoConfig c;
   try {
-    json j = json::parse(payload);
-    c.format_version = j.at("format_version").get<int>();
-    if (c.format_version != kRepoFormatVersion) {
-      return Status::InvalidArgument(what + ": repository format version " +
-                                     std::to_string(c.format_version) +
-                                     " is not supported (this program reads version " +
-                                     std::to_string(kRepoFormatVersion) + ")");
-    }
-    c.repo_id = j.at("repo_id").get<std::string>();
-    c.id_algorithm = j.at("id_algorithm").get<std::string>();
-    c.chunker_algorithm = j.at("chunker").at("algorithm").get<std::string>();
-    c.chunker.min_size = j.at("chunker").at("min_size").get<uint32_t>();
-    c.chunker.avg_size = j.at("chunker").at("avg_size").get<uint32_t>();
-    c.chunker.max_size = j.at("chunker").at("max_size").get<uint32_t>();
-    if (!HexToBytes(j.at("secret").get<std::string>(), &c.secret) || c.secret.size() < 136) {
-      return Status::Corruption(what + ": secret is not at least 136 bytes of hex");
-    }
-    c.pack_size = j.at("pack_size").get<uint32_t>();
-    c.compression_level = j.at("compression").at("level").get<int>();
-    c.created_unix_ns = j.at("created_unix_ns").get<int64_t>();
-  } catch (const json::exception& e) {
+    const json j = json::parse(payload);
+    jsonfields::JsonReader r(j);
+    ConfigFields(r, c);
+  } catch (const jsonfields::UnsupportedVersion& e) {
+    return Status::InvalidArgument(what + ": repository format version " +
+                                   std::to_string(e.version) +
+                                   " is not supported (this program reads version " +
+                                   std::to_string(kRepoFormatVersion) + ")");
+  } catch (const std::exception& e) {
     return Status::Corruption(what + ": " + e.what());
   }
   if (c.id_algorithm != kIdAlgorithm || c.chunker_algorithm != kChunkerAlgorithm) {

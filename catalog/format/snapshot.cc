@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "catalog/format/json_fields.h"
 #include "core/envelope.h"
 
 namespace dr {
@@ -45,54 +46,95 @@ bool PathFromJson(const json& j, std::string* out) {
   return true;
 }
 
+// The forms of docs/format/snapshot.md that are not plain JSON values.
+struct TextForm {  // *path* / *text*: a string, or {"hex": ...}
+  static json ToJson(const std::string& s) { return PathToJson(s); }
+  static bool FromJson(const json& j, std::string* s) { return PathFromJson(j, s); }
+};
+struct TextListForm {
+  static json ToJson(const std::vector<std::string>& v) {
+    json a = json::array();
+    for (const auto& s : v) a.push_back(PathToJson(s));
+    return a;
+  }
+  static bool FromJson(const json& j, std::vector<std::string>* v) {
+    for (const auto& e : j) {
+      std::string s;
+      if (!PathFromJson(e, &s)) return false;
+      v->push_back(std::move(s));
+    }
+    return true;
+  }
+};
+struct IdForm {  // 32 hex
+  static json ToJson(const Id& id) { return id.Hex(); }
+  static bool FromJson(const json& j, Id* id) { return Id::FromHex(j.get<std::string>(), id); }
+};
+struct ParentForm {  // null or 32 hex
+  static json ToJson(const std::optional<Id>& id) { return id ? json(id->Hex()) : json(nullptr); }
+  static bool FromJson(const json& j, std::optional<Id>* id) {
+    if (j.is_null()) return true;
+    Id parent;
+    if (!IdForm::FromJson(j, &parent)) return false;
+    *id = parent;
+    return true;
+  }
+};
+
+// The snapshot object of docs/format/snapshot.md, for jsonfields::JsonWriter
+// (EncodeSnapshot) and JsonReader (DecodeSnapshot).
+template <class A, codec::Of<SnapshotStats> S>
+void StatsFields(A& a, S& s) {
+  a.Field("files_new", s.files_new);
+  a.Field("files_changed", s.files_changed);
+  a.Field("files_unchanged", s.files_unchanged);
+  a.Field("dirs", s.dirs);
+  a.Field("others", s.others);
+  a.Field("bytes_total", s.bytes_total);
+  a.Field("bytes_read", s.bytes_read);
+  a.Field("bytes_added", s.bytes_added);
+  a.Field("blobs_added", s.blobs_added);
+  a.Field("errors", s.errors);
+  a.Field("duration_s", s.duration_s);
+}
+
+template <class A, codec::Of<BlockInfo> B>
+void BlockFields(A& a, B& b) {
+  a.Field("source_kind", b.source_kind);
+  a.Field("block_size", b.block_size);
+  a.Field("length", b.length);
+  a.Field("blocks", b.blocks);
+  a.Field("zero_blocks", b.zero_blocks);
+  a.Field("changed_blocks", b.changed_blocks);
+  a.Field("blocks_not_read", b.blocks_not_read);
+  a.Field("method", b.method);
+}
+
+template <class A, codec::Of<Snapshot> S>
+void SnapshotFields(A& a, S& s) {
+  a.Field("time_ns", s.time_ns);
+  a.Field("host", s.host, TextForm{});
+  a.Field("username", s.username, TextForm{});
+  a.Field("paths", s.paths, TextListForm{});
+  a.Field("tags", s.tags, TextListForm{});
+  a.Field("parent", s.parent, ParentForm{});
+  a.Field("tree", s.tree, IdForm{});
+  a.Field("partial", s.partial);
+  a.Field("warnings", s.warnings, TextListForm{});
+  a.Object("stats", [&](auto& o) { StatsFields(o, s.stats); });
+  a.Defaulted("program_version", s.program_version);
+  a.OmitEmpty("consistency", s.consistency);
+  a.Optional("block", s.block, [](auto& o, auto& b) { BlockFields(o, b); });
+}
+
 }  // namespace
 
 std::string SnapshotKey(const Id& id) { return "snapshots/" + id.Hex(); }
 
 std::string EncodeSnapshot(const Snapshot& s) {
-  json paths = json::array();
-  for (const auto& p : s.paths) paths.push_back(PathToJson(p));
-  json tags = json::array();
-  for (const auto& t : s.tags) tags.push_back(PathToJson(t));
-  json warnings = json::array();
-  for (const auto& w : s.warnings) warnings.push_back(PathToJson(w));
-  const SnapshotStats& st = s.stats;
-  json j = {
-      {"time_ns", s.time_ns},
-      {"host", PathToJson(s.host)},
-      {"username", PathToJson(s.username)},
-      {"paths", paths},
-      {"tags", tags},
-      {"parent", s.parent ? json(s.parent->Hex()) : json(nullptr)},
-      {"tree", s.tree.Hex()},
-      {"partial", s.partial},
-      {"warnings", warnings},
-      {"stats",
-       {{"files_new", st.files_new},
-        {"files_changed", st.files_changed},
-        {"files_unchanged", st.files_unchanged},
-        {"dirs", st.dirs},
-        {"others", st.others},
-        {"bytes_total", st.bytes_total},
-        {"bytes_read", st.bytes_read},
-        {"bytes_added", st.bytes_added},
-        {"blobs_added", st.blobs_added},
-        {"errors", st.errors},
-        {"duration_s", st.duration_s}}},
-      {"program_version", s.program_version},
-  };
-  if (!s.consistency.empty()) j["consistency"] = s.consistency;
-  if (s.block) {
-    const BlockInfo& b = *s.block;
-    j["block"] = {{"source_kind", b.source_kind},
-                  {"block_size", b.block_size},
-                  {"length", b.length},
-                  {"blocks", b.blocks},
-                  {"zero_blocks", b.zero_blocks},
-                  {"changed_blocks", b.changed_blocks},
-                  {"blocks_not_read", b.blocks_not_read},
-                  {"method", b.method}};
-  }
+  json j = json::object();
+  jsonfields::JsonWriter w(&j);
+  SnapshotFields(w, s);
   return SealEnvelope(EnvelopeKind::kSnapshot, j.dump());
 }
 
@@ -100,65 +142,9 @@ Result<Snapshot> DecodeSnapshot(std::string_view object, const std::string& what
   ASSIGN_OR_RETURN(std::string payload, OpenEnvelope(EnvelopeKind::kSnapshot, object, what));
   Snapshot s;
   try {
-    json j = json::parse(payload);
-    s.time_ns = j.at("time_ns").get<int64_t>();
-    if (!PathFromJson(j.at("host"), &s.host) || !PathFromJson(j.at("username"), &s.username)) {
-      return Status::Corruption(what + ": bad host or user name");
-    }
-    for (const auto& p : j.at("paths")) {
-      std::string path;
-      if (!PathFromJson(p, &path)) return Status::Corruption(what + ": bad path");
-      s.paths.push_back(path);
-    }
-    for (const auto& t : j.at("tags")) {
-      std::string tag;
-      if (!PathFromJson(t, &tag)) return Status::Corruption(what + ": bad tag");
-      s.tags.push_back(tag);
-    }
-    if (!j.at("parent").is_null()) {
-      Id parent;
-      if (!Id::FromHex(j.at("parent").get<std::string>(), &parent)) {
-        return Status::Corruption(what + ": bad parent id");
-      }
-      s.parent = parent;
-    }
-    if (!Id::FromHex(j.at("tree").get<std::string>(), &s.tree)) {
-      return Status::Corruption(what + ": bad tree id");
-    }
-    s.partial = j.at("partial").get<bool>();
-    for (const auto& w : j.at("warnings")) {
-      std::string text;
-      if (!PathFromJson(w, &text)) return Status::Corruption(what + ": bad warning text");
-      s.warnings.push_back(text);
-    }
-    const json& st = j.at("stats");
-    SnapshotStats& o = s.stats;
-    o.files_new = st.at("files_new");
-    o.files_changed = st.at("files_changed");
-    o.files_unchanged = st.at("files_unchanged");
-    o.dirs = st.at("dirs");
-    o.others = st.at("others");
-    o.bytes_total = st.at("bytes_total");
-    o.bytes_read = st.at("bytes_read");
-    o.bytes_added = st.at("bytes_added");
-    o.blobs_added = st.at("blobs_added");
-    o.errors = st.at("errors");
-    o.duration_s = st.at("duration_s");
-    s.program_version = j.value("program_version", "");
-    s.consistency = j.value("consistency", "");
-    if (j.contains("block")) {
-      const json& b = j.at("block");
-      BlockInfo info;
-      info.source_kind = b.at("source_kind").get<std::string>();
-      info.block_size = b.at("block_size");
-      info.length = b.at("length");
-      info.blocks = b.at("blocks");
-      info.zero_blocks = b.at("zero_blocks");
-      info.changed_blocks = b.at("changed_blocks");
-      info.blocks_not_read = b.at("blocks_not_read");
-      info.method = b.at("method").get<std::string>();
-      s.block = info;
-    }
+    const json j = json::parse(payload);
+    jsonfields::JsonReader r(j);
+    SnapshotFields(r, s);
   } catch (const std::exception& e) {
     return Status::Corruption(what + ": " + e.what());
   }

@@ -26,7 +26,7 @@ struct SnapshotStats {
 };
 
 // What a block snapshot (disk image or block device) captured; its map is
-// the snapshot's `tree` (catalog/block_map.h).
+// the snapshot's `tree` (catalog/format/block_map.h).
 struct BlockInfo {
   std::string source_kind;  // "image" or "device"
   uint32_t block_size = 0;

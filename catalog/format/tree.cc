@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/bytes.h"
+#include "core/codec.h"
 
 namespace dr {
 
@@ -36,142 +36,107 @@ const Node* Tree::Find(std::string_view name) const {
   return (it != nodes.end() && it->name == name) ? &*it : nullptr;
 }
 
+namespace {
+
+bool ValidName(std::string_view n) {
+  return !n.empty() && n != "." && n != ".." && n.find('/') == std::string_view::npos &&
+         n.find('\0') == std::string_view::npos;
+}
+
+// The layout of docs/format/tree.md, entry fields 1 to 17, with the decoder
+// checks; codec::UncheckedWriter encodes with it and codec::Reader decodes.
+template <class A, codec::Of<Extent> E>
+void ExtentFields(A& a, E& e) {
+  a.Bool("hole flag", e.hole);
+  a.Var("extent length", e.length);
+  if (!e.hole) a.IdField("chunk id", e.chunk);
+}
+
+template <class A, codec::Of<Node> N>
+void TailFields(A& a, N& n) {
+  switch (n.type) {
+    case NodeType::kFile: {
+      uint64_t total = 0;  // u64 without an overflow check, as specified
+      a.Seq("extent", n.content, codec::kNoLimit, 1, [&](auto& e) {
+        ExtentFields(a, e);
+        total += e.length;
+      });
+      a.Check(total == n.size, [&] {
+        return "extents add up to " + std::to_string(total) + " bytes, size is " +
+               std::to_string(n.size);
+      });
+      a.IdField("digest", n.digest);
+      break;
+    }
+    case NodeType::kDir:
+      a.IdField("subtree id", n.subtree);
+      break;
+    case NodeType::kSymlink:
+      a.Bytes("link target", n.link_target);
+      break;
+    case NodeType::kCharDev:
+    case NodeType::kBlockDev:
+      a.Var("device number", n.rdev);
+      break;
+    case NodeType::kFifo:
+    case NodeType::kSocket:
+      break;
+  }
+}
+
+template <class A, codec::Of<Node> N>
+void NodeFields(A& a, N& n) {
+  a.Bytes("name", n.name);
+  a.Check(ValidName(n.name), "invalid name");
+  a.Enum("type", n.type, 1, 7);
+  a.Var("mode", n.mode, 07777);
+  a.Var("uid", n.uid);  // u32
+  a.Var("gid", n.gid);
+  a.Bytes("user", n.user);
+  a.Bytes("group", n.group);
+  a.I64("mtime_ns", n.mtime_ns);
+  a.I64("ctime_ns", n.ctime_ns);
+  a.Var("device", n.device);
+  a.Var("inode", n.inode);
+  a.Var("nlink", n.nlink);
+  a.Var("size", n.size);
+  a.Var("hardlink_group", n.hardlink_group);
+  a.Seq("xattr", n.xattrs, codec::kNoLimit, 1, [&](auto& x) {
+    a.Bytes("xattr name", x.first);
+    a.Bytes("xattr value", x.second);
+  });
+  TailFields(a, n);
+}
+
+template <class A, codec::Of<Tree> T>
+void TreeFields(A& a, T& t) {
+  a.Version("tree version", kTreeVersion);
+  const Node* prev = nullptr;
+  a.Seq("entry", t.nodes, codec::kNoLimit, 1, [&](auto& n) {
+    NodeFields(a, n);
+    a.Check(!prev || prev->name < n.name, "not sorted after the previous entry");
+    prev = &n;
+  });
+}
+
+}  // namespace
+
 std::string EncodeTree(const Tree& tree) {
   std::string out;
-  ByteWriter w(&out);
-  w.U8(kTreeVersion);
-  w.Var(tree.nodes.size());
-  for (const Node& n : tree.nodes) {
-    w.Bytes(n.name);
-    w.U8(static_cast<uint8_t>(n.type));
-    w.Var(n.mode);
-    w.Var(n.uid);
-    w.Var(n.gid);
-    w.Bytes(n.user);
-    w.Bytes(n.group);
-    w.I64(n.mtime_ns);
-    w.I64(n.ctime_ns);
-    w.Var(n.device);
-    w.Var(n.inode);
-    w.Var(n.nlink);
-    w.Var(n.size);
-    w.Var(n.hardlink_group);
-    w.Var(n.xattrs.size());
-    for (const auto& [k, v] : n.xattrs) {
-      w.Bytes(k);
-      w.Bytes(v);
-    }
-    switch (n.type) {
-      case NodeType::kFile:
-        w.Var(n.content.size());
-        for (const Extent& e : n.content) {
-          w.U8(e.hole ? 1 : 0);
-          w.Var(e.length);
-          if (!e.hole) w.Raw(e.chunk.Bytes());
-        }
-        w.Raw(n.digest.Bytes());
-        break;
-      case NodeType::kDir:
-        w.Raw(n.subtree.Bytes());
-        break;
-      case NodeType::kSymlink:
-        w.Bytes(n.link_target);
-        break;
-      case NodeType::kCharDev:
-      case NodeType::kBlockDev:
-        w.Var(n.rdev);
-        break;
-      case NodeType::kFifo:
-      case NodeType::kSocket:
-        break;
-    }
-  }
+  codec::UncheckedWriter w(&out);
+  // Always the bytes of `tree`, even of one the decoder refuses (a bad name,
+  // an order or size mismatch): the checks are the decoder's.
+  TreeFields(w, tree);
   return out;
 }
 
 Result<Tree> DecodeTree(std::string_view raw, const std::string& what) {
-  ByteReader r(raw);
-  uint8_t version;
-  uint64_t count;
-  if (!r.U8(&version)) return Status::Corruption(what + ": empty tree");
-  if (version != kTreeVersion) {
-    return Status::InvalidArgument(what + ": unsupported tree version " + std::to_string(version));
-  }
-  if (!r.Var(&count) || count > raw.size()) return Status::Corruption(what + ": bad entry count");
+  if (raw.empty()) return Status::Corruption(what + ": empty tree");
   Tree t;
-  t.nodes.resize(count);
-  size_t i = 0;
-  auto bad = [&](const std::string& why) {
-    return Status::Corruption(what + ": entry " + std::to_string(i) + ": " + why);
-  };
-  for (i = 0; i < count; ++i) {
-    Node& n = t.nodes[i];
-    uint8_t type;
-    uint64_t mode, uid, gid, nx;
-    bool ok = r.Bytes(&n.name) && r.U8(&type) && r.Var(&mode) && r.Var(&uid) && r.Var(&gid) &&
-              r.Bytes(&n.user) && r.Bytes(&n.group) && r.I64(&n.mtime_ns) && r.I64(&n.ctime_ns) &&
-              r.Var(&n.device) && r.Var(&n.inode) && r.Var(&n.nlink) && r.Var(&n.size) &&
-              r.Var(&n.hardlink_group) && r.Var(&nx);
-    if (!ok) return Status::Corruption(what + ": truncated entry " + std::to_string(i));
-    if (n.name.empty() || n.name == "." || n.name == ".." ||
-        n.name.find('/') != std::string::npos || n.name.find('\0') != std::string::npos) {
-      return Status::Corruption(what + ": entry " + std::to_string(i) + " has an invalid name");
-    }
-    if (i > 0 && !(t.nodes[i - 1].name < n.name)) {
-      return Status::Corruption(what + ": entries not sorted at " + std::to_string(i));
-    }
-    if (type < 1 || type > 7) return bad("unknown type " + std::to_string(type));
-    if (mode > 07777 || uid > UINT32_MAX || gid > UINT32_MAX || nx > r.remaining()) {
-      return bad("field out of range");
-    }
-    n.type = static_cast<NodeType>(type);
-    n.mode = static_cast<uint32_t>(mode);
-    n.uid = static_cast<uint32_t>(uid);
-    n.gid = static_cast<uint32_t>(gid);
-    n.xattrs.resize(nx);
-    for (auto& [k, v] : n.xattrs) {
-      if (!r.Bytes(&k) || !r.Bytes(&v)) return bad("truncated xattr");
-    }
-    std::string_view id;
-    switch (n.type) {
-      case NodeType::kFile: {
-        uint64_t ne, total = 0;
-        if (!r.Var(&ne) || ne > r.remaining()) return bad("bad extent count");
-        n.content.resize(ne);
-        for (Extent& e : n.content) {
-          uint8_t hole;
-          if (!r.U8(&hole) || hole > 1 || !r.Var(&e.length)) return bad("truncated extent");
-          e.hole = hole == 1;
-          if (!e.hole) {
-            if (!r.Raw(16, &id)) return bad("truncated extent");
-            e.chunk = Id::FromBytes(id);
-          }
-          total += e.length;
-        }
-        if (total != n.size)
-          return bad("extents add up to " + std::to_string(total) + " bytes, size is " +
-                     std::to_string(n.size));
-        if (!r.Raw(16, &id)) return bad("truncated digest");
-        n.digest = Id::FromBytes(id);
-        break;
-      }
-      case NodeType::kDir:
-        if (!r.Raw(16, &id)) return bad("truncated subtree id");
-        n.subtree = Id::FromBytes(id);
-        break;
-      case NodeType::kSymlink:
-        if (!r.Bytes(&n.link_target)) return bad("truncated link target");
-        break;
-      case NodeType::kCharDev:
-      case NodeType::kBlockDev:
-        if (!r.Var(&n.rdev)) return bad("truncated device number");
-        break;
-      case NodeType::kFifo:
-      case NodeType::kSocket:
-        break;
-    }
-  }
-  if (!r.done()) return Status::Corruption(what + ": trailing bytes after the last entry");
+  codec::Reader r(raw, Code::kCorruption);
+  TreeFields(r, t);
+  r.Finish();
+  RETURN_IF_ERROR(r.status(what));
   return t;
 }
 

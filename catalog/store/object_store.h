@@ -4,7 +4,8 @@
 // "data/ab/<hex>", "snapshots/<hex>". Objects are immutable once written by the
 // repository layer (content-addressed), except "config" at init.
 //
-// Contract shared by all backends (checked by tests/object_store_conformance):
+// Contract shared by all backends (checked by StoreConformance in
+// catalog/store/object_store_test.cc):
 //  - Put is atomic: after any crash the object is either whole or absent.
 //  - Put returns OK only after the data is durable (fsync / Ceph ack).
 //  - Get of a missing key returns NotFound; errors name the store and the key.

@@ -5,11 +5,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
+#include <climits>
 #include <filesystem>
 #include <functional>
+#include <latch>
 #include <thread>
 
 #include "catalog/store/dir_store.h"
+#include "catalog/store/retry_store.h"
 #include "catalog/store/testing/fault_store.h"
 #include "catalog/store/testing/mem_store.h"
 #include "tests/test_util.h"
@@ -21,6 +25,8 @@ struct Backend {
   std::string name;
   std::function<std::unique_ptr<ObjectStore>(const std::string& dir)> make;
 };
+// For gtest's messages: the name, not the bytes.
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
 
 class MemInFault : public FaultStore {
  public:
@@ -30,11 +36,25 @@ class MemInFault : public FaultStore {
   MemStore mem_;
 };
 
+// Retries without the production back-off, so that tests stay fast.
+RetryPolicy FastRetries() {
+  RetryPolicy p;
+  p.attempts = 4;
+  p.first_delay = std::chrono::milliseconds(1);
+  p.max_delay = std::chrono::milliseconds(4);
+  return p;
+}
+
 std::vector<Backend> Backends() {
   return {
       {"dir", [](const std::string& d) { return std::make_unique<DirStore>(d + "/repo"); }},
       {"mem", [](const std::string&) { return std::make_unique<MemStore>(); }},
       {"fault_passthrough", [](const std::string&) { return std::make_unique<MemInFault>(); }},
+      // The retry decorator must keep the contract of what it wraps.
+      {"retry_over_mem",
+       [](const std::string&) {
+         return std::make_unique<RetryStore>(std::make_unique<MemStore>(), FastRetries());
+       }},
       {"rados",
        [](const std::string&) -> std::unique_ptr<ObjectStore> {
          std::string url = test::RadosTestUrl("conf");
@@ -133,6 +153,214 @@ TEST_P(StoreConformance, EmptyObject) {
   EXPECT_EQ(*store_->Get("empty"), "");
 }
 
+// Create-if-absent under contention: 8 writers put different bytes under the
+// same key at the same moment, over and over. The contract (object_store.h):
+// exactly one succeeds, every other one is told AlreadyExists, and the stored
+// object is the winner's bytes, whole. A store that checked for existence and
+// then wrote (two steps) would let two writers both succeed here, or keep a
+// loser's bytes under a winner's OK (checked once with such a MemStore: two
+// writers were told OK on the first key).
+TEST_P(StoreConformance, CreateIfAbsentRaceHasExactlyOneWinner) {
+  constexpr int kWriters = 8;
+  constexpr int kKeys = 12;
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "race/" + std::to_string(k);
+    std::vector<std::string> contents;
+    for (int t = 0; t < kWriters; ++t) {
+      // Different sizes too, so a torn or mixed object cannot pass for one.
+      contents.push_back("writer " + std::to_string(t) + " of " + key + "\n" +
+                         test::RandomBytes(20000 + 1000 * t, 1000 * k + t));
+    }
+    std::vector<Status> results(kWriters);
+    std::latch start(kWriters);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kWriters; ++t) {
+      threads.emplace_back([&, t] {
+        start.arrive_and_wait();  // all at once
+        results[t] = store_->PutIfAbsent(key, contents[t]);
+      });
+    }
+    for (auto& th : threads) th.join();
+    int winner = -1, winners = 0;
+    for (int t = 0; t < kWriters; ++t) {
+      if (results[t].ok()) {
+        winner = t;
+        ++winners;
+      } else {
+        EXPECT_EQ(results[t].code(), Code::kAlreadyExists)
+            << key << " writer " << t << ": " << results[t].ToString();
+      }
+    }
+    ASSERT_EQ(winners, 1) << key << ": writers told OK";
+    auto got = store_->Get(key);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == contents[winner])
+        << key << ": stored " << got->size() << " bytes starting \""
+        << got->substr(0, got->find('\n')) << "\", but writer " << winner << " was told OK";
+  }
+}
+
+// RetryStore over this backend, with a FaultStore in between to fail calls.
+class RetryOver {
+ public:
+  explicit RetryOver(ObjectStore* base, RetryPolicy policy = FastRetries()) {
+    auto fault = std::make_unique<FaultStore>(base);
+    fault_ = fault.get();
+    retry_ = std::make_unique<RetryStore>(std::move(fault), policy);
+  }
+  FaultStore& fault() { return *fault_; }
+  ObjectStore& store() { return *retry_; }
+
+ private:
+  FaultStore* fault_;
+  std::unique_ptr<RetryStore> retry_;
+};
+
+// One call of each operation through `s`, with its status.
+struct OpCall {
+  StoreOp op;
+  std::function<Status(ObjectStore& s)> run;
+};
+std::vector<OpCall> EveryOperation() {
+  return {
+      {StoreOp::kPut, [](ObjectStore& s) { return s.Put("retry/put", "put"); }},
+      {StoreOp::kPutIfAbsent, [](ObjectStore& s) { return s.PutIfAbsent("retry/pia", "pia"); }},
+      {StoreOp::kGet,
+       [](ObjectStore& s) {
+         auto r = s.Get("retry/there");
+         return r.ok() && *r != "0123456789" ? Status::Corruption("wrong bytes") : r.status();
+       }},
+      {StoreOp::kGetRange,
+       [](ObjectStore& s) {
+         auto r = s.GetRange("retry/there", 2, 3);
+         return r.ok() && *r != "234" ? Status::Corruption("wrong bytes") : r.status();
+       }},
+      {StoreOp::kReadRangeInto,
+       [](ObjectStore& s) {
+         char out[3] = {};
+         Status st = s.ReadRangeInto("retry/there", 4, 3, out);
+         return st.ok() && std::string(out, 3) != "456" ? Status::Corruption("wrong bytes") : st;
+       }},
+      {StoreOp::kList,
+       [](ObjectStore& s) {
+         auto r = s.List("retry/t");
+         return r.ok() && r->size() != 1 ? Status::Corruption("wrong list") : r.status();
+       }},
+      {StoreOp::kDelete, [](ObjectStore& s) { return s.Delete("retry/gone"); }},
+      {StoreOp::kSize,
+       [](ObjectStore& s) {
+         auto r = s.Size("retry/there");
+         return r.ok() && *r != 10 ? Status::Corruption("wrong size") : r.status();
+       }},
+  };
+}
+
+// A transient failure (Unavailable: a timeout, an OSD restarting) is retried
+// until the call goes through, for every operation; the caller sees only the
+// success, with the right result.
+TEST_P(StoreConformance, RetryStoreRetriesTransientErrorsToSuccess) {
+  ASSERT_TRUE(store_->Put("retry/there", "0123456789").ok());
+  for (const OpCall& c : EveryOperation()) {
+    RetryOver r(store_.get());
+    const int kFailures = FastRetries().attempts - 1;  // the last attempt passes
+    r.fault().FailCalls(c.op, 1, kFailures, Status::Unavailable("timed out"));
+    Status s = c.run(r.store());
+    EXPECT_TRUE(s.ok()) << StoreOpName(c.op) << ": " << s.ToString();
+    EXPECT_EQ(r.fault().calls(c.op), kFailures + 1) << StoreOpName(c.op);
+  }
+  EXPECT_EQ(*store_->Get("retry/put"), "put");
+  EXPECT_EQ(*store_->Get("retry/pia"), "pia");
+}
+
+// A permanent error is returned at once, unchanged: retrying a full disk, a
+// refused permission or damaged data only delays the answer.
+TEST_P(StoreConformance, RetryStoreDoesNotRetryPermanentErrors) {
+  ASSERT_TRUE(store_->Put("retry/there", "0123456789").ok());
+  const std::vector<Status> permanent = {
+      Status::NoSpace("disk full"), Status::PermissionDenied("no"), Status::IOError("bad sector"),
+      Status::Corruption("checksum"), Status::NotFound("gone")};
+  for (const OpCall& c : EveryOperation()) {
+    for (const Status& err : permanent) {
+      RetryOver r(store_.get());
+      r.fault().FailCalls(c.op, 1, 1, err);
+      Status s = c.run(r.store());
+      EXPECT_EQ(s.code(), err.code()) << StoreOpName(c.op) << ": " << s.ToString();
+      EXPECT_EQ(r.fault().calls(c.op), 1) << StoreOpName(c.op) << " retried " << err.ToString();
+    }
+  }
+  // A real NotFound from the backend is not retried either.
+  RetryOver r(store_.get());
+  EXPECT_TRUE(r.store().Get("retry/missing").status().IsNotFound());
+  EXPECT_EQ(r.fault().calls(StoreOp::kGet), 1);
+}
+
+// A store that stays unavailable is given up on after policy.attempts calls,
+// with the last error, and the attempts are spaced by the back-off (not a
+// busy loop).
+TEST_P(StoreConformance, RetryStoreGivesUpAfterTheAttemptsWithTheLastError) {
+  ASSERT_TRUE(store_->Put("retry/there", "0123456789").ok());
+  RetryPolicy policy;
+  policy.attempts = 5;
+  policy.first_delay = std::chrono::milliseconds(2);
+  policy.max_delay = std::chrono::milliseconds(4);
+  const auto min_wait = std::chrono::milliseconds(2 + 4 + 4 + 4);  // between the 5 attempts
+  for (const OpCall& c : EveryOperation()) {
+    RetryOver r(store_.get(), policy);
+    r.fault().FailCalls(c.op, 1, INT_MAX, Status::Unavailable("cluster down"));
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = c.run(r.store());
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(s.code(), Code::kUnavailable) << StoreOpName(c.op) << ": " << s.ToString();
+    EXPECT_NE(s.message().find("cluster down"), std::string::npos) << s.ToString();
+    EXPECT_EQ(r.fault().calls(c.op), policy.attempts) << StoreOpName(c.op);
+    EXPECT_GE(waited, min_wait) << StoreOpName(c.op);
+  }
+}
+
+// A create-if-absent that failed without writing anything is simply retried:
+// the retry creates the object and the caller is told OK.
+TEST_P(StoreConformance, RetryStoreCreateIfAbsentRetriedAfterAFailedAttemptSucceeds) {
+  RetryOver r(store_.get());
+  r.fault().FailCalls(StoreOp::kPutIfAbsent, 1, 2, Status::Unavailable("timed out"));
+  Status s = r.store().PutIfAbsent("config", "ours");
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(r.fault().calls(StoreOp::kPutIfAbsent), 3);
+  EXPECT_EQ(*store_->Get("config"), "ours");
+}
+
+// Retrying must not turn someone else's object into ours: when the key
+// already holds other bytes, a retried create-if-absent is still refused.
+TEST_P(StoreConformance, RetryStoreCreateIfAbsentOfAnotherWritersKeyStaysAlreadyExists) {
+  ASSERT_TRUE(store_->PutIfAbsent("config", "theirs").ok());
+  RetryOver r(store_.get());
+  r.fault().FailCalls(StoreOp::kPutIfAbsent, 1, 1, Status::Unavailable("timed out"));
+  Status s = r.store().PutIfAbsent("config", "ours");
+  EXPECT_EQ(s.code(), Code::kAlreadyExists) << s.ToString();
+  EXPECT_EQ(*store_->Get("config"), "theirs");
+}
+
+// Hardening issue: retried create-if-absent. The first attempt is applied
+// (the object is created with our bytes) but its reply is lost: Unavailable,
+// as a RADOS timeout after the OSD committed the write. RetryStore retries,
+// the retry finds the key present, and today RetryStore returns that
+// AlreadyExists as is (retry_store.cc retries every call blindly): the caller
+// is told that someone else created the key although the bytes there are the
+// ones it wrote. `Repository::Init` on rados:// then fails with "already
+// holds a repository (config exists)" for the repository it has just
+// created. (The vault's off-site put compares the bytes itself after
+// AlreadyExists, so it is not affected.) The fix belongs in RetryStore: when
+// a retried PutIfAbsent comes back AlreadyExists, compare the stored bytes
+// with ours. Disabled until then; it fails today with AlreadyExists.
+TEST_P(StoreConformance, DISABLED_RetryStoreCreateIfAbsentWhoseReplyWasLostIsNotAlreadyExists) {
+  RetryOver r(store_.get());
+  r.fault().FailCalls(StoreOp::kPutIfAbsent, 1, 1, Status::Unavailable("timed out"),
+                      FaultStore::Apply::kYes);
+  Status s = r.store().PutIfAbsent("config", "ours");
+  EXPECT_EQ(r.fault().calls(StoreOp::kPutIfAbsent), 2);
+  EXPECT_TRUE(s.ok()) << "our own write reported as: " << s.ToString();
+  EXPECT_EQ(*store_->Get("config"), "ours");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, StoreConformance, ::testing::ValuesIn(Backends()),
                          [](const auto& info) { return info.param.name; });
 
@@ -175,6 +403,48 @@ TEST(FaultStore, FailsFromTheNthPut) {
   EXPECT_TRUE(faulty.Put("b", "2").ok());
   EXPECT_EQ(faulty.Put("c", "3").code(), Code::kNoSpace);
   EXPECT_TRUE(mem.Get("c").status().IsNotFound());
+}
+
+TEST(FaultStore, FailsTheNthCallsOfOneOperationOnly) {
+  MemStore mem;
+  FaultStore faulty(&mem);
+  ASSERT_TRUE(mem.Put("data/k7", "v").ok());
+  faulty.FailCalls(StoreOp::kGet, 2, 2, Status::Unavailable("timed out"));
+  EXPECT_TRUE(faulty.Get("data/k7").ok());
+  EXPECT_EQ(faulty.Get("data/k7").status().code(), Code::kUnavailable);
+  auto third = faulty.Get("data/k7");
+  EXPECT_EQ(third.status().code(), Code::kUnavailable);
+  EXPECT_NE(third.status().message().find("data/k7"), std::string::npos);  // names the key
+  EXPECT_TRUE(faulty.Get("data/k7").ok());
+  EXPECT_EQ(faulty.calls(StoreOp::kGet), 4);
+  EXPECT_TRUE(faulty.Size("data/k7").ok());  // other operations are not affected
+  EXPECT_TRUE(faulty.GetRange("data/k7", 0, 1).ok());
+  EXPECT_EQ(faulty.calls(StoreOp::kSize), 1);
+}
+
+TEST(FaultStore, FailsAfterApplyingOnlyWhenAsked) {
+  MemStore mem;
+  FaultStore faulty(&mem);
+  faulty.FailCalls(StoreOp::kPutIfAbsent, 1, 1, Status::Unavailable("lost"));
+  EXPECT_EQ(faulty.PutIfAbsent("a", "1").code(), Code::kUnavailable);
+  EXPECT_TRUE(mem.Get("a").status().IsNotFound());  // nothing written
+  faulty.FailCalls(StoreOp::kPutIfAbsent, 1, 1, Status::Unavailable("lost"),
+                   FaultStore::Apply::kYes);
+  EXPECT_EQ(faulty.PutIfAbsent("b", "2").code(), Code::kUnavailable);
+  EXPECT_EQ(*mem.Get("b"), "2");  // written, but the caller was told otherwise
+  faulty.FailCalls(StoreOp::kDelete, 1, 1, Status::Unavailable("lost"), FaultStore::Apply::kYes);
+  EXPECT_EQ(faulty.Delete("b").code(), Code::kUnavailable);
+  EXPECT_TRUE(mem.Get("b").status().IsNotFound());
+}
+
+TEST(FaultStore, PrefixLimitsWhichKeysCountAndFail) {
+  MemStore mem;
+  FaultStore faulty(&mem);
+  faulty.OnlyKeysWithPrefix("data/");
+  faulty.FailCalls(StoreOp::kPut, 1, INT_MAX, Status::IOError("bad disk"));
+  EXPECT_TRUE(faulty.Put("index/x", "1").ok());
+  EXPECT_EQ(faulty.Put("data/x", "1").code(), Code::kIOError);
+  EXPECT_EQ(faulty.puts_seen(), 1);
 }
 
 }  // namespace

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "catalog/repository.h"
 #include "catalog/format/snapshot.h"
+#include "catalog/repository.h"
 #include "core/progress.h"
 #include "core/status.h"
 #include "replicator/capture/backup_target.h"

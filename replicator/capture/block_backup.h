@@ -1,11 +1,11 @@
 // Block-level backup of a disk image or block device: fixed-size blocks, a
-// block map per snapshot (catalog/block_map.h), and incrementals that store
+// block map per snapshot (catalog/format/block_map.h), and incrementals that store
 // only blocks differing from the parent's map.
 //
 // Finding changed blocks: for an image file on a copy-on-write file system,
 // the backup reads from a reflink copy of the image (a point-in-time copy)
 // and keeps it next to the image until the next backup, which compares the
-// two copies' extents (replicator/extent_compare.h) and reads only the
+// two copies' extents (replicator/capture/extent_compare.h) and reads only the
 // blocks whose extents differ. Elsewhere every block is read and hashed;
 // holes (SEEK_DATA/SEEK_HOLE) and all-zero blocks are never stored. The
 // snapshot records which method and what consistency were used.
@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "core/env/block_source.h"
 #include "core/progress.h"
 #include "core/status.h"
 #include "replicator/capture/backup.h"
 #include "replicator/capture/backup_target.h"
-#include "core/env/block_source.h"
 
 namespace dr {
 

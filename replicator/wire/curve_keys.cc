@@ -33,8 +33,7 @@ Status WriteKeyFile(const std::string& path, const CurveKeyPair& keys, const std
   text << "public-key = \"" << keys.public_key << "\"\n";
   if (with_secret) text << "secret-key = \"" << keys.secret_key << "\"\n";
   const std::string s = text.str();
-  Status st =
-      WriteFileAtomically(path, s, ReplaceMode::kCreateIfAbsent, with_secret ? 0600 : 0644);
+  Status st = WriteFileAtomically(path, s, ReplaceMode::kCreateIfAbsent, with_secret ? 0600 : 0644);
   if (st.code() == Code::kAlreadyExists)
     return Status::AlreadyExists("key file " + path + " already exists");
   if (!st.ok()) return st.WithContext("write key file " + path);

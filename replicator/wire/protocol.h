@@ -55,6 +55,7 @@ struct Hello {
   std::string nspace;           // the namespace (department) it backs up into
   uint64_t resume_session = 0;  // 0: new session
   uint64_t last_acked_seq = 0;  // resume: highest sequence the agent saw acknowledged
+  bool operator==(const Hello&) const = default;
 };
 struct Welcome {
   uint64_t session = 0;
@@ -63,14 +64,17 @@ struct Welcome {
   uint32_t chunk_min = 0, chunk_avg = 0, chunk_max = 0;
   std::string secret;  // the namespace's repository secret (ids and gear table)
   int32_t compression_level = 0;
+  bool operator==(const Welcome&) const = default;
 };
 struct Query {
   uint64_t seq = 0;
   std::vector<Id> ids;
+  bool operator==(const Query&) const = default;
 };
 struct Missing {
   uint64_t seq = 0;  // the Query's seq
   std::vector<Id> ids;
+  bool operator==(const Missing&) const = default;
 };
 struct Blob {
   uint64_t seq = 0;
@@ -78,29 +82,36 @@ struct Blob {
   Id id;
   uint32_t raw_len = 0;
   std::string stored;  // EncodeBlob output
+  bool operator==(const Blob&) const = default;
 };
 struct Credit {
   uint64_t bytes = 0;
   uint64_t acked_seq = 0;  // every blob up to this seq is durable at the vault
+  bool operator==(const Credit&) const = default;
 };
 struct Commit {
   uint64_t seq = 0;
-  std::string snapshot;  // encoded snapshot object (catalog/snapshot.h)
+  std::string snapshot;  // encoded snapshot object (catalog/format/snapshot.h)
+  bool operator==(const Commit&) const = default;
 };
 struct Committed {
   uint64_t seq = 0;
   Id snapshot;
+  bool operator==(const Committed&) const = default;
 };
 struct Error {
   uint64_t seq = 0;
   uint16_t code = 0;  // dr::Code
   std::string message;
+  bool operator==(const Error&) const = default;
 };
 struct Ping {
   uint64_t nonce = 0;
+  bool operator==(const Ping&) const = default;
 };
 struct Pong {
   uint64_t nonce = 0;
+  bool operator==(const Pong&) const = default;
 };
 
 struct Get {
@@ -108,29 +119,35 @@ struct Get {
   std::string key;
   uint64_t offset = 0;
   uint64_t length = 0;  // at most kMaxDataBytes
+  bool operator==(const Get&) const = default;
 };
 struct Data {
   uint64_t seq = 0;
   uint64_t object_size = 0;  // the whole object's size, so readers know when to stop
   std::string bytes;
+  bool operator==(const Data&) const = default;
 };
 struct List {
   uint64_t seq = 0;
   std::string prefix;
   std::string start_after;  // "" for the first page
+  bool operator==(const List&) const = default;
 };
 struct ListEntry {
   std::string key;
   uint64_t size = 0;
+  bool operator==(const ListEntry&) const = default;
 };
 struct Listing {
   uint64_t seq = 0;
   std::vector<ListEntry> entries;  // sorted by key
   bool more = false;               // ask again with start_after = last key
+  bool operator==(const Listing&) const = default;
 };
 struct GetTree {
   uint64_t seq = 0;
   Id id;
+  bool operator==(const GetTree&) const = default;
 };
 struct Put {
   uint64_t seq = 0;
@@ -138,11 +155,15 @@ struct Put {
   uint64_t total_size = 0;
   uint64_t offset = 0;  // parts arrive in order: 0, then each part's end
   std::string bytes;
+  bool operator==(const Put&) const = default;
 };
 struct Ack {
   uint64_t seq = 0;
+  bool operator==(const Ack&) const = default;
 };
-struct Bye {};
+struct Bye {
+  bool operator==(const Bye&) const = default;
+};
 
 using Message = std::variant<Hello, Welcome, Query, Missing, Blob, Credit, Commit, Committed, Error,
                              Ping, Pong, Get, Data, List, Listing, GetTree, Put, Ack, Bye>;

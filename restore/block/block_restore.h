@@ -1,5 +1,5 @@
 // Restoring a block snapshot (a disk image or block device backup) to an
-// image file, a block device or an RBD image (restore/block_target.h).
+// image file, a block device or an RBD image (restore/block/block_target.h).
 // Only non-zero blocks are written; each block is checked against its id
 // before it is written, and the result reports the throughput.
 #pragma once
@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "catalog/repository.h"
 #include "catalog/format/snapshot.h"
+#include "catalog/repository.h"
 #include "core/progress.h"
 #include "core/status.h"
 

@@ -11,8 +11,8 @@
 #include <list>
 #include <rbd/librbd.hpp>
 
-#include "core/env/file_io.h"
 #include "catalog/store/rados_store.h"
+#include "core/env/file_io.h"
 
 namespace dr {
 namespace {

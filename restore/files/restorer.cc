@@ -11,10 +11,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include "catalog/live_node.h"
 #include "catalog/tree_walk.h"
 #include "core/bounded_queue.h"
 #include "core/bytes.h"
-#include "catalog/live_node.h"
 #include "core/env/dir.h"
 #include "core/env/fd.h"
 #include "core/env/file_io.h"

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <set>
 
-#include "catalog/tree_walk.h"
 #include "catalog/live_node.h"
+#include "catalog/tree_walk.h"
 #include "core/env/dir.h"
 #include "core/env/fd.h"
 #include "core/env/file_io.h"
