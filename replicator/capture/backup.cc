@@ -103,6 +103,7 @@ class BackupRun {
   std::atomic<bool> failed_{false};
 
   std::vector<std::string> warnings_;
+  std::vector<std::string> notes_;  // told with the warnings, but not partial
   SnapshotStats stats_;
   // Content of hard-linked files already read in this run, by (device,
   // inode), with the version (size, mtime, ctime) it was read at.
@@ -160,7 +161,7 @@ void BackupRun::Warn(std::string message) {
   warnings_.push_back(std::move(message));
 }
 
-void BackupRun::Note(std::string message) { warnings_.push_back(std::move(message)); }
+void BackupRun::Note(std::string message) { notes_.push_back(std::move(message)); }
 
 void BackupRun::Fail(const Status& s) {
   std::lock_guard l(fail_mu_);
@@ -542,6 +543,7 @@ Result<BackupResult> BackupRun::Run() {
   }
 
   // Flushed above, so the statistics include the last pack.
+  warnings_.insert(warnings_.end(), notes_.begin(), notes_.end());
   Snapshot snap = NewSnapshot(start_ns, start, opt_.host, warnings_, stats_, target_);
   snap.paths = opt_.paths;
   snap.tags = opt_.tags;

@@ -109,7 +109,7 @@ struct Plan {
   std::vector<std::pair<int64_t, ObjectInfo>> snapshots;                  // oldest first
   std::vector<std::pair<ObjectInfo, std::vector<std::string>>> segments;  // with their packs
   std::map<std::string, uint64_t> pack_size;
-  bool unreadable = false;  // some object could not be read: copy no snapshot this cycle
+  bool unreadable = false;  // an index segment could not be read: copy no snapshot this cycle
   int64_t oldest_ns = 0;
   uint64_t bytes = 0;
 };
@@ -127,8 +127,8 @@ Result<Plan> PlanCopies(ObjectStore& local, const Cursor& cursor, const std::str
     auto obj = local.Get(o.key);
     auto s = obj.ok() ? DecodeSnapshot(*obj, o.key) : Result<Snapshot>(obj.status());
     if (!s.ok()) {
-      LogEvent("offsite_error", {{"namespace", ns}, {"error", s.status().message()}});
-      plan.unreadable = true;
+      // Only this snapshot waits; `check` at this site names it.
+      LogEvent("offsite_skipped", {{"namespace", ns}, {"error", s.status().message()}});
       continue;
     }
     plan.snapshots.push_back({s->time_ns, o});
@@ -229,8 +229,8 @@ class OffsiteReplicator::NamespaceCopy {
     }
     if (plan_.unreadable) {
       return Status::Corruption("namespace " + ns_ +
-                                ": some index segments or snapshots are unreadable; no snapshot "
-                                "is copied until `check` is clean");
+                                ": an index segment is unreadable; no snapshot is copied until "
+                                "`check` is clean");
     }
     auto& snaps = plan_.snapshots;
     while (!snaps.empty()) {
@@ -278,12 +278,15 @@ void OffsiteReplicator::Cycle() {
       std::lock_guard l(mu_);
       if (stop_) return;
     }
-    Status s = ReplicateNamespace(ns, *client_keys);
-    if (s.code() == Code::kUnavailable) return;  // the peer is down: next cycle
+    bool peer_down = false;
+    // Each failure is logged inside; the next namespace may do better.
+    (void)ReplicateNamespace(ns, *client_keys, &peer_down);
+    if (peer_down) return;  // no point asking again for every namespace: next cycle
   }
 }
 
-Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveKeyPair& keys) {
+Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveKeyPair& keys,
+                                             bool* peer_down) {
   auto skip = [&](const Status& s) {
     LogEvent("offsite_skipped", {{"namespace", ns}, {"error", s.message()}});
     return s;
@@ -322,6 +325,7 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
                                      {"lag_bytes", copy.plan().bytes},
                                      {"lag_seconds", oldest ? (NowUnixNs() - oldest) / 1e9 : 0.0}});
     // The cursor keeps our place; the caller stops this cycle.
+    *peer_down = true;
     return Status::Unavailable(peer.status().message());
   }
   copy.lag().peer_reachable = true;

@@ -39,8 +39,9 @@ class OffsiteReplicator {
   void Loop();
   // One pass over every namespace; each failure is logged with its namespace.
   void Cycle();
-  // Copies what `ns` has that the peer lacks. Unavailable: the peer is down.
-  Status ReplicateNamespace(const std::string& ns, const CurveKeyPair& keys);
+  // Copies what `ns` has that the peer lacks; every failure is logged.
+  // `*peer_down` is set when the peer cannot be reached at all.
+  Status ReplicateNamespace(const std::string& ns, const CurveKeyPair& keys, bool* peer_down);
 
   const VaultConfig config_;
   AgentRegistry* registry_;

@@ -61,8 +61,10 @@ void AddInit(CLI::App& app, Cli& cli) {
   cli.WithConfig(cmd, [](const VaultConfig& c) {
     Status s = InitVaultState(c);
     if (!s.ok()) return Fail(s);
-    std::printf("server key ");
-    return PrintKey(c.server_key_path());
+    auto keys = ReadKeyFile(c.server_key_path());
+    if (!keys.ok()) return Fail(keys.status());
+    std::printf("server key %s\n", keys->public_key.c_str());
+    return kExitOk;
   });
 }
 
