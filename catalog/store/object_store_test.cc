@@ -339,19 +339,13 @@ TEST_P(StoreConformance, RetryStoreCreateIfAbsentOfAnotherWritersKeyStaysAlready
   EXPECT_EQ(*store_->Get("config"), "theirs");
 }
 
-// Hardening issue: retried create-if-absent. The first attempt is applied
-// (the object is created with our bytes) but its reply is lost: Unavailable,
-// as a RADOS timeout after the OSD committed the write. RetryStore retries,
-// the retry finds the key present, and today RetryStore returns that
-// AlreadyExists as is (retry_store.cc retries every call blindly): the caller
-// is told that someone else created the key although the bytes there are the
-// ones it wrote. `Repository::Init` on rados:// then fails with "already
-// holds a repository (config exists)" for the repository it has just
-// created. (The vault's off-site put compares the bytes itself after
-// AlreadyExists, so it is not affected.) The fix belongs in RetryStore: when
-// a retried PutIfAbsent comes back AlreadyExists, compare the stored bytes
-// with ours. Disabled until then; it fails today with AlreadyExists.
-TEST_P(StoreConformance, DISABLED_RetryStoreCreateIfAbsentWhoseReplyWasLostIsNotAlreadyExists) {
+// A create-if-absent applied but whose reply was lost (Unavailable, as a
+// RADOS timeout after the OSD committed the write): the retry finds the key,
+// and RetryStore, having retried, compares the stored bytes with ours, so the
+// caller is not told someone else created it (`init` on rados:// used to fail
+// with "already holds a repository" for the one it had just made). Failed on
+// every backend before the fix in retry_store.cc.
+TEST_P(StoreConformance, RetryStoreCreateIfAbsentWhoseReplyWasLostIsNotAlreadyExists) {
   RetryOver r(store_.get());
   r.fault().FailCalls(StoreOp::kPutIfAbsent, 1, 1, Status::Unavailable("timed out"),
                       FaultStore::Apply::kYes);

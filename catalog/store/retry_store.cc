@@ -28,7 +28,19 @@ Status RetryStore::Put(const std::string& key, std::string_view data) {
   return Retry([&] { return base_->Put(key, data); });
 }
 Status RetryStore::PutIfAbsent(const std::string& key, std::string_view data) {
-  return Retry([&] { return base_->PutIfAbsent(key, data); });
+  bool retried = false;
+  Status s = Retry([&] {
+    Status attempt = base_->PutIfAbsent(key, data);
+    if (attempt.IsRetryable()) retried = true;
+    return attempt;
+  });
+  // An attempt whose reply was lost may have been applied: then the key now
+  // holds our bytes, and "already exists" is about our own write.
+  if (s.code() == Code::kAlreadyExists && retried) {
+    auto have = Retry([&] { return base_->Get(key); });
+    if (have.ok() && *have == data) return Status::OK();
+  }
+  return s;
 }
 Result<std::string> RetryStore::Get(const std::string& key) {
   return Retry([&] { return base_->Get(key); });
