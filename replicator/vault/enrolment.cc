@@ -7,13 +7,17 @@
 
 namespace dr {
 
+Status CreateRepositoryDirectory(const std::string& url) {
+  if (url.rfind("dir://", 0) != 0) return Status::OK();
+  std::error_code ec;
+  std::filesystem::create_directories(url.substr(6), ec);
+  if (ec) return Status::FromErrno(ec.value(), "create repository directory " + url.substr(6));
+  return Status::OK();
+}
+
 Result<std::string> EnsureNamespaceRepository(const VaultConfig& config, const std::string& ns) {
   ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config.repository, ns));
-  if (url.rfind("dir://", 0) == 0) {
-    std::error_code ec;
-    std::filesystem::create_directories(url.substr(6), ec);
-    if (ec) return Status::FromErrno(ec.value(), "create repository directory " + url.substr(6));
-  }
+  RETURN_IF_ERROR(CreateRepositoryDirectory(url));
   ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
   auto config_size = store->Size("config");
   if (config_size.ok()) return std::string();

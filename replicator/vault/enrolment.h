@@ -21,6 +21,10 @@ struct EnrolResult {
 // field at fault; AlreadyExists if the name or key is enrolled.
 Result<EnrolResult> EnrolAgent(const VaultConfig& config, const AgentEntry& entry);
 
+// For a dir:// repository URL, creates its directory (and parents); other
+// stores need nothing made first.
+Status CreateRepositoryDirectory(const std::string& url);
+
 // Creates the repository of namespace `ns` under the vault's repository URL
 // unless it exists. Returns its URL when it was created, "" when it existed.
 Result<std::string> EnsureNamespaceRepository(const VaultConfig& config, const std::string& ns);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "replicator/vault/enrolment.h"
 #include "replicator/vault/vault_log.h"
 
 namespace dr {
@@ -29,12 +30,8 @@ Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& na
   }
   if (!ns.objects_store) {
     ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
-    if (for_replica && url.rfind("dir://", 0) == 0) {
-      // A namespace arriving from the same-city site starts here empty.
-      std::error_code ec;
-      std::filesystem::create_directories(url.substr(6), ec);
-      if (ec) return Status::FromErrno(ec.value(), "create directory " + url.substr(6));
-    }
+    // A namespace arriving from the same-city site starts here empty.
+    if (for_replica) RETURN_IF_ERROR(CreateRepositoryDirectory(url));
     ASSIGN_OR_RETURN(ns.objects_store, OpenObjectStore(url));
   }
   return &ns;
