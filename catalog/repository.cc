@@ -244,19 +244,33 @@ Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>
   return ListSnapshotsIn(impl_->store_.get(), impl_->hasher_, bad);
 }
 
-Result<Snapshot> Repository::FindSnapshot(const std::string& spec) {
-  ASSIGN_OR_RETURN(auto all, ListSnapshots());
-  return PickSnapshot(all, spec, impl_->store_->Url());
+std::vector<Snapshot> OfHost(std::vector<Snapshot> all, const std::string& host) {
+  if (host.empty()) return all;
+  std::erase_if(all, [&](const Snapshot& s) { return s.host != host; });
+  return all;
 }
 
-Result<Snapshot> Repository::FindSnapshotAt(int64_t unix_ns) {
+namespace {
+std::string WhereFor(const std::string& url, const std::string& host) {
+  return host.empty() ? url : url + " for host '" + host + "'";
+}
+}  // namespace
+
+Result<Snapshot> Repository::FindSnapshot(const std::string& spec, const std::string& host) {
   ASSIGN_OR_RETURN(auto all, ListSnapshots());
+  return PickSnapshot(OfHost(std::move(all), host), spec, WhereFor(impl_->store_->Url(), host));
+}
+
+Result<Snapshot> Repository::FindSnapshotAt(int64_t unix_ns, const std::string& host) {
+  ASSIGN_OR_RETURN(auto unfiltered, ListSnapshots());
+  const auto all = OfHost(std::move(unfiltered), host);
   const Snapshot* best = nullptr;
   for (const auto& s : all) {
     if (s.time_ns <= unix_ns) best = &s;
   }
   if (!best) {
-    return Status::NotFound(all.empty() ? "repository " + impl_->store_->Url() + " has no snapshots"
+    return Status::NotFound(all.empty() ? "repository " + WhereFor(impl_->store_->Url(), host) +
+                                              " has no snapshots"
                                         : "no snapshot at or before that time (the first is " +
                                               FormatRfc3339Utc(all.front().time_ns) + ")");
   }

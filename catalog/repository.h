@@ -51,6 +51,8 @@ Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHas
 // repository in errors.
 Result<Snapshot> PickSnapshot(const std::vector<Snapshot>& all, const std::string& spec,
                               const std::string& where);
+// The snapshots of `all` whose host is `host`; all of them when it is empty.
+std::vector<Snapshot> OfHost(std::vector<Snapshot> all, const std::string& host);
 
 class Repository {
  public:
@@ -85,10 +87,11 @@ class Repository {
   // All snapshots, oldest first. Undecodable ones are skipped and named in
   // `*bad` (if given).
   Result<std::vector<Snapshot>> ListSnapshots(std::vector<std::string>* bad = nullptr);
-  // `spec`: "latest", a full id, or a unique prefix of at least 4 hex digits.
-  Result<Snapshot> FindSnapshot(const std::string& spec);
-  // The last snapshot taken at or before `unix_ns`.
-  Result<Snapshot> FindSnapshotAt(int64_t unix_ns);
+  // `spec`: "latest", a full id, or a unique prefix of at least 4 hex digits;
+  // among the snapshots of `host` only, unless it is empty.
+  Result<Snapshot> FindSnapshot(const std::string& spec, const std::string& host = "");
+  // The last snapshot taken at or before `unix_ns` (of `host`, if given).
+  Result<Snapshot> FindSnapshotAt(int64_t unix_ns, const std::string& host = "");
   std::vector<Id> IndexedPacks() const;
   size_t IndexedBlobCount() const;
   size_t IndexMemoryBytes() const;

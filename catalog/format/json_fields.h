@@ -55,6 +55,11 @@ class JsonWriter {
   void OmitEmpty(const char* name, const std::string& v) {
     if (!v.empty()) (*j_)[name] = v;
   }
+  // Written only when `v` holds a value; absent reads as no value.
+  template <class T>
+  void OptionalValue(const char* name, const std::optional<T>& v) {
+    if (v) (*j_)[name] = *v;
+  }
   // A fixed value the reader does not look at.
   void Const(const char* name, const char* v) { (*j_)[name] = v; }
   void Version(const char* name, int v, int /*expected*/) { (*j_)[name] = v; }
@@ -93,6 +98,10 @@ class JsonReader {
   }
   void Defaulted(const char* name, std::string& v) { v = j_.value(name, ""); }
   void OmitEmpty(const char* name, std::string& v) { v = j_.value(name, ""); }
+  template <class T>
+  void OptionalValue(const char* name, std::optional<T>& v) {
+    if (j_.contains(name)) v = j_.at(name).template get<T>();
+  }
   void Const(const char*, const char*) {}
   void Version(const char* name, int& v, int expected) {
     v = j_.at(name).get<int>();

@@ -124,6 +124,8 @@ void SnapshotFields(A& a, S& s) {
   a.Object("stats", [&](auto& o) { StatsFields(o, s.stats); });
   a.Defaulted("program_version", s.program_version);
   a.OmitEmpty("consistency", s.consistency);
+  a.OmitEmpty("identity", s.identity);
+  a.OptionalValue("agent_time_ns", s.agent_time_ns);
   a.Optional("block", s.block, [](auto& o, auto& b) { BlockFields(o, b); });
 }
 

@@ -14,6 +14,10 @@
 
 namespace dr {
 
+// The longest string a snapshot may hold (any text, path, tag, warning or
+// plain string member, in raw bytes), docs/format/snapshot.md.
+inline constexpr size_t kMaxSnapshotTextBytes = 64u << 10;
+
 struct SnapshotStats {
   uint64_t files_new = 0, files_changed = 0, files_unchanged = 0;
   uint64_t dirs = 0, others = 0;
@@ -39,7 +43,16 @@ struct BlockInfo {
 
 struct Snapshot {
   Id id;  // derived from the encoded bytes; not part of them
+  // When the snapshot was taken: at a vault, the vault's clock when it
+  // accepted the commit; in a local repository, the backup's start.
   int64_t time_ns = 0;
+  // Who wrote it: the enrolled agent a vault accepted it from, stamped by the
+  // vault (empty for a backup written directly into a repository). `host`
+  // and `username` are what the agent says about itself.
+  std::string identity;
+  // The agent's own clock at the backup's start, kept beside the vault's
+  // `time_ns` (absent for local backups, where time_ns is that clock).
+  std::optional<int64_t> agent_time_ns;
   std::string host, username;
   std::vector<std::string> paths;  // absolute source paths (raw bytes)
   std::vector<std::string> tags;

@@ -27,8 +27,13 @@ bool IsReplicableKey(const std::string& key) {
          key.rfind("snapshots/", 0) == 0;
 }
 
-bool BackupMayRead(const std::string& key) {
-  return key == "config" || key.rfind("snapshots/", 0) == 0;
+std::optional<Id> SnapshotIdOfKey(const std::string& key) {
+  constexpr std::string_view kPrefix = "snapshots/";
+  Id id;
+  if (key.size() != kPrefix.size() + 32 || key.compare(0, kPrefix.size(), kPrefix) != 0 ||
+      !Id::FromHex(key.substr(kPrefix.size()), &id))
+    return std::nullopt;
+  return id;
 }
 
 }  // namespace dr

@@ -91,7 +91,14 @@ Status Vault::Impl::Run(const std::atomic<bool>& stop) {
                    Status::InvalidArgument("a message must be a single frame"));
         continue;
       }
-      HandleFrame(routing.to_string(), payload);
+      try {
+        HandleFrame(routing.to_string(), payload);
+      } catch (const std::bad_alloc&) {  // decoding, before any session is involved
+        metrics_.bad_frames++;
+        LogEvent("bad_frame", {{"bytes", payload.size()}, {"error", "out of memory decoding"}});
+        ReplyError(routing.to_string(), 0,
+                   Status::NoSpace("the vault ran out of memory decoding this message"));
+      }
     }
     if (http_ && (items[2].revents & ZMQ_POLLIN)) http_->Serve(metrics_);
     Housekeeping();
@@ -209,6 +216,22 @@ void Vault::Impl::HandleFrame(const std::string& routing, zmq::message_t& payloa
   Session& s = sessions_[it->second];
   s.last_seen = Clock::now();
   s.agent = *agent;  // rights as of now
+  const uint64_t session_id = s.id;
+  try {
+    Dispatch(s, m);
+  } catch (const std::bad_alloc&) {
+    // One session's request must not take the vault down: end that session
+    // (dropping what it holds) and keep serving the others.
+    if (auto left = sessions_.find(session_id); left != sessions_.end())
+      EndSession(left->second, Status::NoSpace("the vault ran out of memory serving this session"));
+    return;
+  }
+  if (auto left = sessions_.find(session_id); left != sessions_.end())
+    EndIfOverMemory(left->second);
+}
+
+void Vault::Impl::Dispatch(Session& s, wire::Message& m) {
+  const std::string& routing = s.routing;
   std::visit(
       [&](auto& v) {
         using T = std::decay_t<decltype(v)>;

@@ -29,6 +29,7 @@
 #include "replicator/vault/agent_registry.h"
 #include "replicator/vault/metrics_http.h"
 #include "replicator/vault/offsite_replicator.h"
+#include "replicator/vault/snapshot_owners.h"
 #include "replicator/vault/vault.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
@@ -48,6 +49,12 @@ constexpr auto kSealAfterIdle = std::chrono::milliseconds(20);
 constexpr uint64_t kMaxPutObject = 256u << 20;
 constexpr uint64_t kMaxTreeBytes = 64u << 20;
 constexpr size_t kMaxSessionsPerKey = 16;
+// What one session may hold in memory (a put being assembled, the references
+// and readable trees it tracks): a bad or hostile agent is cut off there
+// while every other session goes on.
+constexpr uint64_t kMaxSessionMemory = kMaxPutObject + (128u << 20);
+// What one remembered id costs in an unordered_set (node, hash, bucket).
+constexpr uint64_t kIdSetEntryBytes = 64;
 // Object reads run on a few threads; at most kReadsQueued wait, so a client
 // flooding gets cannot make the vault hold more than a few answers.
 constexpr int kReaderThreads = 4;
@@ -91,6 +98,8 @@ class Vault::Impl {
     // reset, so a read in flight never outlives its store.
     std::unique_ptr<ObjectStore> objects_store;
     ObjectStore* objects() { return objects_store.get(); }
+    // Who wrote each snapshot; loaded with `repo`, kept current by commits.
+    SnapshotOwners owners;
   };
   struct Unacked {
     uint64_t seq;
@@ -114,6 +123,10 @@ class Vault::Impl {
     // Chunks and subtrees that trees received in this session reference and
     // that were not stored yet when the tree arrived; all must be by commit.
     std::unordered_set<Id, IdHash> pending_refs;
+    // Trees an agent with only the backup right may fetch: the roots of the
+    // snapshots it wrote that it has read, and the subtrees of trees it has
+    // fetched (it walks its parent from the top).
+    std::unordered_set<Id, IdHash> readable_trees;
   };
 
   void Reply(const std::string& routing, const wire::Message& m);
@@ -122,13 +135,25 @@ class Vault::Impl {
   void Refuse(const std::string& routing, Session* s, const AgentEntry& who, uint64_t seq,
               const std::string& why);
   void HandleFrame(const std::string& routing, zmq::message_t& payload);
+  // Hands a session's decoded request to its handler.
+  void Dispatch(Session& s, wire::Message& m);
   // Acknowledges, per session, the blobs whose packs are durable, and grants
   // that much credit again.
   void AdvanceAcks();
   void Housekeeping();
+  // What a session holds in memory beyond its fixed size; over
+  // kMaxSessionMemory the session is ended.
+  static uint64_t SessionMemory(const Session& s);
+  // Ends `s` when over its memory limit; true if it did.
+  bool EndIfOverMemory(Session& s);
   Result<Namespace*> OpenNamespace(const std::string& name, bool for_backup, bool for_replica);
   void HandleHello(const std::string& routing, const AgentEntry& agent, const wire::Hello& h);
   bool Require(Session& s, unsigned right, uint64_t seq, const char* what);
+  // The restore and replicate rights read every object of the namespace;
+  // the backup right only what the agent wrote.
+  static bool MayReadAll(const Session& s) {
+    return s.agent.rights & (kRightRestore | kRightReplicate);
+  }
   void EndSession(Session& s, const Status& why);
   void HandleQuery(Session& s, const wire::Query& q);
   void HandleBlob(Session& s, const wire::Blob& b);

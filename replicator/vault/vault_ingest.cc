@@ -2,6 +2,7 @@
 
 #include "catalog/format/metadata_refs.h"
 #include "catalog/format/snapshot.h"
+#include "core/timefmt.h"
 #include "replicator/vault/vault_log.h"
 
 namespace dr {
@@ -48,6 +49,7 @@ void Vault::Impl::HandleBlob(Session& s, const wire::Blob& b) {
     if (!refs.ok()) return EndSession(s, refs.status());
     for (const Id& ref : *refs)
       if (!repo.HasBlob(ref)) s.pending_refs.insert(ref);
+    if (EndIfOverMemory(s)) return;
   }
   s.used += b.stored.size();
   s.highest_blob_seq = b.seq;
@@ -66,13 +68,19 @@ void Vault::Impl::HandleBlob(Session& s, const wire::Blob& b) {
 void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   if (!Require(s, kRightBackup, c.seq, "commit snapshots")) return;
   Repository& repo = *s.ns->repo;
-  auto snap = DecodeSnapshot(c.snapshot, "snapshot from agent " + s.agent.name);
-  if (!snap.ok()) return ReplyError(s.routing, c.seq, snap.status());
+  auto sent = DecodeSnapshot(c.snapshot, "snapshot from agent " + s.agent.name);
+  if (!sent.ok()) return ReplyError(s.routing, c.seq, sent.status());
   // A commit resent after a lost answer finds its snapshot already there.
-  const Id expected = repo.hasher().Hash(EncodeSnapshot(*snap));
-  if (repo.store()->Size(SnapshotKey(expected)).ok()) {
-    return Reply(s.routing, wire::Committed{c.seq, expected});
+  if (auto done = s.ns->owners.FindResend(*sent, s.agent.name))
+    return Reply(s.routing, wire::Committed{c.seq, *done});
+  const int64_t now_ns = NowUnixNs();
+  if (Status allowed = s.ns->owners.CheckCommit(*sent, s.agent.name, now_ns); !allowed.ok()) {
+    metrics_.requests_refused++;
+    LogEvent("commit_refused",
+             {{"agent", s.agent.name}, {"namespace", s.nspace}, {"why", allowed.message()}});
+    return ReplyError(s.routing, c.seq, allowed);
   }
+  const Snapshot snap = SnapshotOwners::Stamp(std::move(sent).value(), s.agent.name, now_ns);
   // Agents reuse an unchanged file's chunks without asking; the vault makes
   // sure here that everything the new trees reference is really stored.
   Status flushed = repo.Flush();
@@ -88,12 +96,15 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
     }
   }
   s.pending_refs.clear();
-  auto id = repo.CommitSnapshot(*snap);
+  auto id = repo.CommitSnapshot(snap);
   if (!id.ok()) {
     LogEvent("commit_failed",
              {{"agent", s.agent.name}, {"namespace", s.nspace}, {"error", id.status().message()}});
     return ReplyError(s.routing, c.seq, id.status());
   }
+  Snapshot stored = snap;
+  stored.id = *id;
+  s.ns->owners.Add(stored);
   metrics_.snapshots_committed++;
   LogEvent("snapshot_committed",
            {{"agent", s.agent.name}, {"namespace", s.nspace}, {"snapshot", id->Hex()}});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "catalog/format/metadata_refs.h"
 #include "replicator/vault/object_keys.h"
 #include "replicator/vault/vault_log.h"
 
@@ -11,9 +12,16 @@ using namespace vault_internal;
 
 void Vault::Impl::HandleGet(Session& s, const wire::Get& g) {
   if (!IsValidKey(g.key, false)) return Refuse(s.routing, &s, s.agent, g.seq, "invalid key");
-  if (!(s.agent.rights & (kRightRestore | kRightReplicate)) && !BackupMayRead(g.key)) {
-    return Refuse(s.routing, &s, s.agent, g.seq,
-                  "agent '" + s.agent.name + "' lacks the restore right to read " + g.key);
+  if (!MayReadAll(s)) {
+    // The backup right reads only the snapshots it wrote, to find its parent.
+    auto id = SnapshotIdOfKey(g.key);
+    auto tree = id ? s.ns->owners.TreeIfOwnedBy(*id, s.agent.name) : std::nullopt;
+    if (!tree) {
+      return Refuse(s.routing, &s, s.agent, g.seq,
+                    "agent '" + s.agent.name + "' lacks the restore right to read " + g.key +
+                        " (the backup right reads only the snapshots it wrote)");
+    }
+    s.readable_trees.insert(*tree);
   }
   // Reads go to the reader threads, so one restore's disk or RADOS latency
   // does not stall every other session behind this loop.
@@ -40,8 +48,8 @@ wire::Message Vault::Impl::ServeGet(ObjectStore* store, const wire::Get& g) {
 
 void Vault::Impl::HandleList(Session& s, const wire::List& l) {
   if (!IsValidKey(l.prefix, true)) return Refuse(s.routing, &s, s.agent, l.seq, "invalid prefix");
-  if (!(s.agent.rights & (kRightRestore | kRightReplicate)) &&
-      l.prefix.rfind("snapshots/", 0) != 0) {
+  const bool own_only = !MayReadAll(s);
+  if (own_only && l.prefix.rfind("snapshots/", 0) != 0) {
     return Refuse(s.routing, &s, s.agent, l.seq,
                   "agent '" + s.agent.name + "' lacks the restore right to list " + l.prefix);
   }
@@ -51,6 +59,10 @@ void Vault::Impl::HandleList(Session& s, const wire::List& l) {
   wire::Listing page{l.seq, {}, false};
   for (const auto& o : *all) {
     if (!l.start_after.empty() && o.key <= l.start_after) continue;
+    if (own_only) {
+      auto id = SnapshotIdOfKey(o.key);
+      if (!id || !s.ns->owners.TreeIfOwnedBy(*id, s.agent.name)) continue;
+    }
     if (page.entries.size() == kListPage) {
       page.more = true;
       break;
@@ -62,12 +74,28 @@ void Vault::Impl::HandleList(Session& s, const wire::List& l) {
 
 void Vault::Impl::HandleGetTree(Session& s, const wire::GetTree& g) {
   if (!Require(s, kRightBackup, g.seq, "read trees")) return;
+  const bool own_only = !MayReadAll(s);
+  if (own_only && !s.readable_trees.count(g.id)) {
+    return Refuse(s.routing, &s, s.agent, g.seq,
+                  "tree " + g.id.Hex() + " is not part of a snapshot agent '" + s.agent.name +
+                      "' wrote and has read");
+  }
   Repository& repo = *s.ns->repo;
   auto loc = repo.FindBlob(g.id);
   if (!loc || loc->type != BlobType::kTree)
     return ReplyError(s.routing, g.seq, Status::NotFound("tree " + g.id.Hex() + " is not stored"));
   auto raw = repo.LoadBlob(g.id);
   if (!raw.ok()) return ReplyError(s.routing, g.seq, raw.status());
+  if (own_only) {
+    // Its subtrees (or block map parts) become readable: the agent walks
+    // its parent from the root down.
+    auto refs = MetadataReferences(*raw, "tree " + g.id.Hex());
+    if (!refs.ok()) return ReplyError(s.routing, g.seq, refs.status());
+    for (const Id& ref : *refs) {
+      auto sub = repo.FindBlob(ref);
+      if (sub && sub->type == BlobType::kTree) s.readable_trees.insert(ref);
+    }
+  }
   const uint64_t size = raw->size();
   Reply(s.routing, wire::Data{g.seq, size, std::move(raw).value()});
 }

@@ -26,6 +26,11 @@ Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& na
     // Packs written before a crash of this vault become usable again.
     ASSIGN_OR_RETURN(int adopted, (*repo)->AdoptUnindexedPacks());
     if (adopted > 0) LogEvent("packs_adopted", {{"namespace", name}, {"packs", adopted}});
+    std::vector<std::string> bad;
+    ASSIGN_OR_RETURN(auto snapshots, (*repo)->ListSnapshots(&bad));
+    for (const auto& b : bad) LogEvent("snapshot_unreadable", {{"namespace", name}, {"error", b}});
+    ns.owners = SnapshotOwners();
+    for (const auto& snap : snapshots) ns.owners.Add(snap);
     ns.repo = std::move(repo).value();
   }
   if (!ns.objects_store) {
@@ -99,6 +104,7 @@ void Vault::Impl::HandleHello(const std::string& routing, const AgentEntry& agen
   w.session = s->id;
   w.credit_bytes = s->granted - s->used;
   w.resume_from_seq = s->highest_blob_seq;
+  w.identity = agent.name;
   if (Repository* repo = s->ns->repo.get()) {
     w.chunk_min = repo->config().chunker.min_size;
     w.chunk_avg = repo->config().chunker.avg_size;
@@ -123,6 +129,22 @@ bool Vault::Impl::Require(Session& s, unsigned right, uint64_t seq, const char* 
   Refuse(s.routing, &s, s.agent, seq,
          "agent '" + s.agent.name + "' lacks the " + RightsToString(right) + " right to " + what);
   return false;
+}
+
+uint64_t Vault::Impl::SessionMemory(const Session& s) {
+  return s.put_data.capacity() +
+         (s.pending_refs.size() + s.readable_trees.size()) * kIdSetEntryBytes +
+         s.unacked.size() * sizeof(Unacked);
+}
+
+bool Vault::Impl::EndIfOverMemory(Session& s) {
+  const uint64_t used = SessionMemory(s);
+  if (used <= kMaxSessionMemory) return false;
+  metrics_.bad_frames++;
+  EndSession(s, Status::InvalidArgument("session holds " + std::to_string(used >> 20) +
+                                        " MiB of vault memory, over the limit of " +
+                                        std::to_string(kMaxSessionMemory >> 20) + " MiB"));
+  return true;
 }
 
 void Vault::Impl::EndSession(Session& s, const Status& why) {

@@ -31,6 +31,7 @@ void Fields(A& a, M& m) {
   a.U32("chunk_max", m.chunk_max);
   a.Bytes("secret", m.secret, kMaxTextBytes);
   a.U8("compression_level", m.compression_level);
+  a.Bytes("identity", m.identity, kMaxTextBytes);
 }
 template <class A, class M>
 requires codec::Of<M, Query> || codec::Of<M, Missing>

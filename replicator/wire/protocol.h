@@ -21,7 +21,7 @@
 
 namespace dr::wire {
 
-inline constexpr uint8_t kProtocolVersion = 1;
+inline constexpr uint8_t kProtocolVersion = 2;
 inline constexpr size_t kMaxFrameBytes = 8u << 20;  // a 4 MiB chunk plus headroom
 inline constexpr size_t kMaxIdsPerBatch = 4096;     // dedup queries
 inline constexpr size_t kMaxTextBytes = 4096;       // names, messages, object keys
@@ -64,6 +64,9 @@ struct Welcome {
   uint32_t chunk_min = 0, chunk_avg = 0, chunk_max = 0;
   std::string secret;  // the namespace's repository secret (ids and gear table)
   int32_t compression_level = 0;
+  // The enrolled name the vault knows this client by: what it stamps on the
+  // snapshots the client commits.
+  std::string identity;
   bool operator==(const Welcome&) const = default;
 };
 struct Query {

@@ -17,7 +17,8 @@ std::vector<Message> Samples() {
   Query q{7, {SomeId(1), SomeId(2), SomeId(3)}};
   Blob b{9, BlobType::kData, SomeId(4), 100000, EncodeBlob(test::TextBytes(100000, 1), 3)};
   return {Hello{"records-01", "finance", 42, 17},
-          Welcome{42, 64 << 20, 17, 256 << 10, 1 << 20, 4 << 20, test::RandomBytes(192, 2), 3},
+          Welcome{42, 64 << 20, 17, 256 << 10, 1 << 20, 4 << 20, test::RandomBytes(192, 2), 3,
+                  "records-01"},
           q,
           Missing{7, {SomeId(2)}},
           b,
@@ -37,7 +38,8 @@ std::vector<Message> Samples() {
           Bye{}};
 }
 
-// Byte-exact frames, recorded from the codec before the field lists replaced
+// Byte-exact frames (version 2: version 1 frames with the welcome identity),
+// first recorded from the codec before the field lists replaced
 // the hand-written encoder and decoder: the wire format must never drift.
 Id FixedId(uint8_t first) {
   Id id;
@@ -52,35 +54,38 @@ struct GoldenFrame {
 
 std::vector<GoldenFrame> GoldenFrames() {
   return {
-      {Hello{"agent-1", "finance", 300, 129}, "44520101076167656e742d310766696e616e6365ac028101"},
-      {Hello{"", "", 0, 0}, "4452010100000000"},
+      {Hello{"agent-1", "finance", 300, 129}, "44520201076167656e742d310766696e616e6365ac028101"},
+      {Hello{"", "", 0, 0}, "4452020100000000"},
       {Welcome{1ull << 40, 32u << 20, 7, 256u << 10, 1u << 20, 4u << 20, "s3cr3t", 3},
-       "4452010280808080802080808010070000040000001000000040000673336372337403"},
+       "445202028080808080208080801007000004000000100000004000067333637233740300"},
+      {Welcome{1, 2, 3, 4, 5, 6, "k", 1, "agent-1"},
+       "44520202010203040000000500000006000000016b0107"
+       "6167656e742d31"},
       {Query{5, {FixedId(1), FixedId(0xf0)}},
-       "4452010305020102030405060708090a0b0c0d0e0f10f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
-      {Missing{5, {FixedId(0xf0)}}, "445201040501f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
-      {Missing{6, {}}, "445201040600"},
+       "4452020305020102030405060708090a0b0c0d0e0f10f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
+      {Missing{5, {FixedId(0xf0)}}, "445202040501f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
+      {Missing{6, {}}, "445202040600"},
       {Blob{6, BlobType::kTree, FixedId(3), 10, "raw-bytes!"},
-       "445201050601030405060708090a0b0c0d0e0f1011120a0000000a7261772d627974657321"},
+       "445202050601030405060708090a0b0c0d0e0f1011120a0000000a7261772d627974657321"},
       {Blob{200, BlobType::kData, FixedId(4), 70000, "zz"},
-       "44520105c801000405060708090a0b0c0d0e0f1011121370110100027a7a"},
-      {Credit{UINT64_MAX, 6}, "44520106ffffffffffffffffff0106"},
-      {Commit{7, "snap"}, "445201070704736e6170"},
-      {Committed{7, FixedId(4)}, "44520108070405060708090a0b0c0d0e0f10111213"},
-      {Error{0, 6, "denied"}, "445201090006000664656e696564"},
-      {Ping{0x0102030405060708ull}, "4452010a0807060504030201"},
-      {Pong{UINT64_MAX}, "4452010bffffffffffffffff"},
-      {Get{9, "data/ab/cd", 4096, kMaxDataBytes}, "4452010c090a646174612f61622f6364802080808002"},
-      {Data{9, 70000, "xyz"}, "4452010d09f0a2040378797a"},
-      {List{10, "index/", "index/00"}, "4452010e0a06696e6465782f08696e6465782f3030"},
+       "44520205c801000405060708090a0b0c0d0e0f1011121370110100027a7a"},
+      {Credit{UINT64_MAX, 6}, "44520206ffffffffffffffffff0106"},
+      {Commit{7, "snap"}, "445202070704736e6170"},
+      {Committed{7, FixedId(4)}, "44520208070405060708090a0b0c0d0e0f10111213"},
+      {Error{0, 6, "denied"}, "445202090006000664656e696564"},
+      {Ping{0x0102030405060708ull}, "4452020a0807060504030201"},
+      {Pong{UINT64_MAX}, "4452020bffffffffffffffff"},
+      {Get{9, "data/ab/cd", 4096, kMaxDataBytes}, "4452020c090a646174612f61622f6364802080808002"},
+      {Data{9, 70000, "xyz"}, "4452020d09f0a2040378797a"},
+      {List{10, "index/", "index/00"}, "4452020e0a06696e6465782f08696e6465782f3030"},
       {Listing{10, {{"index/01", 4000}, {"index/02", 0}}, true},
-       "4452010f0a0208696e6465782f3031a01f08696e6465782f30320001"},
-      {Listing{11, {}, false}, "4452010f0b0000"},
-      {GetTree{11, FixedId(5)}, "445201100b05060708090a0b0c0d0e0f1011121314"},
-      {Put{12, "data/ab/cd", 10, 4, "abc"}, "445201110c0a646174612f61622f63640a0403616263"},
-      {Put{13, "config", 0, 0, ""}, "445201110d06636f6e666967000000"},
-      {Ack{UINT64_MAX}, "44520112ffffffffffffffffff01"},
-      {Bye{}, "44520113"},
+       "4452020f0a0208696e6465782f3031a01f08696e6465782f30320001"},
+      {Listing{11, {}, false}, "4452020f0b0000"},
+      {GetTree{11, FixedId(5)}, "445202100b05060708090a0b0c0d0e0f1011121314"},
+      {Put{12, "data/ab/cd", 10, 4, "abc"}, "445202110c0a646174612f61622f63640a0403616263"},
+      {Put{13, "config", 0, 0, ""}, "445202110d06636f6e666967000000"},
+      {Ack{UINT64_MAX}, "44520212ffffffffffffffffff01"},
+      {Bye{}, "44520213"},
   };
 }
 
@@ -126,8 +131,8 @@ TEST(Protocol, TrailingBytesWrongVersionAndUnknownType) {
   auto extra = DecodeMessage(frame + "x");
   EXPECT_NE(extra.status().message().find("trailing"), std::string::npos);
   std::string v2 = frame;
-  v2[2] = 2;
-  EXPECT_NE(DecodeMessage(v2).status().message().find("version 2"), std::string::npos);
+  v2[2] = 3;
+  EXPECT_NE(DecodeMessage(v2).status().message().find("version 3"), std::string::npos);
   std::string t99 = frame;
   t99[3] = 99;
   EXPECT_NE(DecodeMessage(t99).status().message().find("unknown message type 99"),

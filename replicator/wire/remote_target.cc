@@ -35,8 +35,14 @@ class RemoteTarget : public BackupTarget {
   const KeyedHasher& hasher() const override { return hasher_; }
   Status Prepare() override { return Status::OK(); }
 
+  // Parent candidates: only what the vault accepted from this agent, even
+  // when its restore right lets it read other agents' snapshots (the vault
+  // would refuse any other parent at commit).
   Result<std::vector<Snapshot>> ListSnapshots() override {
-    return ListSnapshotsIn(&reader_, hasher_);
+    ASSIGN_OR_RETURN(auto all, ListSnapshotsIn(&reader_, hasher_));
+    const std::string& me = client_->welcome().identity;
+    std::erase_if(all, [&](const Snapshot& s) { return s.identity != me; });
+    return all;
   }
   Result<Snapshot> FindSnapshot(const std::string& spec) override {
     ASSIGN_OR_RETURN(auto all, ListSnapshots());

@@ -99,6 +99,7 @@ class VaultClient::Impl {
   Result<wire::Welcome> Start() {
     auto deadline = Clock::now() + options_.first_connect;
     Status last = Status::Unavailable("vault " + address_.endpoint + " did not answer");
+    int closed_in_handshake = 0;
     while (Clock::now() < deadline) {
       Status s = Handshake(deadline);
       if (s.ok()) {
@@ -107,8 +108,23 @@ class VaultClient::Impl {
         return welcome_;
       }
       if (!s.IsRetryable()) return s;
+      // A CurveZMQ server that cannot open the client's hello (it was
+      // sealed for another server key) closes the connection without a
+      // word: a connection that keeps closing before the welcome is that.
+      if (tcp_connected_ && ++closed_in_handshake >= kHandshakeClosesBeforeGivingUp) {
+        return Status::PermissionDenied(
+            "the CurveZMQ handshake with vault " + address_.endpoint +
+            " failed: it closed the connection " + std::to_string(closed_in_handshake) +
+            " times before a session; the server key given is not that vault's key, or what "
+            "answers there is not a vault");
+      }
       last = s;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (closed_in_handshake == 0 && !tcp_connected_) {
+      return Status::Unavailable("nothing answered at " + address_.endpoint + " within " +
+                                 std::to_string(options_.first_connect.count()) +
+                                 " s (is the vault running, and is the address right?)");
     }
     return last.WithContext("no session within " + std::to_string(options_.first_connect.count()) +
                             " s");
@@ -214,11 +230,12 @@ class VaultClient::Impl {
     const std::string mon = "inproc://vault-client-monitor-" + std::to_string(++monitor_count_);
     if (zmq_socket_monitor(socket_->handle(), mon.c_str(),
                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_DISCONNECTED) != 0) {
+                               ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED) != 0) {
       return Status::Unavailable(std::string("socket monitor: ") + zmq_strerror(zmq_errno()));
     }
     monitor_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
     monitor_->connect(mon);
+    tcp_connected_ = false;
     try {
       socket_->connect(address_.endpoint);
     } catch (const zmq::error_t& e) {
@@ -293,6 +310,7 @@ class VaultClient::Impl {
       return Status::PermissionDenied("vault " + address_.endpoint +
                                       ": CurveZMQ handshake failed (wrong server key?)");
     }
+    if (event == ZMQ_EVENT_CONNECTED) tcp_connected_ = true;
     if (event == ZMQ_EVENT_DISCONNECTED) return Status::Unavailable("disconnected");
     return Status::OK();
   }
@@ -442,6 +460,8 @@ class VaultClient::Impl {
   zmq::context_t ctx_;
   std::unique_ptr<zmq::socket_t> socket_, monitor_;  // owned by the loop thread
   int monitor_count_ = 0;
+  bool tcp_connected_ = false;  // in the current Handshake: TCP got through
+  static constexpr int kHandshakeClosesBeforeGivingUp = 3;
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};

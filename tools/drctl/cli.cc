@@ -51,15 +51,16 @@ std::string Printable(const std::string& raw) {
   return nlohmann::json(raw).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-Result<Snapshot> ResolveSnapshot(Repository& repo, const std::string& spec, const std::string& at) {
+Result<Snapshot> ResolveSnapshot(Repository& repo, const std::string& spec, const std::string& at,
+                                 const std::string& host) {
   if (!at.empty()) {
     if (!spec.empty() && spec != "latest") {
       return Status::InvalidArgument("give either a snapshot id or --at, not both");
     }
     ASSIGN_OR_RETURN(int64_t t, ParseTimeArg(at));
-    return repo.FindSnapshotAt(t);
+    return repo.FindSnapshotAt(t, host);
   }
-  return repo.FindSnapshot(spec.empty() ? "latest" : spec);
+  return repo.FindSnapshot(spec.empty() ? "latest" : spec, host);
 }
 
 }  // namespace dr::cli

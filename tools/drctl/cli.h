@@ -64,6 +64,7 @@ void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 int RunApp(int argc, char** argv, bool agent);
 
 // Resolves "latest", an id prefix, or (when `at` is set) a time.
-Result<Snapshot> ResolveSnapshot(Repository& repo, const std::string& spec, const std::string& at);
+Result<Snapshot> ResolveSnapshot(Repository& repo, const std::string& spec, const std::string& at,
+                                 const std::string& host = "");
 
 }  // namespace dr::cli

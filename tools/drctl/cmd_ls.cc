@@ -69,13 +69,15 @@ void AddLsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   auto* cmd = app.add_subcommand("ls", "list the files of a snapshot (below PATH)");
   auto spec = std::make_shared<std::string>();
   auto path = std::make_shared<std::string>("/");
+  auto host = std::make_shared<std::string>();
   cmd->add_option("snapshot", *spec, "snapshot id, prefix or 'latest'")->required();
   cmd->add_option("path", *path, "directory or file in the snapshot");
-  cmd->callback([&g, run, spec, path] {
-    *run = [&g, spec, path] {
+  cmd->add_option("--host", *host, "only snapshots of this host for 'latest' and id prefixes");
+  cmd->callback([&g, run, spec, path, host] {
+    *run = [&g, spec, path, host] {
       auto repo = OpenRepo(g);
       if (!repo) return kExitError;
-      auto snap = ResolveSnapshot(*repo, *spec, "");
+      auto snap = ResolveSnapshot(*repo, *spec, "", *host);
       if (!snap.ok()) return Fail(snap.status());
       if (snap->block) return ListBlockSnapshot(*snap, g);
       auto node = FindNode(*repo, snap->tree, *path);

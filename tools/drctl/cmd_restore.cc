@@ -13,6 +13,7 @@ namespace {
 struct RestoreArgs {
   std::string snapshot;
   std::string at;
+  std::string host;
   std::string target;
   std::vector<std::string> includes;
   bool verify_only = false;
@@ -126,6 +127,8 @@ void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--at", a->at,
                   "the last snapshot at or before this time: \"YYYY-MM-DD HH:MM[:SS]\" (local) or "
                   "with Z for UTC");
+  cmd->add_option("--host", a->host,
+                  "only snapshots of this host for 'latest', --at and id prefixes");
   cmd->add_option("-t,--target", a->target,
                   "directory to restore into; for a disk image snapshot a new image file, a block "
                   "device, or rbd://POOL/IMAGE?conf=PATH&id=USER")
@@ -140,7 +143,7 @@ void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
     *run = [&g, a] {
       auto repo = OpenRepo(g);
       if (!repo) return kExitError;
-      auto snap = ResolveSnapshot(*repo, a->snapshot, a->at);
+      auto snap = ResolveSnapshot(*repo, a->snapshot, a->at, a->host);
       if (!snap.ok()) return Fail(snap.status());
       if (snap->block) return RunBlockRestore(*repo, *snap, *a, g);
       if (a->verify_only) return RunVerifyOnly(*repo, *snap, *a, g);

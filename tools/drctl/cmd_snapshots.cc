@@ -21,6 +21,7 @@ nlohmann::json SnapshotJson(const Snapshot& s) {
       {"short_id", s.ShortId()},
       {"time", FormatRfc3339Utc(s.time_ns)},
       {"host", s.host},
+      {"identity", s.identity},
       {"username", s.username},
       {"paths", paths},
       {"tags", s.tags},
@@ -38,6 +39,7 @@ nlohmann::json SnapshotJson(const Snapshot& s) {
         {"bytes_added", st.bytes_added},
         {"duration_s", st.duration_s}}}};
   if (!s.consistency.empty()) j["consistency"] = s.consistency;
+  if (s.agent_time_ns) j["agent_time"] = FormatRfc3339Utc(*s.agent_time_ns);
   if (s.block) j["block"] = BlockInfoJson(*s.block);
   return j;
 }
@@ -69,8 +71,8 @@ void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         PrintJson(arr);
         return kExitOk;
       }
-      std::printf("%-8s  %-19s  %-12s  %-10s  %10s  %10s  %s\n", "ID", "Time", "Host", "Tags",
-                  "Size", "Added", "Paths");
+      std::printf("%-8s  %-19s  %-12s  %-12s  %-10s  %10s  %10s  %s\n", "ID", "Time", "Host",
+                  "Written by", "Tags", "Size", "Added", "Paths");
       for (const auto& s : shown) {
         std::string tags;
         for (const auto& t : s.tags) tags += (tags.empty() ? "" : ",") + t;
@@ -85,8 +87,11 @@ void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                         static_cast<unsigned long long>(s.block->blocks), s.block->method.c_str());
           detail += buf;
         }
-        std::printf("%-8s  %-19s  %-12s  %-10s  %10s  %10s  %s%s\n", s.ShortId().c_str(),
-                    FormatLocal(s.time_ns).c_str(), s.host.c_str(), tags.c_str(),
+        // A local backup has no identity: it was written with the
+        // repository's own credentials, not accepted from an agent.
+        const std::string by = s.identity.empty() ? "(local)" : s.identity;
+        std::printf("%-8s  %-19s  %-12s  %-12s  %-10s  %10s  %10s  %s%s\n", s.ShortId().c_str(),
+                    FormatLocal(s.time_ns).c_str(), s.host.c_str(), by.c_str(), tags.c_str(),
                     HumanBytes(s.stats.bytes_total).c_str(),
                     HumanBytes(s.stats.bytes_added).c_str(), paths.c_str(), detail.c_str());
       }
