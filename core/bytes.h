@@ -2,7 +2,8 @@
 //
 // ByteWriter appends to a std::string. ByteReader reads from a borrowed span
 // and never reads past its end: every getter returns false once the input is
-// exhausted, so a truncated record is detected rather than over-read.
+// exhausted, so a truncated record is detected rather than over-read. A varint
+// is read only in its minimal form of at most 64 bits (docs/format/README.md).
 #pragma once
 
 #include <cstdint>
@@ -60,19 +61,32 @@ class ByteReader {
     *v = static_cast<int64_t>(u);
     return true;
   }
-  bool Var(uint64_t* v) {
+  // Unsigned LEB128 in its one valid form: at most 10 bytes, the 10th
+  // holding bit 63 only (kOverLong otherwise), and no final zero byte after
+  // the first (kNonMinimal: 80 00 is not a way to write 0), so every value
+  // has exactly one encoding, the one ByteWriter::Var writes.
+  enum class VarResult : uint8_t { kOk, kTruncated, kOverLong, kNonMinimal };
+  VarResult ReadVar(uint64_t* v) {
     uint64_t r = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
+    for (int shift = 0;; shift += 7) {
       uint8_t b;
-      if (!U8(&b)) return false;
+      if (!U8(&b)) return VarResult::kTruncated;
+      if (shift == 63) {
+        if (b > 1) return VarResult::kOverLong;  // bits above 63, or an 11th byte
+        if (b == 0) return VarResult::kNonMinimal;
+        *v = r | uint64_t{1} << 63;
+        return VarResult::kOk;
+      }
       r |= static_cast<uint64_t>(b & 0x7f) << shift;
       if (!(b & 0x80)) {
+        if (b == 0 && shift > 0) return VarResult::kNonMinimal;
         *v = r;
-        return true;
+        return VarResult::kOk;
       }
     }
-    return false;  // over-long varint
   }
+  // ReadVar that only says whether a valid varint was read.
+  bool Var(uint64_t* v) { return ReadVar(v) == VarResult::kOk; }
   bool Raw(size_t n, std::string_view* out) {
     if (in_.size() - pos_ < n) return false;
     *out = in_.substr(pos_, n);
@@ -82,7 +96,7 @@ class ByteReader {
   bool Bytes(std::string* out) {
     uint64_t n;
     std::string_view v;
-    if (!Var(&n) || n > in_.size() - pos_ || !Raw(n, &v)) return false;
+    if (!Var(&n) || !Raw(n, &v)) return false;
     out->assign(v);
     return true;
   }

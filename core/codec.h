@@ -24,6 +24,8 @@
 // Reader never reads past its input: the first truncated field, limit or
 // failed Check stops it (later fields are no-ops) and is kept as the error,
 // with the path through sequences ("entry 3: xattr 1: truncated xattr value").
+// It reads varints only in their minimal form (core/bytes.h), and a sequence
+// grows as its elements decode, so a count alone never allocates much.
 // Everything is inline templates: no virtual call or std::function per field,
 // so a field list costs what hand-written code costs (trees are decoded on
 // every incremental backup).
@@ -54,6 +56,8 @@ template <class M, class T>
 concept Of = std::same_as<std::remove_const_t<M>, T>;
 
 inline constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
+// What Reader::Seq allocates for a sequence before its elements decode.
+inline constexpr size_t kSeqReserveBytes = 64u << 10;
 
 namespace internal {
 
@@ -90,6 +94,15 @@ class Failure {
   }
   [[gnu::cold, gnu::noinline]] void Truncated(const char* field) {
     Fail(std::string("truncated ") + field);
+  }
+  // A varint that is cut short, or not in its one valid form (core/bytes.h).
+  [[gnu::cold, gnu::noinline]] void BadVar(const char* field, ByteReader::VarResult why) {
+    if (why == ByteReader::VarResult::kOverLong)
+      Fail(std::string(field) + " is an over-long varint");
+    else if (why == ByteReader::VarResult::kNonMinimal)
+      Fail(std::string(field) + " is a non-minimal varint");
+    else
+      Truncated(field);
   }
   [[gnu::cold, gnu::noinline]] void OverLimit(const char* field, uint64_t v, uint64_t max) {
     Fail(std::string(field) + " " + std::to_string(v) + " is over the limit of " +
@@ -197,8 +210,8 @@ class BasicWriter : public internal::Failure {
   // A version byte; another version is refused with InvalidArgument.
   DR_CODEC_INLINE void Version(const char*, uint8_t version) { w_.U8(version); }
   // `var` count, then each element through `fields(element)`; at most `max`
-  // elements of at least `min_bytes` each (what a reader checks the count
-  // against before it allocates).
+  // elements of at least `min_bytes` each: the smallest encoding an element
+  // can have, which a reader checks the count against before it allocates.
   template <class C, class F>
   DR_CODEC_INLINE void Seq(const char* seq, const C& c, uint64_t max, size_t /*min_bytes*/,
                            F&& fields) {
@@ -251,8 +264,8 @@ class Reader : public internal::Failure {
     constexpr uint64_t kTypeMax = internal::MaxOf<T>();
     uint64_t u;
     if (!ok()) return;
-    if (!r_.Var(&u)) [[unlikely]]
-      return Truncated(field);
+    if (const auto got = r_.ReadVar(&u); got != ByteReader::VarResult::kOk) [[unlikely]]
+      return BadVar(field, got);
     if (u > max || u > kTypeMax) [[unlikely]]
       return OverLimit(field, u, max < kTypeMax ? max : kTypeMax);
     v = static_cast<T>(u);
@@ -261,8 +274,8 @@ class Reader : public internal::Failure {
     uint64_t n;
     std::string_view b;
     if (!ok()) return;
-    if (!r_.Var(&n)) [[unlikely]]
-      return Truncated(field);
+    if (const auto got = r_.ReadVar(&n); got != ByteReader::VarResult::kOk) [[unlikely]]
+      return BadVar(field, got);
     if (n > max) [[unlikely]]
       return TooLong(field, n, max);
     if (!r_.Raw(n, &b)) [[unlikely]]
@@ -308,23 +321,30 @@ class Reader : public internal::Failure {
     if (ok() && v != version) [[unlikely]]
       BadVersion(field, v);
   }
+  // Fills `c` (a vector, emptied first) element by element. The count is
+  // checked against `max` and against the bytes left at `min_bytes` (at
+  // least 1) per element before anything is allocated; then room is made
+  // for at most kSeqReserveBytes up front and the vector grows only as
+  // elements actually decode, so memory follows the bytes decoded rather
+  // than what a count claims. `fields` gets each new element; the ones
+  // before it are in `c` already.
   template <class C, class F>
   DR_CODEC_INLINE void Seq(const char* seq, C& c, uint64_t max, size_t min_bytes, F&& fields) {
+    constexpr uint64_t kReserve = kSeqReserveBytes / sizeof(typename C::value_type) + 1;
     uint64_t n;
     if (!ok()) return;
-    if (!r_.Var(&n)) [[unlikely]]
-      return Truncated(seq);
+    if (const auto got = r_.ReadVar(&n); got != ByteReader::VarResult::kOk) [[unlikely]]
+      return BadVar(seq, got);
     if (n > max) [[unlikely]]
       return TooMany(seq, n, max);
-    if (min_bytes > 0 && n > r_.remaining() / min_bytes) [[unlikely]]
+    if (n > r_.remaining() / (min_bytes > 0 ? min_bytes : 1)) [[unlikely]]
       return NoRoom(seq, n, r_.remaining());
-    c.resize(n);
-    uint64_t i = 0;
-    for (auto& e : c) {
-      fields(e);
+    c.clear();
+    c.reserve(static_cast<size_t>(n < kReserve ? n : kReserve));
+    for (uint64_t i = 0; i < n; ++i) {
+      fields(c.emplace_back());
       if (!ok()) [[unlikely]]
         return Within(seq, i);
-      ++i;
     }
   }
   template <class W>

@@ -50,6 +50,20 @@ char* ScratchSpace(BlobScratch* scratch, size_t n) {
 Result<std::string_view> DecodeBlobInto(std::string_view stored, uint32_t raw_len, const Id& id,
                                         const KeyedHasher& hasher, const std::string& what,
                                         BlobScratch* scratch) {
+  // Both lengths are bounded before anything is allocated: the raw length by
+  // the largest blob, the stored one by the raw one (a blob is compressed
+  // exactly when it is shorter), so the buffer below is at most
+  // kMaxBlobBytes and zstd cannot write past it.
+  if (raw_len > kMaxBlobBytes) {
+    return Status::Corruption(what + ": blob " + id.Hex() + " raw length " +
+                              std::to_string(raw_len) + " is over the limit of " +
+                              std::to_string(kMaxBlobBytes));
+  }
+  if (stored.size() > raw_len) {
+    return Status::Corruption(what + ": blob " + id.Hex() + " stored length " +
+                              std::to_string(stored.size()) + " is larger than its raw length " +
+                              std::to_string(raw_len));
+  }
   std::string_view raw = stored;
   if (stored.size() != raw_len) {
     char* out = ScratchSpace(scratch, raw_len);

@@ -15,6 +15,13 @@ namespace dr {
 
 enum class BlobType : uint8_t { kData = 0, kTree = 1 };
 
+// The largest raw blob, in bytes (docs/format/pack.md "Limits"): a chunk is at
+// most the chunker maximum (ChunkerParams::Validate: 64 MiB), a block at most
+// kMaxBlockSize (16 MiB), and a metadata blob (a tree or a block map part) at
+// most this (what a vault accepts from an agent, and what Repository refuses
+// to write beyond). Readers refuse larger raw lengths before they allocate.
+inline constexpr uint32_t kMaxBlobBytes = 64u << 20;
+
 // Reusable output space for EncodeBlobInto (not zero-filled: cheaper than a
 // std::string for megabyte chunks).
 struct BlobScratch {
@@ -40,6 +47,8 @@ Result<std::string_view> DecodeBlobInto(std::string_view stored, uint32_t raw_le
 
 // Inverse of EncodeBlob; checks the result has `raw_len` bytes and hashes to
 // `id` under `hasher`. `what` names the blob's place for error messages.
+// Refuses, before allocating, a `raw_len` over kMaxBlobBytes or a stored form
+// longer than `raw_len`.
 Result<std::string> DecodeBlob(std::string_view stored, uint32_t raw_len, const Id& id,
                                const KeyedHasher& hasher, const std::string& what);
 

@@ -1,5 +1,6 @@
 #include "catalog/format/block_map.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <utility>
@@ -35,7 +36,10 @@ void HeadFields(A& a, H& h) {
   a.Var("length", h.length, static_cast<uint64_t>(INT64_MAX));
   a.Check(h.block_size >= kMinBlockSize && h.block_size <= kMaxBlockSize,
           [&] { return "block size " + std::to_string(h.block_size) + " out of range"; });
-  a.Seq("segment", h.segments, codec::kNoLimit, 16, [&](auto& id) { a.IdField("segment id", id); });
+  // The count is bounded by what the length needs (then checked to be
+  // exactly that) and by the bytes present, 16 per id.
+  a.Seq("segment", h.segments, SegmentCountFor(h.length, h.block_size), 16,
+        [&](auto& id) { a.IdField("segment id", id); });
   a.Check(h.segments.size() == SegmentCountFor(h.length, h.block_size),
           "segment count does not match the length");
 }
@@ -117,7 +121,10 @@ Result<BlockMap> LoadBlockMap(const Id& head_id, const MetadataLoader& load) {
   ASSIGN_OR_RETURN(Head h, DecodeHead(raw, what));
   BlockMap map{h.block_size, h.length, {}};
   const uint64_t total = BlockMap::BlockCountFor(h.length, h.block_size);
-  map.blocks.reserve(total);
+  // Room for one segment: the map grows as segments load, so its memory
+  // follows the segments actually read, not the blocks a head claims (a
+  // 16-byte segment id stands for up to 4096 blocks).
+  map.blocks.reserve(std::min<uint64_t>(total, kBlocksPerSegment));
   for (size_t s = 0; s < h.segments.size(); ++s) {
     const std::string seg_what = what + " segment " + std::to_string(s);
     ASSIGN_OR_RETURN(std::string seg, load(h.segments[s]));

@@ -97,6 +97,16 @@ constexpr const char* kGoldenIndexHex =
 TEST(IndexSegment, GoldenBytes) {
   std::string enc = EncodeIndexSegment(GoldenIndex());
   EXPECT_EQ(ToHex(enc), kGoldenIndexHex);
+  // The last entry pins the bytes of u32 lengths near 4 GiB. Readers refuse
+  // it: a blob's raw length is at most kMaxBlobBytes (docs/format/index.md).
+  EXPECT_EQ(DecodeIndexSegment(enc, "golden index").status().message(),
+            "golden index: pack 2: blob 0: raw_len 4294967295 of blob "
+            "060708090a0b0c0d0e0f101112131415 is over the limit of 67108864");
+  // At the limit, the segment decodes and encodes to itself.
+  std::vector<IndexPack> at_limit = GoldenIndex();
+  at_limit[2].entries[0].stored_len = kMaxBlobBytes - 1;
+  at_limit[2].entries[0].raw_len = kMaxBlobBytes;
+  enc = EncodeIndexSegment(at_limit);
   auto back = DecodeIndexSegment(enc, "golden index");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(EncodeIndexSegment(*back), enc);

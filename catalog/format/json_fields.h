@@ -10,12 +10,22 @@
 //   }
 //
 // A form is a type with `static json ToJson(const T&)` and `static bool
-// FromJson(const json&, T*)`. JsonReader throws: nlohmann's exceptions for a
-// missing member or a wrong JSON type, BadField for a value a form or a Check
-// refuses, UnsupportedVersion from Version. The decoders turn them into
+// FromJson(const json&, T*)` (and optionally `static constexpr const char*
+// kExpected`, said when it refuses). JsonReader throws: nlohmann's exception
+// for a missing member, BadField for a value of the wrong JSON type, out of
+// its field's range, a string over the reader's limit, or one a form or a
+// Check refuses, UnsupportedVersion from Version. The decoders turn them into
 // Corruption (InvalidArgument for the version). Internal to catalog/format.
+//
+// The reader takes a value only when it fits its field exactly: a bool is
+// true or false; an integer is a JSON integer (never a fraction or an
+// exponent) within the C++ type's range, or within [lo, hi] for Number; a
+// double is finite; a string is at most the reader's max_string bytes.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -37,6 +47,9 @@ struct UnsupportedVersion : std::runtime_error {
   int version;
 };
 
+// The longest plain string a JsonReader accepts unless told otherwise.
+inline constexpr size_t kMaxJsonStringBytes = 64u << 10;
+
 class JsonWriter {
  public:
   explicit JsonWriter(json* j) : j_(j) {}
@@ -49,11 +62,20 @@ class JsonWriter {
   void Field(const char* name, const T& v, Form) {
     (*j_)[name] = Form::ToJson(v);
   }
+  // An integer the reader requires to be from `lo` to `hi`.
+  template <class T>
+  void Number(const char* name, const T& v, T /*lo*/, T /*hi*/) {
+    (*j_)[name] = v;
+  }
   // Always written; absent (older objects) reads as "".
   void Defaulted(const char* name, const std::string& v) { (*j_)[name] = v; }
   // Written only when not empty; absent reads as "".
   void OmitEmpty(const char* name, const std::string& v) {
     if (!v.empty()) (*j_)[name] = v;
+  }
+  template <class Form>
+  void OmitEmpty(const char* name, const std::string& v, Form) {
+    if (!v.empty()) (*j_)[name] = Form::ToJson(v);
   }
   // Written only when `v` holds a value; absent reads as no value.
   template <class T>
@@ -86,37 +108,56 @@ class JsonWriter {
 
 class JsonReader {
  public:
-  explicit JsonReader(const json& j) : j_(j) {}
+  // `max_string`: the longest plain string member, in bytes.
+  explicit JsonReader(const json& j, size_t max_string = kMaxJsonStringBytes)
+      : j_(j), max_string_(max_string) {}
 
   template <class T>
   void Field(const char* name, T& v) {
-    v = j_.at(name).template get<T>();
+    Read(name, j_.at(name), v);
   }
   template <class T, class Form>
   void Field(const char* name, T& v, Form) {
-    if (!Form::FromJson(j_.at(name), &v)) throw BadField(std::string("bad ") + name);
+    FromForm<Form>(name, j_.at(name), v);
   }
-  void Defaulted(const char* name, std::string& v) { v = j_.value(name, ""); }
-  void OmitEmpty(const char* name, std::string& v) { v = j_.value(name, ""); }
+  template <class T>
+  void Number(const char* name, T& v, T lo, T hi) {
+    v = Integer<T>(name, j_.at(name), lo, hi);
+  }
+  void Defaulted(const char* name, std::string& v) { OmitEmpty(name, v); }
+  void OmitEmpty(const char* name, std::string& v) {
+    v.clear();
+    if (j_.contains(name)) Read(name, j_.at(name), v);
+  }
+  template <class Form>
+  void OmitEmpty(const char* name, std::string& v, Form) {
+    v.clear();
+    if (j_.contains(name)) FromForm<Form>(name, j_.at(name), v);
+  }
   template <class T>
   void OptionalValue(const char* name, std::optional<T>& v) {
-    if (j_.contains(name)) v = j_.at(name).template get<T>();
+    v.reset();
+    if (!j_.contains(name)) return;
+    T value;
+    Read(name, j_.at(name), value);
+    v = std::move(value);
   }
   void Const(const char*, const char*) {}
   void Version(const char* name, int& v, int expected) {
-    v = j_.at(name).get<int>();
+    v = Integer<int>(name, j_.at(name), std::numeric_limits<int>::min(),
+                     std::numeric_limits<int>::max());
     if (v != expected) throw UnsupportedVersion(v);
   }
   template <class F>
   void Object(const char* name, F&& fields) {
-    JsonReader r(j_.at(name));
+    JsonReader r(Obj(name, j_.at(name)), max_string_);
     fields(r);
   }
   template <class T, class F>
   void Optional(const char* name, std::optional<T>& v, F&& fields) {
     if (!j_.contains(name)) return;
     T value;
-    JsonReader r(j_.at(name));
+    JsonReader r(Obj(name, j_.at(name)), max_string_);
     fields(r, value);
     v = std::move(value);
   }
@@ -130,7 +171,62 @@ class JsonReader {
   }
 
  private:
+  template <class>
+  static constexpr bool kUnsupported = false;
+
+  static const json& Obj(const char* name, const json& j) {
+    if (!j.is_object()) throw BadField(std::string(name) + " is not an object");
+    return j;
+  }
+  template <class Form, class T>
+  static void FromForm(const char* name, const json& j, T& v) {
+    if (Form::FromJson(j, &v)) return;
+    if constexpr (requires { Form::kExpected; })
+      throw BadField(std::string("bad ") + name + " (expected " + Form::kExpected + ")");
+    else
+      throw BadField(std::string("bad ") + name);
+  }
+  // An integer that fits T and lies in [lo, hi]; never a fraction, an
+  // exponent or a value a cast would wrap.
+  template <class T>
+  static T Integer(const char* name, const json& j, T lo, T hi) {
+    if (j.is_number_unsigned()) {
+      const uint64_t u = j.get<uint64_t>();
+      if (std::cmp_less_equal(lo, u) && std::cmp_less_equal(u, hi)) return static_cast<T>(u);
+    } else if (j.is_number_integer()) {
+      const int64_t i = j.get<int64_t>();
+      if (std::cmp_less_equal(lo, i) && std::cmp_less_equal(i, hi)) return static_cast<T>(i);
+    } else {
+      throw BadField(std::string(name) + " is not an integer");
+    }
+    throw BadField(std::string(name) + " " + j.dump() + " is out of range " + std::to_string(lo) +
+                   " to " + std::to_string(hi));
+  }
+  template <class T>
+  void Read(const char* name, const json& j, T& v) const {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (!j.is_boolean()) throw BadField(std::string(name) + " is not true or false");
+      v = j.get<bool>();
+    } else if constexpr (std::is_integral_v<T>) {
+      v = Integer<T>(name, j, std::numeric_limits<T>::min(), std::numeric_limits<T>::max());
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!j.is_number() || !std::isfinite(j.get<double>()))
+        throw BadField(std::string(name) + " is not a finite number");
+      v = j.get<T>();
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      if (!j.is_string()) throw BadField(std::string(name) + " is not a string");
+      const auto& s = j.get_ref<const std::string&>();
+      if (s.size() > max_string_)
+        throw BadField(std::string(name) + " of " + std::to_string(s.size()) +
+                       " bytes is longer than " + std::to_string(max_string_) + " bytes");
+      v = s;
+    } else {
+      static_assert(kUnsupported<T>, "JsonReader reads bool, integers, double and string");
+    }
+  }
+
   const json& j_;
+  size_t max_string_;
 };
 
 }  // namespace dr::jsonfields

@@ -23,11 +23,7 @@ void TrailerFields(A& a, T& t) {
 
 template <class A, class Entries>
 void HeaderFields(A& a, Entries& entries) {
-  for (auto& e : entries) {
-    PackEntryFields(a, e, /*with_offset=*/false);
-    a.Check(e.stored_len <= e.raw_len,
-            [&] { return "blob " + e.id.Hex() + " stored larger than raw"; });
-  }
+  for (auto& e : entries) PackEntryFields(a, e, /*with_offset=*/false);
 }
 
 }  // namespace

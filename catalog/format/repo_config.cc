@@ -47,10 +47,10 @@ Status RandomBytes(size_t n, std::string* out) {
 Result<RepoConfig> RepoConfig::Generate(const ChunkerParams& chunker, uint32_t pack_size,
                                         int compression_level) {
   RETURN_IF_ERROR(chunker.Validate());
-  if (pack_size < (1 << 20) || pack_size > (1u << 30)) {
+  if (pack_size < kMinPackSize || pack_size > kMaxPackSize) {
     return Status::InvalidArgument("pack size must be between 1 MiB and 1 GiB");
   }
-  if (compression_level < 0 || compression_level > 19) {
+  if (compression_level < 0 || compression_level > kMaxCompressionLevel) {
     return Status::InvalidArgument("compression level must be 0 (off) to 19");
   }
   RepoConfig c;
@@ -86,11 +86,18 @@ bool HexToBytes(const std::string& hex, std::string* out) {
 }
 
 struct HexForm {  // raw bytes as lower-case hex
+  static constexpr const char* kExpected = "lower-case hex of at most 65536 digits";
   static json ToJson(const std::string& b) { return ToHex(b); }
   static bool FromJson(const json& j, std::string* b) {
-    return HexToBytes(j.get<std::string>(), b);
+    return j.is_string() &&
+           j.get_ref<const std::string&>().size() <= jsonfields::kMaxJsonStringBytes &&
+           HexToBytes(j.get_ref<const std::string&>(), b);
   }
 };
+
+bool IsRepoId(const std::string& s) {
+  return s.size() == 32 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
 
 // The config object of docs/format/config.md, for jsonfields::JsonWriter
 // (Encode) and JsonReader (Decode).
@@ -98,6 +105,7 @@ template <class A, codec::Of<RepoConfig> C>
 void ConfigFields(A& a, C& c) {
   a.Version("format_version", c.format_version, kRepoFormatVersion);
   a.Field("repo_id", c.repo_id);
+  a.Check(IsRepoId(c.repo_id), "repo_id is not 32 lower-case hex digits");
   a.Field("id_algorithm", c.id_algorithm);
   a.Object("chunker", [&](auto& o) {
     o.Field("algorithm", c.chunker_algorithm);
@@ -107,10 +115,10 @@ void ConfigFields(A& a, C& c) {
   });
   a.Field("secret", c.secret, HexForm{});
   a.Check(c.secret.size() >= 136, "secret is not at least 136 bytes of hex");
-  a.Field("pack_size", c.pack_size);
+  a.Number("pack_size", c.pack_size, kMinPackSize, kMaxPackSize);
   a.Object("compression", [&](auto& o) {
     o.Const("algorithm", "zstd");
-    o.Field("level", c.compression_level);
+    o.Number("level", c.compression_level, 0, kMaxCompressionLevel);
   });
   a.Field("created_unix_ns", c.created_unix_ns);
 }
@@ -121,7 +129,9 @@ std::string RepoConfig::Encode() const {
   json j = json::object();
   jsonfields::JsonWriter w(&j);
   ConfigFields(w, *this);
-  return SealEnvelope(EnvelopeKind::kConfig, j.dump(2));
+  // Never throws: every string Generate makes is ASCII, and anything else
+  // has its bad bytes replaced (valid UTF-8 dumps to the same bytes).
+  return SealEnvelope(EnvelopeKind::kConfig, j.dump(2, ' ', false, json::error_handler_t::replace));
 }
 
 Result<RepoConfig> RepoConfig::Decode(std::string_view object, const std::string& what) {
@@ -129,6 +139,7 @@ Result<RepoConfig> RepoConfig::Decode(std::string_view object, const std::string
   RepoConfig c;
   try {
     const json j = json::parse(payload);
+    if (!j.is_object()) throw jsonfields::BadField("not a JSON object");
     jsonfields::JsonReader r(j);
     ConfigFields(r, c);
   } catch (const jsonfields::UnsupportedVersion& e) {

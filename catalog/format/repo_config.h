@@ -14,6 +14,10 @@ namespace dr {
 inline constexpr int kRepoFormatVersion = 1;
 inline constexpr char kIdAlgorithm[] = "xxh3-128-keyed";
 inline constexpr char kChunkerAlgorithm[] = "fastcdc-gear64-nc2";
+// Checked by Generate (init) and by Decode (every open).
+inline constexpr uint32_t kMinPackSize = 1u << 20;
+inline constexpr uint32_t kMaxPackSize = 1u << 30;
+inline constexpr int kMaxCompressionLevel = 19;  // zstd; 0 = store raw
 
 struct ChunkerParams {
   uint32_t min_size = 256 << 10;

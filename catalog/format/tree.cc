@@ -1,14 +1,34 @@
 #include "catalog/format/tree.h"
 
 #include <algorithm>
+#include <cstdint>
 
+#include "catalog/format/blob.h"
 #include "core/codec.h"
 
 namespace dr {
 
 namespace {
 constexpr uint8_t kTreeVersion = 1;
-}
+
+// The smallest encoding of each sequence element (docs/format/tree.md), what
+// a count is checked against before anything is allocated: a count the bytes
+// left cannot hold is refused at once, so a small blob cannot ask for many
+// Node objects (an empty tree is 2 bytes; a 64 MiB one holds at most
+// 64 MiB / 30 entries).
+//
+// An entry: name 2 (length 1, at least one byte), type 1, mode, uid and gid 1
+// each, user and group 1 each (empty), mtime_ns and ctime_ns 8 each, device,
+// inode, nlink, size and hardlink_group 1 each, nxattrs 1, and an empty tail
+// (fifo, socket): 2+1+3+2+16+5+1 = 30.
+constexpr size_t kMinEntryBytes = 30;
+// An xattr: an empty name and an empty value, a length byte each.
+constexpr size_t kMinXattrBytes = 2;
+// An extent: a hole flag and a one-byte length (a hole has no chunk id).
+constexpr size_t kMinExtentBytes = 2;
+// The largest file size: st_size is an off_t.
+constexpr uint64_t kMaxFileSize = INT64_MAX;
+}  // namespace
 
 const char* NodeTypeName(NodeType t) {
   switch (t) {
@@ -45,10 +65,12 @@ bool ValidName(std::string_view n) {
 
 // The layout of docs/format/tree.md, entry fields 1 to 17, with the decoder
 // checks; codec::UncheckedWriter encodes with it and codec::Reader decodes.
+// A chunk's length is its raw blob length, at most kMaxBlobBytes; a hole's is
+// bounded only by the file size.
 template <class A, codec::Of<Extent> E>
 void ExtentFields(A& a, E& e) {
   a.Bool("hole flag", e.hole);
-  a.Var("extent length", e.length);
+  a.Var("extent length", e.length, e.hole ? codec::kNoLimit : kMaxBlobBytes);
   if (!e.hole) a.IdField("chunk id", e.chunk);
 }
 
@@ -56,9 +78,13 @@ template <class A, codec::Of<Node> N>
 void TailFields(A& a, N& n) {
   switch (n.type) {
     case NodeType::kFile: {
-      uint64_t total = 0;  // u64 without an overflow check, as specified
-      a.Seq("extent", n.content, codec::kNoLimit, 1, [&](auto& e) {
+      // The lengths add up to the size, checked as they are read so that
+      // the sum never wraps: total <= size stays true.
+      uint64_t total = 0;
+      a.Seq("extent", n.content, codec::kNoLimit, kMinExtentBytes, [&](auto& e) {
         ExtentFields(a, e);
+        a.Check(e.length <= n.size - total,
+                [&] { return "extents run past the size " + std::to_string(n.size); });
         total += e.length;
       });
       a.Check(total == n.size, [&] {
@@ -99,9 +125,9 @@ void NodeFields(A& a, N& n) {
   a.Var("device", n.device);
   a.Var("inode", n.inode);
   a.Var("nlink", n.nlink);
-  a.Var("size", n.size);
+  a.Var("size", n.size, kMaxFileSize);
   a.Var("hardlink_group", n.hardlink_group);
-  a.Seq("xattr", n.xattrs, codec::kNoLimit, 1, [&](auto& x) {
+  a.Seq("xattr", n.xattrs, codec::kNoLimit, kMinXattrBytes, [&](auto& x) {
     a.Bytes("xattr name", x.first);
     a.Bytes("xattr value", x.second);
   });
@@ -111,11 +137,12 @@ void NodeFields(A& a, N& n) {
 template <class A, codec::Of<Tree> T>
 void TreeFields(A& a, T& t) {
   a.Version("tree version", kTreeVersion);
-  const Node* prev = nullptr;
-  a.Seq("entry", t.nodes, codec::kNoLimit, 1, [&](auto& n) {
+  // By position, not by pointer: the reader's vector grows while decoding.
+  size_t i = 0;
+  a.Seq("entry", t.nodes, codec::kNoLimit, kMinEntryBytes, [&](auto& n) {
     NodeFields(a, n);
-    a.Check(!prev || prev->name < n.name, "not sorted after the previous entry");
-    prev = &n;
+    a.Check(i == 0 || t.nodes[i - 1].name < n.name, "not sorted after the previous entry");
+    ++i;
   });
 }
 
