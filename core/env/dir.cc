@@ -19,10 +19,22 @@ std::string ProcFdPath(int dirfd, const std::string& name) {
   return "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
 }
 
+std::string ProcFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
 Result<UniqueFd> OpenDirAt(int dirfd, const std::string& name, const std::string& display) {
   int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open directory " + display);
   return UniqueFd(fd);
+}
+
+Result<UniqueFd> OpenDirBelow(int dirfd, const std::vector<std::string>& components,
+                              const std::string& display) {
+  UniqueFd dir(::fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+  if (!dir.valid()) return Status::FromErrno(errno, "open directory " + display);
+  for (const std::string& name : components) {
+    ASSIGN_OR_RETURN(dir, OpenDirAt(dir.get(), name, display));
+  }
+  return dir;
 }
 
 Result<std::vector<std::string>> ReadDirNames(int dirfd, const std::string& display) {

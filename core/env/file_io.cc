@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <random>
@@ -81,6 +82,48 @@ Status FsyncDir(const std::string& dir) {
   return Status::OK();
 }
 
+Status Fsync(int fd, const std::string& what) {
+  if (::fsync(fd) != 0) return Status::FromErrno(errno, "fsync " + what);
+  return Status::OK();
+}
+
+namespace {
+
+// Writes zeros over the data regions (SEEK_DATA/SEEK_HOLE) of [pos, end),
+// in pieces no larger than one fixed buffer.
+Status WriteZerosOverData(int fd, off_t pos, off_t end, const std::string& what) {
+  static const std::string kZeros(1 << 20, '\0');
+  while (pos < end) {
+    off_t data = ::lseek(fd, pos, SEEK_DATA);
+    if (data < 0 || data >= end) return Status::OK();  // ENXIO: no data up to the end
+    off_t hole = std::min(::lseek(fd, data, SEEK_HOLE), end);
+    if (hole <= data) hole = end;  // SEEK_HOLE failed: treat the rest as data
+    for (pos = data; pos < hole;) {
+      size_t n = static_cast<size_t>(std::min<off_t>(hole - pos, kZeros.size()));
+      RETURN_IF_ERROR(
+          PwriteFull(fd, std::string_view(kZeros.data(), n), static_cast<uint64_t>(pos), what));
+      pos += static_cast<off_t>(n);
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ZeroRange(int fd, uint64_t offset, uint64_t length, const std::string& what) {
+  if (length == 0) return Status::OK();
+  const auto start = static_cast<off_t>(offset), end = static_cast<off_t>(offset + length);
+  // Already a hole (the usual case on a second restore): nothing to do.
+  off_t data = ::lseek(fd, start, SEEK_DATA);
+  if ((data < 0 && errno == ENXIO) || data >= end) return Status::OK();
+  if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, start, end - start) == 0) {
+    return Status::OK();
+  }
+  if (errno != EOPNOTSUPP && errno != ENOSYS)
+    return Status::FromErrno(errno, "punch hole in " + what);
+  return WriteZerosOverData(fd, start, end, what);
+}
+
 namespace {
 
 constexpr std::string_view kTempPrefix = ".tmp.";
@@ -99,6 +142,8 @@ std::string DirOf(const std::string& path) {
 }
 
 }  // namespace
+
+std::string AtomicWriteTempName() { return TempName(); }
 
 bool IsAtomicWriteTemp(std::string_view name) {
   return name.substr(0, kTempPrefix.size()) == kTempPrefix;

@@ -29,6 +29,15 @@ Result<std::string> ReadWholeFile(const std::string& path);
 
 // Makes the entries of directory `dir` durable.
 Status FsyncDir(const std::string& dir);
+// Makes what was written to `fd` durable (for a directory: its entries).
+Status Fsync(int fd, const std::string& what);
+
+// Makes [offset, offset + length) of `fd` read as zeros without ever holding
+// a buffer the size of the range (a hole may be terabytes): a range that
+// holds no data already is left alone; otherwise it is punched out (a hole,
+// size kept), or, where the file system cannot punch, its data regions are
+// overwritten with zeros from a fixed 1 MiB buffer.
+Status ZeroRange(int fd, uint64_t offset, uint64_t length, const std::string& what);
 
 enum class ReplaceMode {
   kReplace,        // an existing file is replaced atomically (rename)
@@ -42,5 +51,8 @@ Status WriteFileAtomically(const std::string& path, std::string_view data,
                            ReplaceMode mode = ReplaceMode::kReplace, unsigned mode_bits = 0600);
 // Whether a directory entry is one of WriteFileAtomically's temporary files.
 bool IsAtomicWriteTemp(std::string_view name);
+// A fresh name of that form (".tmp.<pid>.<n>.<random>"), for other code that
+// makes a file beside its final name and renames it into place.
+std::string AtomicWriteTempName();
 
 }  // namespace dr

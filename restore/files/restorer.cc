@@ -18,9 +18,9 @@
 #include "core/env/dir.h"
 #include "core/env/fd.h"
 #include "core/env/file_io.h"
-#include "core/env/xattr.h"
 #include "restore/files/metadata.h"
 #include "restore/files/selection.h"
+#include "restore/files/target_dir.h"
 
 namespace dr {
 
@@ -33,7 +33,7 @@ struct FileJob {
   UniqueFd fd;
   Node node;
   std::string display;
-  bool existed = false;  // the target already held a regular file of this size
+  bool existed = false;  // an existing file of this size, updated in place
 };
 
 Result<std::string> ReadRange(int fd, uint64_t offset, uint64_t length,
@@ -42,6 +42,29 @@ Result<std::string> ReadRange(int fd, uint64_t offset, uint64_t length,
   ASSIGN_OR_RETURN(size_t got, PreadFull(fd, buf.data(), buf.size(), offset, display));
   buf.resize(got);
   return buf;
+}
+
+// Creates a symlink, FIFO or device node called `name` in `dirfd`; false
+// with errno set on failure.
+bool MakeSpecial(int dirfd, const std::string& name, const Node& n) {
+  switch (n.type) {
+    case NodeType::kSymlink:
+      return ::symlinkat(n.link_target.c_str(), dirfd, name.c_str()) == 0;
+    case NodeType::kFifo:
+      return ::mkfifoat(dirfd, name.c_str(), 0600) == 0;
+    case NodeType::kCharDev:
+    case NodeType::kBlockDev:
+      return ::mknodat(dirfd, name.c_str(),
+                       (n.type == NodeType::kCharDev ? S_IFCHR : S_IFBLK) | 0600,
+                       static_cast<dev_t>(n.rdev)) == 0;
+    default:
+      errno = EINVAL;
+      return false;
+  }
+}
+
+const char* SpecialName(NodeType t) {
+  return t == NodeType::kSymlink ? "symlink" : t == NodeType::kFifo ? "fifo" : "device";
 }
 
 class RestoreRun {
@@ -53,12 +76,23 @@ class RestoreRun {
   Result<RestoreResult> Run(const Snapshot& snapshot);
 
  private:
-  void RestoreDir(int dirfd, const Tree& tree, const std::string& path, const std::string& rel);
-  void RestoreNode(int dirfd, const Node& node, const std::string& path, const std::string& rel);
+  void RestoreDir(int dirfd, const Tree& tree, const std::string& path);
+  void RestoreNode(int dirfd, const Node& node, const std::string& path);
   bool PrepareEntry(int dirfd, const Node& node, const std::string& path);
+  bool LinkToGroup(int dirfd, const Node& node, const std::string& path);
+  void RememberLinkSource(const Node& node, int fd);
+  void RestoreDirNode(int dirfd, const Node& node, const std::string& path);
+  void QueueFile(int dirfd, const Node& node, const std::string& path);
+  Result<FileJob> OpenFile(int dirfd, const Node& node, const std::string& path);
+  void RestoreSpecial(int dirfd, const Node& node, const std::string& path);
+  void SyncDir(int fd, const std::string& path);
+  void SyncTargetParent();
   void Worker();
   Status WriteFile(FileJob& job);
   void Error(std::string msg);
+  void Hook(RestoreStep step, const std::string& path) {
+    if (opt_.test_hook) opt_.test_hook(step, path);
+  }
 
   Repository& repo_;
   RestoreOptions opt_;
@@ -69,9 +103,11 @@ class RestoreRun {
 
   std::mutex mu_;
   RestoreResult result_;  // counters and errors; GUARDED_BY(mu_) for workers
-  // First restored path (relative to the target) and content digest of each
-  // hard-link group; a member with other content is restored on its own.
-  std::unordered_map<uint64_t, std::pair<std::string, Id>> link_first_;
+  // Walker only: the names from the target down to the directory being
+  // restored, and the first restored member of each hard-link group (a
+  // member with other content is restored on its own).
+  std::vector<std::string> rel_;
+  std::unordered_map<uint64_t, LinkSource> link_first_;
 };
 
 void RestoreRun::Error(std::string msg) {
@@ -89,16 +125,9 @@ Status RestoreRun::WriteFile(FileJob& job) {
   Status first_error;
   for (const Extent& e : n.content) {
     if (e.hole) {
-      if (job.existed) {
-        // Make sure the old bytes there are zeros (punch, or write if the
-        // file system cannot punch holes).
-        ASSIGN_OR_RETURN(std::string old, ReadRange(fd, offset, e.length, job.display));
-        if (!IsAllZero(old) &&
-            ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                        static_cast<off_t>(e.length)) != 0) {
-          RETURN_IF_ERROR(PwriteFull(fd, std::string(e.length, '\0'), offset, job.display));
-        }
-      }
+      // A new file already reads zeros there. An old one may hold data: it
+      // is punched out, never read or compared (the hole may be terabytes).
+      if (job.existed) RETURN_IF_ERROR(ZeroRange(fd, offset, e.length, job.display));
       digest.UpdateZeros(e.length);
       offset += e.length;
       continue;
@@ -143,7 +172,12 @@ Status RestoreRun::WriteFile(FileJob& job) {
   if (digest.Finish() != n.digest) {
     return Status::Corruption(job.display + ": restored content does not match the file digest");
   }
-  RETURN_IF_ERROR(ApplyMetadata(-1, "", fd, n, job.display));
+  Hook(RestoreStep::kBeforeMetadata, job.display);
+  RETURN_IF_ERROR(ApplyMetadata(fd, n, job.display));
+  // Durable before the restore reports it restored; its name is made durable
+  // by its directory's fsync.
+  RETURN_IF_ERROR(Fsync(fd, job.display));
+  Hook(RestoreStep::kSynced, job.display);
   std::lock_guard l(mu_);
   result_.files_verified++;
   return Status::OK();
@@ -159,20 +193,21 @@ void RestoreRun::Worker() {
   }
 }
 
-// Removes whatever stands at `name` unless it is of the node's kind, so the
-// node can be created. Returns false (with an error) when that is not safe.
+// Removes a non-directory in the way of a directory (or of a socket, which
+// is not restored). Other entries replace what stands at their name when
+// they are created (CreateOrReplace). A directory in the way of a
+// non-directory is never removed: false, with an error.
 bool RestoreRun::PrepareEntry(int dirfd, const Node& node, const std::string& path) {
   struct stat st;
   if (::fstatat(dirfd, node.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return true;
-  if (NodeTypeOf(st.st_mode) == node.type &&
-      (node.type == NodeType::kDir || node.type == NodeType::kFile)) {
-    return true;
-  }
-  if (S_ISDIR(st.st_mode)) {
+  const bool is_dir = S_ISDIR(st.st_mode);
+  if (node.type == NodeType::kDir && is_dir) return true;
+  if (is_dir) {
     Error(path + ": a directory is in the way of the " + NodeTypeName(node.type) +
           " to restore; remove it or restore elsewhere");
     return false;
   }
+  if (node.type != NodeType::kDir && node.type != NodeType::kSocket) return true;
   if (::unlinkat(dirfd, node.name.c_str(), 0) != 0) {
     Error(Status::FromErrno(errno, "replace " + path).message());
     return false;
@@ -180,113 +215,142 @@ bool RestoreRun::PrepareEntry(int dirfd, const Node& node, const std::string& pa
   return true;
 }
 
-void RestoreRun::RestoreNode(int dirfd, const Node& n, const std::string& path,
-                             const std::string& rel) {
-  const bool selected = selection_.Selected(path);
-  if (!selected && !(n.type == NodeType::kDir && selection_.OnTheWay(path))) return;
-  if (!PrepareEntry(dirfd, n, path)) return;
-  const char* name = n.name.c_str();
-  if (n.hardlink_group && n.type != NodeType::kDir) {
-    auto it = link_first_.find(n.hardlink_group);
-    if (it != link_first_.end() && it->second.second == n.digest) {
-      ::unlinkat(dirfd, name, 0);
-      if (::linkat(target_fd_.get(), it->second.first.c_str(), dirfd, name, 0) != 0) {
-        Error(Status::FromErrno(errno, "hard link " + path).message());
-      } else {
-        std::lock_guard l(mu_);
-        result_.hardlinks++;
-      }
-      return;
-    }
-    if (it == link_first_.end()) link_first_[n.hardlink_group] = {rel, n.digest};
+// A later member of a hard-link group with the first member's content is
+// linked to it. Returns false when `n` is to be restored on its own.
+bool RestoreRun::LinkToGroup(int dirfd, const Node& n, const std::string& path) {
+  auto it = link_first_.find(n.hardlink_group);
+  if (it == link_first_.end() || it->second.digest != n.digest) return false;
+  Hook(RestoreStep::kBeforeCreate, path);
+  Status s = LinkTo(target_fd_.get(), it->second, dirfd, n.name, path);
+  if (!s.ok()) {
+    Error(s.message());
+    return true;
   }
-  switch (n.type) {
-    case NodeType::kDir: {
-      if (::mkdirat(dirfd, name, 0700) != 0 && errno != EEXIST) {
-        Error(Status::FromErrno(errno, "create directory " + path).message());
-        return;
-      }
-      auto fd = OpenDirAt(dirfd, n.name, path);
-      if (!fd.ok()) {
-        Error(fd.status().message());
-        return;
-      }
-      auto tree = repo_.LoadTree(n.subtree);
-      if (!tree.ok()) {
-        Error(path + ": directory contents lost: " + tree.status().message());
-      } else {
-        RestoreDir(fd->get(), *tree, path, rel);
-      }
-      {
-        std::lock_guard l(mu_);
-        result_.dirs++;
-      }
-      opt_.progress->dirs++;
-      // Children are all created by now (file contents may still be in
-      // flight, which does not touch the directory), so its times stick.
-      Status s = ApplyMetadata(dirfd, n.name, -1, n, path);
-      if (!s.ok()) Error(s.message());
-      return;
-    }
-    case NodeType::kFile: {
-      struct stat st;
-      bool present = ::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-      bool existed = present && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == n.size;
-      // A file that cannot be updated in place is replaced by a new inode
-      // (never truncated: that would also change every hard link to it, and
-      // ext4 flushes truncated-then-rewritten files on close).
-      if (present && !existed && ::unlinkat(dirfd, name, 0) != 0) {
-        Error(Status::FromErrno(errno, "replace " + path).message());
-        return;
-      }
-      int fd = ::openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-      if (fd < 0) {
-        Error(Status::FromErrno(errno, "create " + path).message());
-        return;
-      }
-      {
-        std::lock_guard l(mu_);
-        result_.bytes_total += n.size;
-      }
-      queue_.Push(FileJob{UniqueFd(fd), n, path, existed}, 1);
-      return;
-    }
-    case NodeType::kSymlink:
-      if (::symlinkat(n.link_target.c_str(), dirfd, name) != 0) {
-        Error(Status::FromErrno(errno, "create symlink " + path).message());
-        return;
-      }
-      break;
-    case NodeType::kFifo:
-      if (::mkfifoat(dirfd, name, 0600) != 0) {
-        Error(Status::FromErrno(errno, "create fifo " + path).message());
-        return;
-      }
-      break;
-    case NodeType::kCharDev:
-    case NodeType::kBlockDev:
-      if (::mknodat(dirfd, name, (n.type == NodeType::kCharDev ? S_IFCHR : S_IFBLK) | 0600,
-                    static_cast<dev_t>(n.rdev)) != 0) {
-        Error(Status::FromErrno(errno, "create device " + path).message());
-        return;
-      }
-      break;
-    case NodeType::kSocket:
-      return;
+  std::lock_guard l(mu_);
+  result_.hardlinks++;
+  return true;
+}
+
+void RestoreRun::RememberLinkSource(const Node& n, int fd) {
+  if (!n.hardlink_group || n.type == NodeType::kDir) return;
+  auto [it, inserted] = link_first_.try_emplace(n.hardlink_group);
+  if (!inserted) return;
+  it->second.path = rel_;
+  it->second.path.push_back(n.name);
+  it->second.id = FileIdOf(fd);
+  it->second.digest = n.digest;
+}
+
+void RestoreRun::SyncDir(int fd, const std::string& path) {
+  Status s = Fsync(fd, "directory " + path);
+  if (!s.ok()) return Error(s.message());
+  Hook(RestoreStep::kSynced, path);
+}
+
+void RestoreRun::RestoreDirNode(int dirfd, const Node& n, const std::string& path) {
+  Hook(RestoreStep::kBeforeCreate, path);
+  if (::mkdirat(dirfd, n.name.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Error(Status::FromErrno(errno, "create directory " + path).message());
   }
+  // Everything below, and this directory's own metadata, goes through this
+  // one descriptor: if the directory is swapped for a symlink meanwhile, the
+  // restore carries on in the directory it opened, wherever that is now.
+  auto fd = OpenDirAt(dirfd, n.name, path);
+  if (!fd.ok()) return Error(fd.status().message());
+  auto tree = repo_.LoadTree(n.subtree);
+  if (!tree.ok()) {
+    Error(path + ": directory contents lost: " + tree.status().message());
+  } else {
+    rel_.push_back(n.name);
+    RestoreDir(fd->get(), *tree, path);
+    rel_.pop_back();
+  }
+  {
+    std::lock_guard l(mu_);
+    result_.dirs++;
+  }
+  opt_.progress->dirs++;
+  // Children are all created by now (file contents may still be in flight,
+  // which does not touch the directory), so its times stick.
+  Hook(RestoreStep::kBeforeMetadata, path);
+  Status s = ApplyMetadata(fd->get(), n, path);
+  if (!s.ok()) Error(s.message());
+  // Bottom-up: its entries (subdirectories were synced before) are durable
+  // before its parent's entry for it is.
+  SyncDir(fd->get(), path);
+}
+
+Result<FileJob> RestoreRun::OpenFile(int dirfd, const Node& n, const std::string& path) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenForUpdateInPlace(dirfd, n.name, n, path));
+  const bool existed = fd.valid();
+  if (!existed) {
+    // A new inode, never the old one truncated: that would also change every
+    // hard link to it (and ext4 flushes truncated-then-rewritten files on
+    // close).
+    Hook(RestoreStep::kBeforeCreate, path);
+    ASSIGN_OR_RETURN(fd, CreateFileAt(dirfd, n.name, path));
+  }
+  return FileJob{std::move(fd), n, path, existed};
+}
+
+void RestoreRun::QueueFile(int dirfd, const Node& n, const std::string& path) {
+  auto job = OpenFile(dirfd, n, path);
+  if (!job.ok()) return Error(job.status().message());
+  RememberLinkSource(n, job->fd.get());
+  {
+    std::lock_guard l(mu_);
+    result_.bytes_total += n.size;
+  }
+  queue_.Push(std::move(job).value(), 1);
+}
+
+void RestoreRun::RestoreSpecial(int dirfd, const Node& n, const std::string& path) {
+  Hook(RestoreStep::kBeforeCreate, path);
+  auto make = [&](const std::string& name) { return MakeSpecial(dirfd, name, n); };
+  Status s = CreateOrReplace(dirfd, n.name, make,
+                             std::string("create ") + SpecialName(n.type) + " " + path);
+  if (!s.ok()) return Error(s.message());
+  auto fd = OpenMadeEntry(dirfd, n.name, n.type, path);
+  if (!fd.ok()) return Error(fd.status().message());
+  RememberLinkSource(n, fd->get());
   {
     std::lock_guard l(mu_);
     result_.others++;
   }
-  Status s = ApplyMetadata(dirfd, n.name, -1, n, path);
+  Hook(RestoreStep::kBeforeMetadata, path);
+  s = ApplyMetadata(fd->get(), n, path);
   if (!s.ok()) Error(s.message());
 }
 
-void RestoreRun::RestoreDir(int dirfd, const Tree& tree, const std::string& path,
-                            const std::string& rel) {
-  for (const Node& n : tree.nodes) {
-    RestoreNode(dirfd, n, JoinPath(path, n.name), rel.empty() ? n.name : rel + "/" + n.name);
+void RestoreRun::RestoreNode(int dirfd, const Node& n, const std::string& path) {
+  const bool selected = selection_.Selected(path);
+  if (!selected && !(n.type == NodeType::kDir && selection_.OnTheWay(path))) return;
+  if (!PrepareEntry(dirfd, n, path)) return;
+  if (n.hardlink_group && n.type != NodeType::kDir && LinkToGroup(dirfd, n, path)) return;
+  switch (n.type) {
+    case NodeType::kDir:
+      return RestoreDirNode(dirfd, n, path);
+    case NodeType::kFile:
+      return QueueFile(dirfd, n, path);
+    case NodeType::kSocket:
+      return;
+    default:
+      return RestoreSpecial(dirfd, n, path);
   }
+}
+
+void RestoreRun::RestoreDir(int dirfd, const Tree& tree, const std::string& path) {
+  for (const Node& n : tree.nodes) RestoreNode(dirfd, n, JoinPath(path, n.name));
+}
+
+// The target's own entry in its parent (create_directories may just have
+// made it) is made durable last.
+void RestoreRun::SyncTargetParent() {
+  auto parent = OpenDirAt(target_fd_.get(), "..", opt_.target + "/..");
+  if (!parent.ok()) return Error(parent.status().message());
+  Status s = Fsync(parent->get(), "directory " + opt_.target + "/..");
+  if (!s.ok()) return Error(s.message());
+  Hook(RestoreStep::kSynced, "");
 }
 
 Result<RestoreResult> RestoreRun::Run(const Snapshot& snapshot) {
@@ -314,9 +378,12 @@ Result<RestoreResult> RestoreRun::Run(const Snapshot& snapshot) {
                                       repo_.store()->PreferredConcurrency());
   std::vector<std::thread> workers;
   for (int i = 0; i < n; ++i) workers.emplace_back([this] { Worker(); });
-  RestoreDir(target_fd_.get(), root, "/", "");
+  RestoreDir(target_fd_.get(), root, "/");
   queue_.Close();
   for (auto& t : workers) t.join();
+  // After the writers, so that the target's parent is the very last sync.
+  SyncDir(target_fd_.get(), "/");
+  SyncTargetParent();
   result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result_;
 }

@@ -6,8 +6,12 @@
 // Restoring onto an existing target only rewrites what differs: a file whose
 // existing bytes already hash to the snapshot's chunk ids is not rewritten.
 // A damaged chunk fails only the files that use it; the rest is restored.
+// Another local user writing in the target meanwhile cannot redirect any of
+// it outside the target (see restore/files/README.md, Invariants), and what
+// is restored is fsynced before RestoreSnapshot returns.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,11 +20,23 @@
 
 namespace dr {
 
+// Points in a restore where a hostile user with write access to the target
+// could race it; RestoreOptions::test_hook is called at each, so tests can
+// stage the race deterministically instead of by timing.
+enum class RestoreStep {
+  kBeforeCreate,    // the entry at `path` is created (or linked) next
+  kBeforeMetadata,  // `path` exists (a directory: with its entries); metadata comes next
+  kSynced,          // `path` was fsynced; "" is the target's parent directory, last of all
+};
+
 struct RestoreOptions {
   std::string target;
   std::vector<std::string> include_paths;  // absolute paths in the snapshot; empty = all
   int threads = 0;                         // parallel file writers; 0 = automatic
   ProgressCounters* progress = nullptr;
+  // Tests only. Called with the entry's path in the snapshot, from the walker
+  // and from the writer threads (so it must be thread-safe).
+  std::function<void(RestoreStep, const std::string& path)> test_hook;
 };
 
 struct RestoreResult {
