@@ -93,6 +93,19 @@ Repository::Impl::~Impl() {
 Status Repository::Init(ObjectStore* store, const InitOptions& options) {
   ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Generate(options.chunker, options.pack_size,
                                                            options.compression_level));
+  // A pack is sealed once it reaches pack_size, so it can hold one more
+  // chunk (stored form at most its raw size plus zstd's overhead) and its
+  // header beyond that.
+  const uint64_t largest_pack = uint64_t{config.pack_size} + config.chunker.max_size +
+                                (config.chunker.max_size >> 7) + (1u << 20);
+  if (largest_pack > store->MaxObjectBytes()) {
+    return Status::InvalidArgument(
+        "packs of " + std::to_string(config.pack_size >> 20) + " MiB with chunks up to " +
+        std::to_string(config.chunker.max_size >> 20) + " MiB can reach " +
+        std::to_string(largest_pack >> 20) + " MiB, more than the " +
+        std::to_string(store->MaxObjectBytes() >> 20) + " MiB one write to " + store->Url() +
+        " may hold; choose a smaller pack size");
+  }
   Status s = store->PutIfAbsent(kConfigKey, config.Encode());
   if (s.code() == Code::kAlreadyExists) {
     return Status::AlreadyExists(store->Url() + " already holds a repository (config exists)");
@@ -361,6 +374,13 @@ Status Repository::Impl::WriteIndexSegment(std::vector<IndexPack> packs) {
 }
 
 Result<Id> Repository::Impl::StoreMetadata(std::string_view raw) {
+  // Readers refuse a blob over kMaxBlobBytes (docs/format/pack.md), so one
+  // is never written: it would make its pack's index entries unreadable.
+  if (raw.size() > kMaxBlobBytes) {
+    return Status::InvalidArgument("metadata blob of " + std::to_string(raw.size()) +
+                                   " bytes is over the limit of " + std::to_string(kMaxBlobBytes) +
+                                   " (a directory with too many entries or extents)");
+  }
   Id id = hasher_.Hash(raw);
   if (Claim(id)) {
     BlobScratch scratch;
@@ -408,6 +428,8 @@ Result<Id> Repository::Impl::CommitSnapshot(Snapshot snapshot) {
                               snapshot.tree.Hex() + " is not stored");
   }
   std::string object = EncodeSnapshot(snapshot);
+  // Never write a snapshot that readers would refuse (docs/format/snapshot.md).
+  RETURN_IF_ERROR(DecodeSnapshot(object, "snapshot to commit").status());
   Id id = hasher_.Hash(object);
   RETURN_IF_ERROR(store_->Put(SnapshotKey(id), object));
   return id;

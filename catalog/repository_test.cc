@@ -42,6 +42,24 @@ TEST(Repository, InitTwiceIsRefused) {
   EXPECT_EQ(again.code(), Code::kAlreadyExists);
 }
 
+// A backend that takes at most 64 MiB in one write, like a RADOS cluster
+// with a lowered osd_max_write_size.
+class SmallWritesStore : public MemStore {
+ public:
+  uint64_t MaxObjectBytes() const override { return 64u << 20; }
+};
+
+TEST(Repository, InitRefusesPacksLargerThanTheBackendsLargestWrite) {
+  SmallWritesStore store;
+  InitOptions big;
+  big.pack_size = 64u << 20;
+  Status s = Repository::Init(&store, big);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("choose a smaller pack size"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(store.Size("config").ok());         // nothing written
+  EXPECT_TRUE(Repository::Init(&store, {}).ok());  // 16 MiB packs fit
+}
+
 TEST(Repository, OpenWithoutConfigSaysHowToCreateOne) {
   MemStore mem;
   auto r = Repository::Open(std::make_unique<FaultStore>(&mem));

@@ -4,6 +4,7 @@
 // devices and mounts run as root (as CI does) and skip elsewhere, saying why.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -258,11 +259,21 @@ TEST(Consistency, BtrfsSnapshotFixesTheFilesAtTheStartAndIsRemoved) {
   FillFiles(data, 1, 12);
   const std::string repo = "dir://" + dir / "repo";
   ASSERT_EQ(test::RunDrctl({"-r", repo, "init"}).exit_code, 0);
-  // As a backup that crashed would leave it (pid 4194303 is not running).
-  ASSERT_EQ(test::RunShell("btrfs -q subvolume snapshot -r '" + mnt + "/vol' '" + mnt +
-                           "/vol/.dr-snapshot-4194303-0'")
-                .exit_code,
-            0);
+  // As a backup that crashed would leave it (nobody holds its lock), and one
+  // in use by a backup whose pid means nothing here (another PID namespace):
+  // it holds the snapshot's lock, and its snapshot must survive.
+  for (const char* name : {".dr-snapshot-4194303-0", ".dr-snapshot-4194302-0"}) {
+    ASSERT_EQ(test::RunShell("btrfs -q subvolume snapshot -r '" + mnt + "/vol' '" + mnt + "/vol/" +
+                             name + "'")
+                  .exit_code,
+              0);
+  }
+  const std::string in_use = mnt + "/vol/.dr-snapshot-4194302-0";
+  test::Process holder({"/bin/bash", "-c", "exec 9<'" + in_use + "' && flock --shared 9 && sleep 600"},
+                       dir / "holder.log");
+  ASSERT_TRUE(test::WaitFor(10, [&] {
+    return test::RunShell("flock --exclusive --nonblock '" + in_use + "' true").exit_code != 0;
+  }));
   auto b =
       Json(test::RunDrctl({"-r", repo, "--json", "backup", data, "--btrfs-snapshot", "--pre-hook",
                            "echo before > " + data + "/marker", "--post-hook",
@@ -282,7 +293,11 @@ TEST(Consistency, BtrfsSnapshotFixesTheFilesAtTheStartAndIsRemoved) {
   auto ls = test::RunDrctl({"-r", repo, "ls", "latest", data + "/marker"});
   EXPECT_EQ(ls.exit_code, 0) << ls.err;
   auto left = test::RunShell("btrfs subvolume list '" + mnt + "'");
-  EXPECT_EQ(left.out.find(".dr-snapshot"), std::string::npos) << left.out;
+  EXPECT_EQ(left.out.find(".dr-snapshot-4194303"), std::string::npos) << left.out;
+  EXPECT_NE(left.out.find(".dr-snapshot-4194302"), std::string::npos) << left.out;
+  holder.Signal(SIGKILL);
+  holder.Wait();
+  ASSERT_EQ(test::RunShell("btrfs -q subvolume delete '" + in_use + "'").exit_code, 0);
 
   // A nested subvolume is an empty directory in the snapshot: the backup
   // says so and is marked partial.

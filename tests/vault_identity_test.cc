@@ -3,7 +3,9 @@
 // data in another agent's backups (a forged snapshot claiming the other host,
 // a parent it did not write, a far-future time), nor read their trees, their
 // snapshots or the repository config. Real drvault and dragent processes.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -196,6 +198,29 @@ TEST_F(VaultIdentity, ABackupOnlyAgentsSecondBackupUsesItsOwnParent) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["bytes_read"], 0) << r.out;
   EXPECT_EQ(j["files_unchanged"], 20) << r.out;
+}
+
+// A directory this large encodes to a tree of some 20 MiB, larger than one
+// frame: the agent must still get it as its parent (in pages), or every
+// file in it would be read again on every backup.
+TEST_F(VaultIdentity, ADirectoryOf300kEntriesBacksUpAndIsNotReadAgain) {
+  const std::string src = dir_ / "big";
+  std::filesystem::create_directories(src);
+  for (int i = 0; i < 300000; ++i) {
+    const std::string path = src + "/file-with-a-longer-name-" + std::to_string(i);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0) << path;
+    const std::string content = std::to_string(i % 97);
+    ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    ::close(fd);
+  }
+  auto r = vault_->Agent(mallory_, "finance", {"--json", "backup", src});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = vault_->Agent(mallory_, "finance", {"--json", "backup", src});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["bytes_read"], 0) << r.out;
+  EXPECT_EQ(j["files_unchanged"], 300000) << r.out;
 }
 
 TEST_F(VaultIdentity, AWrongServerKeyIsReportedAsAFailedHandshake) {

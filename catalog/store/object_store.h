@@ -59,6 +59,9 @@ class ObjectStore {
   // in flight at once: a local disk gains nothing past the cores, a network
   // store hides latency with more.
   virtual int PreferredConcurrency() const { return 2; }
+  // The largest object one Put can write (a RADOS cluster refuses writes
+  // over osd_max_write_size); packs must stay below it.
+  virtual uint64_t MaxObjectBytes() const { return UINT64_MAX; }
 };
 
 // Opens a store from a URL: "dir:///path", or a plain path (same as dir://),

@@ -42,6 +42,20 @@ class RadosStore : public ObjectStore {
     return "rados://" + where_.pool + (where_.nspace.empty() ? "" : "/" + where_.nspace);
   }
   int PreferredConcurrency() const override { return 4; }
+  // The client's view of osd_max_write_size (MB) and osd_max_object_size
+  // (bytes): the cluster's defaults are 90 MB and 128 MiB.
+  uint64_t MaxObjectBytes() const override {
+    auto conf = [&](const char* name, uint64_t fallback) {
+      std::string v;
+      if (cluster_->conf_get(name, v) != 0) return fallback;
+      try {
+        return static_cast<uint64_t>(std::stoull(v));
+      } catch (const std::exception&) {
+        return fallback;
+      }
+    };
+    return std::min(conf("osd_max_write_size", 90) << 20, conf("osd_max_object_size", 128u << 20));
+  }
 
   Status Put(const std::string& key, std::string_view data) override {
     return Write(key, data, IsWriteOnce(key) ? kSameContentOk : kReplace);

@@ -35,6 +35,7 @@ class RetryStore : public ObjectStore {
     return base_->RemoveLeftovers(min_age);
   }
   int PreferredConcurrency() const override { return base_->PreferredConcurrency(); }
+  uint64_t MaxObjectBytes() const override { return base_->MaxObjectBytes(); }
 
  private:
   template <typename Fn>

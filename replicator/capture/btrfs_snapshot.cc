@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <linux/btrfs.h>
 #include <linux/magic.h>
-#include <signal.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -56,21 +56,40 @@ Status DestroySnapshot(int dirfd, const std::string& name) {
   return Status::OK();
 }
 
-// Snapshots left by backups that crashed (their process is gone) would pin
-// space and be walked by backups without --btrfs-snapshot: delete them.
+// Each snapshot's owner holds a shared flock on the snapshot's directory
+// for as long as it uses it; the kernel drops it when the owner dies, however
+// it dies. A snapshot nobody holds was left by a backup that crashed: it
+// would pin space and be walked by backups without --btrfs-snapshot, so it is
+// deleted. (A process id says nothing here: the owner may run in another PID
+// namespace, or its id may have been reused.) Called with the subvolume
+// root locked (SubvolumeLock), so no snapshot is seen between its creation
+// and its owner's lock.
 void RemoveAbandonedSnapshots(int dirfd) {
-  DIR* d = ::fdopendir(::dup(dirfd));
-  if (!d) return;
-  std::vector<std::string> abandoned;
-  while (struct dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
+  auto names = ReadDirNames(dirfd, "subvolume root");
+  if (!names.ok()) return;
+  for (const auto& name : *names) {
     if (name.rfind(kSnapshotPrefix, 0) != 0) continue;
-    const pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + sizeof kSnapshotPrefix - 1));
-    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) abandoned.push_back(name);
+    UniqueFd snap(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!snap.valid() || ::flock(snap.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+    snap.reset();
+    (void)DestroySnapshot(dirfd, name);
   }
-  ::closedir(d);
-  for (const auto& name : abandoned) (void)DestroySnapshot(dirfd, name);
 }
+
+// An exclusive flock on the subvolume root while snapshots are created,
+// locked, cleaned up or deleted.
+class SubvolumeLock {
+ public:
+  explicit SubvolumeLock(int dirfd) : fd_(dirfd) { ok_ = ::flock(fd_, LOCK_EX) == 0; }
+  ~SubvolumeLock() {
+    if (ok_) ::flock(fd_, LOCK_UN);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  int fd_;
+  bool ok_;
+};
 
 }  // namespace
 
@@ -119,6 +138,8 @@ Result<std::unique_ptr<BtrfsSnapshot>> BtrfsSnapshot::Create(const std::string& 
       kSnapshotPrefix + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   UniqueFd dir(::open(subvolume.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) return Status::FromErrno(errno, "open " + subvolume);
+  SubvolumeLock lock(dir.get());
+  if (!lock.ok()) return Status::FromErrno(errno, "lock " + subvolume);
   RemoveAbandonedSnapshots(dir.get());
   struct btrfs_ioctl_vol_args_v2 args;
   std::memset(&args, 0, sizeof args);
@@ -127,13 +148,25 @@ Result<std::unique_ptr<BtrfsSnapshot>> BtrfsSnapshot::Create(const std::string& 
   std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
   if (::ioctl(dir.get(), BTRFS_IOC_SNAP_CREATE_V2, &args) != 0)
     return Status::FromErrno(errno, "read-only btrfs snapshot of " + subvolume);
-  return std::unique_ptr<BtrfsSnapshot>(new BtrfsSnapshot(subvolume, name, dev));
+  UniqueFd held(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!held.valid() || ::flock(held.get(), LOCK_SH) != 0) {
+    Status s = Status::FromErrno(errno, "lock btrfs snapshot " + subvolume + "/" + name);
+    (void)DestroySnapshot(dir.get(), name);
+    return s;
+  }
+  return std::unique_ptr<BtrfsSnapshot>(new BtrfsSnapshot(subvolume, name, dev, std::move(held)));
 }
 
 BtrfsSnapshot::~BtrfsSnapshot() {
   UniqueFd dir(::open(subvolume_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  Status s = dir.valid() ? DestroySnapshot(dir.get(), name_)
-                         : Status::FromErrno(errno, "open " + subvolume_);
+  Status s = Status::OK();
+  if (dir.valid()) {
+    SubvolumeLock lock(dir.get());
+    held_.reset();  // our lock on the snapshot: nobody can take it over now
+    s = DestroySnapshot(dir.get(), name_);
+  } else {
+    s = Status::FromErrno(errno, "open " + subvolume_);
+  }
   if (!s.ok()) {
     std::fprintf(stderr,
                  "warning: could not delete btrfs snapshot %s/%s (%s); the next "

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/env/fd.h"
 #include "core/status.h"
 
 namespace dr {
@@ -36,10 +37,14 @@ class BtrfsSnapshot {
   std::string Translate(const std::string& path) const;
 
  private:
-  BtrfsSnapshot(std::string subvolume, std::string name, dev_t dev)
-      : subvolume_(std::move(subvolume)), name_(std::move(name)), dev_(dev) {}
+  BtrfsSnapshot(std::string subvolume, std::string name, dev_t dev, UniqueFd held)
+      : subvolume_(std::move(subvolume)),
+        name_(std::move(name)),
+        dev_(dev),
+        held_(std::move(held)) {}
   std::string subvolume_, name_;
   dev_t dev_;
+  UniqueFd held_;  // the snapshot's directory, shared-locked while it is in use
 };
 
 }  // namespace dr

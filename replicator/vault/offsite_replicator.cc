@@ -12,48 +12,29 @@
 #include "catalog/store/dir_store.h"
 #include "catalog/store/object_store.h"
 #include "core/timefmt.h"
+#include "replicator/vault/offsite_cursor.h"
 #include "replicator/vault/vault_log.h"
 #include "replicator/wire/vault_client.h"
+#include "replicator/wire/vault_store.h"
 
 namespace dr {
 
 namespace {
 
-struct Cursor {
-  std::set<std::string> index;      // index segment keys already at the peer
-  std::set<std::string> snapshots;  // snapshot keys already at the peer
-  bool config = false;
-};
-
-std::string CursorKey(const std::string& ns) { return "offsite/" + ns + ".json"; }
-
-Cursor LoadCursor(DirStore& state, const std::string& key) {
-  Cursor c;
-  auto text = state.Get(key);
-  if (!text.ok()) return c;
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded()) return c;  // rebuilt by copying again: every put is idempotent
-  c.config = j.value("config", false);
-  for (const auto& k : j.value("index", std::vector<std::string>{})) c.index.insert(k);
-  for (const auto& k : j.value("snapshots", std::vector<std::string>{})) c.snapshots.insert(k);
-  return c;
-}
-
-// Rewritten atomically and durably (DirStore's Put) after every step.
-Status SaveCursor(DirStore& state, const std::string& key, const Cursor& c) {
-  nlohmann::json j = {
-      {"config", c.config},
-      {"index", std::vector<std::string>(c.index.begin(), c.index.end())},
-      {"snapshots", std::vector<std::string>(c.snapshots.begin(), c.snapshots.end())},
-      {"updated_at", FormatRfc3339Utc(NowUnixNs())}};
-  return state.Put(key, j.dump() + "\n");
-}
-
 // Copies one object to the peer unless it has it already.
 Status CopyObject(VaultClient& peer, ObjectStore& local, const std::string& key, uint64_t* sent) {
   auto have = peer.Call(wire::Get{0, key, 0, 0});
-  if (have.ok()) return Status::OK();
-  if (!have.status().IsNotFound()) return have.status();
+  if (!have.ok() && !have.status().IsNotFound()) return have.status();
+  if (have.ok()) {
+    // Write-once objects: one of the right size is the one we wrote (the
+    // peer verified its content against its id when it was put).
+    ASSIGN_OR_RETURN(uint64_t size, local.Size(key));
+    const auto* d = std::get_if<wire::Data>(&*have);
+    if (d && d->object_size == size) return Status::OK();
+    return Status::Corruption(key + " differs at the off-site peer (" +
+                              std::to_string(d ? d->object_size : 0) + " bytes there, " +
+                              std::to_string(size) + " here)");
+  }
   ASSIGN_OR_RETURN(std::string data, local.Get(key));
   std::vector<std::future<Result<wire::Message>>> parts;
   uint64_t offset = 0;
@@ -114,7 +95,7 @@ struct Plan {
   uint64_t bytes = 0;
 };
 
-Result<Plan> PlanCopies(ObjectStore& local, const Cursor& cursor, const std::string& ns) {
+Result<Plan> PlanCopies(ObjectStore& local, const OffsiteCursor& cursor, const std::string& ns) {
   Plan plan;
   // Snapshots are listed first: a commit landing between the listings then
   // adds a segment we copy too, never a snapshot whose segment we did not list.
@@ -170,13 +151,13 @@ class OffsiteReplicator::NamespaceCopy {
         ns_(std::move(ns)),
         local_(local),
         state_(owner.config_.state_dir),
-        cursor_key_(CursorKey(ns_)),
+        cursor_key_(OffsiteCursorKey(ns_)),
         plan_(std::move(plan)) {
     lag_ = owner_.metrics_->lags()[ns_];
     sent_before_ = lag_.bytes_sent;
   }
 
-  void set_cursor(Cursor c) { cursor_ = std::move(c); }
+  void set_cursor(OffsiteCursor c) { cursor_ = std::move(c); }
   bool nothing_to_do() const {
     return plan_.snapshots.empty() && plan_.segments.empty() && cursor_.config;
   }
@@ -204,7 +185,7 @@ class OffsiteReplicator::NamespaceCopy {
 
  private:
   Status Save() {
-    Status s = SaveCursor(state_, cursor_key_, cursor_);
+    Status s = SaveOffsiteCursor(state_, cursor_key_, cursor_);
     // Without a saved cursor the next cycle copies again (idempotent), but a
     // state directory that cannot be written must be seen by the operator.
     return s.WithContext("save off-site cursor " + cursor_key_);
@@ -253,7 +234,7 @@ class OffsiteReplicator::NamespaceCopy {
   DirStore state_;
   const std::string cursor_key_;
   Plan plan_;
-  Cursor cursor_;
+  OffsiteCursor cursor_;
   OffsiteLag lag_;
   uint64_t sent_before_ = 0;
   uint64_t sent_ = 0;
@@ -301,7 +282,36 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
     return skip(config.status());
   }
   DirStore state(config_.state_dir);
-  Cursor cursor = LoadCursor(state, CursorKey(ns));
+  OffsiteCursor cursor = LoadOffsiteCursor(state, OffsiteCursorKey(ns));
+  const bool reconcile = ReconcileDue(ns);
+  std::shared_ptr<VaultClient> peer;
+  if (reconcile) {
+    // Connects even with nothing new to send: the peer may have lost what
+    // the cursor says it holds.
+    auto connected = ConnectPeer(ns, keys);
+    if (!connected.ok()) {
+      *peer_down = true;
+      LogEvent("offsite_unreachable", {{"namespace", ns},
+                                       {"peer", config_.offsite->endpoint},
+                                       {"error", connected.status().message()}});
+      return connected.status();
+    }
+    peer = std::move(connected).value();
+    VaultStore peer_store(peer);
+    auto found = ReconcileCursor(local, peer_store, &cursor);
+    if (!found.ok()) return skip(found.status().WithContext("reconcile with the off-site peer"));
+    MarkReconciled(ns);
+    if (found->total() > 0) {
+      metrics_->offsite_refilled += found->total();
+      LogEvent("offsite_refill", {{"namespace", ns},
+                                  {"snapshots", found->snapshots},
+                                  {"segments", found->segments},
+                                  {"packs", found->packs},
+                                  {"config", found->config}});
+      if (Status saved = SaveOffsiteCursor(state, OffsiteCursorKey(ns), cursor); !saved.ok())
+        return skip(saved);
+    }
+  }
   auto plan = PlanCopies(local, cursor, ns);
   if (!plan.ok()) return skip(plan.status());
   NamespaceCopy copy(*this, ns, local, std::move(plan).value());
@@ -309,27 +319,47 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
   copy.Publish();
   if (copy.nothing_to_do()) return Status::OK();
 
+  if (!peer) {
+    auto connected = ConnectPeer(ns, keys);
+    if (!connected.ok()) {
+      copy.lag().peer_reachable = false;
+      copy.Publish();
+      const int64_t oldest = copy.plan().oldest_ns;
+      LogEvent("offsite_unreachable",
+               {{"namespace", ns},
+                {"peer", config_.offsite->endpoint},
+                {"error", connected.status().message()},
+                {"lag_bytes", copy.plan().bytes},
+                {"lag_seconds", oldest ? (NowUnixNs() - oldest) / 1e9 : 0.0}});
+      // The cursor keeps our place; the caller stops this cycle.
+      *peer_down = true;
+      return Status::Unavailable(connected.status().message());
+    }
+    peer = std::move(connected).value();
+  }
+  copy.lag().peer_reachable = true;
+  return copy.Run(*peer);
+}
+
+Result<std::shared_ptr<VaultClient>> OffsiteReplicator::ConnectPeer(const std::string& ns,
+                                                                    const CurveKeyPair& keys) {
   VaultAddress peer_addr{config_.offsite->endpoint, ns, config_.offsite->server_key, keys,
                          "vault-replicator"};
   VaultClientOptions opts;
   opts.first_connect = std::chrono::seconds(3);
   opts.give_up_after = std::chrono::seconds(30);
-  auto peer = VaultClient::Connect(peer_addr, opts);
-  if (!peer.ok()) {
-    copy.lag().peer_reachable = false;
-    copy.Publish();
-    const int64_t oldest = copy.plan().oldest_ns;
-    LogEvent("offsite_unreachable", {{"namespace", ns},
-                                     {"peer", config_.offsite->endpoint},
-                                     {"error", peer.status().message()},
-                                     {"lag_bytes", copy.plan().bytes},
-                                     {"lag_seconds", oldest ? (NowUnixNs() - oldest) / 1e9 : 0.0}});
-    // The cursor keeps our place; the caller stops this cycle.
-    *peer_down = true;
-    return Status::Unavailable(peer.status().message());
-  }
-  copy.lag().peer_reachable = true;
-  return copy.Run(**peer);
+  ASSIGN_OR_RETURN(auto peer, VaultClient::Connect(peer_addr, opts));
+  return std::shared_ptr<VaultClient>(std::move(peer));
+}
+
+bool OffsiteReplicator::ReconcileDue(const std::string& ns) const {
+  auto it = last_reconcile_.find(ns);
+  return it == last_reconcile_.end() ||
+         std::chrono::steady_clock::now() - it->second >= ReconcileEvery();
+}
+
+void OffsiteReplicator::MarkReconciled(const std::string& ns) {
+  last_reconcile_[ns] = std::chrono::steady_clock::now();
 }
 
 }  // namespace dr

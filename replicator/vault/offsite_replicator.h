@@ -9,13 +9,18 @@
 // restart or a network failure is simply done again.
 //
 // The cursor (state/offsite/<namespace>.json: index segments and snapshots
-// already copied) is rewritten atomically after each step and survives
-// restarts. Lag (seconds since the oldest uncopied snapshot was taken, bytes
+// already copied, offsite_cursor.h) is rewritten atomically after each step
+// and survives restarts. It is reconciled with the peer's listing at the
+// first cycle after start and then every ReconcileEvery(), so a wiped or
+// rebuilt peer is refilled. Lag (seconds since the oldest uncopied snapshot was taken, bytes
 // and snapshots still to copy) is published in VaultMetrics and logged.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -24,6 +29,7 @@
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
 #include "replicator/wire/curve_keys.h"
+#include "replicator/wire/vault_client.h"
 
 namespace dr {
 
@@ -42,6 +48,13 @@ class OffsiteReplicator {
   // Copies what `ns` has that the peer lacks; every failure is logged.
   // `*peer_down` is set when the peer cannot be reached at all.
   Status ReplicateNamespace(const std::string& ns, const CurveKeyPair& keys, bool* peer_down);
+  Result<std::shared_ptr<VaultClient>> ConnectPeer(const std::string& ns, const CurveKeyPair& keys);
+  // Every 12 cycles: a minute at the default interval.
+  std::chrono::seconds ReconcileEvery() const {
+    return std::chrono::seconds(12 * config_.offsite->interval_s);
+  }
+  bool ReconcileDue(const std::string& ns) const;
+  void MarkReconciled(const std::string& ns);
 
   const VaultConfig config_;
   AgentRegistry* registry_;
@@ -50,6 +63,8 @@ class OffsiteReplicator {
   std::condition_variable cv_;
   bool nudged_ = false;  // GUARDED_BY(mu_)
   bool stop_ = false;    // GUARDED_BY(mu_)
+  // When each namespace was last reconciled (replicator thread only).
+  std::map<std::string, std::chrono::steady_clock::time_point> last_reconcile_;
   std::thread thread_;
 };
 

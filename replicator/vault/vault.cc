@@ -225,6 +225,11 @@ void Vault::Impl::HandleFrame(const std::string& routing, zmq::message_t& payloa
     if (auto left = sessions_.find(session_id); left != sessions_.end())
       EndSession(left->second, Status::NoSpace("the vault ran out of memory serving this session"));
     return;
+  } catch (const std::exception& e) {
+    if (auto left = sessions_.find(session_id); left != sessions_.end())
+      EndSession(left->second,
+                 Status::IOError(std::string("internal error serving this session: ") + e.what()));
+    return;
   }
   if (auto left = sessions_.find(session_id); left != sessions_.end())
     EndIfOverMemory(left->second);

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -100,6 +101,9 @@ class Vault::Impl {
     ObjectStore* objects() { return objects_store.get(); }
     // Who wrote each snapshot; loaded with `repo`, kept current by commits.
     SnapshotOwners owners;
+    // At a site fed by a peer: the namespace's hasher, from its config, to
+    // check what the peer puts.
+    std::optional<KeyedHasher> peer_hasher;
   };
   struct Unacked {
     uint64_t seq;
@@ -127,6 +131,9 @@ class Vault::Impl {
     // snapshots it wrote that it has read, and the subtrees of trees it has
     // fetched (it walks its parent from the top).
     std::unordered_set<Id, IdHash> readable_trees;
+    // The tree a paged gettree is reading (see docs/protocol.md).
+    Id tree_cache_id;
+    std::string tree_cache;
   };
 
   void Reply(const std::string& routing, const wire::Message& m);
@@ -164,6 +171,7 @@ class Vault::Impl {
   void HandleList(Session& s, const wire::List& l);
   void HandleGetTree(Session& s, const wire::GetTree& g);
   void HandlePut(Session& s, const wire::Put& p);
+  Status VerifyPut(Session& s, const std::string& key);
 
   VaultConfig config_;
   AgentRegistry registry_;

@@ -42,6 +42,12 @@ std::string VaultMetrics::Render() const {
   metric("drvault_refused_requests_total", "counter", "Requests refused for rights or namespace.",
          requests_refused.load());
   metric("drvault_bad_frames_total", "counter", "Malformed frames dropped.", bad_frames.load());
+  metric("drvault_quarantined_objects_total", "counter",
+         "Objects from the peer that failed verification and were kept aside.",
+         objects_quarantined.load());
+  metric("drvault_offsite_refilled_objects_total", "counter",
+         "Objects the cursor counted as copied but the peer's listing lacked.",
+         offsite_refilled.load());
   std::lock_guard l(mu_);
   if (lag_.empty()) return o.str();
   auto labelled = [&](const char* name, const char* type, const char* help, auto get) {

@@ -2,7 +2,13 @@
 
 #include <algorithm>
 
+#include <filesystem>
+
 #include "catalog/format/metadata_refs.h"
+#include "catalog/format/repo_config.h"
+#include "catalog/object_verify.h"
+#include "core/env/file_io.h"
+#include "core/timefmt.h"
 #include "replicator/vault/object_keys.h"
 #include "replicator/vault/vault_log.h"
 
@@ -81,23 +87,70 @@ void Vault::Impl::HandleGetTree(Session& s, const wire::GetTree& g) {
                       "' wrote and has read");
   }
   Repository& repo = *s.ns->repo;
-  auto loc = repo.FindBlob(g.id);
-  if (!loc || loc->type != BlobType::kTree)
-    return ReplyError(s.routing, g.seq, Status::NotFound("tree " + g.id.Hex() + " is not stored"));
-  auto raw = repo.LoadBlob(g.id);
-  if (!raw.ok()) return ReplyError(s.routing, g.seq, raw.status());
-  if (own_only) {
-    // Its subtrees (or block map parts) become readable: the agent walks
-    // its parent from the root down.
-    auto refs = MetadataReferences(*raw, "tree " + g.id.Hex());
-    if (!refs.ok()) return ReplyError(s.routing, g.seq, refs.status());
-    for (const Id& ref : *refs) {
-      auto sub = repo.FindBlob(ref);
-      if (sub && sub->type == BlobType::kTree) s.readable_trees.insert(ref);
+  if (g.offset == 0 || s.tree_cache_id != g.id) {
+    auto loc = repo.FindBlob(g.id);
+    if (!loc || loc->type != BlobType::kTree)
+      return ReplyError(s.routing, g.seq,
+                        Status::NotFound("tree " + g.id.Hex() + " is not stored"));
+    auto raw = repo.LoadBlob(g.id);
+    if (!raw.ok()) return ReplyError(s.routing, g.seq, raw.status());
+    if (own_only) {
+      // Its subtrees (or block map parts) become readable: the agent walks
+      // its parent from the root down.
+      auto refs = MetadataReferences(*raw, "tree " + g.id.Hex());
+      if (!refs.ok()) return ReplyError(s.routing, g.seq, refs.status());
+      for (const Id& ref : *refs) {
+        auto sub = repo.FindBlob(ref);
+        if (sub && sub->type == BlobType::kTree) s.readable_trees.insert(ref);
+      }
     }
+    s.tree_cache = std::move(raw).value();
+    s.tree_cache_id = g.id;
   }
-  const uint64_t size = raw->size();
-  Reply(s.routing, wire::Data{g.seq, size, std::move(raw).value()});
+  const uint64_t size = s.tree_cache.size();
+  if (g.offset > size)
+    return ReplyError(s.routing, g.seq,
+                      Status::InvalidArgument("offset past the end of tree " + g.id.Hex()));
+  const size_t n = std::min<uint64_t>(wire::kMaxDataBytes, size - g.offset);
+  Reply(s.routing, wire::Data{g.seq, size, s.tree_cache.substr(g.offset, n)});
+  if (g.offset + n == size) {  // the last page: the cache is not needed any more
+    s.tree_cache_id = Id{};
+    std::string().swap(s.tree_cache);
+  }
+}
+
+// A peer's object is stored only if it is what its key says (content against
+// id under the namespace secret, and decodable); what fails is kept aside in
+// the state directory for the operator, never in the repository.
+Status Vault::Impl::VerifyPut(Session& s, const std::string& key) {
+  Namespace& ns = *s.ns;
+  if (key != "config" && !ns.peer_hasher) {
+    auto config = ns.objects()->Get("config");
+    if (!config.ok())
+      return Status::InvalidArgument("namespace '" + s.nspace +
+                                     "' has no config yet: send it first");
+    auto decoded = RepoConfig::Decode(*config, "config of namespace " + s.nspace);
+    if (!decoded.ok()) return decoded.status();
+    ns.peer_hasher.emplace(decoded->secret);
+  }
+  Status verified =
+      VerifyRepositoryObject(key, s.put_data, ns.peer_hasher ? &*ns.peer_hasher : nullptr);
+  if (verified.ok()) return verified;
+  std::string name = key;
+  std::replace(name.begin(), name.end(), '/', '_');
+  const std::string dir = config_.state_dir + "/quarantine/" + s.nspace;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string path = dir + "/" + name + "." + std::to_string(NowUnixNs());
+  Status kept = ec ? Status::FromErrno(ec.value(), "create " + dir)
+                   : WriteFileAtomically(path, s.put_data, ReplaceMode::kReplace);
+  metrics_.objects_quarantined++;
+  LogEvent("put_quarantined", {{"agent", s.agent.name},
+                               {"namespace", s.nspace},
+                               {"key", key},
+                               {"error", verified.message()},
+                               {"kept_at", kept.ok() ? path : kept.message()}});
+  return verified;
 }
 
 void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
@@ -119,7 +172,8 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   s.put_data.append(p.bytes);
   if (s.put_data.size() < s.put_total) return Reply(s.routing, wire::Ack{p.seq});
   ObjectStore* store = s.ns->objects();
-  Status st = store->PutIfAbsent(p.key, s.put_data);
+  Status st = VerifyPut(s, p.key);
+  if (st.ok()) st = store->PutIfAbsent(p.key, s.put_data);
   if (st.code() == Code::kAlreadyExists) {
     auto have = store->Get(p.key);
     st = have.ok() && *have == s.put_data

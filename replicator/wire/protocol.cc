@@ -104,6 +104,7 @@ template <class A, codec::Of<GetTree> M>
 void Fields(A& a, M& m) {
   a.Var("seq", m.seq);
   a.IdField("tree id", m.id);
+  a.Var("offset", m.offset);
 }
 template <class A, codec::Of<Put> M>
 void Fields(A& a, M& m) {

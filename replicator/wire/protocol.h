@@ -150,6 +150,9 @@ struct Listing {
 struct GetTree {
   uint64_t seq = 0;
   Id id;
+  // Where the answer starts in the decoded tree: a tree larger than one
+  // `data` frame is fetched in pages (Data::object_size says when to stop).
+  uint64_t offset = 0;
   bool operator==(const GetTree&) const = default;
 };
 struct Put {

@@ -32,7 +32,7 @@ std::vector<Message> Samples() {
           Data{11, 16 << 20, test::RandomBytes(5000, 3)},
           List{12, "index/", "index/00ff"},
           Listing{12, {{"index/0100", 4000}, {"index/0200", 12}}, true},
-          GetTree{13, SomeId(6)},
+          GetTree{13, SomeId(6), 1 << 22},
           Put{14, "data/ab/abcdef", 10000, 5000, test::RandomBytes(5000, 4)},
           Ack{14},
           Bye{}};
@@ -81,7 +81,10 @@ std::vector<GoldenFrame> GoldenFrames() {
       {Listing{10, {{"index/01", 4000}, {"index/02", 0}}, true},
        "4452020f0a0208696e6465782f3031a01f08696e6465782f30320001"},
       {Listing{11, {}, false}, "4452020f0b0000"},
-      {GetTree{11, FixedId(5)}, "445202100b05060708090a0b0c0d0e0f1011121314"},
+      {GetTree{11, FixedId(5)}, "445202100b05060708090a0b0c0d0e0f101112131400"},
+      {GetTree{12, FixedId(5), 4194304},
+       "445202100c05060708090a0b0c0d0e0f1011121314"
+       "80808002"},
       {Put{12, "data/ab/cd", 10, 4, "abc"}, "445202110c0a646174612f61622f63640a0403616263"},
       {Put{13, "config", 0, 0, ""}, "445202110d06636f6e666967000000"},
       {Ack{UINT64_MAX}, "44520212ffffffffffffffffff01"},

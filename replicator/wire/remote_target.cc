@@ -49,11 +49,22 @@ class RemoteTarget : public BackupTarget {
     return PickSnapshot(all, spec, reader_.Url());
   }
   Result<std::string> LoadMetadata(const Id& id) override {
-    ASSIGN_OR_RETURN(wire::Data d, Expect<wire::Data>(client_->Call(wire::GetTree{0, id})));
-    if (hasher_.Hash(d.bytes) != id)
+    std::string raw;
+    uint64_t size = 0;
+    do {  // in pages: a large directory's tree does not fit one frame
+      ASSIGN_OR_RETURN(wire::Data d,
+                       Expect<wire::Data>(client_->Call(wire::GetTree{0, id, raw.size()})));
+      if ((d.bytes.empty() && d.object_size > raw.size()) || d.object_size > kMaxBlobBytes ||
+          (size != 0 && d.object_size != size))
+        return Status::Corruption("metadata blob " + id.Hex() +
+                                  ": the vault's pages do not add up to one blob");
+      size = d.object_size;
+      raw += d.bytes;
+    } while (raw.size() < size);
+    if (raw.size() != size || hasher_.Hash(raw) != id)
       return Status::Corruption("metadata blob " + id.Hex() +
                                 " from the vault does not match its id");
-    return std::move(d.bytes);
+    return raw;
   }
   // See BackupTarget::MayReuse: the vault checks, before it commits, that
   // everything the new trees reference is stored (vault.cc, HandleCommit).

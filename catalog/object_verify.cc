@@ -1,0 +1,51 @@
+#include "catalog/object_verify.h"
+
+#include "catalog/format/blob.h"
+#include "catalog/format/index.h"
+#include "catalog/format/pack.h"
+#include "catalog/format/repo_config.h"
+#include "catalog/format/snapshot.h"
+
+namespace dr {
+
+namespace {
+
+// The id a content-addressed key names: "data/xx/<hex>", "index/<hex>",
+// "snapshots/<hex>".
+bool IdOfKey(const std::string& key, Id* id) {
+  if (key.rfind("data/", 0) == 0) return PackIdFromKey(key, id);
+  for (std::string_view prefix : {"index/", "snapshots/"}) {
+    if (key.rfind(prefix, 0) == 0) return Id::FromHex(key.substr(prefix.size()), id);
+  }
+  return false;
+}
+
+Status VerifyPack(const std::string& key, std::string_view pack, const KeyedHasher& hasher) {
+  ASSIGN_OR_RETURN(auto entries, ParsePack(pack, key));
+  BlobScratch scratch;
+  for (const PackEntry& e : entries) {
+    if (e.offset > pack.size() || e.stored_len > pack.size() - e.offset)
+      return Status::Corruption(key + ": blob " + e.id.Hex() + " lies past the end of the pack");
+    auto raw = DecodeBlobInto(pack.substr(e.offset, e.stored_len), e.raw_len, e.id, hasher,
+                              key + ": blob " + e.id.Hex(), &scratch);
+    if (!raw.ok()) return raw.status();
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status VerifyRepositoryObject(const std::string& key, std::string_view bytes,
+                              const KeyedHasher* hasher) {
+  if (key == "config") return RepoConfig::Decode(bytes, key).status();
+  Id id;
+  if (!IdOfKey(key, &id)) return Status::InvalidArgument(key + " is not a repository object");
+  if (!hasher) return Status::InvalidArgument(key + ": no namespace secret to check it with");
+  if (hasher->Hash(bytes) != id)
+    return Status::Corruption(key + ": content does not hash to the id in its name");
+  if (key.rfind("data/", 0) == 0) return VerifyPack(key, bytes, *hasher);
+  if (key.rfind("index/", 0) == 0) return DecodeIndexSegment(bytes, key).status();
+  return DecodeSnapshot(bytes, key).status();
+}
+
+}  // namespace dr

@@ -1,0 +1,23 @@
+// Checks one whole repository object against its key, for a site that
+// receives objects it did not write (the off-site vault, from its peer):
+// "config" must decode; "data/..", "index/.." and "snapshots/.." must hash,
+// under the namespace secret, to the id in their key and decode, and every
+// blob of a pack must decompress to its own id. What passes is exactly what
+// the sending site wrote, and is self-consistent.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/hash.h"
+#include "core/status.h"
+
+namespace dr {
+
+// Corruption naming `key` and what is wrong; InvalidArgument for a key that
+// is not a repository object. `hasher` is the namespace's (from its config);
+// it may be null only for "config".
+Status VerifyRepositoryObject(const std::string& key, std::string_view bytes,
+                              const KeyedHasher* hasher);
+
+}  // namespace dr
