@@ -10,6 +10,7 @@
 
 #include "catalog/format/blob.h"
 #include "core/bounded_queue.h"
+#include "core/crash_point.h"
 #include "core/envelope.h"
 #include "core/timefmt.h"
 
@@ -354,6 +355,7 @@ Status Repository::Impl::WritePack(std::string pack, std::vector<PackEntry> entr
     return st;
   }
   packs_written_++;
+  CrashPoint("pack-durable");
   std::vector<IndexPack> batch;
   {
     std::unique_lock l(index_mu_);
@@ -370,6 +372,7 @@ Status Repository::Impl::WriteIndexSegment(std::vector<IndexPack> packs) {
   std::string seg = EncodeIndexSegment(packs);
   Status st = store_->Put("index/" + hasher_.Hash(seg).Hex(), seg);
   if (!st.ok()) LatchError(st);
+  if (st.ok()) CrashPoint("index-written");
   return st;
 }
 
@@ -431,7 +434,9 @@ Result<Id> Repository::Impl::CommitSnapshot(Snapshot snapshot) {
   // Never write a snapshot that readers would refuse (docs/format/snapshot.md).
   RETURN_IF_ERROR(DecodeSnapshot(object, "snapshot to commit").status());
   Id id = hasher_.Hash(object);
+  CrashPoint("snapshot-next");
   RETURN_IF_ERROR(store_->Put(SnapshotKey(id), object));
+  CrashPoint("snapshot-written");
   return id;
 }
 

@@ -7,10 +7,13 @@
 #include <filesystem>
 
 #include "catalog/format/pack.h"
+#include "catalog/format/repo_config.h"
+#include "catalog/format/snapshot.h"
 #include "catalog/store/object_store.h"
 #include "replicator/wire/curve_keys.h"
 #include "replicator/wire/protocol.h"
 #include "replicator/wire/vault_client.h"
+#include "replicator/wire/vault_store.h"
 #include "tests/test_util.h"
 #include "tests/vault_harness.h"
 
@@ -125,6 +128,46 @@ TEST_F(OffsiteTrust, APeerObjectThatIsNotWhatItsKeySaysIsRefusedAndQuarantined) 
   EXPECT_EQ(offsite_->Metric("drvault_quarantined_objects_total"), 3);
   EXPECT_NE(offsite_->Log().find("put_quarantined"), std::string::npos);
   ExpectOffsiteRestoresAndChecks(dir_ / "restored");
+}
+
+// More objects than one list page: every page continues the same sorted
+// listing, nothing is missed or repeated.
+TEST_F(OffsiteTrust, AListingOfMoreThanAPageIsCompleteAndInOrder) {
+  ASSERT_TRUE(SameObjects(60)) << primary_->Log();
+  AgentKey peer = test::MakeAgentKey(dir_.path(), "peer2");
+  offsite_->Enrol("peer2", peer.pub_file, "*", "replicate");
+  auto keys = ReadKeyFile(peer.key_file);
+  ASSERT_TRUE(keys.ok());
+  VaultAddress addr{offsite_->endpoint(), "finance", *PublicKeyFromArg(offsite_->server_pub()),
+                    *keys, "peer2"};
+  auto client = VaultClient::Connect(addr);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  std::shared_ptr<VaultClient> shared(std::move(client).value());
+  VaultStore store(shared);
+  auto config = store.Get("config");
+  ASSERT_TRUE(config.ok());
+  auto decoded = RepoConfig::Decode(*config, "config");
+  ASSERT_TRUE(decoded.ok());
+  KeyedHasher hasher(decoded->secret);
+  auto before = store.List("snapshots/");
+  ASSERT_TRUE(before.ok());
+  auto original = store.Get((*before)[0].key);
+  ASSERT_TRUE(original.ok());
+  auto snap = DecodeSnapshot(*original, "snapshot");
+  ASSERT_TRUE(snap.ok());
+  // Valid snapshots (each hashes to its key), so the off-site vault takes them.
+  constexpr int kMore = 2500;
+  for (int i = 0; i < kMore; ++i) {
+    snap->tags = {"copy-" + std::to_string(i)};
+    const std::string object = EncodeSnapshot(*snap);
+    auto put =
+        shared->Call(wire::Put{0, SnapshotKey(hasher.Hash(object)), object.size(), 0, object});
+    ASSERT_TRUE(put.ok()) << i << ": " << put.status().ToString();
+  }
+  auto after = store.List("snapshots/");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  ASSERT_EQ(after->size(), before->size() + kMore);
+  for (size_t i = 1; i < after->size(); ++i) EXPECT_LT((*after)[i - 1].key, (*after)[i].key);
 }
 
 TEST_F(OffsiteTrust, AnOffsiteSiteThatLostObjectsOrWasWipedIsRefilled) {

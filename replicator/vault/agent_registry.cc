@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "catalog/store/dir_store.h"
@@ -12,42 +11,6 @@
 #include "replicator/vault/vault_log.h"
 
 namespace dr {
-
-namespace {
-constexpr struct {
-  unsigned bit;
-  const char* name;
-} kRightNames[] = {
-    {kRightBackup, "backup"}, {kRightRestore, "restore"}, {kRightReplicate, "replicate"}};
-}  // namespace
-
-Result<unsigned> ParseRights(const std::string& list) {
-  unsigned rights = 0;
-  std::stringstream in(list);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    bool known = false;
-    for (const auto& r : kRightNames) {
-      if (item == r.name) {
-        rights |= r.bit;
-        known = true;
-      }
-    }
-    if (!known)
-      return Status::InvalidArgument("unknown right '" + item +
-                                     "' (known: backup, restore, replicate)");
-  }
-  if (rights == 0) return Status::InvalidArgument("no rights given");
-  return rights;
-}
-
-std::string RightsToString(unsigned rights) {
-  std::string s;
-  for (const auto& r : kRightNames) {
-    if (rights & r.bit) s += (s.empty() ? "" : ",") + std::string(r.name);
-  }
-  return s;
-}
 
 bool IsValidNamespace(const std::string& ns) {
   if (ns.empty() || ns.size() > 63) return false;
@@ -72,27 +35,7 @@ Status AgentRegistry::ReloadIfChanged() {
   std::ifstream in(path_);
   std::stringstream text;
   text << in.rdbuf();
-  auto j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded() || !j.contains("agents") || !j["agents"].is_array())
-    return Status::Corruption("agent registry " + path_ + " is not valid JSON with an agents list");
-  std::vector<AgentEntry> entries;
-  try {
-    for (const auto& a : j["agents"]) {
-      AgentEntry e;
-      e.name = a.at("name").get<std::string>();
-      e.public_key = a.at("public_key").get<std::string>();
-      e.nspace = a.at("namespace").get<std::string>();
-      auto rights = ParseRights(a.at("rights").get<std::string>());
-      if (!rights.ok()) return rights.status().WithContext("agent registry " + path_);
-      e.rights = *rights;
-      e.revoked = a.value("revoked", false);
-      e.enrolled_at = a.value("enrolled_at", "");
-      e.revoked_at = a.value("revoked_at", "");
-      entries.push_back(std::move(e));
-    }
-  } catch (const nlohmann::json::exception& ex) {
-    return Status::Corruption("agent registry " + path_ + ": " + ex.what());
-  }
+  ASSIGN_OR_RETURN(auto entries, ParseAgentRegistry(text.str(), path_));
   entries_ = std::move(entries);
   loaded_mtime_ns_ = mtime;
   loaded_size_ = st.st_size;
@@ -122,18 +65,10 @@ Result<std::vector<AgentEntry>> AgentRegistry::All() {
 }
 
 Status AgentRegistry::Save(const std::vector<AgentEntry>& entries) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& e : entries) {
-    nlohmann::json a = {{"name", e.name},        {"public_key", e.public_key},
-                        {"namespace", e.nspace}, {"rights", RightsToString(e.rights)},
-                        {"revoked", e.revoked},  {"enrolled_at", e.enrolled_at}};
-    if (e.revoked) a["revoked_at"] = e.revoked_at;
-    list.push_back(std::move(a));
-  }
   // DirStore's Put is the atomic, durable replace we need (temp, fsync, rename).
   const std::filesystem::path path(path_);
   return DirStore(path.parent_path().string())
-      .Put(path.filename().string(), nlohmann::json{{"agents", list}}.dump(2) + "\n")
+      .Put(path.filename().string(), AgentRegistryText(entries))
       .WithContext("agent registry");
 }
 

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -36,6 +37,11 @@ Result<unsigned> ParseRights(const std::string& list);
 std::string RightsToString(unsigned rights);
 // Namespaces are directory and RADOS-namespace names: [a-z0-9][a-z0-9_-]{0,62}.
 bool IsValidNamespace(const std::string& ns);
+
+// The registry file's text, as Find reads it (`name` stands for the file in
+// errors; never throws, whatever the text), and as Enrol and Revoke write it.
+Result<std::vector<AgentEntry>> ParseAgentRegistry(std::string_view text, const std::string& name);
+std::string AgentRegistryText(const std::vector<AgentEntry>& entries);
 
 class AgentRegistry {
  public:

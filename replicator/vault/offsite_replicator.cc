@@ -11,6 +11,7 @@
 #include "catalog/format/snapshot.h"
 #include "catalog/store/dir_store.h"
 #include "catalog/store/object_store.h"
+#include "core/crash_point.h"
 #include "core/timefmt.h"
 #include "replicator/vault/offsite_cursor.h"
 #include "replicator/vault/vault_log.h"
@@ -200,10 +201,12 @@ class OffsiteReplicator::NamespaceCopy {
     for (const auto& [seg, pack_keys] : plan_.segments) {
       for (const auto& key : pack_keys) {
         RETURN_IF_ERROR(CopyObject(peer, local_, key, &sent_));
+        CrashPoint("offsite-pack-copied");
         plan_.bytes -= std::min(plan_.bytes, plan_.pack_size[key]);
         Publish();
       }
       RETURN_IF_ERROR(CopyObject(peer, local_, seg.key, &sent_));
+      CrashPoint("offsite-segment-copied");
       plan_.bytes -= std::min(plan_.bytes, seg.size);
       cursor_.index.insert(seg.key);
       RETURN_IF_ERROR(Save());
@@ -217,6 +220,7 @@ class OffsiteReplicator::NamespaceCopy {
     while (!snaps.empty()) {
       const ObjectInfo o = snaps.front().second;
       RETURN_IF_ERROR(CopyObject(peer, local_, o.key, &sent_));
+      CrashPoint("offsite-snapshot-copied");
       cursor_.snapshots.insert(o.key);
       RETURN_IF_ERROR(Save());
       plan_.bytes -= std::min(plan_.bytes, o.size);

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "core/crash_point.h"
 #include "replicator/vault/object_keys.h"
 #include "replicator/vault/vault_log.h"
 #include "replicator/wire/zmq_poll.h"
@@ -282,6 +283,7 @@ void Vault::Impl::AdvanceAcks() {
     s.granted += more;
     s.announced_acked_seq = s.acked_seq;
     Reply(s.routing, wire::Credit{more, s.acked_seq});
+    CrashPoint("vault-blobs-acked");
   }
 }
 

@@ -2,19 +2,28 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+
 #include "replicator/wire/curve_keys.h"
 
 namespace dr {
 
 Result<VaultConfig> LoadVaultConfig(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return Status::NotFound("vault config " + path + ": cannot be read");
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument("vault config " + path + ": " + e.what());
-  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("vault config " + path + ": cannot be read");
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return ParseVaultConfig(text, path);
+}
+
+namespace {
+
+// The fields of a parsed document. yaml-cpp throws on a conversion or a
+// subscript the node's type does not allow; the checks below refuse those
+// shapes first, and ParseVaultConfig turns any exception left into an error.
+Result<VaultConfig> FromYaml(const YAML::Node& root, const std::string& path,
+                             const PublicKeyResolver& public_key_from_arg) {
   if (!root.IsMap()) return Status::InvalidArgument("vault config " + path + ": not a mapping");
   VaultConfig c;
   auto field = [&](const YAML::Node& parent, const char* name, const std::string& where,
@@ -29,11 +38,16 @@ Result<VaultConfig> LoadVaultConfig(const std::string& path) {
       return Status::InvalidArgument("vault config " + path + ": " + where + name +
                                      ": not a string");
     *out = n.as<std::string>();
+    // `repository: ""` (or a bare tag) would put every namespace at /NS.
+    if (required && out->empty())
+      return Status::InvalidArgument("vault config " + path + ": " + where + name + ": empty");
     return Status::OK();
   };
   static const char* kKnown[] = {"listen",  "state",      "repository",
                                  "metrics", "credit_mib", "offsite"};
   for (const auto& kv : root) {
+    if (!kv.first.IsScalar())  // a null, sequence or mapping key ("? [a]: b")
+      return Status::InvalidArgument("vault config " + path + ": a field name is not a string");
     std::string key = kv.first.as<std::string>();
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
       return Status::InvalidArgument("vault config " + path + ": unknown field '" + key + "'");
@@ -53,12 +67,14 @@ Result<VaultConfig> LoadVaultConfig(const std::string& path) {
     }
   }
   if (const YAML::Node o = root["offsite"]) {
+    if (!o.IsMap())
+      return Status::InvalidArgument("vault config " + path + ": offsite: not a mapping");
     OffsiteConfig off;
     std::string key, interval;
     RETURN_IF_ERROR(field(o, "endpoint", "offsite.", true, &off.endpoint));
     RETURN_IF_ERROR(field(o, "server_key", "offsite.", true, &key));
     RETURN_IF_ERROR(field(o, "interval_s", "offsite.", false, &interval));
-    auto pub = PublicKeyFromArg(key);
+    auto pub = public_key_from_arg ? public_key_from_arg(key) : PublicKeyFromArg(key);
     if (!pub.ok()) return pub.status().WithContext("vault config " + path + ": offsite.server_key");
     off.server_key = *pub;
     if (!interval.empty()) {
@@ -79,6 +95,17 @@ Result<VaultConfig> LoadVaultConfig(const std::string& path) {
                                      " must start with tcp:// or ipc://");
   }
   return c;
+}
+
+}  // namespace
+
+Result<VaultConfig> ParseVaultConfig(std::string_view text, const std::string& path,
+                                     const PublicKeyResolver& public_key_from_arg) {
+  try {
+    return FromYaml(YAML::Load(std::string(text)), path, public_key_from_arg);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("vault config " + path + ": " + e.what());
+  }
 }
 
 Result<std::string> NamespaceRepositoryUrl(const std::string& base, const std::string& ns) {

@@ -14,8 +14,10 @@
 // dir://PATH/<ns>, or RADOS namespace <ns> in the pool.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -43,6 +45,13 @@ struct VaultConfig {
 
 // Errors name the file and the field: "vault.yaml: listen: missing".
 Result<VaultConfig> LoadVaultConfig(const std::string& path);
+// The same from the file's text (`name` stands for the file in errors); never
+// throws, whatever the text. `public_key_from_arg` resolves offsite.server_key
+// (default PublicKeyFromArg, which reads a key file when the value is not a
+// key itself; the fuzzer passes one that touches no file).
+using PublicKeyResolver = std::function<Result<std::string>(const std::string& arg)>;
+Result<VaultConfig> ParseVaultConfig(std::string_view text, const std::string& name,
+                                     const PublicKeyResolver& public_key_from_arg = nullptr);
 // The repository URL of namespace `ns` under `base` (see above).
 Result<std::string> NamespaceRepositoryUrl(const std::string& base, const std::string& ns);
 

@@ -131,6 +131,10 @@ class Vault::Impl {
     // snapshots it wrote that it has read, and the subtrees of trees it has
     // fetched (it walks its parent from the top).
     std::unordered_set<Id, IdHash> readable_trees;
+    // The listing a paged list is reading.
+    std::string list_prefix;
+    std::vector<ObjectInfo> list_cache;
+    uint64_t list_cache_bytes = 0;
     // The tree a paged gettree is reading (see docs/protocol.md).
     Id tree_cache_id;
     std::string tree_cache;

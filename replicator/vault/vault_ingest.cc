@@ -2,6 +2,7 @@
 
 #include "catalog/format/metadata_refs.h"
 #include "catalog/format/snapshot.h"
+#include "core/crash_point.h"
 #include "core/timefmt.h"
 #include "replicator/vault/vault_log.h"
 
@@ -96,6 +97,7 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
     }
   }
   s.pending_refs.clear();
+  CrashPoint("vault-commit-next");
   auto id = repo.CommitSnapshot(snap);
   if (!id.ok()) {
     LogEvent("commit_failed",

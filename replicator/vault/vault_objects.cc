@@ -59,12 +59,25 @@ void Vault::Impl::HandleList(Session& s, const wire::List& l) {
     return Refuse(s.routing, &s, s.agent, l.seq,
                   "agent '" + s.agent.name + "' lacks the restore right to list " + l.prefix);
   }
-  auto all = s.ns->objects()->List(l.prefix);
-  if (!all.ok()) return ReplyError(s.routing, l.seq, all.status());
-  std::sort(all->begin(), all->end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  // The first page lists and sorts the prefix once; the session keeps that
+  // listing for the next pages (start_after continues in it), so paging
+  // through n objects costs one listing, not one per page.
+  if (l.start_after.empty() || s.list_prefix != l.prefix) {
+    auto listed = s.ns->objects()->List(l.prefix);
+    if (!listed.ok()) return ReplyError(s.routing, l.seq, listed.status());
+    std::sort(listed->begin(), listed->end(),
+              [](const auto& a, const auto& b) { return a.key < b.key; });
+    s.list_prefix = l.prefix;
+    s.list_cache = std::move(listed).value();
+    s.list_cache_bytes = 0;
+    for (const auto& o : s.list_cache) s.list_cache_bytes += sizeof o + o.key.capacity();
+  }
+  const auto& all = s.list_cache;
+  auto from = std::upper_bound(all.begin(), all.end(), l.start_after,
+                               [](const std::string& k, const ObjectInfo& o) { return k < o.key; });
   wire::Listing page{l.seq, {}, false};
-  for (const auto& o : *all) {
-    if (!l.start_after.empty() && o.key <= l.start_after) continue;
+  for (auto it = from; it != all.end(); ++it) {
+    const ObjectInfo& o = *it;
     if (own_only) {
       auto id = SnapshotIdOfKey(o.key);
       if (!id || !s.ns->owners.TreeIfOwnedBy(*id, s.agent.name)) continue;
@@ -74,6 +87,11 @@ void Vault::Impl::HandleList(Session& s, const wire::List& l) {
       break;
     }
     page.entries.push_back({o.key, o.size});
+  }
+  if (!page.more) {  // the last page: the listing is not needed any more
+    s.list_prefix.clear();
+    std::vector<ObjectInfo>().swap(s.list_cache);
+    s.list_cache_bytes = 0;
   }
   Reply(s.routing, page);
 }

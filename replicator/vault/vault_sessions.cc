@@ -132,7 +132,7 @@ bool Vault::Impl::Require(Session& s, unsigned right, uint64_t seq, const char* 
 }
 
 uint64_t Vault::Impl::SessionMemory(const Session& s) {
-  return s.put_data.capacity() + s.tree_cache.capacity() +
+  return s.put_data.capacity() + s.tree_cache.capacity() + s.list_cache_bytes +
          (s.pending_refs.size() + s.readable_trees.size()) * kIdSetEntryBytes +
          s.unacked.size() * sizeof(Unacked);
 }
