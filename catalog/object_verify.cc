@@ -13,11 +13,8 @@ namespace {
 // The id a content-addressed key names: "data/xx/<hex>", "index/<hex>",
 // "snapshots/<hex>".
 bool IdOfKey(const std::string& key, Id* id) {
-  if (key.rfind("data/", 0) == 0) return PackIdFromKey(key, id);
-  for (std::string_view prefix : {"index/", "snapshots/"}) {
-    if (key.rfind(prefix, 0) == 0) return Id::FromHex(key.substr(prefix.size()), id);
-  }
-  return false;
+  if (key.rfind("index/", 0) == 0) return Id::FromHex(key.substr(6), id);
+  return PackIdFromKey(key, id) || SnapshotIdFromKey(key, id);
 }
 
 Status VerifyPack(const std::string& key, std::string_view pack, const KeyedHasher& hasher) {

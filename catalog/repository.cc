@@ -217,7 +217,7 @@ Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHas
     Id id;
     auto raw = store->Get(o.key);
     Result<Snapshot> s = raw.ok() ? DecodeSnapshot(*raw, what) : Result<Snapshot>(raw.status());
-    if (s.ok() && (!Id::FromHex(o.key.substr(10), &id) || hasher.Hash(*raw) != id)) {
+    if (s.ok() && (!SnapshotIdFromKey(o.key, &id) || hasher.Hash(*raw) != id)) {
       s = Status::Corruption(what + ": content does not match its name");
     }
     if (!s.ok()) {

@@ -269,8 +269,9 @@ TEST(Consistency, BtrfsSnapshotFixesTheFilesAtTheStartAndIsRemoved) {
               0);
   }
   const std::string in_use = mnt + "/vol/.dr-snapshot-4194302-0";
-  test::Process holder({"/bin/bash", "-c", "exec 9<'" + in_use + "' && flock --shared 9 && sleep 600"},
-                       dir / "holder.log");
+  test::Process holder(
+      {"/bin/bash", "-c", "exec 9<'" + in_use + "' && flock --shared 9 && sleep 600"},
+      dir / "holder.log");
   ASSERT_TRUE(test::WaitFor(10, [&] {
     return test::RunShell("flock --exclusive --nonblock '" + in_use + "' true").exit_code != 0;
   }));

@@ -216,7 +216,7 @@ TEST_F(Golden, TreesDecodeAndHoldTheSourceMetadata) {
         n = *found;
       }
       ++seen;
-      EXPECT_EQ(NodeTypeOf(n.type), e.type());
+      EXPECT_EQ(std::string(NodeTypeName(n.type)), e.type());
       EXPECT_EQ(n.mode, e.mode());
       EXPECT_EQ(n.uid, e.uid());
       EXPECT_EQ(n.gid, e.gid());

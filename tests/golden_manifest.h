@@ -305,26 +305,6 @@ inline std::string TypeOf(mode_t m) {
   return "other";
 }
 
-inline std::string NodeTypeOf(NodeType t) {
-  switch (t) {
-    case NodeType::kFile:
-      return "file";
-    case NodeType::kDir:
-      return "dir";
-    case NodeType::kSymlink:
-      return "symlink";
-    case NodeType::kFifo:
-      return "fifo";
-    case NodeType::kCharDev:
-      return "chardev";
-    case NodeType::kBlockDev:
-      return "blockdev";
-    case NodeType::kSocket:
-      return "socket";
-  }
-  return "?";
-}
-
 inline bool IsAclName(const std::string& name) { return name.rfind("system.posix_acl_", 0) == 0; }
 
 inline const std::string kGolden = std::string(DR_SOURCE_DIR) + "/tests/data/golden-v1";

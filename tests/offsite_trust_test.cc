@@ -90,11 +90,7 @@ TEST_F(OffsiteTrust, APeerObjectThatIsNotWhatItsKeySaysIsRefusedAndQuarantined) 
   // A second replicating key stands for a compromised or buggy same-city site.
   AgentKey rogue = test::MakeAgentKey(dir_.path(), "rogue");
   offsite_->Enrol("rogue", rogue.pub_file, "*", "replicate");
-  auto keys = ReadKeyFile(rogue.key_file);
-  ASSERT_TRUE(keys.ok());
-  VaultAddress addr{offsite_->endpoint(), "finance", *PublicKeyFromArg(offsite_->server_pub()),
-                    *keys, "rogue"};
-  auto client = VaultClient::Connect(addr);
+  auto client = offsite_->Connect(rogue, "finance");
   ASSERT_TRUE(client.ok()) << client.status().ToString();
 
   // A real snapshot's bytes under another snapshot's name, a pack whose bytes
@@ -136,11 +132,7 @@ TEST_F(OffsiteTrust, AListingOfMoreThanAPageIsCompleteAndInOrder) {
   ASSERT_TRUE(SameObjects(60)) << primary_->Log();
   AgentKey peer = test::MakeAgentKey(dir_.path(), "peer2");
   offsite_->Enrol("peer2", peer.pub_file, "*", "replicate");
-  auto keys = ReadKeyFile(peer.key_file);
-  ASSERT_TRUE(keys.ok());
-  VaultAddress addr{offsite_->endpoint(), "finance", *PublicKeyFromArg(offsite_->server_pub()),
-                    *keys, "peer2"};
-  auto client = VaultClient::Connect(addr);
+  auto client = offsite_->Connect(peer, "finance");
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   std::shared_ptr<VaultClient> shared(std::move(client).value());
   VaultStore store(shared);

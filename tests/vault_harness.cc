@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "replicator/vault/vault_config.h"
+#include "replicator/wire/curve_keys.h"
 
 namespace dr::test {
 
@@ -142,6 +143,13 @@ std::vector<std::string> VaultSite::AgentArgv(const AgentKey& key, const std::st
                                 key.key_file,  "--server-key", server_pub_};
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
+}
+
+Result<std::unique_ptr<VaultClient>> VaultSite::Connect(const AgentKey& key,
+                                                        const std::string& nspace) const {
+  ASSIGN_OR_RETURN(CurveKeyPair keys, ReadKeyFile(key.key_file));
+  ASSIGN_OR_RETURN(std::string server, PublicKeyFromArg(server_pub_));
+  return VaultClient::Connect(VaultAddress{endpoint(), nspace, server, keys, "hand-made"});
 }
 
 CommandResult VaultSite::Agent(const AgentKey& key, const std::string& nspace,

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/status.h"
+#include "replicator/wire/vault_client.h"
 #include "tests/test_util.h"
 
 namespace dr::test {
@@ -58,6 +60,10 @@ class VaultSite {
   // absent.
   double Metric(const std::string& name) const;
 
+  // A session with this vault in `nspace` as `key`, made by hand (for
+  // requests dragent would never send).
+  Result<std::unique_ptr<VaultClient>> Connect(const AgentKey& key,
+                                               const std::string& nspace) const;
   // Runs dragent against this vault with `args` after the connection options.
   CommandResult Agent(const AgentKey& key, const std::string& nspace,
                       const std::vector<std::string>& args) const;

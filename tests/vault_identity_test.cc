@@ -41,11 +41,7 @@ class VaultIdentity : public ::testing::Test {
   }
 
   std::unique_ptr<VaultClient> Connect(const AgentKey& key) {
-    auto keys = ReadKeyFile(key.key_file);
-    EXPECT_TRUE(keys.ok());
-    VaultAddress addr{vault_->endpoint(), "finance", *PublicKeyFromArg(vault_->server_pub()), *keys,
-                      "hand-made"};
-    auto client = VaultClient::Connect(addr);
+    auto client = vault_->Connect(key, "finance");
     EXPECT_TRUE(client.ok()) << client.status().ToString();
     return client.ok() ? std::move(client).value() : nullptr;
   }

@@ -248,11 +248,7 @@ TEST_F(Vaults, UnknownRevokedForeignNamespaceAndForbiddenRequestsAreRefusedAndLo
   EXPECT_NE(r.err.find("may not use namespace 'hr'"), std::string::npos) << r.err;
 
   // Requests no agent may make, sent by hand on an admitted session.
-  auto keys = ReadKeyFile(agent_.key_file);
-  ASSERT_TRUE(keys.ok());
-  VaultAddress addr{primary_->endpoint(), "finance", *PublicKeyFromArg(primary_->server_pub()),
-                    *keys, "hostile"};
-  auto client = VaultClient::Connect(addr);
+  auto client = primary_->Connect(agent_, "finance");
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   auto put = (*client)->Call(wire::Put{0, "snapshots/00", 3, 0, "abc"});
   EXPECT_EQ(put.status().code(), Code::kPermissionDenied) << put.status().ToString();

@@ -170,6 +170,12 @@ void SnapshotFields(A& a, S& s) {
 
 std::string SnapshotKey(const Id& id) { return "snapshots/" + id.Hex(); }
 
+bool SnapshotIdFromKey(std::string_view key, Id* out) {
+  constexpr std::string_view kPrefix = "snapshots/";
+  if (key.size() != kPrefix.size() + 32 || key.substr(0, kPrefix.size()) != kPrefix) return false;
+  return Id::FromHex(key.substr(kPrefix.size()), out);
+}
+
 std::string EncodeSnapshot(const Snapshot& s) {
   json j = json::object();
   jsonfields::JsonWriter w(&j);

@@ -71,6 +71,8 @@ struct Snapshot {
 };
 
 std::string SnapshotKey(const Id& id);
+// Parses "snapshots/<32 hex>" back to the snapshot id; false for other keys.
+bool SnapshotIdFromKey(std::string_view key, Id* out);
 // Returns the sealed object bytes; the id is the keyed hash of them.
 std::string EncodeSnapshot(const Snapshot& s);
 Result<Snapshot> DecodeSnapshot(std::string_view object, const std::string& what);

@@ -27,13 +27,4 @@ bool IsReplicableKey(const std::string& key) {
          key.rfind("snapshots/", 0) == 0;
 }
 
-std::optional<Id> SnapshotIdOfKey(const std::string& key) {
-  constexpr std::string_view kPrefix = "snapshots/";
-  Id id;
-  if (key.size() != kPrefix.size() + 32 || key.compare(0, kPrefix.size(), kPrefix) != 0 ||
-      !Id::FromHex(key.substr(kPrefix.size()), &id))
-    return std::nullopt;
-  return id;
-}
-
 }  // namespace dr

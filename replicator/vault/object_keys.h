@@ -2,10 +2,7 @@
 // vault's first line against a path that leaves the namespace.
 #pragma once
 
-#include <optional>
 #include <string>
-
-#include "core/hash.h"
 
 namespace dr {
 
@@ -15,8 +12,5 @@ namespace dr {
 bool IsValidKey(const std::string& key, bool prefix);
 // Keys a replicating peer may write: the immutable parts of a repository.
 bool IsReplicableKey(const std::string& key);
-// The id in "snapshots/<32 hex>", if `key` is one: the only objects an agent
-// with only the backup right may read, and only its own (snapshot_owners.h).
-std::optional<Id> SnapshotIdOfKey(const std::string& key);
 
 }  // namespace dr

@@ -287,20 +287,34 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
   }
   DirStore state(config_.state_dir);
   OffsiteCursor cursor = LoadOffsiteCursor(state, OffsiteCursorKey(ns));
-  const bool reconcile = ReconcileDue(ns);
   std::shared_ptr<VaultClient> peer;
-  if (reconcile) {
+  // Connects once. On failure the peer is down for this cycle (the caller
+  // stops it; the cursor keeps our place), with the lag when it is known.
+  auto connect = [&](NamespaceCopy* copy) -> Status {
+    if (peer) return Status::OK();
+    auto connected = ConnectPeer(ns, keys);
+    if (connected.ok()) {
+      peer = std::move(connected).value();
+      return Status::OK();
+    }
+    *peer_down = true;
+    nlohmann::json fields = {{"namespace", ns},
+                             {"peer", config_.offsite->endpoint},
+                             {"error", connected.status().message()}};
+    if (copy) {
+      copy->lag().peer_reachable = false;
+      copy->Publish();
+      const int64_t oldest = copy->plan().oldest_ns;
+      fields["lag_bytes"] = copy->plan().bytes;
+      fields["lag_seconds"] = oldest ? (NowUnixNs() - oldest) / 1e9 : 0.0;
+    }
+    LogEvent("offsite_unreachable", std::move(fields));
+    return Status::Unavailable(connected.status().message());
+  };
+  if (ReconcileDue(ns)) {
     // Connects even with nothing new to send: the peer may have lost what
     // the cursor says it holds.
-    auto connected = ConnectPeer(ns, keys);
-    if (!connected.ok()) {
-      *peer_down = true;
-      LogEvent("offsite_unreachable", {{"namespace", ns},
-                                       {"peer", config_.offsite->endpoint},
-                                       {"error", connected.status().message()}});
-      return connected.status();
-    }
-    peer = std::move(connected).value();
+    RETURN_IF_ERROR(connect(nullptr));
     VaultStore peer_store(peer);
     auto found = ReconcileCursor(local, peer_store, &cursor);
     if (!found.ok()) return skip(found.status().WithContext("reconcile with the off-site peer"));
@@ -322,25 +336,7 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
   copy.set_cursor(std::move(cursor));
   copy.Publish();
   if (copy.nothing_to_do()) return Status::OK();
-
-  if (!peer) {
-    auto connected = ConnectPeer(ns, keys);
-    if (!connected.ok()) {
-      copy.lag().peer_reachable = false;
-      copy.Publish();
-      const int64_t oldest = copy.plan().oldest_ns;
-      LogEvent("offsite_unreachable",
-               {{"namespace", ns},
-                {"peer", config_.offsite->endpoint},
-                {"error", connected.status().message()},
-                {"lag_bytes", copy.plan().bytes},
-                {"lag_seconds", oldest ? (NowUnixNs() - oldest) / 1e9 : 0.0}});
-      // The cursor keeps our place; the caller stops this cycle.
-      *peer_down = true;
-      return Status::Unavailable(connected.status().message());
-    }
-    peer = std::move(connected).value();
-  }
+  RETURN_IF_ERROR(connect(&copy));
   copy.lag().peer_reachable = true;
   return copy.Run(*peer);
 }

@@ -6,6 +6,7 @@
 
 #include "catalog/format/metadata_refs.h"
 #include "catalog/format/repo_config.h"
+#include "catalog/format/snapshot.h"
 #include "catalog/object_verify.h"
 #include "core/env/file_io.h"
 #include "core/timefmt.h"
@@ -20,8 +21,9 @@ void Vault::Impl::HandleGet(Session& s, const wire::Get& g) {
   if (!IsValidKey(g.key, false)) return Refuse(s.routing, &s, s.agent, g.seq, "invalid key");
   if (!MayReadAll(s)) {
     // The backup right reads only the snapshots it wrote, to find its parent.
-    auto id = SnapshotIdOfKey(g.key);
-    auto tree = id ? s.ns->owners.TreeIfOwnedBy(*id, s.agent.name) : std::nullopt;
+    Id id;
+    auto tree =
+        SnapshotIdFromKey(g.key, &id) ? s.ns->owners.TreeIfOwnedBy(id, s.agent.name) : std::nullopt;
     if (!tree) {
       return Refuse(s.routing, &s, s.agent, g.seq,
                     "agent '" + s.agent.name + "' lacks the restore right to read " + g.key +
@@ -79,8 +81,8 @@ void Vault::Impl::HandleList(Session& s, const wire::List& l) {
   for (auto it = from; it != all.end(); ++it) {
     const ObjectInfo& o = *it;
     if (own_only) {
-      auto id = SnapshotIdOfKey(o.key);
-      if (!id || !s.ns->owners.TreeIfOwnedBy(*id, s.agent.name)) continue;
+      Id id;
+      if (!SnapshotIdFromKey(o.key, &id) || !s.ns->owners.TreeIfOwnedBy(id, s.agent.name)) continue;
     }
     if (page.entries.size() == kListPage) {
       page.more = true;
