@@ -180,7 +180,7 @@ void CheckRun::CheckSnapshots() {
         *why = "uses damaged blob " + id.Hex() + " in pack " + dmg->second.Hex();
         return true;
       }
-      if (!repo_.HasBlob(id)) {
+      if (!repo_.FindBlob(id)) {
         *why = "uses blob " + id.Hex() + ", which is not in the repository";
         return true;
       }

@@ -4,11 +4,13 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_set>
 
 #include "catalog/format/blob.h"
+#include "catalog/gc_record.h"
 #include "core/bounded_queue.h"
 #include "core/crash_point.h"
 #include "core/envelope.h"
@@ -37,6 +39,7 @@ struct Repository::Impl {
     std::vector<PackEntry> entries;
   };
   Status LoadIndex();
+  Status RefreshExclusions();
   bool HasBlob(const Id& id) const;
   std::optional<BlobLocation> FindBlob(const Id& id) const;
   Result<std::string> LoadBlob(const Id& id);
@@ -126,34 +129,61 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore
   }
   ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Decode(*raw, what));
   auto impl = std::make_unique<Impl>(std::move(store), std::move(config));
+  // Condemned packs first, so a blob also stored elsewhere is indexed at
+  // its surviving copy. A writer re-reads them once its session marker is
+  // up (RefreshExclusions); a reader only loses a preference.
+  Status excluded = impl->RefreshExclusions();
+  if (!excluded.ok()) impl->open_warnings_.push_back(excluded.message());
   RETURN_IF_ERROR(impl->LoadIndex());
   return std::unique_ptr<Repository>(new Repository(std::move(impl)));
 }
 
-Status Repository::Impl::LoadIndex() {
-  ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
+Status Repository::Impl::RefreshExclusions() {
+  ASSIGN_OR_RETURN(auto records, ListGcRecords(store_.get()));
   std::unique_lock l(index_mu_);
-  for (const auto& seg : segments) {
-    const std::string what = store_->Url() + "/" + seg.key;
-    auto raw = store_->Get(seg.key);
-    if (!raw.ok()) {
-      open_warnings_.push_back(raw.status().message());
-      continue;
-    }
-    auto packs = DecodeIndexSegment(*raw, what);
-    if (!packs.ok()) {
-      open_warnings_.push_back(packs.status().message());
-      continue;
-    }
-    for (const auto& p : *packs) index_.AddPack(p.pack, p.entries);
-  }
-  index_.Compact();
+  index_.ExcludePacks(CondemnedPacks(records));
   return Status::OK();
+}
+
+Status Repository::Impl::LoadIndex() {
+  // A prune replaces segments: it writes the new ones before deleting the
+  // old, so a segment that vanished between List and Get means a newer
+  // listing has its content. Start over (a few times) rather than open
+  // with part of the index missing.
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
+    std::unique_lock l(index_mu_);
+    std::vector<std::string> warnings;
+    bool vanished = false;
+    index_.ClearEntries();
+    for (const auto& seg : segments) {
+      const std::string what = store_->Url() + "/" + seg.key;
+      auto raw = store_->Get(seg.key);
+      if (!raw.ok()) {
+        if (raw.status().IsNotFound() && attempt < 3) {
+          vanished = true;
+          break;
+        }
+        warnings.push_back(raw.status().message());
+        continue;
+      }
+      auto packs = DecodeIndexSegment(*raw, what);
+      if (!packs.ok()) {
+        warnings.push_back(packs.status().message());
+        continue;
+      }
+      for (const auto& p : *packs) index_.AddPack(p.pack, p.entries);
+    }
+    if (vanished) continue;
+    open_warnings_.insert(open_warnings_.end(), warnings.begin(), warnings.end());
+    index_.Compact();
+    return Status::OK();
+  }
 }
 
 bool Repository::Impl::HasBlob(const Id& id) const {
   std::shared_lock l(index_mu_);
-  return index_.Has(id);
+  return index_.HasLive(id);
 }
 
 std::optional<BlobLocation> Repository::Impl::FindBlob(const Id& id) const {
@@ -293,7 +323,7 @@ Result<Snapshot> Repository::FindSnapshotAt(int64_t unix_ns, const std::string& 
 
 bool Repository::Impl::Claim(const Id& id) {
   std::unique_lock l(index_mu_);
-  if (index_.Has(id)) return false;
+  if (index_.HasLive(id)) return false;
   return claimed_.insert(id).second;
 }
 
@@ -347,8 +377,37 @@ void Repository::Impl::WriterLoop() {
   }
 }
 
+namespace {
+// The same blobs in the same order give the same pack bytes and so the same
+// name. If that name is one a prune condemned, writing it would only
+// overwrite a pack that is about to be deleted; a random extra blob gives the
+// pack a name of its own (the blob is garbage for the next prune).
+std::string Resalted(const std::string& pack, std::vector<PackEntry>* entries,
+                     const KeyedHasher& hasher) {
+  PackBuilder b;
+  for (const auto& e : *entries) {
+    b.Add(e.type, e.id, std::string_view(pack).substr(e.offset, e.stored_len), e.raw_len);
+  }
+  std::random_device rd;
+  std::string salt(32, '\0');
+  for (char& c : salt) c = static_cast<char>(rd());
+  b.Add(BlobType::kData, hasher.Hash(salt), EncodeBlob(salt, 1),
+        static_cast<uint32_t>(salt.size()));
+  *entries = b.entries();
+  return b.Finish();
+}
+}  // namespace
+
 Status Repository::Impl::WritePack(std::string pack, std::vector<PackEntry> entries) {
   Id pack_id = hasher_.Hash(pack);
+  for (;;) {
+    {
+      std::shared_lock l(index_mu_);
+      if (!index_.IsExcluded(pack_id)) break;
+    }
+    pack = Resalted(pack, &entries, hasher_);
+    pack_id = hasher_.Hash(pack);
+  }
   Status st = store_->Put(PackKey(pack_id), pack);
   if (!st.ok()) {
     LatchError(st);
@@ -460,7 +519,8 @@ Result<int> Repository::Impl::AdoptUnindexedPacks() {
     if (!PackIdFromKey(o.key, &pack_id)) continue;
     {
       std::shared_lock l(index_mu_);
-      if (index_.HasPack(pack_id)) continue;
+      // A condemned pack stays unindexed: a prune is about to delete it.
+      if (index_.HasPack(pack_id) || index_.IsExcluded(pack_id)) continue;
     }
     // A damaged orphan is left for `check` to report; it is referenced by nothing.
     auto entries = ReadPackHeader(store_.get(), o.key);
@@ -499,5 +559,14 @@ Result<Id> Repository::CommitSnapshot(Snapshot snapshot) {
 }
 Status Repository::write_error() const { return impl_->write_error(); }
 Result<int> Repository::AdoptUnindexedPacks() { return impl_->AdoptUnindexedPacks(); }
+Status Repository::RefreshExclusions() { return impl_->RefreshExclusions(); }
+bool Repository::IsCondemned(const Id& pack) const {
+  std::shared_lock l(impl_->index_mu_);
+  return impl_->index_.IsExcluded(pack);
+}
+std::optional<size_t> Repository::IndexOrdinal(const Id& id) const {
+  std::shared_lock l(impl_->index_mu_);
+  return impl_->index_.Ordinal(id);
+}
 
 }  // namespace dr

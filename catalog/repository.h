@@ -71,6 +71,8 @@ class Repository {
   const std::vector<std::string>& open_warnings() const;
 
   // ---- reading
+  // Indexed in a pack no prune has condemned: what a writer may rely on.
+  // (A condemned pack's blobs can still be loaded until it is deleted.)
   bool HasBlob(const Id& id) const;
   std::optional<BlobLocation> FindBlob(const Id& id) const;
   // Reads, decompresses and verifies a blob against its id.
@@ -133,6 +135,16 @@ class Repository {
   // by an interrupted backup), and removes the store's leftovers of
   // interrupted writes older than a day. Returns how many packs were adopted.
   Result<int> AdoptUnindexedPacks();
+
+  // ---- prune (catalog/prune.h, catalog/gc_record.h)
+  // Re-reads the condemnation records. A writer calls it after its session
+  // marker is durable, so either a prune sees the marker or the writer sees
+  // the record.
+  Status RefreshExclusions();
+  bool IsCondemned(const Id& pack) const;
+  // The blob's position among the indexed blobs (for bitmaps), while
+  // nothing was added since Open.
+  std::optional<size_t> IndexOrdinal(const Id& id) const;
 
  private:
   // The index, its lock, the open pack and the background pack writers

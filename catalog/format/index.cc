@@ -45,10 +45,19 @@ void ChunkIndex::AddPack(const Id& pack, const std::vector<PackEntry>& entries) 
   auto [it, inserted] = pack_pos_.emplace(pack, static_cast<uint32_t>(packs_.size()));
   if (inserted) packs_.push_back(pack);
   uint32_t pos = it->second;
+  if (excluded_ids_.count(pack)) {
+    if (excluded_.size() <= pos) excluded_.resize(pos + 1);
+    excluded_[pos] = true;
+  }
   for (const auto& e : entries) {
-    if (Has(e.id)) continue;  // the same blob in two packs: the first one wins
-    recent_.emplace(e.id, Entry{e.id, pos << 1 | static_cast<uint32_t>(e.type), e.offset,
-                                e.stored_len, e.raw_len});
+    Entry entry{e.id, pos << 1 | static_cast<uint32_t>(e.type), e.offset, e.stored_len, e.raw_len};
+    // The same blob in two packs: the first one wins, unless it lies in an
+    // excluded pack and this one does not (a prune will delete that one).
+    if (Entry* old = FindEntry(e.id)) {
+      if (ExcludedPos(old->pack_and_type >> 1) && !ExcludedPos(pos)) *old = entry;
+      continue;
+    }
+    recent_.emplace(e.id, entry);
   }
   // Merge geometrically so loading N entries costs O(N log N), not O(N^2).
   if (recent_.size() > std::max<size_t>(65536, sorted_.size() / 8)) MergeRecent();
@@ -70,7 +79,46 @@ void ChunkIndex::Compact() {
   sorted_.shrink_to_fit();
 }
 
+void ChunkIndex::ClearEntries() {
+  packs_.clear();
+  pack_pos_.clear();
+  sorted_.clear();
+  recent_.clear();
+  excluded_.clear();
+}
+
+void ChunkIndex::ExcludePacks(const std::vector<Id>& packs) {
+  for (const auto& p : packs) {
+    excluded_ids_.insert(p);
+    auto it = pack_pos_.find(p);
+    if (it == pack_pos_.end()) continue;
+    if (excluded_.size() <= it->second) excluded_.resize(it->second + 1);
+    excluded_[it->second] = true;
+  }
+}
+
+ChunkIndex::Entry* ChunkIndex::FindEntry(const Id& id) {
+  auto r = recent_.find(id);
+  if (r != recent_.end()) return &r->second;
+  auto it = std::lower_bound(sorted_.begin(), sorted_.end(), id,
+                             [](const Entry& e, const Id& k) { return e.id < k; });
+  if (it != sorted_.end() && it->id == id) return &*it;
+  return nullptr;
+}
+
 bool ChunkIndex::Has(const Id& id) const { return Find(id).has_value(); }
+
+bool ChunkIndex::HasLive(const Id& id) const {
+  const Entry* e = const_cast<ChunkIndex*>(this)->FindEntry(id);
+  return e && !ExcludedPos(e->pack_and_type >> 1);
+}
+
+std::optional<size_t> ChunkIndex::Ordinal(const Id& id) const {
+  auto it = std::lower_bound(sorted_.begin(), sorted_.end(), id,
+                             [](const Entry& e, const Id& k) { return e.id < k; });
+  if (it != sorted_.end() && it->id == id) return static_cast<size_t>(it - sorted_.begin());
+  return std::nullopt;
+}
 
 std::optional<BlobLocation> ChunkIndex::Find(const Id& id) const {
   auto r = recent_.find(id);

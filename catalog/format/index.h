@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "catalog/format/pack.h"
@@ -41,7 +42,18 @@ Result<std::vector<IndexPack>> DecodeIndexSegment(std::string_view object, const
 class ChunkIndex {
  public:
   void AddPack(const Id& pack, const std::vector<PackEntry>& entries);
+  // Packs a prune has condemned (catalog/gc_record.h): their blobs stay
+  // findable for reading, but a writer must not count on them (HasLive is
+  // false), and a copy in a pack added later replaces their entry. May be
+  // called before or after the packs are added; it accumulates.
+  void ExcludePacks(const std::vector<Id>& packs);
+  bool IsExcluded(const Id& pack) const { return excluded_ids_.count(pack) > 0; }
   bool Has(const Id& id) const;
+  // Indexed in a pack that is not excluded: what dedup may rely on.
+  bool HasLive(const Id& id) const;
+  // The position of `id` in iteration order (ForEach), for bitmaps over the
+  // index. REQUIRES: nothing added since the last Compact().
+  std::optional<size_t> Ordinal(const Id& id) const;
   std::optional<BlobLocation> Find(const Id& id) const;
   bool HasPack(const Id& pack) const { return pack_pos_.count(pack) > 0; }
   size_t blob_count() const { return sorted_.size() + recent_.size(); }
@@ -53,6 +65,8 @@ class ChunkIndex {
     for (const auto& e : sorted_) fn(e.id, ToLocation(e));
     for (const auto& [id, e] : recent_) fn(id, ToLocation(e));
   }
+  // Forgets every pack and blob, keeping the exclusions.
+  void ClearEntries();
   // Moves recent additions into the sorted array (after a bulk load).
   void Compact();
   // Bytes of memory the entries occupy (for the documented per-blob cost).
@@ -69,11 +83,15 @@ class ChunkIndex {
   static_assert(sizeof(Entry) == 32);
   BlobLocation ToLocation(const Entry& e) const;
   void MergeRecent();
+  Entry* FindEntry(const Id& id);
+  bool ExcludedPos(uint32_t pos) const { return pos < excluded_.size() && excluded_[pos]; }
 
   std::vector<Id> packs_;
   std::unordered_map<Id, uint32_t, IdHash> pack_pos_;
   std::vector<Entry> sorted_;
   std::unordered_map<Id, Entry, IdHash> recent_;
+  std::unordered_set<Id, IdHash> excluded_ids_;
+  std::vector<bool> excluded_;  // by pack position
 };
 
 }  // namespace dr

@@ -161,6 +161,7 @@ void SnapshotFields(A& a, S& s) {
   // *text*: it can name btrfs subvolume paths, which are raw bytes.
   a.OmitEmpty("consistency", s.consistency, TextForm{});
   a.OmitEmpty("identity", s.identity);
+  a.OmitEmpty("policy", s.policy);
   a.OptionalValue("agent_time_ns", s.agent_time_ns);
   a.Optional("block", s.block, [](auto& o, auto& b) { BlockFields(o, b); });
   a.Check(!s.block || !s.paths.empty(), "block snapshot has no paths (its source)");

@@ -56,6 +56,9 @@ struct Snapshot {
   std::string host, username;
   std::vector<std::string> paths;  // absolute source paths (raw bytes)
   std::vector<std::string> tags;
+  // The policy that took it (policies/policy.h); empty for a backup run by
+  // hand. Retention groups snapshots by it.
+  std::string policy;
   std::optional<Id> parent;
   Id tree;                         // root tree, or the block map head of a block snapshot
   std::optional<BlockInfo> block;  // set for block snapshots

@@ -547,6 +547,7 @@ Result<BackupResult> BackupRun::Run() {
   Snapshot snap = NewSnapshot(start_ns, start, opt_.host, warnings_, stats_, target_);
   snap.paths = opt_.paths;
   snap.tags = opt_.tags;
+  snap.policy = opt_.policy;
   if (parent) snap.parent = parent->id;
   snap.tree = *root_tree;
   snap.consistency = consistency_;

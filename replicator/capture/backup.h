@@ -26,6 +26,7 @@ struct BackupOptions {
   std::vector<std::string> excludes;  // glob; without '/', matches any name
   bool one_file_system = false;
   std::vector<std::string> tags;
+  std::string policy;                 // recorded in the snapshot (policies/policy.h)
   std::string host;                   // default: this machine's host name
   std::optional<std::string> parent;  // default: latest of same host and paths
   bool force_reread = false;          // ignore the parent's metadata

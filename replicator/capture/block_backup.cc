@@ -151,6 +151,7 @@ class BlockBackupRun {
     Snapshot snap = NewSnapshot(start_ns, start, opt_.host, warnings_, stats_, target_);
     snap.paths = {source_};
     snap.tags = opt_.tags;
+    snap.policy = opt_.policy;
     if (parent_map) snap.parent = parent->id;
     snap.tree = *head;
     snap.block = info_;

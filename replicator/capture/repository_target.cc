@@ -1,5 +1,6 @@
 // The local BackupTarget: chunks the repository lacks are claimed, compressed
 // by a CompressPool and appended to packs.
+#include "catalog/session_marker.h"
 #include "replicator/capture/backup_target.h"
 #include "replicator/capture/compress_pool.h"
 
@@ -21,7 +22,14 @@ class RepositoryTarget : public BackupTarget {
 
   const ChunkerParams& chunker() const override { return repo_.config().chunker; }
   const KeyedHasher& hasher() const override { return repo_.hasher(); }
-  Status Prepare() override { return repo_.AdoptUnindexedPacks().status(); }
+  // The marker goes up before the condemnation records are read, so a
+  // concurrent prune either waits for this backup or this backup sees what
+  // it condemned (catalog/gc_record.h).
+  Status Prepare() override {
+    ASSIGN_OR_RETURN(marker_, SessionMarker::Begin(repo_.store(), "backup"));
+    RETURN_IF_ERROR(repo_.RefreshExclusions());
+    return repo_.AdoptUnindexedPacks().status();
+  }
 
   Result<std::vector<Snapshot>> ListSnapshots() override { return repo_.ListSnapshots(); }
   Result<Snapshot> FindSnapshot(const std::string& spec) override {
@@ -56,6 +64,7 @@ class RepositoryTarget : public BackupTarget {
   }
   Result<Id> Commit(const Snapshot& snapshot) override {
     RETURN_IF_ERROR(FinishWrites());
+    if (marker_) RETURN_IF_ERROR(marker_->StillValid());
     return repo_.CommitSnapshot(snapshot);
   }
 
@@ -69,6 +78,7 @@ class RepositoryTarget : public BackupTarget {
   const WriteStats before_;
   bool finished_ = false;
   CompressPool pool_;
+  std::unique_ptr<SessionMarker> marker_;
 };
 
 }  // namespace

@@ -1,0 +1,402 @@
+#include "catalog/prune.h"
+
+#include <chrono>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "catalog/format/blob.h"
+#include "catalog/gc_record.h"
+#include "catalog/reachability.h"
+#include "catalog/session_marker.h"
+#include "core/crash_point.h"
+#include "core/timefmt.h"
+
+namespace dr {
+
+namespace {
+
+constexpr char kPruneLockKey[] = "locks/prune";
+// Entries per rewritten index segment (29 bytes each: about 3 MiB).
+constexpr size_t kEntriesPerSegment = 100000;
+
+struct PackUse {
+  uint64_t referenced_bytes = 0;
+  bool referenced = false;
+};
+
+// A fresh look at the repository: its index, every snapshot, and what they
+// reference, per pack.
+struct Look {
+  std::unique_ptr<Repository> repo;
+  std::vector<Snapshot> snapshots;
+  std::unique_ptr<Reachability> reach;
+  std::unordered_map<Id, PackUse, IdHash> use;  // indexed packs only
+  std::unordered_set<Id, IdHash> indexed;
+};
+
+std::string FirstOf(const std::vector<std::string>& problems, uint64_t count) {
+  std::string s = problems.empty() ? "" : problems.front();
+  if (count > 1) s += " (and " + std::to_string(count - 1) + " more)";
+  return s;
+}
+
+Result<Look> TakeLook(const RepositoryOpener& open, PruneReport* report) {
+  Look look;
+  ASSIGN_OR_RETURN(look.repo, open());
+  const std::string url = look.repo->store()->Url();
+  const auto& warnings = look.repo->open_warnings();
+  if (!warnings.empty()) {
+    return Status::Corruption("prune deletes nothing while " + url + " has problems: " +
+                              FirstOf(warnings, warnings.size()) + "; run drctl check");
+  }
+  std::vector<std::string> bad;
+  ASSIGN_OR_RETURN(look.snapshots, look.repo->ListSnapshots(&bad));
+  if (!bad.empty()) {
+    return Status::Corruption("prune deletes nothing while a snapshot cannot be read: " +
+                              FirstOf(bad, bad.size()) + "; run drctl check");
+  }
+  look.reach = std::make_unique<Reachability>(look.repo->IndexedBlobCount());
+  RETURN_IF_ERROR(MarkReachable(*look.repo, look.snapshots, look.reach.get()));
+  if (look.reach->missing_count > 0) {
+    return Status::Corruption(
+        "prune deletes nothing while snapshots reference blobs the index "
+        "lacks: " +
+        FirstOf(look.reach->missing, look.reach->missing_count) + "; run drctl check");
+  }
+  for (const Id& p : look.repo->IndexedPacks()) look.indexed.insert(p);
+  size_t ordinal = 0;
+  look.repo->ForEachIndexedBlob([&](const Id&, const BlobLocation& loc) {
+    PackUse& u = look.use[loc.pack];
+    if (look.reach->set.Test(ordinal)) {
+      u.referenced = true;
+      u.referenced_bytes += loc.stored_len;
+    }
+    ++ordinal;
+  });
+  report->snapshots = look.snapshots.size();
+  report->blobs_indexed = look.repo->IndexedBlobCount();
+  report->blobs_referenced = look.reach->set.count();
+  report->reachability_bytes =
+      std::max<uint64_t>(report->reachability_bytes, look.reach->set.MemoryBytes());
+  return look;
+}
+
+Result<std::unordered_map<Id, uint64_t, IdHash>> StoredPacks(ObjectStore* store) {
+  ASSIGN_OR_RETURN(auto objects, store->List("data/"));
+  std::unordered_map<Id, uint64_t, IdHash> out;
+  for (const auto& o : objects) {
+    Id id;
+    if (PackIdFromKey(o.key, &id)) out[id] = o.size;
+  }
+  return out;
+}
+
+// The live session markers by key; dead ones are removed (not in a dry run),
+// which is what lets their owners notice (SessionMarker::StillValid).
+Result<std::map<std::string, MarkerInfo>> LiveSessions(ObjectStore* store, bool dry_run,
+                                                       PruneReport* report) {
+  const int64_t now = NowUnixNs();
+  ASSIGN_OR_RETURN(auto markers, ListSessionMarkers(store, now));
+  std::map<std::string, MarkerInfo> live;
+  for (auto& m : markers) {
+    if (!MarkerIsDead(m, now)) {
+      live[m.key] = std::move(m);
+    } else if (!dry_run) {
+      RETURN_IF_ERROR(store->Delete(m.key));
+      report->stale_sessions_removed++;
+    }
+  }
+  return live;
+}
+
+Status PutRecord(ObjectStore* store, const GcRecord& r) {
+  return store->Put(r.key, EncodeGcRecord(r));
+}
+
+// Writes segments listing every pack of the current index except `drop`,
+// and returns the keys of the segments they replace (not yet deleted).
+Result<std::vector<std::string>> RewriteIndex(ObjectStore* store, const KeyedHasher& hasher,
+                                              const std::unordered_set<Id, IdHash>& drop,
+                                              PruneReport* report) {
+  ASSIGN_OR_RETURN(auto segments, store->List("index/"));
+  std::unordered_set<Id, IdHash> emitted;
+  std::vector<IndexPack> out;
+  size_t out_entries = 0;
+  std::vector<std::string> replaced;
+  std::unordered_set<std::string> written;
+  auto write = [&]() -> Status {
+    if (out.empty()) return Status::OK();
+    std::string seg = EncodeIndexSegment(out);
+    std::string key = "index/" + hasher.Hash(seg).Hex();
+    RETURN_IF_ERROR(store->Put(key, seg));
+    written.insert(key);
+    out.clear();
+    out_entries = 0;
+    return Status::OK();
+  };
+  for (const auto& s : segments) {
+    auto raw = store->Get(s.key);
+    if (!raw.ok()) {
+      if (raw.status().IsNotFound()) continue;
+      return raw.status();
+    }
+    auto packs = DecodeIndexSegment(*raw, store->Url() + "/" + s.key);
+    if (!packs.ok()) {  // kept for check to report; its packs stay listed by it
+      report->warnings.push_back(packs.status().message());
+      continue;
+    }
+    replaced.push_back(s.key);
+    for (auto& p : *packs) {
+      if (drop.count(p.pack) || !emitted.insert(p.pack).second) continue;
+      out_entries += p.entries.size();
+      out.push_back(std::move(p));
+      if (out_entries >= kEntriesPerSegment) RETURN_IF_ERROR(write());
+    }
+  }
+  RETURN_IF_ERROR(write());
+  // A rewritten segment can equal an old one byte for byte (same key).
+  std::erase_if(replaced, [&](const std::string& k) { return written.count(k) > 0; });
+  report->segments_after = segments.size() - replaced.size() + written.size();
+  return replaced;
+}
+
+Status DeleteKeys(ObjectStore* store, const std::vector<std::string>& keys, const char* point) {
+  for (const auto& k : keys) {
+    RETURN_IF_ERROR(store->Delete(k));
+    CrashPoint(point);
+  }
+  return Status::OK();
+}
+
+class PruneRun {
+ public:
+  PruneRun(const RepositoryOpener& open, const PruneOptions& opt) : open_(open), opt_(opt) {}
+
+  Result<PruneReport> Run() {
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(anchor_, open_());
+    store_ = anchor_->store();
+    if (!opt_.dry_run) {
+      ASSIGN_OR_RETURN(lock_, SessionMarker::Lock(store_, kPruneLockKey, "prune"));
+    }
+    ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
+    report_.segments_before = report_.segments_after = segments.size();
+
+    RETURN_IF_ERROR(DeleteRipe());
+    ASSIGN_OR_RETURN(bool nobody_waiting, Condemn());
+    if (nobody_waiting && !opt_.dry_run) RETURN_IF_ERROR(DeleteRipe());
+    if (!opt_.dry_run && report_.segments_after > kMaxSegmentsBeforeMerge) {
+      Log("merging " + std::to_string(report_.segments_after) + " index segments");
+      ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, anchor_->hasher(), {}, &report_));
+      RETURN_IF_ERROR(DeleteKeys(store_, replaced, "prune-segment-deleted"));
+    }
+    report_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return report_;
+  }
+
+ private:
+  void Log(const std::string& line) {
+    if (opt_.log) opt_.log(line);
+  }
+
+  // Step 1: delete what armed records condemned, once their sessions ended.
+  Status DeleteRipe() {
+    ASSIGN_OR_RETURN(auto records, ListGcRecords(store_));
+    if (records.empty()) return Status::OK();
+    ASSIGN_OR_RETURN(auto live, LiveSessions(store_, opt_.dry_run, &report_));
+    std::vector<GcRecord> ripe;
+    report_.records_waiting = 0;
+    report_.waiting_for.clear();
+    for (auto& r : records) {
+      if (!r.armed) {
+        // A prune stopped between writing and arming it: the record has been
+        // visible since, so the sessions alive now cover everyone who may
+        // have missed it.
+        r.armed = true;
+        for (const auto& [key, m] : live) r.sessions.push_back(key);
+        if (!opt_.dry_run) RETURN_IF_ERROR(PutRecord(store_, r));
+      }
+      std::vector<std::string> waiting;
+      for (const auto& k : r.sessions)
+        if (live.count(k)) waiting.push_back(live.at(k).Describe());
+      if (waiting.empty()) {
+        ripe.push_back(std::move(r));
+      } else {
+        report_.records_waiting++;
+        for (auto& w : waiting) report_.waiting_for.push_back(std::move(w));
+      }
+    }
+    if (ripe.empty()) return Status::OK();
+
+    // Every session that could have missed the records has ended, so this
+    // look sees every snapshot that may use their packs.
+    ASSIGN_OR_RETURN(Look look, TakeLook(open_, &report_));
+    ASSIGN_OR_RETURN(auto stored, StoredPacks(store_));
+    std::unordered_set<Id, IdHash> doomed;
+    for (const auto& r : ripe) {
+      for (const Id& p : r.packs) {
+        auto u = look.use.find(p);
+        if (u != look.use.end() && u->second.referenced) {
+          report_.packs_rescued++;
+        } else if (doomed.insert(p).second && stored.count(p)) {
+          report_.packs_deleted++;
+          report_.bytes_deleted += stored.at(p);
+        }
+      }
+    }
+    Log("deleting " + std::to_string(report_.packs_deleted) + " packs (" +
+        HumanBytes(static_cast<double>(report_.bytes_deleted)) + ")");
+    if (opt_.dry_run) return Status::OK();
+
+    // New segments first, so no reader ever finds a live pack unlisted; the
+    // records stay until the end, so writers keep away from the doomed
+    // packs even if we stop halfway.
+    ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, look.repo->hasher(), doomed, &report_));
+    CrashPoint("prune-index-rewritten");
+    std::vector<std::string> pack_keys;
+    for (const Id& p : doomed)
+      if (stored.count(p)) pack_keys.push_back(PackKey(p));
+    RETURN_IF_ERROR(DeleteKeys(store_, pack_keys, "prune-pack-deleted"));
+    RETURN_IF_ERROR(DeleteKeys(store_, replaced, "prune-segment-deleted"));
+    for (const auto& r : ripe) {
+      RETURN_IF_ERROR(store_->Delete(r.key));
+      report_.records_dropped++;
+      CrashPoint("prune-record-dropped");
+    }
+    return Status::OK();
+  }
+
+  // Step 2: condemn; true when no session was alive to wait for.
+  Result<bool> Condemn() {
+    ASSIGN_OR_RETURN(Look look, TakeLook(open_, &report_));
+    ASSIGN_OR_RETURN(auto records, ListGcRecords(store_));
+    std::unordered_set<Id, IdHash> already;
+    for (const Id& p : CondemnedPacks(records)) already.insert(p);
+    ASSIGN_OR_RETURN(auto stored, StoredPacks(store_));
+
+    GcRecord record;
+    std::unordered_set<Id, IdHash> repack;
+    report_.packs = stored.size();
+    report_.pack_bytes = report_.referenced_bytes = 0;
+    for (const auto& [pack, size] : stored) {
+      report_.pack_bytes += size;
+      auto u = look.use.find(pack);
+      const uint64_t referenced = u == look.use.end() ? 0 : u->second.referenced_bytes;
+      report_.referenced_bytes += referenced;
+      if (already.count(pack)) continue;
+      if (!look.indexed.count(pack)) {
+        report_.condemned_unindexed++;
+      } else if (u == look.use.end() || !u->second.referenced) {
+        report_.condemned_unused++;
+      } else if (static_cast<double>(size - std::min(size, referenced)) >=
+                 opt_.repack_threshold * static_cast<double>(size)) {
+        repack.insert(pack);
+        continue;
+      } else {
+        continue;
+      }
+      record.packs.push_back(pack);
+      report_.condemned_bytes += size;
+    }
+    RETURN_IF_ERROR(Repack(look, stored, repack, &record));
+    if (record.packs.empty()) return true;
+    Log("condemning " + std::to_string(record.packs.size()) + " packs (" +
+        HumanBytes(static_cast<double>(report_.condemned_bytes)) + ")");
+    if (opt_.dry_run) return true;
+
+    record.time_ns = NowUnixNs();
+    record.key = NewGcRecordKey(record.time_ns);
+    RETURN_IF_ERROR(PutRecord(store_, record));
+    CrashPoint("prune-condemned");
+    // Listed only now that the record is durable: a session not listed here
+    // started after it and reads it (Repository::RefreshExclusions).
+    ASSIGN_OR_RETURN(auto live, LiveSessions(store_, false, &report_));
+    record.armed = true;
+    for (const auto& [key, m] : live) {
+      record.sessions.push_back(key);
+      report_.waiting_for.push_back(m.Describe());
+    }
+    if (!live.empty()) report_.records_waiting++;
+    RETURN_IF_ERROR(PutRecord(store_, record));
+    CrashPoint("prune-armed");
+    return live.empty();
+  }
+
+  // Copies the referenced blobs of `packs` into new packs (verified on the
+  // way: a damaged blob is never copied, and its pack is left alone), then
+  // adds the packs to `record`.
+  Status Repack(Look& look, const std::unordered_map<Id, uint64_t, IdHash>& stored,
+                const std::unordered_set<Id, IdHash>& packs, GcRecord* record) {
+    if (packs.empty()) return Status::OK();
+    std::unordered_map<Id, std::vector<std::pair<Id, BlobLocation>>, IdHash> live;
+    size_t ordinal = 0;
+    look.repo->ForEachIndexedBlob([&](const Id& id, const BlobLocation& loc) {
+      if (packs.count(loc.pack) && look.reach->set.Test(ordinal))
+        live[loc.pack].push_back({id, loc});
+      ++ordinal;
+    });
+    Log("repacking " + std::to_string(packs.size()) + " packs");
+    std::vector<Id> done;
+    for (const auto& [pack, blobs] : live) {
+      if (opt_.dry_run) {
+        for (const auto& [id, loc] : blobs) report_.repacked_bytes += loc.stored_len;
+        report_.repacked_blobs += blobs.size();
+        done.push_back(pack);
+        continue;
+      }
+      ASSIGN_OR_RETURN(std::string bytes, store_->Get(PackKey(pack)));
+      bool damaged = false;
+      for (const auto& [id, loc] : blobs) {
+        if (uint64_t{loc.offset} + loc.stored_len > bytes.size()) {
+          damaged = true;
+          break;
+        }
+        std::string_view blob(bytes.data() + loc.offset, loc.stored_len);
+        auto check = DecodeBlob(blob, loc.raw_len, id, look.repo->hasher(), "pack " + pack.Hex());
+        if (!check.ok()) {
+          report_.warnings.push_back("not repacking " + pack.Hex() + ": " +
+                                     check.status().message());
+          damaged = true;
+          break;
+        }
+      }
+      if (damaged) continue;
+      for (const auto& [id, loc] : blobs) {
+        RETURN_IF_ERROR(look.repo->AddBlob(
+            loc.type, id, std::string_view(bytes.data() + loc.offset, loc.stored_len),
+            loc.raw_len));
+        report_.repacked_bytes += loc.stored_len;
+      }
+      report_.repacked_blobs += blobs.size();
+      done.push_back(pack);
+    }
+    if (!opt_.dry_run) {
+      RETURN_IF_ERROR(look.repo->Flush());
+      CrashPoint("prune-repacked");
+    }
+    for (const Id& p : done) {
+      record->packs.push_back(p);
+      report_.condemned_repacked++;
+      report_.condemned_bytes += stored.at(p);
+    }
+    return Status::OK();
+  }
+
+  const RepositoryOpener& open_;
+  PruneOptions opt_;
+  PruneReport report_;
+  std::unique_ptr<Repository> anchor_;  // owns store_
+  ObjectStore* store_ = nullptr;
+  std::unique_ptr<SessionMarker> lock_;
+};
+
+}  // namespace
+
+Result<PruneReport> Prune(const RepositoryOpener& open, const PruneOptions& options) {
+  PruneRun run(open, options);
+  return run.Run();
+}
+
+}  // namespace dr
