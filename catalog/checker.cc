@@ -20,6 +20,8 @@ const char* ProblemKindName(ProblemKind k) {
       return "index";
     case ProblemKind::kPackMissing:
       return "pack missing";
+    case ProblemKind::kCondemnedGone:
+      return "condemned pack deleted";
     case ProblemKind::kPackDamaged:
       return "pack damaged";
     case ProblemKind::kBlobDamaged:
@@ -247,8 +249,16 @@ Result<CheckReport> CheckRun::Run() {
   std::vector<Id> to_check;
   for (auto& [pack, blobs] : by_pack) {
     if (!stored.count(pack)) {
-      Problem(ProblemKind::kPackMissing, "pack " + pack.Hex(),
-              "listed in the index but not stored");
+      // Still, any snapshot using it is reported below (its blobs count as
+      // damaged): condemned means no snapshot should.
+      if (repo_.IsCondemned(pack)) {
+        Problem(ProblemKind::kCondemnedGone, "pack " + pack.Hex(),
+                "condemned and already deleted by a prune that was interrupted; the next "
+                "prune finishes the job");
+      } else {
+        Problem(ProblemKind::kPackMissing, "pack " + pack.Hex(),
+                "listed in the index but not stored");
+      }
       std::lock_guard l(mu_);
       for (const auto& [id, loc] : blobs) damaged_[id] = pack;
       continue;

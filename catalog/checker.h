@@ -25,6 +25,7 @@ enum class ProblemKind {
   kBlobMissing,      // a file or tree references an unindexed blob
   kFileDamaged,      // a file in a snapshot uses a damaged or missing blob
   kUnindexedPack,    // informational: left by an interrupted backup, reclaimable
+  kCondemnedGone,    // informational: a condemned pack an interrupted prune already deleted
 };
 
 const char* ProblemKindName(ProblemKind k);
@@ -33,7 +34,9 @@ struct CheckProblem {
   ProblemKind kind;
   std::string where;  // pack, snapshot or "snapshot abcd1234 /path/file"
   std::string message;
-  bool IsError() const { return kind != ProblemKind::kUnindexedPack; }
+  bool IsError() const {
+    return kind != ProblemKind::kUnindexedPack && kind != ProblemKind::kCondemnedGone;
+  }
 };
 
 struct CheckOptions {

@@ -277,7 +277,11 @@ class PruneRun {
     ASSIGN_OR_RETURN(auto stored, StoredPacks(store_));
 
     GcRecord record;
-    std::unordered_set<Id, IdHash> repack;
+    struct Partial {
+      Id pack;
+      uint64_t size, unused;
+    };
+    std::vector<Partial> partial;
     report_.packs = stored.size();
     report_.pack_bytes = report_.referenced_bytes = 0;
     for (const auto& [pack, size] : stored) {
@@ -290,15 +294,25 @@ class PruneRun {
         report_.condemned_unindexed++;
       } else if (u == look.use.end() || !u->second.referenced) {
         report_.condemned_unused++;
-      } else if (static_cast<double>(size - std::min(size, referenced)) >=
-                 opt_.repack_threshold * static_cast<double>(size)) {
-        repack.insert(pack);
-        continue;
       } else {
+        if (referenced < size) partial.push_back({pack, size, size - referenced});
         continue;
       }
       record.packs.push_back(pack);
       report_.condemned_bytes += size;
+    }
+    // Most garbage (by share) first, until what is left is within bounds.
+    std::sort(partial.begin(), partial.end(), [](const Partial& a, const Partial& b) {
+      return static_cast<double>(a.unused) / a.size > static_cast<double>(b.unused) / b.size;
+    });
+    uint64_t unused_left = 0;
+    for (const auto& p : partial) unused_left += p.unused;
+    const double allowed = opt_.max_unused * static_cast<double>(report_.referenced_bytes);
+    std::unordered_set<Id, IdHash> repack;
+    for (const auto& p : partial) {
+      if (static_cast<double>(unused_left) <= allowed) break;
+      repack.insert(p.pack);
+      unused_left -= p.unused;
     }
     RETURN_IF_ERROR(Repack(look, stored, repack, &record));
     if (record.packs.empty()) return true;

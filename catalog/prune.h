@@ -9,7 +9,8 @@
 //     index without them first), then drop the record;
 //  2. condemn: packs with nothing referenced, packs no index lists (left by
 //     failed backups), and packs mostly garbage after their live blobs were
-//     copied into new packs (repack) go into a new record, which is armed
+//     copied into new packs (repack, PruneOptions::max_unused) go into a new
+//     record, which is armed
 //     with the sessions alive once it is visible;
 //  3. if no session was alive, step 1 again, so a quiet repository gets its
 //     space back in one run; otherwise the next run deletes.
@@ -34,8 +35,11 @@ inline constexpr size_t kMaxSegmentsBeforeMerge = 32;
 
 struct PruneOptions {
   bool dry_run = false;
-  // Repack a pack once at least this share of its bytes is unreferenced.
-  double repack_threshold = 0.2;
+  // Repack packs, those with the largest unreferenced share first, until the
+  // unreferenced bytes left in packs are at most this share of the
+  // referenced bytes (restic's --max-unused): most of the space back for
+  // the least copying.
+  double max_unused = 0.05;
   // Progress lines ("condemning 12 packs"), if wanted.
   std::function<void(const std::string&)> log;
 };

@@ -11,6 +11,7 @@
 
 #include "catalog/format/blob.h"
 #include "catalog/gc_record.h"
+#include "catalog/session_marker.h"
 #include "core/bounded_queue.h"
 #include "core/crash_point.h"
 #include "core/envelope.h"
@@ -59,14 +60,17 @@ struct Repository::Impl {
   void LatchError(const Status& s);
 
   std::unique_ptr<ObjectStore> store_;
+  std::unique_ptr<SessionMarker> session_;  // declared after store_: removed before it closes
   RepoConfig config_;
   KeyedHasher hasher_;
   std::vector<std::string> open_warnings_;
 
   mutable std::shared_mutex index_mu_;
-  ChunkIndex index_;                        // GUARDED_BY(index_mu_)
-  std::unordered_set<Id, IdHash> claimed_;  // GUARDED_BY(index_mu_)
-  std::vector<IndexPack> unwritten_index_;  // GUARDED_BY(index_mu_)
+  ChunkIndex index_;                                 // GUARDED_BY(index_mu_)
+  std::unordered_set<Id, IdHash> claimed_;           // GUARDED_BY(index_mu_)
+  std::vector<IndexPack> unwritten_index_;           // GUARDED_BY(index_mu_)
+  std::unordered_set<std::string> loaded_segments_;  // GUARDED_BY(index_mu_)
+  bool index_loaded_ = false;
 
   std::mutex pack_mu_;
   PackBuilder pack_;  // GUARDED_BY(pack_mu_)
@@ -117,7 +121,8 @@ Status Repository::Init(ObjectStore* store, const InitOptions& options) {
   return s;
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore> store) {
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore> store,
+                                                     const std::string& session_kind) {
   const std::string what = store->Url() + "/config";
   auto raw = store->Get(kConfigKey);
   if (!raw.ok()) {
@@ -129,6 +134,13 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore
   }
   ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Decode(*raw, what));
   auto impl = std::make_unique<Impl>(std::move(store), std::move(config));
+  if (!session_kind.empty()) {
+    // A store this reader cannot write to (a read-only copy) cannot be
+    // pruned by it either, nor, for the same reason, by anyone it shares
+    // the credentials with; reading goes on without a marker.
+    auto marker = SessionMarker::Begin(impl->store_.get(), session_kind);
+    if (marker.ok()) impl->session_ = std::move(marker).value();
+  }
   // Condemned packs first, so a blob also stored elsewhere is indexed at
   // its surviving copy. A writer re-reads them once its session marker is
   // up (RefreshExclusions); a reader only loses a preference.
@@ -140,8 +152,30 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore
 
 Status Repository::Impl::RefreshExclusions() {
   ASSIGN_OR_RETURN(auto records, ListGcRecords(store_.get()));
-  std::unique_lock l(index_mu_);
-  index_.ExcludePacks(CondemnedPacks(records));
+  {
+    std::unique_lock l(index_mu_);
+    index_.ExcludePacks(CondemnedPacks(records));
+  }
+  if (!index_loaded_) return Status::OK();
+  // Segments written since Open by others (another backup, a prune that
+  // repacked): a long-lived writer such as a vault learns where repacked
+  // blobs went, so they count as stored.
+  ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
+  for (const auto& seg : segments) {
+    {
+      std::shared_lock l(index_mu_);
+      if (loaded_segments_.count(seg.key)) continue;
+    }
+    auto raw = store_->Get(seg.key);
+    if (!raw.ok()) {
+      if (raw.status().IsNotFound()) continue;  // replaced by a prune meanwhile
+      return raw.status();
+    }
+    ASSIGN_OR_RETURN(auto packs, DecodeIndexSegment(*raw, store_->Url() + "/" + seg.key));
+    std::unique_lock l(index_mu_);
+    for (const auto& p : packs) index_.AddPack(p.pack, p.entries);
+    loaded_segments_.insert(seg.key);
+  }
   return Status::OK();
 }
 
@@ -156,6 +190,7 @@ Status Repository::Impl::LoadIndex() {
     std::vector<std::string> warnings;
     bool vanished = false;
     index_.ClearEntries();
+    loaded_segments_.clear();
     for (const auto& seg : segments) {
       const std::string what = store_->Url() + "/" + seg.key;
       auto raw = store_->Get(seg.key);
@@ -173,8 +208,10 @@ Status Repository::Impl::LoadIndex() {
         continue;
       }
       for (const auto& p : *packs) index_.AddPack(p.pack, p.entries);
+      loaded_segments_.insert(seg.key);
     }
     if (vanished) continue;
+    index_loaded_ = true;
     open_warnings_.insert(open_warnings_.end(), warnings.begin(), warnings.end());
     index_.Compact();
     return Status::OK();
@@ -238,60 +275,8 @@ Result<BlockMap> Repository::LoadBlockMap(const Id& head) {
   return ::dr::LoadBlockMap(head, [this](const Id& id) { return impl_->LoadBlob(id); });
 }
 
-Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& hasher,
-                                              std::vector<std::string>* bad) {
-  ASSIGN_OR_RETURN(auto objects, store->List("snapshots/"));
-  std::vector<Snapshot> out;
-  for (const auto& o : objects) {
-    const std::string what = store->Url() + "/" + o.key;
-    Id id;
-    auto raw = store->Get(o.key);
-    Result<Snapshot> s = raw.ok() ? DecodeSnapshot(*raw, what) : Result<Snapshot>(raw.status());
-    if (s.ok() && (!SnapshotIdFromKey(o.key, &id) || hasher.Hash(*raw) != id)) {
-      s = Status::Corruption(what + ": content does not match its name");
-    }
-    if (!s.ok()) {
-      if (bad) bad->push_back(s.status().message());
-      continue;
-    }
-    s->id = id;
-    out.push_back(std::move(s).value());
-  }
-  std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
-    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
-  });
-  return out;
-}
-
-Result<Snapshot> PickSnapshot(const std::vector<Snapshot>& all, const std::string& spec,
-                              const std::string& where) {
-  if (spec == "latest") {
-    if (all.empty()) return Status::NotFound("repository " + where + " has no snapshots");
-    return all.back();
-  }
-  if (spec.size() < 4 || spec.size() > 32 ||
-      spec.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    return Status::InvalidArgument("snapshot '" + spec +
-                                   "' is not 'latest' or an id (4 to 32 lower-case hex digits)");
-  }
-  const Snapshot* found = nullptr;
-  for (const auto& s : all) {
-    if (s.id.Hex().rfind(spec, 0) != 0) continue;
-    if (found) return Status::InvalidArgument("snapshot prefix '" + spec + "' is ambiguous");
-    found = &s;
-  }
-  if (!found) return Status::NotFound("no snapshot " + spec + " in " + where);
-  return *found;
-}
-
 Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>* bad) {
   return ListSnapshotsIn(impl_->store_.get(), impl_->hasher_, bad);
-}
-
-std::vector<Snapshot> OfHost(std::vector<Snapshot> all, const std::string& host) {
-  if (host.empty()) return all;
-  std::erase_if(all, [&](const Snapshot& s) { return s.host != host; });
-  return all;
 }
 
 namespace {
@@ -429,7 +414,12 @@ Status Repository::Impl::WritePack(std::string pack, std::vector<PackEntry> entr
 Status Repository::Impl::WriteIndexSegment(std::vector<IndexPack> packs) {
   if (packs.empty()) return Status::OK();
   std::string seg = EncodeIndexSegment(packs);
-  Status st = store_->Put("index/" + hasher_.Hash(seg).Hex(), seg);
+  const std::string key = "index/" + hasher_.Hash(seg).Hex();
+  Status st = store_->Put(key, seg);
+  if (st.ok()) {
+    std::unique_lock l(index_mu_);
+    loaded_segments_.insert(key);
+  }
   if (!st.ok()) LatchError(st);
   if (st.ok()) CrashPoint("index-written");
   return st;

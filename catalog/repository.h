@@ -60,7 +60,12 @@ class Repository {
   static Status Init(ObjectStore* store, const InitOptions& options);
   // Reads the config and every index segment. A missing config gives
   // NotFound ("... is not a repository (no config); run drctl init").
-  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<ObjectStore> store);
+  // With `session_kind` ("restore", "check", ...), a session marker is put
+  // up before the index is read and held until the repository is closed, so
+  // a concurrent prune deletes nothing this reader may still look for
+  // (when the store refuses the marker, reading goes on without one).
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<ObjectStore> store,
+                                                  const std::string& session_kind = "");
   ~Repository();
 
   const RepoConfig& config() const;
@@ -137,9 +142,10 @@ class Repository {
   Result<int> AdoptUnindexedPacks();
 
   // ---- prune (catalog/prune.h, catalog/gc_record.h)
-  // Re-reads the condemnation records. A writer calls it after its session
-  // marker is durable, so either a prune sees the marker or the writer sees
-  // the record.
+  // Re-reads the condemnation records, and loads index segments others
+  // wrote since Open. A writer calls it after its session marker is
+  // durable, so either a prune sees the marker or the writer sees the
+  // record.
   Status RefreshExclusions();
   bool IsCondemned(const Id& pack) const;
   // The blob's position among the indexed blobs (for bitmaps), while

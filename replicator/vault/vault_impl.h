@@ -25,6 +25,7 @@
 
 #include "catalog/format/blob.h"
 #include "catalog/repository.h"
+#include "catalog/session_marker.h"
 #include "catalog/store/object_store.h"
 #include "core/bounded_queue.h"
 #include "replicator/vault/agent_registry.h"
@@ -138,6 +139,10 @@ class Vault::Impl {
     // The tree a paged gettree is reading (see docs/protocol.md).
     Id tree_cache_id;
     std::string tree_cache;
+    // Tells a prune of the namespace's repository that this session may
+    // rely on what it saw (catalog/session_marker.h); removed with the
+    // session. Declared last: it goes first.
+    std::unique_ptr<SessionMarker> marker;
   };
 
   void Reply(const std::string& routing, const wire::Message& m);

@@ -97,6 +97,9 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
     }
   }
   s.pending_refs.clear();
+  if (Status valid = s.marker ? s.marker->StillValid() : Status::OK(); !valid.ok()) {
+    return ReplyError(s.routing, c.seq, valid);
+  }
   CrashPoint("vault-commit-next");
   auto id = repo.CommitSnapshot(snap);
   if (!id.ok()) {

@@ -98,6 +98,23 @@ void Vault::Impl::HandleHello(const std::string& routing, const AgentEntry& agen
   // Announce the acknowledged seq again: a credit sent before the cut may be lost.
   s->announced_acked_seq = ~0ull;
   s->ns = *ns;
+  if (!s->marker) {
+    // The marker goes up before the condemnation records are read again,
+    // so a concurrent prune either waits for this session or this session
+    // stops relying on what it condemned (docs/design.md).
+    auto marker = SessionMarker::Begin(s->ns->objects(), "vault session of " + agent.name);
+    Status excluded = marker.ok() && s->ns->repo ? s->ns->repo->RefreshExclusions() : Status::OK();
+    if (!marker.ok() || !excluded.ok()) {
+      const Status& why = marker.ok() ? excluded : marker.status();
+      by_routing_.erase(routing);
+      sessions_.erase(s->id);
+      metrics_.sessions_open = sessions_.size();
+      LogEvent("session_refused",
+               {{"agent", agent.name}, {"namespace", h.nspace}, {"error", why.message()}});
+      return ReplyError(routing, 0, why);
+    }
+    s->marker = std::move(marker).value();
+  }
   s->last_seen = Clock::now();
   by_routing_[routing] = s->id;
   wire::Welcome w;

@@ -21,7 +21,7 @@ int Fail(const Status& s) {
   return kExitError;
 }
 
-std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g) {
+std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g, const std::string& session_kind) {
   if (g.repo.empty()) {
     Fail(Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
     return nullptr;
@@ -31,7 +31,7 @@ std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g) {
     Fail(store.status());
     return nullptr;
   }
-  auto repo = Repository::Open(std::move(store).value());
+  auto repo = Repository::Open(std::move(store).value(), IsVaultUrl(g.repo) ? "" : session_kind);
   if (!repo.ok()) {
     Fail(repo.status());
     return nullptr;

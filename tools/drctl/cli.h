@@ -31,7 +31,11 @@ const char* ProgramName();
 // Prints "<program>: <message>" to stderr, returns kExitError.
 int Fail(const Status& s);
 // Opens the repository named by the options; prints the error on failure.
-std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g);
+// With `session_kind` ("restore", "check"), a session marker tells a
+// concurrent prune to delete nothing this command may still need
+// (catalog/session_marker.h); through a vault there is none (the vault keeps
+// its own sessions).
+std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g, const std::string& session_kind = "");
 bool ShowProgress(const GlobalOptions& g);
 void PrintJson(const nlohmann::json& j);
 // What a block snapshot captured, as `backup --json` and `snapshots --json` show it.
@@ -57,6 +61,13 @@ void AddDiffCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddCheckCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddStatsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+// Repository maintenance: drctl only (an agent can never forget or prune).
+void AddPruneCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddForgetCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+// The policy service and its reports (policies/scheduler.h): drctl only.
+void AddRunCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddJobsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddRpoCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 
 // The whole command line of drctl (agent = false) or dragent (agent = true:
 // the repository is a vault, named by --vault/--namespace/--key/--server-key,

@@ -13,7 +13,7 @@ void AddCheckCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                 "read every pack, decompress and verify every blob against its id");
   cmd->callback([&g, run, read_data] {
     *run = [&g, read_data] {
-      auto repo = OpenRepo(g);
+      auto repo = OpenRepo(g, "check");
       if (!repo) return kExitError;
       ProgressCounters counters;
       CheckOptions opts;

@@ -141,7 +141,7 @@ void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                   "parallel file writers (default: one per core, more for rados://)");
   cmd->callback([&g, run, a] {
     *run = [&g, a] {
-      auto repo = OpenRepo(g);
+      auto repo = OpenRepo(g, "restore");
       if (!repo) return kExitError;
       auto snap = ResolveSnapshot(*repo, a->snapshot, a->at, a->host);
       if (!snap.ok()) return Fail(snap.status());

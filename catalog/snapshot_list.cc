@@ -1,0 +1,61 @@
+// Listing and picking snapshots: shared by Repository and by readers that
+// have no index (a backup-only vault agent).
+#include <algorithm>
+
+#include "catalog/repository.h"
+
+namespace dr {
+
+Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& hasher,
+                                              std::vector<std::string>* bad) {
+  ASSIGN_OR_RETURN(auto objects, store->List("snapshots/"));
+  std::vector<Snapshot> out;
+  for (const auto& o : objects) {
+    const std::string what = store->Url() + "/" + o.key;
+    Id id;
+    auto raw = store->Get(o.key);
+    Result<Snapshot> s = raw.ok() ? DecodeSnapshot(*raw, what) : Result<Snapshot>(raw.status());
+    if (s.ok() && (!SnapshotIdFromKey(o.key, &id) || hasher.Hash(*raw) != id)) {
+      s = Status::Corruption(what + ": content does not match its name");
+    }
+    if (!s.ok()) {
+      if (bad) bad->push_back(s.status().message());
+      continue;
+    }
+    s->id = id;
+    out.push_back(std::move(s).value());
+  }
+  std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
+    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
+  });
+  return out;
+}
+
+Result<Snapshot> PickSnapshot(const std::vector<Snapshot>& all, const std::string& spec,
+                              const std::string& where) {
+  if (spec == "latest") {
+    if (all.empty()) return Status::NotFound("repository " + where + " has no snapshots");
+    return all.back();
+  }
+  if (spec.size() < 4 || spec.size() > 32 ||
+      spec.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("snapshot '" + spec +
+                                   "' is not 'latest' or an id (4 to 32 lower-case hex digits)");
+  }
+  const Snapshot* found = nullptr;
+  for (const auto& s : all) {
+    if (s.id.Hex().rfind(spec, 0) != 0) continue;
+    if (found) return Status::InvalidArgument("snapshot prefix '" + spec + "' is ambiguous");
+    found = &s;
+  }
+  if (!found) return Status::NotFound("no snapshot " + spec + " in " + where);
+  return *found;
+}
+
+std::vector<Snapshot> OfHost(std::vector<Snapshot> all, const std::string& host) {
+  if (host.empty()) return all;
+  std::erase_if(all, [&](const Snapshot& s) { return s.host != host; });
+  return all;
+}
+
+}  // namespace dr

@@ -1,0 +1,76 @@
+#include "tools/drctl/retention_apply.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "tools/drctl/cli.h"
+
+namespace dr::cli {
+
+namespace {
+
+// What the backup does to the paths it is given (replicator/capture), so a
+// policy's sources find their own snapshots.
+std::string NormalizedPath(const std::string& p) {
+  std::error_code ec;
+  std::string n = std::filesystem::absolute(p, ec).lexically_normal().string();
+  if (n.size() > 1 && n.back() == '/') n.pop_back();
+  return n;
+}
+
+}  // namespace
+
+std::string JoinedPaths(const std::vector<std::string>& paths) {
+  std::string s;
+  for (const auto& x : paths) s += (s.empty() ? "" : " ") + Printable(x);
+  return s;
+}
+
+SnapshotGroupKey GroupKeyOf(const Snapshot& s) { return {s.policy, s.host, JoinedPaths(s.paths)}; }
+
+SnapshotGroupKey GroupKeyOf(const Policy& policy, const PolicySource& source,
+                            const std::string& host) {
+  std::vector<std::string> paths;
+  for (const auto& p : source.paths) paths.push_back(NormalizedPath(p));
+  if (source.kind == PolicySource::Kind::kFiles) {
+    std::sort(paths.begin(), paths.end());
+    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  }
+  return {policy.name, host, JoinedPaths(paths)};
+}
+
+SnapshotGroups GroupSnapshots(const std::vector<Snapshot>& all, const std::string& policy,
+                              const std::string& host) {
+  SnapshotGroups groups;
+  for (const auto& s : all) {
+    if (!policy.empty() && s.policy != policy) continue;
+    if (!host.empty() && s.host != host) continue;
+    groups[GroupKeyOf(s)].push_back(&s);
+  }
+  return groups;
+}
+
+std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
+                                           const SnapshotGroupKey& key) {
+  std::optional<int64_t> newest;
+  for (const auto& s : all) {
+    if (s.partial || GroupKeyOf(s) != key) continue;
+    if (!newest || s.time_ns > *newest) newest = s.time_ns;
+  }
+  return newest;
+}
+
+Result<std::vector<RetentionDecision>> ApplyGroupRetention(
+    Repository& repo, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
+    int64_t now_ns, bool dry_run) {
+  std::vector<RetentionInput> in;
+  for (const Snapshot* s : group) in.push_back({s->id, s->time_ns, s->tags, std::nullopt});
+  std::vector<RetentionDecision> decisions = ApplyRetention(std::move(in), rules, now_ns);
+  if (dry_run) return decisions;
+  for (const auto& d : decisions) {
+    if (!d.keep) RETURN_IF_ERROR(repo.store()->Delete(SnapshotKey(d.id)));
+  }
+  return decisions;
+}
+
+}  // namespace dr::cli

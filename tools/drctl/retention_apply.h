@@ -1,0 +1,50 @@
+// Retention applied to a repository, shared by `drctl forget` and the
+// policy runner (`drctl run`): snapshots are grouped by policy, host and
+// source paths, and each group is weighed on its own, so retention never
+// weighs one machine's (or one source's) snapshots against another's.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "catalog/format/snapshot.h"
+#include "catalog/repository.h"
+#include "core/status.h"
+#include "policies/policy.h"
+#include "policies/retention.h"
+
+namespace dr::cli {
+
+// policy, host, paths (space-joined, printable).
+using SnapshotGroupKey = std::tuple<std::string, std::string, std::string>;
+using SnapshotGroups = std::map<SnapshotGroupKey, std::vector<const Snapshot*>>;
+
+// Space-joined printable paths: the third part of a group key.
+std::string JoinedPaths(const std::vector<std::string>& paths);
+// The group key of a snapshot.
+SnapshotGroupKey GroupKeyOf(const Snapshot& s);
+// The group key a policy source's snapshots taken on `host` have: the
+// paths as the backup records them (absolute, normalized, sorted).
+SnapshotGroupKey GroupKeyOf(const Policy& policy, const PolicySource& source,
+                            const std::string& host);
+
+// Groups `all`, keeping only snapshots of `policy` and `host` when given.
+SnapshotGroups GroupSnapshots(const std::vector<Snapshot>& all, const std::string& policy,
+                              const std::string& host);
+
+// The time of the newest complete (not partial) snapshot of `key`'s group:
+// a policy source's newest recovery point. nullopt when there is none.
+std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
+                                           const SnapshotGroupKey& key);
+
+// Decides with `rules` over one group and, unless `dry_run`, deletes the
+// snapshot objects of the forgotten ones (their data goes with the next
+// prune). Decisions newest first. Stops at the first failed delete.
+Result<std::vector<RetentionDecision>> ApplyGroupRetention(
+    Repository& repo, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
+    int64_t now_ns, bool dry_run);
+
+}  // namespace dr::cli
