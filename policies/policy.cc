@@ -422,6 +422,9 @@ Result<std::string> ReadPolicyFile(const std::string& path) {
   return text;
 }
 
+}  // namespace
+
+namespace {
 bool IsPolicyFileName(const std::string& name) {
   auto ends_with = [&](std::string_view suffix) {
     return name.size() > suffix.size() &&
@@ -430,6 +433,8 @@ bool IsPolicyFileName(const std::string& name) {
   // Hidden files are editors' (".#a.yaml" locks) and tools' leftovers.
   return name[0] != '.' && (ends_with(".yaml") || ends_with(".yml"));
 }
+
+}  // namespace
 
 Result<std::vector<std::string>> PolicyFiles(const std::string& path) {
   struct stat st;
@@ -457,8 +462,6 @@ Result<std::vector<std::string>> PolicyFiles(const std::string& path) {
   }
   return files;
 }
-
-}  // namespace
 
 std::string PolicySource::Label() const {
   switch (kind) {

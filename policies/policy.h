@@ -64,6 +64,10 @@ struct Policy {
 
 // Parses one policy document. `file` names it in errors.
 Result<Policy> ParsePolicy(std::string_view yaml, const std::string& file);
+// The files LoadPolicies reads: `path` itself when it is not a directory,
+// else its *.yaml / *.yml files (not hidden: editors' ".#a.yaml" locks; not
+// recursive), in name order.
+Result<std::vector<std::string>> PolicyFiles(const std::string& path);
 // Every *.yaml / *.yml file of `path` (a directory, not recursive, sorted by
 // name) or the one file `path`. Refuses two policies with the same name,
 // naming both files. Reports the first bad file's first mistake.

@@ -20,39 +20,6 @@ namespace {
 
 constexpr char kStateFile[] = "scheduler.json";
 
-// The same rule as LoadPolicies: *.yaml and *.yml, not hidden (editor
-// locks such as ".#a.yaml"), not recursive, in name order.
-bool IsPolicyFileName(const std::string& name) {
-  auto ends_with = [&](std::string_view suffix) {
-    return name.size() > suffix.size() &&
-           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  return name[0] != '.' && (ends_with(".yaml") || ends_with(".yml"));
-}
-
-// The policy files of `path` (a directory or one file), sorted.
-Result<std::vector<std::string>> PolicyFilesOf(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "policies " + path);
-  if (!S_ISDIR(st.st_mode)) return std::vector<std::string>{path};
-  DIR* dir = ::opendir(path.c_str());
-  if (!dir) return Status::FromErrno(errno, "policy directory " + path);
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(dir)) {
-    if (IsPolicyFileName(e->d_name)) names.emplace_back(e->d_name);
-  }
-  ::closedir(dir);
-  std::sort(names.begin(), names.end());
-  const std::string prefix = path.back() == '/' ? path : path + "/";
-  std::vector<std::string> files;
-  for (const std::string& name : names) {
-    const std::string file = prefix + name;
-    if (::stat(file.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
-    files.push_back(file);
-  }
-  return files;
-}
-
 }  // namespace
 
 int64_t RealClock::NowS() { return static_cast<int64_t>(::time(nullptr)); }
@@ -257,7 +224,7 @@ std::string DefaultStateDir() {
 }
 
 Result<PolicyDirLoad> LoadPolicyDir(const std::string& path) {
-  ASSIGN_OR_RETURN(std::vector<std::string> files, PolicyFilesOf(path));
+  ASSIGN_OR_RETURN(std::vector<std::string> files, PolicyFiles(path));
   PolicyDirLoad out;
   std::map<std::string, std::string> defined;  // name -> file
   for (const std::string& file : files) {
@@ -280,7 +247,7 @@ Result<PolicyDirLoad> LoadPolicyDir(const std::string& path) {
 }
 
 std::string PolicyDirFingerprint(const std::string& path) {
-  auto files = PolicyFilesOf(path);
+  auto files = PolicyFiles(path);
   if (!files.ok()) return "unreadable";
   // FNV-1a over every name and content: cheap, and a policy directory is
   // a few pages. Not a security check, only "did anything change".

@@ -34,7 +34,7 @@ struct BlockBackupOptions {
   std::string source;  // image file or block device
   uint32_t block_size = kDefaultBlockSize;
   std::vector<std::string> tags;
-  std::string policy;  // recorded in the snapshot (policies/policy.h)
+  std::string policy;                 // recorded in the snapshot (policies/policy.h)
   std::string host;                   // default: this machine's host name
   std::optional<std::string> parent;  // default: latest block snapshot of same host and source
   bool read_all = false;              // read every block even when extents could be compared
