@@ -15,6 +15,27 @@
 namespace dr {
 namespace {
 
+// Durable packs in a directory repository (temporary files start with '.').
+int CountPacks(const std::string& repo) {
+  int n = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(repo + "/data", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->is_regular_file(ec) && it->path().filename().string()[0] != '.') ++n;
+  }
+  return n;
+}
+
+// Waits until the backup `pid` has made `target` packs durable; false if
+// it ended (and was reaped) first.
+bool WaitForPacks(const std::string& repo, int target, pid_t pid) {
+  for (int i = 0; i < 6000 && CountPacks(repo) < target; ++i) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
+    usleep(10000);
+  }
+  return true;
+}
+
 TEST(Crash, KillNineDuringBackupLeavesACleanRepository) {
   test::TempDir dir("crash");
   const std::string repo = dir / "repo", src = dir / "src";
@@ -34,10 +55,15 @@ TEST(Crash, KillNineDuringBackupLeavesACleanRepository) {
             src.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    usleep(50000 + rng() % 700000);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
+    // Even rounds kill at a random moment, often before any pack is durable;
+    // odd rounds first wait for two new packs, so that however slow the
+    // machine, some of the data is stored before the final backup.
+    const bool running = round % 2 == 0 || WaitForPacks(repo, CountPacks(repo) + 2, pid);
+    if (running) {
+      usleep(50000 + rng() % 700000);
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
     auto check = test::RunDrctl({"-r", repo, "check"});
     ASSERT_EQ(check.exit_code, 0) << "round " << round << ": " << check.out << check.err;
   }
