@@ -52,6 +52,7 @@ VaultSite::VaultSite(const std::string& dir, int port, Options options)
     << "repository: " << options_.repository << "\n"
     << "metrics: tcp://127.0.0.1:" << metrics_port_ << "\n"
     << "credit_mib: " << options_.credit_mib << "\n";
+  if (!options_.site.empty()) c << "site: " << options_.site << "\n";
   if (!options_.offsite_endpoint.empty()) {
     c << "offsite:\n  endpoint: " << options_.offsite_endpoint
       << "\n  server_key: " << options_.offsite_server_pub << "\n  interval_s: 1\n";

@@ -36,6 +36,7 @@ class VaultSite {
     int credit_mib = 32;
     // Off-site peer: its endpoint and public key file.
     std::string offsite_endpoint, offsite_server_pub;
+    std::string site;  // "off-site": apply policies' off-site retention
   };
   // Writes the config and runs `drvault init`.
   VaultSite(const std::string& dir, int port, Options options);

@@ -170,6 +170,7 @@ void SnapshotFields(A& a, S& s) {
 }  // namespace
 
 std::string SnapshotKey(const Id& id) { return "snapshots/" + id.Hex(); }
+std::string ForgottenKey(const Id& id) { return "forgotten/" + id.Hex(); }
 
 bool SnapshotIdFromKey(std::string_view key, Id* out) {
   constexpr std::string_view kPrefix = "snapshots/";

@@ -74,6 +74,9 @@ struct Snapshot {
 };
 
 std::string SnapshotKey(const Id& id);
+// "forgotten/<32 hex>": left by forget where the snapshot object was, so a
+// replicating peer never sends back what this site deliberately forgot.
+std::string ForgottenKey(const Id& id);
 // Parses "snapshots/<32 hex>" back to the snapshot id; false for other keys.
 bool SnapshotIdFromKey(std::string_view key, Id* out);
 // Returns the sealed object bytes; the id is the keyed hash of them.

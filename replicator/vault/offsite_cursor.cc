@@ -4,6 +4,7 @@
 
 #include "catalog/format/index.h"
 #include "catalog/format/pack.h"
+#include "catalog/format/snapshot.h"
 #include "core/timefmt.h"
 
 namespace dr {
@@ -48,6 +49,17 @@ Result<std::set<std::string>> KeysAt(ObjectStore& store, const std::string& pref
 Result<Reconciled> ReconcileCursor(ObjectStore& local, ObjectStore& peer, OffsiteCursor* cursor) {
   Reconciled r;
   ASSIGN_OR_RETURN(auto peer_snapshots, KeysAt(peer, "snapshots/"));
+  // What the peer forgot by its own retention counts as copied: a deletion
+  // at one site never undoes, nor is undone by, the other.
+  ASSIGN_OR_RETURN(auto peer_forgotten, KeysAt(peer, "forgotten/"));
+  for (const auto& k : peer_forgotten) {
+    Id id;
+    if (Id::FromHex(std::string_view(k).substr(std::string_view("forgotten/").size()), &id) &&
+        ForgottenKey(id) == k) {
+      peer_snapshots.insert(SnapshotKey(id));
+      cursor->snapshots.insert(SnapshotKey(id));
+    }
+  }
   ASSIGN_OR_RETURN(auto peer_index, KeysAt(peer, "index/"));
   ASSIGN_OR_RETURN(auto peer_packs, KeysAt(peer, "data/"));
   if (cursor->config && !peer.Size("config").ok()) {

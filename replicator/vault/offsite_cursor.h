@@ -7,6 +7,8 @@
 // again: ReconcileCursor drops from the cursor every index segment and
 // snapshot the peer lacks, and every segment whose packs it lacks, so the
 // next copy sends them again (in the usual order: packs, segment, snapshots).
+// A snapshot the peer forgot by its own retention (its "forgotten/<id>"
+// tombstone) is never sent again.
 #pragma once
 
 #include <set>

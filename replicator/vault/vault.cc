@@ -23,6 +23,7 @@ Vault::Impl::Impl(VaultConfig config)
 
 Vault::Impl::~Impl() {
   offsite_.reset();
+  retention_.reset();
   readers_.reset();
   ::close(wake_fd_);
 }
@@ -57,6 +58,7 @@ Status Vault::Impl::Init() {
   }
   if (config_.offsite)
     offsite_ = std::make_unique<OffsiteReplicator>(config_, &registry_, &metrics_);
+  retention_ = std::make_unique<VaultRetention>(config_);
   LogEvent("vault_listening", {{"listen", config_.listen},
                                {"repository", config_.repository},
                                {"server_key", server_keys_.public_key},

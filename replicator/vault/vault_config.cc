@@ -43,8 +43,8 @@ Result<VaultConfig> FromYaml(const YAML::Node& root, const std::string& path,
       return Status::InvalidArgument("vault config " + path + ": " + where + name + ": empty");
     return Status::OK();
   };
-  static const char* kKnown[] = {"listen",  "state",      "repository",
-                                 "metrics", "credit_mib", "offsite"};
+  static const char* kKnown[] = {"listen",     "state",   "repository", "metrics",
+                                 "credit_mib", "offsite", "site"};
   for (const auto& kv : root) {
     if (!kv.first.IsScalar())  // a null, sequence or mapping key ("? [a]: b")
       return Status::InvalidArgument("vault config " + path + ": a field name is not a string");
@@ -56,6 +56,14 @@ Result<VaultConfig> FromYaml(const YAML::Node& root, const std::string& path,
   RETURN_IF_ERROR(field(root, "state", "", true, &c.state_dir));
   RETURN_IF_ERROR(field(root, "repository", "", true, &c.repository));
   RETURN_IF_ERROR(field(root, "metrics", "", false, &c.metrics));
+  std::string site = "same-city";
+  RETURN_IF_ERROR(field(root, "site", "", false, &site));
+  if (site == "off-site") {
+    c.site = VaultSite::kOffsite;
+  } else if (site != "same-city") {
+    return Status::InvalidArgument("vault config " + path +
+                                   ": site: must be same-city or off-site, not '" + site + "'");
+  }
   if (root["credit_mib"]) {
     try {
       int mib = root["credit_mib"].as<int>();

@@ -5,6 +5,7 @@
 //   repository: rados://backups?conf=/etc/ceph/ceph.conf   # or dir:///srv/vault
 //   metrics: tcp://127.0.0.1:9400       # Prometheus text on GET /metrics (optional)
 //   credit_mib: 32                      # unacknowledged bytes one agent may have in flight
+//   site: same-city                     # or off-site: which retention rules apply here
 //   offsite:                            # optional: feed an independent copy
 //     endpoint: tcp://dr-offsite:7400
 //     server_key: /etc/drvault/offsite-server.pub   # a key file or the Z85 key
@@ -29,16 +30,22 @@ struct OffsiteConfig {
   int interval_s = 5;
 };
 
+// Which of a policy's retention rule sets this vault applies.
+enum class VaultSite { kSameCity, kOffsite };
+
 struct VaultConfig {
   std::string listen;
   std::string state_dir;
   std::string repository;
   std::string metrics;  // empty: no metrics endpoint
   uint64_t credit_bytes = 32ull << 20;
+  VaultSite site = VaultSite::kSameCity;
   std::optional<OffsiteConfig> offsite;
 
   std::string server_key_path() const { return state_dir + "/server.key"; }
   std::string registry_path() const { return state_dir + "/agents.json"; }
+  // The policies applied here and their history (policy_store.h).
+  std::string policies_dir() const { return state_dir + "/policies"; }
   // The key this vault presents to its off-site peer (generated with the server key).
   std::string offsite_client_key_path() const { return state_dir + "/offsite-client.key"; }
 };

@@ -35,6 +35,7 @@
 #include "replicator/vault/vault.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
+#include "replicator/vault/vault_retention.h"
 #include "replicator/vault/zap_handler.h"
 #include "replicator/wire/curve_keys.h"
 #include "replicator/wire/protocol.h"
@@ -191,6 +192,7 @@ class Vault::Impl {
   std::unique_ptr<MetricsHttp> http_;
   VaultMetrics metrics_;
   std::unique_ptr<OffsiteReplicator> offsite_;
+  std::unique_ptr<VaultRetention> retention_;
   std::map<std::string, Namespace> namespaces_;
   std::unordered_map<uint64_t, Session> sessions_;
   std::unordered_map<std::string, uint64_t> by_routing_;

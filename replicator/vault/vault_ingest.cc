@@ -116,6 +116,7 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   AdvanceAcks();  // the flush made every session's blobs durable
   Reply(s.routing, wire::Committed{c.seq, *id});
   if (offsite_) offsite_->Nudge();
+  retention_->Nudge(s.nspace);
 }
 
 }  // namespace dr

@@ -8,6 +8,7 @@
 #include "catalog/format/repo_config.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/object_verify.h"
+#include "catalog/prune.h"
 #include "core/env/file_io.h"
 #include "core/timefmt.h"
 #include "replicator/vault/object_keys.h"
@@ -209,7 +210,21 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
                             {"error", st.message()}});
     return ReplyError(s.routing, p.seq, st);
   }
+  if (p.key == "config") {
+    // Marks the namespace as a replica, which prune refuses (catalog/prune.h).
+    Status marked = store->PutIfAbsent(
+        kReplicaMarkerKey,
+        nlohmann::json{{"fed_by", s.agent.name}, {"since_ns", NowUnixNs()}}.dump() + "\n");
+    if (!marked.ok() && marked.code() != Code::kAlreadyExists) {
+      LogEvent("put_failed", {{"agent", s.agent.name},
+                              {"namespace", s.nspace},
+                              {"key", kReplicaMarkerKey},
+                              {"error", marked.message()}});
+      return ReplyError(s.routing, p.seq, marked);
+    }
+  }
   Reply(s.routing, wire::Ack{p.seq});
+  if (p.key.rfind("snapshots/", 0) == 0) retention_->Nudge(s.nspace);
 }
 
 }  // namespace dr

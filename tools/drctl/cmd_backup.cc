@@ -88,6 +88,7 @@ int RunBlock(const GlobalOptions& g, const BackupOptions& opts, BlockArgs& block
   if (Status s = CheckBlockSource(block, bo.source); !s.ok()) return Fail(s);
   ProgressCounters counters;
   bo.tags = opts.tags;
+  bo.policy = opts.policy;
   bo.host = opts.host;
   bo.parent = opts.parent;
   bo.read_all = bo.read_all || opts.force_reread;
@@ -177,6 +178,9 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_flag("-x,--one-file-system", opts->one_file_system, "do not cross mount points");
   cmd->add_option("--tag", opts->tags, "tag the snapshot (repeatable)");
   cmd->add_option("--host", opts->host, "host name recorded in the snapshot");
+  cmd->add_option("--policy", opts->policy,
+                  "record the snapshot as taken for this policy, so that policy's retention "
+                  "weighs it (what drctl run and dragent run do)");
   cmd->add_option("--parent", *parent,
                   "snapshot to compare with (default: latest of same host+paths)");
   cmd->add_flag("--force", opts->force_reread, "read every file, ignoring the parent's metadata");

@@ -4,8 +4,8 @@
 #include "policies/duration.h"
 #include "policies/policy.h"
 #include "policies/retention.h"
+#include "policies/snapshot_groups.h"
 #include "tools/drctl/cli.h"
-#include "tools/drctl/retention_apply.h"
 
 namespace dr::cli {
 
@@ -95,7 +95,7 @@ void AddForgetCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       nlohmann::json jgroups = nlohmann::json::array();
       size_t removed = 0, kept = 0;
       for (const auto& [key, snaps] : groups) {
-        auto decisions = ApplyGroupRetention(*repo, snaps, *rules, now, f->dry_run);
+        auto decisions = ApplyGroupRetention(*repo->store(), snaps, *rules, now, f->dry_run);
         if (!decisions.ok()) return Fail(decisions.status());
         const auto& [policy, host, paths] = key;
         nlohmann::json jd = nlohmann::json::array();

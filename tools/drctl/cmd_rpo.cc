@@ -8,7 +8,7 @@
 #include "policies/scheduler.h"
 #include "replicator/capture/backup.h"
 #include "tools/drctl/cli.h"
-#include "tools/drctl/retention_apply.h"
+#include "policies/snapshot_groups.h"
 
 namespace dr::cli {
 

@@ -22,12 +22,12 @@
 #include "policies/job_log.h"
 #include "policies/rpo.h"
 #include "policies/scheduler.h"
+#include "policies/snapshot_groups.h"
 #include "replicator/capture/backup.h"
 #include "replicator/capture/block_backup.h"
 #include "replicator/wire/remote_target.h"
 #include "replicator/wire/vault_client.h"
 #include "tools/drctl/cli.h"
-#include "tools/drctl/retention_apply.h"
 
 namespace dr::cli {
 
@@ -381,7 +381,8 @@ class PolicyRunner {
     const SnapshotGroups groups = GroupSnapshots(*all, job.policy.name, f_.host);
     auto group = groups.find(group_key);
     if (group == groups.end()) return;
-    auto decisions = ApplyGroupRetention(**repo, group->second, rules, NowUnixNs(), false);
+    auto decisions =
+        ApplyGroupRetention(*(*repo)->store(), group->second, rules, NowUnixNs(), false);
     if (!decisions.ok()) return Warn("retention failed: %s", decisions.status().message());
     size_t forgotten = 0;
     for (const auto& d : *decisions) forgotten += !d.keep;

@@ -6,6 +6,7 @@
 //   drvault revoke --config ... N|KEY
 //   drvault agents --config ...             who is enrolled
 //   drvault server-key --config ...         the public key agents pin
+//   drvault policy apply|list|show|diff|remove|history   policies applied here (cmd_policy.cc)
 // Each command parses, calls one library function, and prints.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -17,37 +18,14 @@
 #include "replicator/vault/vault.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/wire/curve_keys.h"
+#include "tools/drvault/commands.h"
 
 namespace {
 
 using namespace dr;
+using namespace dr::drvault;
 
-constexpr int kExitOk = 0, kExitError = 1, kExitUsage = 2;
 std::atomic<bool> g_stop{false};
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "drvault: %s\n", s.message().c_str());
-  return kExitError;
-}
-
-// What every command shares: the configuration path and the command to run
-// once parsing succeeded.
-struct Cli {
-  std::string config_path;
-  std::function<int()> run;
-
-  // Registers `body`, run with the loaded configuration.
-  void WithConfig(CLI::App* cmd, std::function<int(const VaultConfig&)> body) {
-    cmd->callback([this, cmd, body] {
-      run = [this, body] {
-        if (config_path.empty())
-          return Fail(Status::InvalidArgument("no --config given (env DRVAULT_CONFIG)"));
-        auto c = LoadVaultConfig(config_path);
-        return c.ok() ? body(*c) : Fail(c.status());
-      };
-    });
-  }
-};
 
 int PrintKey(const std::string& path) {
   auto keys = ReadKeyFile(path);
@@ -191,6 +169,7 @@ int main(int argc, char** argv) {
   AddRevoke(app, cli);
   AddAgents(app, cli);
   AddKeyPrinters(app, cli);
+  AddPolicyCommands(app, cli);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,13 +1,20 @@
-#include "tools/drctl/retention_apply.h"
+#include "policies/snapshot_groups.h"
 
 #include <algorithm>
 #include <filesystem>
 
-#include "tools/drctl/cli.h"
+#include <nlohmann/json.hpp>
 
-namespace dr::cli {
+#include "catalog/format/snapshot.h"
+
+namespace dr {
 
 namespace {
+
+// Raw path bytes as a quoted, printable JSON string (as drctl prints them).
+std::string Printable(const std::string& raw) {
+  return nlohmann::json(raw).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 // What the backup does to the paths it is given (replicator/capture), so a
 // policy's sources find their own snapshots.
@@ -60,17 +67,24 @@ std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
   return newest;
 }
 
+Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns) {
+  const std::string tombstone = nlohmann::json{{"forgotten_ns", now_ns}}.dump() + "\n";
+  Status put = store.PutIfAbsent(ForgottenKey(id), tombstone);
+  if (!put.ok() && put.code() != Code::kAlreadyExists) return put;
+  return store.Delete(SnapshotKey(id));
+}
+
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
-    Repository& repo, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
+    ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
     int64_t now_ns, bool dry_run) {
   std::vector<RetentionInput> in;
   for (const Snapshot* s : group) in.push_back({s->id, s->time_ns, s->tags, std::nullopt});
   std::vector<RetentionDecision> decisions = ApplyRetention(std::move(in), rules, now_ns);
   if (dry_run) return decisions;
   for (const auto& d : decisions) {
-    if (!d.keep) RETURN_IF_ERROR(repo.store()->Delete(SnapshotKey(d.id)));
+    if (!d.keep) RETURN_IF_ERROR(ForgetSnapshot(store, d.id, now_ns));
   }
   return decisions;
 }
 
-}  // namespace dr::cli
+}  // namespace dr

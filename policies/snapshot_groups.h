@@ -1,5 +1,5 @@
-// Retention applied to a repository, shared by `drctl forget` and the
-// policy runner (`drctl run`): snapshots are grouped by policy, host and
+// Retention applied to a repository, shared by `drctl forget`, the
+// policy runner (`drctl run`) and the vaults: snapshots are grouped by policy, host and
 // source paths, and each group is weighed on its own, so retention never
 // weighs one machine's (or one source's) snapshots against another's.
 #pragma once
@@ -16,7 +16,7 @@
 #include "policies/policy.h"
 #include "policies/retention.h"
 
-namespace dr::cli {
+namespace dr {
 
 // policy, host, paths (space-joined, printable).
 using SnapshotGroupKey = std::tuple<std::string, std::string, std::string>;
@@ -40,11 +40,15 @@ SnapshotGroups GroupSnapshots(const std::vector<Snapshot>& all, const std::strin
 std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
                                            const SnapshotGroupKey& key);
 
+// Deletes snapshot object `id`, first leaving its tombstone
+// (ForgottenKey): the data goes with the next prune.
+Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns);
+
 // Decides with `rules` over one group and, unless `dry_run`, deletes the
 // snapshot objects of the forgotten ones (their data goes with the next
 // prune). Decisions newest first. Stops at the first failed delete.
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
-    Repository& repo, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
+    ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
     int64_t now_ns, bool dry_run);
 
-}  // namespace dr::cli
+}  // namespace dr

@@ -1,0 +1,123 @@
+#include "replicator/vault/vault_retention.h"
+
+#include <map>
+
+#include "catalog/format/repo_config.h"
+#include "catalog/repository.h"
+#include "catalog/store/object_store.h"
+#include "core/timefmt.h"
+#include "policies/scheduler.h"
+#include "policies/snapshot_groups.h"
+#include "replicator/vault/vault_log.h"
+
+namespace dr {
+
+namespace {
+
+// The policies applied at this vault for `ns`, by name.
+Result<std::map<std::string, Policy>> NamespacePolicies(const VaultConfig& config,
+                                                        const std::string& ns,
+                                                        std::vector<std::string>* errors) {
+  std::map<std::string, Policy> out;
+  auto load = LoadPolicyDir(config.state_dir + "/policies");
+  if (!load.ok()) {
+    if (load.status().IsNotFound()) return out;  // no policy applied yet
+    return load.status();
+  }
+  if (errors) *errors = load->errors;
+  for (auto& p : load->policies) {
+    if (p.ns == ns) out.emplace(p.name, std::move(p));
+  }
+  return out;
+}
+
+// Whether `policy` covers every snapshot of `group`: each was written by an
+// agent the policy names (the vault's stamp, which no agent can forge).
+bool CoversGroup(const Policy& policy, const std::vector<const Snapshot*>& group) {
+  for (const Snapshot* s : group) {
+    if (s->identity.empty() || !policy.AppliesTo(s->identity)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& config,
+                                                        const std::string& ns, int64_t now_ns,
+                                                        bool dry_run,
+                                                        std::vector<std::string>* policy_errors) {
+  std::vector<GroupRetention> out;
+  ASSIGN_OR_RETURN(auto policies, NamespacePolicies(config, ns, policy_errors));
+  if (policies.empty()) return out;
+  ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config.repository, ns));
+  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+  ASSIGN_OR_RETURN(std::string config_object, store->Get("config"));
+  ASSIGN_OR_RETURN(RepoConfig repo_config,
+                   RepoConfig::Decode(config_object, "config of namespace " + ns));
+  const KeyedHasher hasher(repo_config.secret);
+  ASSIGN_OR_RETURN(auto all, ListSnapshotsIn(store.get(), hasher));
+  const bool offsite = config.site == VaultSite::kOffsite;
+  for (const auto& [key, group] : GroupSnapshots(all, "", "")) {
+    const auto& [policy_name, host, paths] = key;
+    auto p = policies.find(policy_name);
+    if (p == policies.end() || !CoversGroup(p->second, group)) continue;
+    const RetentionRules& rules = offsite ? p->second.off_site : p->second.same_city;
+    if (rules.empty()) continue;
+    ASSIGN_OR_RETURN(auto decisions, ApplyGroupRetention(*store, group, rules, now_ns, dry_run));
+    out.push_back({policy_name, host, paths, rules.Describe(), std::move(decisions)});
+  }
+  return out;
+}
+
+VaultRetention::VaultRetention(VaultConfig config)
+    : config_(std::move(config)), thread_([this] { Loop(); }) {}
+
+VaultRetention::~VaultRetention() {
+  {
+    std::lock_guard l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void VaultRetention::Nudge(const std::string& ns) {
+  {
+    std::lock_guard l(mu_);
+    pending_.insert(ns);
+  }
+  cv_.notify_all();
+}
+
+void VaultRetention::Loop() {
+  std::unique_lock l(mu_);
+  while (true) {
+    cv_.wait(l, [this] { return stop_ || !pending_.empty(); });
+    if (stop_) return;
+    const std::string ns = *pending_.begin();
+    pending_.erase(pending_.begin());
+    l.unlock();
+    std::vector<std::string> policy_errors;
+    auto r = ApplyVaultRetention(config_, ns, NowUnixNs(), false, &policy_errors);
+    for (const auto& e : policy_errors) LogEvent("policy_error", {{"error", e}});
+    if (!r.ok()) {
+      LogEvent("retention_failed", {{"namespace", ns}, {"error", r.status().message()}});
+    } else {
+      for (const auto& g : *r) {
+        size_t forgotten = 0;
+        for (const auto& d : g.decisions) forgotten += !d.keep;
+        if (forgotten == 0) continue;
+        LogEvent("retention_applied", {{"namespace", ns},
+                                       {"policy", g.policy},
+                                       {"host", g.host},
+                                       {"paths", g.paths},
+                                       {"rules", g.rules},
+                                       {"kept", g.decisions.size() - forgotten},
+                                       {"forgotten", forgotten}});
+      }
+    }
+    l.lock();
+  }
+}
+
+}  // namespace dr

@@ -1,0 +1,191 @@
+// Retention at the vaults: the same-city vault forgets what a policy's
+// same-city rules let go after each commit (agents cannot forget), the
+// off-site vault applies the policy's own off-site rules to what is
+// replicated to it, keeps what the same-city site forgot, and is never sent
+// back what it forgot itself.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "catalog/format/snapshot.h"
+#include "catalog/store/object_store.h"
+#include "tests/test_util.h"
+#include "tests/vault_harness.h"
+
+namespace dr {
+namespace {
+
+using test::AgentKey;
+using test::RunDrctl;
+using test::VaultSite;
+
+std::set<std::string> SnapshotKeys(const std::string& url, const std::string& prefix) {
+  std::set<std::string> out;
+  auto store = OpenObjectStore(url);
+  if (!store.ok()) return out;
+  auto list = (*store)->List(prefix);
+  if (!list.ok()) return out;
+  for (const auto& o : *list) out.insert(o.key.substr(o.key.find('/') + 1));
+  return out;
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+std::string Policy(const std::string& src, int same_city, int off_site) {
+  return "name: ledger\nnamespace: finance\nagents: [ledger-01]\nsources:\n  paths: [" + src +
+         "]\nschedule:\n  every: 1h\nretention:\n  same-city:\n    keep-last: " +
+         std::to_string(same_city) + "\n  off-site:\n    keep-last: " + std::to_string(off_site) +
+         "\n";
+}
+
+void Apply(const VaultSite& site, const std::string& file) {
+  auto r = test::RunProgram({DRVAULT_PATH, "-c", site.config(), "policy", "apply", file});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+class VaultRetentionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* d : {"offsite", "primary"}) std::filesystem::create_directories(dir_ / d);
+    offsite_ = std::make_unique<VaultSite>(
+        dir_ / "offsite", test::TestPort(20),
+        VaultSite::Options{"dir://" + dir_ / "offsite-repo", 32, "", "", "off-site"});
+    primary_ = std::make_unique<VaultSite>(
+        dir_ / "primary", test::TestPort(22),
+        VaultSite::Options{"dir://" + dir_ / "primary-repo", 32, offsite_->endpoint(),
+                           offsite_->server_pub(), ""});
+    agent_ = test::MakeAgentKey(dir_.path(), "ledger-01");
+    primary_->Enrol("ledger-01", agent_.pub_file, "finance");
+    offsite_->Enrol("primary", primary_->OffsiteClientPub(), "*", "replicate");
+    src_ = dir_ / "src";
+    std::filesystem::create_directories(src_);
+    test::WriteFile(dir_ / "ledger.yaml", Policy(src_, 2, 4));
+    Apply(*primary_, dir_ / "ledger.yaml");
+    Apply(*offsite_, dir_ / "ledger.yaml");
+    offsite_->Start();
+    primary_->Start();
+  }
+
+  // A backup recorded for the policy; returns the snapshot id.
+  std::string Backup(int n, const std::string& policy = "ledger") {
+    test::WriteFile(src_ + "/ledger.csv", test::RandomBytes(64 << 10, 500 + n));
+    std::vector<std::string> args = {"-q", "--json", "backup", src_};
+    if (!policy.empty()) args.insert(args.end(), {"--policy", policy});
+    auto b = primary_->Agent(agent_, "finance", args);
+    EXPECT_EQ(b.exit_code, 0) << b.err;
+    auto j = nlohmann::json::parse(b.out, nullptr, false);
+    return j.is_object() ? j.value("snapshot", "") : "";
+  }
+
+  std::set<std::string> At(const VaultSite& site, const char* prefix = "snapshots/") {
+    return SnapshotKeys(site.RepositoryOf("finance"), prefix);
+  }
+
+  test::TempDir dir_{"vault-retention"};
+  std::unique_ptr<VaultSite> offsite_, primary_;
+  AgentKey agent_;
+  std::string src_;
+};
+
+TEST_F(VaultRetentionTest, EachSiteKeepsByItsOwnRulesAndNeitherDeletionPropagates) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(Backup(i));
+    ASSERT_FALSE(ids.back().empty());
+    // Each snapshot reaches the off-site before the next, so the off-site
+    // weighs every one of them (it forgets as they arrive).
+    ASSERT_TRUE(test::WaitFor(60, [&] {
+      return At(*offsite_).count(ids.back()) || At(*offsite_, "forgotten/").count(ids.back());
+    })) << offsite_->Log();
+  }
+  // Same-city: keep-last 2, after every commit.
+  ASSERT_TRUE(test::WaitFor(30, [&] {
+    return At(*primary_) == std::set<std::string>{ids[4], ids[5]};
+  })) << primary_->Log();
+  // Off-site: keep-last 4 of what it received, although the same-city
+  // site forgot two of those.
+  ASSERT_TRUE(test::WaitFor(30, [&] {
+    return At(*offsite_) == std::set<std::string>{ids[2], ids[3], ids[4], ids[5]};
+  })) << offsite_->Log();
+  EXPECT_EQ(At(*offsite_, "forgotten/"), (std::set<std::string>{ids[0], ids[1]}));
+  // The snapshots the same-city site forgot still restore at the off-site.
+  offsite_->Enrol("ledger-01", agent_.pub_file, "finance", "restore");
+  auto r = offsite_->Agent(agent_, "finance", {"-q", "restore", ids[2], "--target", dir_ / "out"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "out" + src_ + "/ledger.csv"));
+  // Pruning the replica is refused, in one line, and touches nothing.
+  const auto packs = At(*offsite_, "data/");
+  auto prune = RunDrctl({"-r", offsite_->RepositoryOf("finance"), "prune"});
+  EXPECT_EQ(prune.exit_code, 1);
+  EXPECT_NE(prune.err.find("is an off-site replica"), std::string::npos) << prune.err;
+  EXPECT_EQ(std::count(prune.err.begin(), prune.err.end(), '\n'), 1) << prune.err;
+  EXPECT_EQ(At(*offsite_, "data/"), packs);
+  // The same-city repository prunes as usual.
+  auto same_city = RunDrctl({"-q", "-r", primary_->RepositoryOf("finance"), "prune"});
+  EXPECT_EQ(same_city.exit_code, 0) << same_city.err;
+}
+
+TEST_F(VaultRetentionTest, WhatTheOffsiteForgotIsNeverSentBack) {
+  // Here the off-site keeps less than the same-city site.
+  test::WriteFile(dir_ / "ledger.yaml", Policy(src_, 10, 1));
+  Apply(*primary_, dir_ / "ledger.yaml");
+  Apply(*offsite_, dir_ / "ledger.yaml");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(Backup(i));
+    ASSERT_TRUE(test::WaitFor(60, [&] {
+      return At(*offsite_).count(ids.back()) || At(*offsite_, "forgotten/").count(ids.back());
+    })) << offsite_->Log();
+  }
+  ASSERT_TRUE(test::WaitFor(30, [&] { return At(*offsite_) == std::set<std::string>{ids[2]}; }))
+      << offsite_->Log();
+  // A snapshot sent back would be forgotten again at once, so what shows a
+  // resend is the off-site forgetting once more.
+  auto forgets = [&] { return Count(offsite_->Log(), "\"retention_applied\""); };
+  const size_t before = forgets();
+  // Reconciliation (at start, then every 12 cycles of 1 s) compares the
+  // sites; the same-city site still has all three, and sends none back.
+  std::this_thread::sleep_for(std::chrono::seconds(15));
+  EXPECT_EQ(At(*primary_).size(), 3u);
+  // Restarting the sender with its cursor lost changes nothing either.
+  primary_->Stop();
+  std::filesystem::remove_all(dir_ / "primary/state/offsite");
+  primary_->Start();
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  EXPECT_EQ(forgets(), before) << offsite_->Log();
+  EXPECT_EQ(At(*offsite_), std::set<std::string>{ids[2]});
+}
+
+TEST_F(VaultRetentionTest, SnapshotsOfOtherPoliciesAgentsOrNoPolicyAreKept) {
+  // No policy label, an unknown policy, and a policy that does not cover
+  // this agent: none of them is ever weighed, however many there are.
+  test::WriteFile(dir_ / "other.yaml",
+                  "name: other\nnamespace: finance\nagents: [someone-else]\nsources:\n  paths: [" +
+                      src_ +
+                      "]\nschedule:\n  every: 1h\nretention:\n  same-city:\n    keep-last: 1\n");
+  Apply(*primary_, dir_ / "other.yaml");
+  std::set<std::string> expected;
+  for (int i = 0; i < 3; ++i) {
+    expected.insert(Backup(10 + i, ""));
+    expected.insert(Backup(20 + i, "unknown"));
+    expected.insert(Backup(30 + i, "other"));
+  }
+  // One weighed commit afterwards proves the retention pass ran.
+  const std::string a = Backup(40), b = Backup(41), c = Backup(42);
+  expected.insert(b);
+  expected.insert(c);
+  ASSERT_TRUE(test::WaitFor(30, [&] { return !At(*primary_).count(a); })) << primary_->Log();
+  EXPECT_EQ(At(*primary_), expected);
+}
+
+}  // namespace
+}  // namespace dr

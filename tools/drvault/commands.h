@@ -1,0 +1,46 @@
+// What the drvault commands share: exit codes, printing an error, and the
+// configuration every command but keygen runs with. main.cc registers the
+// server and key commands; each other file registers one command group.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "core/status.h"
+#include "replicator/vault/vault_config.h"
+
+namespace dr::drvault {
+
+inline constexpr int kExitOk = 0, kExitError = 1, kExitUsage = 2;
+
+// Prints "drvault: <message>" to stderr, returns kExitError.
+inline int Fail(const Status& s) {
+  std::fprintf(stderr, "drvault: %s\n", s.message().c_str());
+  return kExitError;
+}
+
+// What every command shares: the configuration path and the command to run
+// once parsing succeeded.
+struct Cli {
+  std::string config_path;
+  std::function<int()> run;
+
+  // Registers `body`, run with the loaded configuration.
+  void WithConfig(CLI::App* cmd, std::function<int(const VaultConfig&)> body) {
+    cmd->callback([this, body] {
+      run = [this, body] {
+        if (config_path.empty())
+          return Fail(Status::InvalidArgument("no --config given (env DRVAULT_CONFIG)"));
+        auto c = LoadVaultConfig(config_path);
+        return c.ok() ? body(*c) : Fail(c.status());
+      };
+    });
+  }
+};
+
+// `drvault policy apply|list|show|diff|remove|history` (cmd_policy.cc).
+void AddPolicyCommands(CLI::App& app, Cli& cli);
+
+}  // namespace dr::drvault
