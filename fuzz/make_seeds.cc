@@ -224,7 +224,9 @@ void WireSeeds() {
       GetTree{13, SomeId(6)},
       Put{14, "data/ab/abcdef", 10000, 5000, Text(200, 4)},
       Ack{14},
-      Bye{}};
+      Bye{},
+      GetPolicies{15},
+      Policies{15, {{"web", "name: web\nnamespace: records\n"}}}};
   for (const Message& m : all) {
     auto f = EncodeMessage(m);
     if (!f.ok()) {

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <deque>
@@ -42,6 +44,14 @@ Result<bool> EndsWithNewline(int fd, const std::string& path) {
   return n == 1 && last == '\n';
 }
 
+// Agent names are host names: "LEDGER-01" is ledger-01.
+bool SameAgent(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
 // Appends the lines of one file to `out`, warnings for those that do not
 // decode. Only the newest `keep` matching records are held (0: all).
 Status ReadOne(const std::string& path, const JobLogFilter& filter, std::deque<JobRecord>* out,
@@ -67,6 +77,7 @@ Status ReadOne(const std::string& path, const JobLogFilter& filter, std::deque<J
       continue;
     }
     if (!filter.policy.empty() && r->policy != filter.policy) continue;
+    if (!filter.agent.empty() && !SameAgent(r->agent, filter.agent)) continue;
     out->push_back(std::move(r).value());
     if (filter.limit && out->size() > filter.limit) out->pop_front();
   }
@@ -98,6 +109,8 @@ std::string EncodeJobRecord(const JobRecord& r) {
                       {"bytes_new", r.bytes_new},
                       {"snapshot", r.snapshot},
                       {"error", r.error}};
+  // Only when set, so drctl run's lines stay as they were.
+  if (!r.agent.empty()) j["agent"] = r.agent;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -126,6 +139,11 @@ Result<JobRecord> DecodeJobRecord(std::string_view line) {
     auto it = j.find(name);
     if (it == j.end() || !it->is_number_unsigned()) return bad(std::string(name) + " missing");
     *out = it->get<uint64_t>();
+  }
+  // Optional: lines written before it existed, and drctl run's, have none.
+  if (auto agent = j.find("agent"); agent != j.end()) {
+    if (!agent->is_string()) return bad("agent is not a string");
+    r.agent = agent->get<std::string>();
   }
   auto attempt = j.find("attempt");
   if (attempt == j.end() || !attempt->is_number_integer()) return bad("attempt missing");

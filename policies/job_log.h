@@ -34,6 +34,9 @@ struct JobRecord {
   uint64_t bytes_new = 0;  // stored bytes the run added (stats.bytes_added)
   std::string snapshot;    // hex id; empty when no snapshot was written
   std::string error;       // empty unless failed; warnings summary when partial
+  // The enrolled agent that made it, in a vault's log (`drvault jobs`);
+  // empty in drctl run's own log, where it is not written at all.
+  std::string agent;
 };
 
 // The record as one line of JSON (no newline), and back.
@@ -44,8 +47,9 @@ Result<JobRecord> DecodeJobRecord(std::string_view line);
 Status AppendJobRecord(const std::string& state_dir, const JobRecord& r);
 
 struct JobLogFilter {
-  std::string policy;  // empty: every policy
-  size_t limit = 0;    // the newest N matching records; 0: all
+  std::string policy;      // empty: every policy
+  size_t limit = 0;        // the newest N matching records; 0: all
+  std::string agent = "";  // empty: every agent (compared without case)
 };
 struct JobLog {
   std::vector<JobRecord> records;     // oldest first

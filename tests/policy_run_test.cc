@@ -175,7 +175,12 @@ TEST_F(PolicyRun, ServiceRunsDueJobsAndStopsOnSigterm) {
   const std::string out = test::ReadFile(dir_ / "service.log");
   EXPECT_NE(out.find("svc/files: ok"), std::string::npos) << out;
   EXPECT_NE(out.find("stopping"), std::string::npos) << out;
-  EXPECT_EQ(Jobs().size(), 1u);
+  // One run, or two when the test straddled the top of an hour (a slot of
+  // `every: 1h`).
+  const auto jobs = Jobs();
+  EXPECT_GE(jobs.size(), 1u);
+  EXPECT_LE(jobs.size(), 2u);
+  for (const auto& j : jobs) EXPECT_EQ(j["result"], "ok") << j.dump();
 }
 
 }  // namespace

@@ -74,8 +74,14 @@ void VaultSite::Enrol(const std::string& name, const std::string& key_pub,
 }
 
 void VaultSite::Start() {
-  process_ = std::make_unique<Process>(
-      std::vector<std::string>{DRVAULT_PATH, "-c", config_, "serve"}, log_);
+  std::vector<std::string> argv;
+  if (!options_.env.empty()) {
+    // env(1) execs drvault in place: the pid signalled is the vault's.
+    argv.push_back("/usr/bin/env");
+    argv.insert(argv.end(), options_.env.begin(), options_.env.end());
+  }
+  argv.insert(argv.end(), {DRVAULT_PATH, "-c", config_, "serve"});
+  process_ = std::make_unique<Process>(argv, log_);
   if (!WaitFor(20, [&] { return !Metrics().empty() || !process_->running(); }) ||
       !process_->running())
     throw std::runtime_error("vault did not start: " + Log());

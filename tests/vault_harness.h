@@ -37,6 +37,9 @@ class VaultSite {
     // Off-site peer: its endpoint and public key file.
     std::string offsite_endpoint, offsite_server_pub;
     std::string site;  // "off-site": apply policies' off-site retention
+    // "NAME=VALUE" added to the environment of `drvault serve` (test knobs
+    // such as DRVAULT_RPO_INTERVAL_S).
+    std::vector<std::string> env = {};
   };
   // Writes the config and runs `drvault init`.
   VaultSite(const std::string& dir, int port, Options options);

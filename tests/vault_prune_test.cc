@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "catalog/store/object_store.h"
 #include "replicator/wire/vault_client.h"
 #include "tests/test_util.h"
 #include "tests/vault_harness.h"
@@ -49,6 +50,14 @@ TEST(VaultPrune, AnOpenAgentSessionHoldsBackDeletionAndBackupsKeepWorking) {
   {
     auto session = vault.Connect(key, "finance");  // an agent in the middle of a backup
     ASSERT_TRUE(session.ok()) << session.status().ToString();
+    // The sessions of the backups above end when the vault reads their
+    // bye, which a slow machine may not have done yet.
+    ASSERT_TRUE(test::WaitFor(30, [&] {
+      auto store = OpenObjectStore(repo);
+      if (!store.ok()) return false;
+      auto live = (*store)->List("sessions/");
+      return live.ok() && live->size() == 1;
+    }));
     auto held = PruneJson(repo);
     EXPECT_GT(held["condemned_unused"].get<int>() + held["condemned_repacked"].get<int>(), 0);
     EXPECT_EQ(held["packs_deleted"].get<int>(), 0);

@@ -165,6 +165,53 @@ TEST_F(VaultRetentionTest, WhatTheOffsiteForgotIsNeverSentBack) {
   EXPECT_EQ(At(*offsite_), std::set<std::string>{ids[2]});
 }
 
+TEST_F(VaultRetentionTest, PruneAtTheSameCitySiteWhileItReplicatesLeavesBothSitesWhole) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(Backup(i));
+    ASSERT_TRUE(test::WaitFor(60, [&] {
+      return At(*offsite_).count(ids.back()) || At(*offsite_, "forgotten/").count(ids.back());
+    })) << offsite_->Log();
+  }
+  ASSERT_TRUE(test::WaitFor(30, [&] { return At(*primary_).size() == 2; })) << primary_->Log();
+  // Prune (repacking everything it can) while backups and replication go on.
+  const std::string primary_repo = primary_->RepositoryOf("finance");
+  std::thread backups([&] {
+    for (int i = 5; i < 8; ++i) ids.push_back(Backup(i));
+  });
+  int deleted = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto prune = RunDrctl({"--json", "-r", primary_repo, "prune", "--max-unused", "0"});
+    EXPECT_EQ(prune.exit_code, 0) << prune.err;
+    auto j = nlohmann::json::parse(prune.out, nullptr, false);
+    if (j.is_object()) deleted += j.value("packs_deleted", 0);
+  }
+  backups.join();
+  // With no session left, one more prune deletes whatever is still waiting.
+  auto last = RunDrctl({"--json", "-r", primary_repo, "prune", "--max-unused", "0"});
+  EXPECT_EQ(last.exit_code, 0) << last.err;
+  auto j = nlohmann::json::parse(last.out, nullptr, false);
+  if (j.is_object()) deleted += j.value("packs_deleted", 0);
+  EXPECT_GT(deleted, 0);
+  ASSERT_EQ(ids.size(), 8u);
+  ASSERT_TRUE(test::WaitFor(60, [&] { return At(*offsite_).count(ids.back()) > 0; }))
+      << primary_->Log();
+  for (const auto& url : {primary_repo, offsite_->RepositoryOf("finance")}) {
+    auto check = RunDrctl({"-r", url, "check", "--read-data"});
+    EXPECT_EQ(check.exit_code, 0) << url << "\n" << check.out << check.err;
+  }
+  // Every snapshot each site holds restores there.
+  offsite_->Enrol("ledger-01", agent_.pub_file, "finance", "restore");
+  for (const VaultSite* site : {primary_.get(), offsite_.get()}) {
+    for (const auto& id : At(*site)) {
+      const std::string out = dir_ / ("out-" + id);
+      auto r = site->Agent(agent_, "finance", {"-q", "restore", id, "--target", out});
+      EXPECT_EQ(r.exit_code, 0) << id << ": " << r.err;
+      std::filesystem::remove_all(out);
+    }
+  }
+}
+
 TEST_F(VaultRetentionTest, SnapshotsOfOtherPoliciesAgentsOrNoPolicyAreKept) {
   // No policy label, an unknown policy, and a policy that does not cover
   // this agent: none of them is ever weighed, however many there are.

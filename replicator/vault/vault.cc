@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/crash_point.h"
@@ -22,6 +23,7 @@ Vault::Impl::Impl(VaultConfig config)
 }
 
 Vault::Impl::~Impl() {
+  rpo_.reset();
   offsite_.reset();
   retention_.reset();
   readers_.reset();
@@ -59,6 +61,20 @@ Status Vault::Impl::Init() {
   if (config_.offsite)
     offsite_ = std::make_unique<OffsiteReplicator>(config_, &registry_, &metrics_);
   retention_ = std::make_unique<VaultRetention>(config_);
+  // The RPO is evaluated every minute. DRVAULT_RPO_INTERVAL_S (whole
+  // seconds, at least 1) is a knob for tests, not for production: a minute
+  // is plenty against objectives of minutes to days.
+  auto rpo_period = std::chrono::milliseconds(std::chrono::seconds(60));
+  if (const char* v = std::getenv("DRVAULT_RPO_INTERVAL_S"); v && *v) {
+    char* end = nullptr;
+    const long secs = std::strtol(v, &end, 10);
+    if (*end == '\0' && secs >= 1 && secs <= 86400) {
+      rpo_period = std::chrono::seconds(secs);
+    } else {
+      LogEvent("bad_setting", {{"DRVAULT_RPO_INTERVAL_S", v}, {"using", 60}});
+    }
+  }
+  rpo_ = std::make_unique<VaultRpoMonitor>(config_, &metrics_, rpo_period);
   LogEvent("vault_listening", {{"listen", config_.listen},
                                {"repository", config_.repository},
                                {"server_key", server_keys_.public_key},
@@ -257,6 +273,8 @@ void Vault::Impl::Dispatch(Session& s, wire::Message& m) {
           HandleGetTree(s, v);
         else if constexpr (std::is_same_v<T, wire::Put>)
           HandlePut(s, v);
+        else if constexpr (std::is_same_v<T, wire::GetPolicies>)
+          HandleGetPolicies(s, v);
         else {
           metrics_.bad_frames++;
           ReplyError(routing, 0,

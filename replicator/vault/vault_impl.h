@@ -36,6 +36,7 @@
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
 #include "replicator/vault/vault_retention.h"
+#include "replicator/vault/vault_rpo.h"
 #include "replicator/vault/zap_handler.h"
 #include "replicator/wire/curve_keys.h"
 #include "replicator/wire/protocol.h"
@@ -124,6 +125,9 @@ class Vault::Impl {
     uint64_t highest_blob_seq = 0, acked_seq = 0, announced_acked_seq = 0;
     uint64_t acked_bytes = 0;
     Clock::time_point last_seen, last_blob;
+    // When the session opened, then when its last commit was made: the
+    // start of the job its next commit ends (the vault's job log).
+    int64_t opened_ns = 0;
     std::string put_key, put_data;
     uint64_t put_total = 0;
     // Chunks and subtrees that trees received in this session reference and
@@ -181,6 +185,7 @@ class Vault::Impl {
   void HandleList(Session& s, const wire::List& l);
   void HandleGetTree(Session& s, const wire::GetTree& g);
   void HandlePut(Session& s, const wire::Put& p);
+  void HandleGetPolicies(Session& s, const wire::GetPolicies& g);
   Status VerifyPut(Session& s, const std::string& key);
 
   VaultConfig config_;
@@ -193,6 +198,7 @@ class Vault::Impl {
   VaultMetrics metrics_;
   std::unique_ptr<OffsiteReplicator> offsite_;
   std::unique_ptr<VaultRetention> retention_;
+  std::unique_ptr<VaultRpoMonitor> rpo_;
   std::map<std::string, Namespace> namespaces_;
   std::unordered_map<uint64_t, Session> sessions_;
   std::unordered_map<std::string, uint64_t> by_routing_;

@@ -1,14 +1,51 @@
 #include "replicator/vault/vault_impl.h"
 
+#include <algorithm>
+
 #include "catalog/format/metadata_refs.h"
 #include "catalog/format/snapshot.h"
 #include "core/crash_point.h"
 #include "core/timefmt.h"
+#include "policies/job_log.h"
 #include "replicator/vault/vault_log.h"
 
 namespace dr {
 
 using namespace vault_internal;
+
+namespace {
+
+// The snapshot's source as a policy names it (PolicySource::Label): "files",
+// or "image:PATH" / "device:PATH" for a block snapshot.
+std::string SourceLabel(const Snapshot& s) {
+  if (!s.block) return "files";
+  return s.block->source_kind + ":" + (s.paths.empty() ? std::string() : s.paths.front());
+}
+
+// The vault's record of a committed snapshot, for its job log
+// (STATE/jobs.jsonl, `drvault jobs`). Only commits are recorded: a session
+// that ends without one is the agent's failure to report (it keeps its own
+// job log).
+JobRecord CommittedJob(const Snapshot& snap, const std::string& agent, int64_t start_ns,
+                       int64_t end_ns) {
+  JobRecord rec;
+  rec.policy = snap.policy;
+  rec.source = SourceLabel(snap);
+  rec.agent = agent;
+  rec.start_ns = start_ns;
+  rec.end_ns = end_ns;
+  rec.result = snap.partial ? JobResult::kPartial : JobResult::kOk;
+  rec.bytes_read = snap.stats.bytes_read;
+  rec.bytes_new = snap.stats.bytes_added;
+  rec.snapshot = snap.id.Hex();
+  if (snap.partial && !snap.warnings.empty()) {
+    const uint64_t n = std::max<uint64_t>(snap.stats.errors, snap.warnings.size());
+    rec.error = std::to_string(n) + " warnings, first: " + snap.warnings.front();
+  }
+  return rec;
+}
+
+}  // namespace
 
 void Vault::Impl::HandleQuery(Session& s, const wire::Query& q) {
   if (!Require(s, kRightBackup, q.seq, "ask for missing chunks")) return;
@@ -115,6 +152,14 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
            {{"agent", s.agent.name}, {"namespace", s.nspace}, {"snapshot", id->Hex()}});
   AdvanceAcks();  // the flush made every session's blobs durable
   Reply(s.routing, wire::Committed{c.seq, *id});
+  // One fsync'd append per commit, on the loop thread: small beside the
+  // commit's own flush. A next backup in this session starts now.
+  const int64_t end_ns = NowUnixNs();
+  const JobRecord job =
+      CommittedJob(stored, s.agent.name, s.opened_ns ? s.opened_ns : now_ns, end_ns);
+  s.opened_ns = end_ns;
+  if (Status logged = AppendJobRecord(config_.state_dir, job); !logged.ok())
+    LogEvent("job_log_failed", {{"agent", s.agent.name}, {"error", logged.message()}});
   if (offsite_) offsite_->Nudge();
   retention_->Nudge(s.nspace);
 }

@@ -6,9 +6,41 @@
 
 namespace dr {
 
+namespace {
+
+// A label value as the text format wants it: backslash, double quote and
+// newline escaped (source labels hold paths, which may hold anything).
+std::string LabelValue(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string RpoLabels(const RpoGauge& g) {
+  return "namespace=\"" + LabelValue(g.ns) + "\",policy=\"" + LabelValue(g.policy) +
+         "\",source=\"" + LabelValue(g.source) + "\",agent=\"" + LabelValue(g.agent) +
+         "\",site=\"" + LabelValue(g.site) + "\"";
+}
+
+}  // namespace
+
 void VaultMetrics::SetLag(const std::string& nspace, const OffsiteLag& lag) {
   std::lock_guard l(mu_);
   lag_[nspace] = lag;
+}
+
+void VaultMetrics::SetRpo(std::vector<RpoGauge> rows) {
+  std::lock_guard l(mu_);
+  rpo_ = std::move(rows);
 }
 
 std::map<std::string, OffsiteLag> VaultMetrics::lags() const {
@@ -49,6 +81,23 @@ std::string VaultMetrics::Render() const {
          "Objects the cursor counted as copied but the peer's listing lacked.",
          offsite_refilled.load());
   std::lock_guard l(mu_);
+  if (!rpo_.empty()) {
+    auto rpo = [&](const char* name, const char* help, auto get) {
+      o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n";
+      for (const RpoGauge& g : rpo_) o << name << "{" << RpoLabels(g) << "} " << get(g) << "\n";
+    };
+    rpo("drvault_rpo_age_seconds",
+        "Age of the newest recovery point of a policy source of an agent at a site (-1: none).",
+        [](const RpoGauge& g) { return g.age_s; });
+    rpo("drvault_rpo_breached",
+        "1 when the newest recovery point is older than the objective, or there is none and "
+        "an objective is set.",
+        [](const RpoGauge& g) { return g.breached ? 1 : 0; });
+    o << "# HELP drvault_rpo_state The RPO state (ok, late, breached, never) of each row.\n"
+      << "# TYPE drvault_rpo_state gauge\n";
+    for (const RpoGauge& g : rpo_)
+      o << "drvault_rpo_state{" << RpoLabels(g) << ",state=\"" << g.state << "\"} 1\n";
+  }
   if (lag_.empty()) return o.str();
   auto labelled = [&](const char* name, const char* type, const char* help, auto get) {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";

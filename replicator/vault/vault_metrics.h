@@ -1,6 +1,6 @@
 // VaultMetrics: the counters a vault exposes in the Prometheus text format
-// (GET /metrics on the `metrics:` endpoint). Updated from the vault's loop
-// and the off-site replicator; read by the HTTP responder.
+// (GET /metrics on the `metrics:` endpoint). Updated from the vault's loop,
+// the off-site replicator and the RPO monitor; read by the HTTP responder.
 #pragma once
 
 #include <atomic>
@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace dr {
 
@@ -17,6 +18,15 @@ struct OffsiteLag {
   uint64_t snapshots = 0;         // snapshots not yet off-site
   uint64_t bytes_sent = 0;        // copied so far by this process
   bool peer_reachable = true;
+};
+
+// One policy source of one agent at one site, as the RPO monitor last saw it
+// (vault_rpo.h).
+struct RpoGauge {
+  std::string ns, policy, source, agent, site;
+  std::string state;      // "ok", "late", "breached" or "never"
+  int64_t age_s = -1;     // of the newest recovery point; -1: none
+  bool breached = false;  // breached, or never with an objective
 };
 
 struct VaultMetrics {
@@ -35,12 +45,15 @@ struct VaultMetrics {
 
   void SetLag(const std::string& nspace, const OffsiteLag& lag);
   std::map<std::string, OffsiteLag> lags() const;
+  // Replaces every RPO row (rows of removed policies disappear).
+  void SetRpo(std::vector<RpoGauge> rows);
   // The Prometheus text exposition of everything above.
   std::string Render() const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, OffsiteLag> lag_;  // GUARDED_BY(mu_)
+  std::vector<RpoGauge> rpo_;              // GUARDED_BY(mu_)
 };
 
 }  // namespace dr

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/timefmt.h"
 #include "replicator/vault/enrolment.h"
 #include "replicator/vault/vault_log.h"
 
@@ -89,6 +90,7 @@ void Vault::Impl::HandleHello(const std::string& routing, const AgentEntry& agen
     s->id = id;
     s->granted = config_.credit_bytes;
     s->highest_blob_seq = s->acked_seq = s->announced_acked_seq = h.last_acked_seq;
+    s->opened_ns = NowUnixNs();
     metrics_.sessions_total++;
     metrics_.sessions_open = sessions_.size();
   }

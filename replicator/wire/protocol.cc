@@ -122,6 +122,18 @@ void Fields(A& a, M& m) {
 }
 template <class A, codec::Of<Bye> M>
 void Fields(A&, M&) {}
+template <class A, codec::Of<GetPolicies> M>
+void Fields(A& a, M& m) {
+  a.Var("seq", m.seq);
+}
+template <class A, codec::Of<Policies> M>
+void Fields(A& a, M& m) {
+  a.Var("seq", m.seq);
+  a.Seq("policies", m.policies, kMaxPolicies, 2, [&](auto& p) {
+    a.Bytes("policy name", p.name, kMaxTextBytes);
+    a.Bytes("policy text", p.yaml, kMaxPolicyBytes);
+  });
+}
 
 std::string Context(Type t) { return std::string(TypeName(t)) + " message"; }
 
@@ -145,10 +157,10 @@ std::optional<uint64_t> SeqOf(const Message& m) {
 }
 
 const char* TypeName(Type t) {
-  static const char* names[] = {"?",       "hello",   "welcome", "query",     "missing",
-                                "blob",    "credit",  "commit",  "committed", "error",
-                                "ping",    "pong",    "get",     "data",      "list",
-                                "listing", "gettree", "put",     "ack",       "bye"};
+  static const char* names[] = {"?",      "hello",  "welcome",     "query",   "missing", "blob",
+                                "credit", "commit", "committed",   "error",   "ping",    "pong",
+                                "get",    "data",   "list",        "listing", "gettree", "put",
+                                "ack",    "bye",    "getpolicies", "policies"};
   auto i = static_cast<size_t>(t);
   return i < std::size(names) ? names[i] : "?";
 }

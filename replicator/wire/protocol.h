@@ -22,11 +22,13 @@
 namespace dr::wire {
 
 inline constexpr uint8_t kProtocolVersion = 2;
-inline constexpr size_t kMaxFrameBytes = 8u << 20;  // a 4 MiB chunk plus headroom
-inline constexpr size_t kMaxIdsPerBatch = 4096;     // dedup queries
-inline constexpr size_t kMaxTextBytes = 4096;       // names, messages, object keys
-inline constexpr size_t kMaxDataBytes = 4u << 20;   // one get answer or put part
-inline constexpr size_t kMaxListEntries = 4096;     // one listing page
+inline constexpr size_t kMaxFrameBytes = 8u << 20;   // a 4 MiB chunk plus headroom
+inline constexpr size_t kMaxIdsPerBatch = 4096;      // dedup queries
+inline constexpr size_t kMaxTextBytes = 4096;        // names, messages, object keys
+inline constexpr size_t kMaxDataBytes = 4u << 20;    // one get answer or put part
+inline constexpr size_t kMaxListEntries = 4096;      // one listing page
+inline constexpr size_t kMaxPolicies = 256;          // policies one agent is given
+inline constexpr size_t kMaxPolicyBytes = 1u << 20;  // one policy's YAML
 
 enum class Type : uint8_t {
   kHello = 1,      // agent -> vault: open or resume a session
@@ -40,14 +42,16 @@ enum class Type : uint8_t {
   kError = 9,      // either way: request refused
   kPing = 10,      // heartbeat
   kPong = 11,
-  kGet = 12,      // client -> vault: read a range of an object of the namespace
-  kData = 13,     // vault -> client: the bytes asked for
-  kList = 14,     // client -> vault: object keys under a prefix, one page
-  kListing = 15,  // vault -> client: that page
-  kGetTree = 16,  // agent -> vault: a tree blob of the namespace, decoded (parent snapshot)
-  kPut = 17,      // replicating vault -> off-site vault: part of a write-once object
-  kAck = 18,      // vault -> client: a put part (the last one: the object) is durable
-  kBye = 19,      // client -> vault: the session is over, forget it
+  kGet = 12,          // client -> vault: read a range of an object of the namespace
+  kData = 13,         // vault -> client: the bytes asked for
+  kList = 14,         // client -> vault: object keys under a prefix, one page
+  kListing = 15,      // vault -> client: that page
+  kGetTree = 16,      // agent -> vault: a tree blob of the namespace, decoded (parent snapshot)
+  kPut = 17,          // replicating vault -> off-site vault: part of a write-once object
+  kAck = 18,          // vault -> client: a put part (the last one: the object) is durable
+  kBye = 19,          // client -> vault: the session is over, forget it
+  kGetPolicies = 20,  // agent -> vault: the policies applied to this agent
+  kPolicies = 21,     // vault -> agent: their texts
 };
 
 struct Hello {
@@ -170,9 +174,24 @@ struct Ack {
 struct Bye {
   bool operator==(const Bye&) const = default;
 };
+struct GetPolicies {
+  uint64_t seq = 0;
+  bool operator==(const GetPolicies&) const = default;
+};
+struct PolicyText {
+  std::string name;
+  std::string yaml;  // exactly as applied at the vault
+  bool operator==(const PolicyText&) const = default;
+};
+struct Policies {
+  uint64_t seq = 0;
+  std::vector<PolicyText> policies;  // sorted by name
+  bool operator==(const Policies&) const = default;
+};
 
-using Message = std::variant<Hello, Welcome, Query, Missing, Blob, Credit, Commit, Committed, Error,
-                             Ping, Pong, Get, Data, List, Listing, GetTree, Put, Ack, Bye>;
+using Message =
+    std::variant<Hello, Welcome, Query, Missing, Blob, Credit, Commit, Committed, Error, Ping, Pong,
+                 Get, Data, List, Listing, GetTree, Put, Ack, Bye, GetPolicies, Policies>;
 
 Type TypeOf(const Message& m);
 // The seq of a request or of the answer to one; nullopt for types without.

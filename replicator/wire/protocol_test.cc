@@ -35,7 +35,9 @@ std::vector<Message> Samples() {
           GetTree{13, SomeId(6), 1 << 22},
           Put{14, "data/ab/abcdef", 10000, 5000, test::RandomBytes(5000, 4)},
           Ack{14},
-          Bye{}};
+          Bye{},
+          GetPolicies{15},
+          Policies{15, {{"web", "name: web\nnamespace: records\n"}, {"db", ""}}}};
 }
 
 // Byte-exact frames (version 2: version 1 frames with the welcome identity),
@@ -89,6 +91,9 @@ std::vector<GoldenFrame> GoldenFrames() {
       {Put{13, "config", 0, 0, ""}, "445202110d06636f6e666967000000"},
       {Ack{UINT64_MAX}, "44520212ffffffffffffffffff01"},
       {Bye{}, "44520213"},
+      {GetPolicies{14}, "445202140e"},
+      {Policies{14, {{"a", "b: 1"}}}, "445202150e0101610462"
+                                         "3a2031"},
   };
 }
 

@@ -92,11 +92,11 @@ int RunApp(int argc, char** argv, bool agent) {
   AddCheckCommand(app, g, &run);
   AddStatsCommand(app, g, &run);
   AddRestoreCommand(app, g, &run);
+  AddRunCommand(app, g, &run);
+  AddJobsCommand(app, g, &run);
   if (!agent) {
     AddPruneCommand(app, g, &run);
     AddForgetCommand(app, g, &run);
-    AddRunCommand(app, g, &run);
-    AddJobsCommand(app, g, &run);
     AddRpoCommand(app, g, &run);
   }
   try {

@@ -64,7 +64,9 @@ void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 // Repository maintenance: drctl only (an agent can never forget or prune).
 void AddPruneCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddForgetCommand(CLI::App& app, GlobalOptions& g, Runner* run);
-// The policy service and its reports (policies/scheduler.h): drctl only.
+// The policy service and its job log (policies/scheduler.h), in both
+// programs; the RPO report of a local repository, drctl only (a vault
+// reports its own: drvault status).
 void AddRunCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddJobsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddRpoCommand(CLI::App& app, GlobalOptions& g, Runner* run);

@@ -47,7 +47,7 @@ void PrintTable(const std::vector<JobRecord>& records) {
 }  // namespace
 
 void AddJobsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
-  auto* cmd = app.add_subcommand("jobs", "the history of policy runs (drctl run), oldest first");
+  auto* cmd = app.add_subcommand("jobs", "the history of policy runs (run), oldest first");
   auto f = std::make_shared<JobsFlags>();
   cmd->add_option("--state", f->state, "state directory of drctl run (same default as run)");
   cmd->add_option("--policy", f->policy, "only runs of this policy");

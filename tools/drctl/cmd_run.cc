@@ -1,7 +1,12 @@
-// drctl run: the policy service. Runs the policies that apply to this host
-// against a local repository, one job at a time, as policies/scheduler.h
-// decides; applies each policy's same-city retention after a good run,
-// prunes now and then between jobs, and watches the RPO of every source.
+// drctl run / dragent run: the policy service. Runs the policies that apply
+// to this host, one job at a time, as policies/scheduler.h decides, and
+// watches the RPO of every source.
+//  - drctl run: policies from a directory, into a local or RADOS
+//    repository; applies each policy's same-city retention after a good run
+//    and prunes now and then between jobs.
+//  - dragent run: the policies applied for this agent at its vault, fetched
+//    into STATE/policies (policy_sync.h) at start and every 30 s; the vault
+//    applies retention and prunes, never the agent.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -28,6 +33,7 @@
 #include "replicator/wire/remote_target.h"
 #include "replicator/wire/vault_client.h"
 #include "tools/drctl/cli.h"
+#include "tools/drctl/policy_sync.h"
 
 namespace dr::cli {
 
@@ -57,6 +63,7 @@ void InstallSignals(Clock* clock) {
 struct RunFlags {
   std::string policies, state, host, prune_every = "24h";
   bool once = false, all = false;
+  bool agent = false;  // the repository is a vault: dragent run
 };
 
 // "2026-11-27 03:00:00 " before every line: cron mails and plain logs have
@@ -73,6 +80,17 @@ void Warn(const char* fmt, const std::string& text) { SayTo(stderr, fmt, text); 
 Result<std::unique_ptr<Repository>> OpenLocalRepo(const std::string& url) {
   ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
   return Repository::Open(std::move(store));
+}
+
+// Through a vault, the snapshots the agent may see (its own, for a
+// backup-only agent).
+Result<std::vector<Snapshot>> ListSnapshotsOf(const std::string& url) {
+  if (IsVaultUrl(url)) {
+    ASSIGN_OR_RETURN(auto opened, OpenBackupTarget(url, 0));
+    return opened.target->ListSnapshots();
+  }
+  ASSIGN_OR_RETURN(auto repo, OpenLocalRepo(url));
+  return repo->ListSnapshots();
 }
 
 // Only one service per state directory: two would run every job twice.
@@ -171,6 +189,12 @@ class PolicyRunner {
 
   Status Start(int64_t prune_every_s) {
     prune_every_s_ = prune_every_s;
+    if (f_.agent) {
+      Status synced = SyncFromVault();
+      // Without the vault, the policies fetched last time still run; with
+      // none fetched ever, a one-shot run has nothing to do but fail.
+      if (!synced.ok() && f_.once && !std::filesystem::exists(f_.policies)) return synced;
+    }
     if (Status s = scheduler_.Load(); !s.ok()) Warn("warning: %s (starting afresh)", s.message());
     if (Status s = alerts_.Load(); !s.ok()) Warn("warning: %s", s.message());
     auto text = ReadWholeFile(f_.state + "/prune.json");
@@ -195,7 +219,8 @@ class PolicyRunner {
     for (const auto& e : load->errors) Warn("policy error: %s", e);
     std::vector<Policy> mine;
     for (auto& p : load->policies) {
-      if (p.AppliesTo(f_.host)) mine.push_back(std::move(p));
+      // The vault sends only what covers this agent's enrolled name.
+      if (f_.agent || p.AppliesTo(f_.host)) mine.push_back(std::move(p));
     }
     RETURN_IF_ERROR(scheduler_.SetPolicies(mine, run_new_now));
     std::vector<std::string> keys;
@@ -229,9 +254,9 @@ class PolicyRunner {
     if (Status s = AppendJobRecord(f_.state, rec); !s.ok())
       Warn("warning: job log: %s", s.message());
     if (rec.result == JobResult::kOk) {
-      ApplyRetention(job, {job.policy.name, f_.host, paths});
+      if (!f_.agent) ApplyRetention(job, {job.policy.name, f_.host, paths});
     } else if (rec.result == JobResult::kFailed && job.attempt == 1 &&
-               !job.policy.alert_command.empty()) {
+               !AlertCommand(job.policy).empty()) {
       // The first failure of a streak pages; its retries do not (an RPO
       // breach pages again if they keep failing).
       AlertInfo info{"run-failed",
@@ -240,7 +265,7 @@ class PolicyRunner {
                      "same-city",
                      Evaluate(job.policy, job.source),
                      rec.error};
-      if (Status s = RunAlertCommand(job.policy.alert_command, info); !s.ok())
+      if (Status s = RunAlertCommand(AlertCommand(job.policy), info); !s.ok())
         Warn("warning: %s", s.message());
     }
     if (rec.result == JobResult::kOk)
@@ -265,7 +290,7 @@ class PolicyRunner {
         it->second = st.state;
         AlertInfo info{"rpo-breach", p.name, src.Label(), "same-city", st, ""};
         bool fired = false;
-        Status s = alerts_.Update(key, p.alert_command, info, &fired);
+        Status s = alerts_.Update(key, AlertCommand(p), info, &fired);
         if (fired) Say("%s", "rpo: " + key + " breached: alert command run");
         if (!s.ok()) Warn("warning: %s", s.message());
       }
@@ -290,15 +315,10 @@ class PolicyRunner {
                   HumanBytes(r->bytes_deleted) + "), condemned " + HumanBytes(r->condemned_bytes));
   }
 
-  // Newest recovery points from the repository itself.
+  // Newest recovery points from the repository (or vault) itself.
   void RefreshNewest() {
     last_refresh_s_ = clock_->NowS();
-    auto repo = OpenLocalRepo(url_);
-    if (!repo.ok()) {
-      Warn("warning: cannot read snapshots for the RPO: %s", repo.status().message());
-      return;
-    }
-    auto all = (*repo)->ListSnapshots();
+    auto all = ListSnapshotsOf(url_);
     if (!all.ok()) {
       Warn("warning: cannot read snapshots for the RPO: %s", all.status().message());
       return;
@@ -328,6 +348,7 @@ class PolicyRunner {
       const bool hangup = g_reload.exchange(false);
       if (hangup || now - last_poll >= kPollPolicyDirS) {
         last_poll = now;
+        if (f_.agent) (void)SyncFromVault();
         if (hangup || PolicyDirFingerprint(f_.policies) != fingerprint_) {
           if (Status s = Reload(/*run_new_now=*/false); !s.ok()) {
             Warn("policy reload failed, keeping the policies loaded before: %s", s.message());
@@ -352,6 +373,24 @@ class PolicyRunner {
   }
 
  private:
+  // Through a vault, the vault alerts (drvault's RPO monitor): the command
+  // names a program on the vault's host, and one breach pages once.
+  std::string AlertCommand(const Policy& p) const { return f_.agent ? "" : p.alert_command; }
+
+  // Fetches this agent's policies into the policy directory; on failure
+  // the policies fetched before stay in force.
+  Status SyncFromVault() {
+    auto synced = SyncPoliciesFromVault(url_, f_.policies);
+    if (!synced.ok()) {
+      Warn("cannot fetch policies from the vault (running those fetched before): %s",
+           synced.status().message());
+      return synced.status();
+    }
+    if (synced->changed)
+      Say("%s", "fetched " + std::to_string(synced->policies) + " policies from the vault");
+    return Status::OK();
+  }
+
   RpoStatus Evaluate(const Policy& p, const PolicySource& src) {
     const std::string key = JobKey(p, src);
     const int64_t now = clock_->NowS();
@@ -408,9 +447,12 @@ class PolicyRunner {
 
 void AddRunCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   auto* cmd = app.add_subcommand(
-      "run", "run the backup policies of this host against a local repository (a service)");
+      "run",
+      "run the backup policies of this host (a service): drctl from --policies into a local "
+      "repository, dragent those applied for it at its vault");
   auto f = std::make_shared<RunFlags>();
-  cmd->add_option("--policies", f->policies, "policy directory or file (env DR_POLICIES)")
+  cmd->add_option("--policies", f->policies,
+                  "policy directory or file (env DR_POLICIES); drctl only")
       ->envname("DR_POLICIES");
   cmd->add_option("--state", f->state,
                   "state directory: scheduler state, job log, alert memory (default "
@@ -425,16 +467,18 @@ void AddRunCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->callback([&g, run, f] {
     *run = [&g, f] {
       std::setvbuf(stdout, nullptr, _IOLBF, 0);  // journald and pipes see each line
-      if (f->policies.empty())
-        return Fail(Status::InvalidArgument("no --policies DIR given (env DR_POLICIES)"));
       if (g.repo.empty())
         return Fail(
             Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
-      if (IsVaultUrl(g.repo))
+      f->agent = IsVaultUrl(g.repo);
+      if (f->agent && !f->policies.empty())
         return Fail(Status::InvalidArgument(
-            "drctl run works on a local repository (dir://, rados://), not a vault"));
+            "--policies: through a vault, the policies are those applied at the vault "
+            "(drvault policy apply)"));
+      if (!f->agent && f->policies.empty())
+        return Fail(Status::InvalidArgument("no --policies DIR given (env DR_POLICIES)"));
       int64_t prune_every_s = 0;
-      if (f->prune_every != "0") {
+      if (!f->agent && f->prune_every != "0") {
         auto d = ParseDuration(f->prune_every);
         if (!d.ok()) return Fail(Status::InvalidArgument("--prune-every: " + d.status().message()));
         prune_every_s = *d;
@@ -446,8 +490,11 @@ void AddRunCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       if (ec) return Fail(Status::IOError("state directory " + f->state + ": " + ec.message()));
       auto lock = LockStateDir(f->state);
       if (!lock.ok()) return Fail(lock.status());
-      // The repository must open now: a typo in -r is not a job failure.
-      if (auto repo = OpenLocalRepo(g.repo); !repo.ok()) return Fail(repo.status());
+      if (f->agent) {
+        f->policies = f->state + "/policies";
+      } else if (auto repo = OpenLocalRepo(g.repo); !repo.ok()) {
+        return Fail(repo.status());  // a typo in -r is not a job failure
+      }
       RealClock clock;
       InstallSignals(&clock);
       PolicyRunner runner(*f, g.repo, &clock);

@@ -42,5 +42,9 @@ struct Cli {
 
 // `drvault policy apply|list|show|diff|remove|history` (cmd_policy.cc).
 void AddPolicyCommands(CLI::App& app, Cli& cli);
+// `drvault status`: the RPO of every policy source at each site (cmd_status.cc).
+void AddStatusCommand(CLI::App& app, Cli& cli);
+// `drvault jobs`: the backups this vault committed (cmd_jobs.cc).
+void AddJobsCommand(CLI::App& app, Cli& cli);
 
 }  // namespace dr::drvault

@@ -7,6 +7,8 @@
 //   drvault agents --config ...             who is enrolled
 //   drvault server-key --config ...         the public key agents pin
 //   drvault policy apply|list|show|diff|remove|history   policies applied here (cmd_policy.cc)
+//   drvault status [--json] [--last-seen]   RPO of each policy source at each site (cmd_status.cc)
+//   drvault jobs [--policy P] [--agent A] [--last N] [--json]   backups committed (cmd_jobs.cc)
 // Each command parses, calls one library function, and prints.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -170,6 +172,8 @@ int main(int argc, char** argv) {
   AddAgents(app, cli);
   AddKeyPrinters(app, cli);
   AddPolicyCommands(app, cli);
+  AddStatusCommand(app, cli);
+  AddJobsCommand(app, cli);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
