@@ -90,7 +90,9 @@ Status RunAlertCommand(const std::string& command, const AlertInfo& info, int ti
       "DR_SITE=" + info.site,
       "DR_RPO_STATE=" + std::string(RpoStateName(info.rpo.state)),
       "DR_RPO_AGE_S=" + (info.rpo.age_s < 0 ? std::string() : std::to_string(info.rpo.age_s)),
-      "DR_ERROR=" + info.error};
+      "DR_ERROR=" + info.error,
+      "DR_AGENT=" + info.agent,
+      "DR_NAMESPACE=" + info.nspace};
   std::vector<char*> envp;
   for (char** e = environ; e && *e; ++e) {
     const std::string_view v(*e);

@@ -54,12 +54,14 @@ std::optional<ExpectedSlot> LastExpectedSlot(const Schedule& schedule,
 
 // What an alert command is told, as environment variables: DR_EVENT
 // (rpo-breach or run-failed), DR_POLICY, DR_SOURCE, DR_SITE, DR_RPO_STATE,
-// DR_RPO_AGE_S (empty when there is no snapshot) and DR_ERROR (run-failed).
+// DR_RPO_AGE_S (empty when there is no snapshot), DR_ERROR (run-failed),
+// and at a vault DR_AGENT and DR_NAMESPACE (empty from drctl run).
 struct AlertInfo {
   std::string event = "rpo-breach";
   std::string policy, source, site = "same-city";
   RpoStatus rpo;
   std::string error;
+  std::string agent, nspace;
 };
 
 // Runs `command` via /bin/sh -c with the AlertInfo variables added to the

@@ -297,7 +297,7 @@ void VaultRpoMonitor::RunOnce(int64_t now_ns) {
                              {"rpo_s", r.rpo_s}});
     }
     shown[key] = r.status.state;
-    const AlertInfo info{"rpo-breach", r.policy, r.source, r.site, r.status, ""};
+    const AlertInfo info{"rpo-breach", r.policy, r.source, r.site, r.status, "", r.agent, r.ns};
     bool fired = false;
     Status s = alerts_.Update(key, r.alert_command, info, &fired);
     if (fired)

@@ -92,8 +92,7 @@ std::vector<GoldenFrame> GoldenFrames() {
       {Ack{UINT64_MAX}, "44520212ffffffffffffffffff01"},
       {Bye{}, "44520213"},
       {GetPolicies{14}, "445202140e"},
-      {Policies{14, {{"a", "b: 1"}}}, "445202150e0101610462"
-                                         "3a2031"},
+      {Policies{14, {{"a", "b: 1"}}}, "445202150e01016104623a2031"},
   };
 }
 

@@ -264,7 +264,9 @@ class PolicyRunner {
                      job.source.Label(),
                      "same-city",
                      Evaluate(job.policy, job.source),
-                     rec.error};
+                     rec.error,
+                     "",
+                     ""};
       if (Status s = RunAlertCommand(AlertCommand(job.policy), info); !s.ok())
         Warn("warning: %s", s.message());
     }
@@ -288,7 +290,7 @@ class PolicyRunner {
                                        : ""));
         }
         it->second = st.state;
-        AlertInfo info{"rpo-breach", p.name, src.Label(), "same-city", st, ""};
+        AlertInfo info{"rpo-breach", p.name, src.Label(), "same-city", st, "", "", ""};
         bool fired = false;
         Status s = alerts_.Update(key, AlertCommand(p), info, &fired);
         if (fired) Say("%s", "rpo: " + key + " breached: alert command run");
