@@ -13,6 +13,7 @@
 
 #include "core/env/fd.h"
 #include "core/env/file_io.h"
+#include "core/env/line_log.h"
 
 namespace dr {
 
@@ -33,17 +34,6 @@ Status RotateIfLarge(const std::string& state_dir) {
   return FsyncDir(state_dir);
 }
 
-// Whether the file's last byte is a newline (true for an empty file): an
-// append after a torn line must start on a line of its own.
-Result<bool> EndsWithNewline(int fd, const std::string& path) {
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  if (st.st_size == 0) return true;
-  char last = 0;
-  ASSIGN_OR_RETURN(size_t n, PreadFull(fd, &last, 1, st.st_size - 1, path));
-  return n == 1 && last == '\n';
-}
-
 // Agent names are host names: "LEDGER-01" is ledger-01.
 bool SameAgent(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
@@ -52,36 +42,21 @@ bool SameAgent(std::string_view a, std::string_view b) {
   });
 }
 
-// Appends the lines of one file to `out`, warnings for those that do not
-// decode. Only the newest `keep` matching records are held (0: all).
+// Appends the records of one file to `out`, warnings for lines that do not
+// decode. Only the newest `filter.limit` matching records are held (0: all).
 Status ReadOne(const std::string& path, const JobLogFilter& filter, std::deque<JobRecord>* out,
                std::vector<std::string>* warnings) {
-  auto text = ReadWholeFile(path);
-  if (!text.ok()) return text.status().IsNotFound() ? Status::OK() : text.status();
-  size_t pos = 0, line_no = 0;
-  while (pos < text->size()) {
-    size_t end = text->find('\n', pos);
-    const bool torn = end == std::string::npos;
-    if (torn) end = text->size();
-    const std::string_view line(text->data() + pos, end - pos);
-    pos = end + 1;
-    line_no++;
-    if (line.empty()) continue;
-    // A last line without its newline that still decodes is a whole record
-    // (only the newline was lost); anything else is skipped.
-    auto r = DecodeJobRecord(line);
-    if (!r.ok()) {
-      warnings->push_back(
-          path + ":" + std::to_string(line_no) + ": skipped: " +
-          (torn ? "incomplete last line (a crash during an append?)" : r.status().message()));
-      continue;
-    }
-    if (!filter.policy.empty() && r->policy != filter.policy) continue;
-    if (!filter.agent.empty() && !SameAgent(r->agent, filter.agent)) continue;
-    out->push_back(std::move(r).value());
-    if (filter.limit && out->size() > filter.limit) out->pop_front();
-  }
-  return Status::OK();
+  return ReadLogLines(
+      path,
+      [&](std::string_view line) {
+        ASSIGN_OR_RETURN(JobRecord r, DecodeJobRecord(line));
+        if (!filter.policy.empty() && r.policy != filter.policy) return Status::OK();
+        if (!filter.agent.empty() && !SameAgent(r.agent, filter.agent)) return Status::OK();
+        out->push_back(std::move(r));
+        if (filter.limit && out->size() > filter.limit) out->pop_front();
+        return Status::OK();
+      },
+      warnings);
 }
 
 }  // namespace
@@ -165,13 +140,7 @@ Result<JobRecord> DecodeJobRecord(std::string_view line) {
 
 Status AppendJobRecord(const std::string& state_dir, const JobRecord& r) {
   RETURN_IF_ERROR(RotateIfLarge(state_dir));
-  const std::string path = LogPath(state_dir);
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
-  ASSIGN_OR_RETURN(bool fresh_line, EndsWithNewline(fd.get(), path));
-  std::string line = (fresh_line ? "" : "\n") + EncodeJobRecord(r) + "\n";
-  RETURN_IF_ERROR(WriteFull(fd.get(), line, "append " + path));
-  return Fsync(fd.get(), path);
+  return AppendLogLine(LogPath(state_dir), EncodeJobRecord(r));
 }
 
 Result<JobLog> ReadJobLog(const std::string& state_dir, const JobLogFilter& filter) {

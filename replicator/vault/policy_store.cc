@@ -13,6 +13,7 @@
 #include "core/env/dir.h"
 #include "core/env/fd.h"
 #include "core/env/file_io.h"
+#include "core/env/line_log.h"
 #include "core/timefmt.h"
 #include "replicator/vault/line_diff.h"
 #include "replicator/vault/vault_config.h"
@@ -96,17 +97,6 @@ Result<PolicyChange> DecodeChange(std::string_view line) {
   return c;
 }
 
-// Whether the file's last byte is a newline (true for an empty file): an
-// append after a torn line must start on a line of its own.
-Result<bool> EndsWithNewline(int fd, const std::string& path) {
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  if (st.st_size == 0) return true;
-  char last = 0;
-  ASSIGN_OR_RETURN(size_t n, PreadFull(fd, &last, 1, st.st_size - 1, path));
-  return n == 1 && last == '\n';
-}
-
 }  // namespace
 
 PolicyStore::PolicyStore(const std::string& state_dir)
@@ -179,18 +169,33 @@ Status PolicyStore::Remove(const std::string& name, const std::string& who) {
 }
 
 Status PolicyStore::AppendChange(const PolicyChange& change) {
-  const std::string path = HistoryPath();
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
-  ASSIGN_OR_RETURN(bool fresh_line, EndsWithNewline(fd.get(), path));
-  const std::string line =
-      (fresh_line ? "" : "\n") +
-      ChangeJson(change).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  RETURN_IF_ERROR(WriteFull(fd.get(), line, "append " + path));
-  return Fsync(fd.get(), path);
+  return AppendLogLine(
+      HistoryPath(),
+      ChangeJson(change).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Result<PolicyListing> PolicyStore::List() const {
+  ASSIGN_OR_RETURN(PolicyListing listing, Applied());
+  // Who applied each policy last, and when. An unreadable history costs
+  // only that column, not the listing.
+  auto history = History();
+  if (!history.ok()) {
+    listing.errors.push_back(history.status().message());
+    return listing;
+  }
+  std::map<std::string, const PolicyChange*> last_apply;
+  for (const PolicyChange& c : history->changes)
+    if (c.action == "apply") last_apply[c.policy] = &c;
+  for (AppliedPolicy& applied : listing.policies) {
+    if (auto it = last_apply.find(applied.policy.name); it != last_apply.end()) {
+      applied.applied_ns = it->second->time_ns;
+      applied.applied_by = it->second->who;
+    }
+  }
+  return listing;
+}
+
+Result<PolicyListing> PolicyStore::Applied() const {
   PolicyListing listing;
   UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) {
@@ -198,15 +203,6 @@ Result<PolicyListing> PolicyStore::List() const {
     return Status::FromErrno(errno, "open " + dir_);
   }
   ASSIGN_OR_RETURN(std::vector<std::string> names, ReadDirNames(dir.get(), dir_));
-  // Who applied each policy last, and when. An unreadable history costs
-  // only that column, not the listing.
-  auto history = History();
-  if (!history.ok()) listing.errors.push_back(history.status().message());
-  std::map<std::string, const PolicyChange*> last_apply;
-  if (history.ok()) {
-    for (const PolicyChange& c : history->changes)
-      if (c.action == "apply") last_apply[c.policy] = &c;
-  }
   for (const std::string& entry : names) {
     // Hidden files are the lock and WriteFileAtomically's temporary files.
     if (entry[0] == '.' || !EndsWith(entry, kYamlSuffix)) continue;
@@ -229,10 +225,6 @@ Result<PolicyListing> PolicyStore::List() const {
     }
     AppliedPolicy applied;
     applied.policy = std::move(p).value();
-    if (auto it = last_apply.find(name); it != last_apply.end()) {
-      applied.applied_ns = it->second->time_ns;
-      applied.applied_by = it->second->who;
-    }
     listing.policies.push_back(std::move(applied));
   }
   return listing;
@@ -252,31 +244,14 @@ Result<Policy> PolicyStore::Get(const std::string& name) const {
 
 Result<PolicyHistory> PolicyStore::History(const std::optional<std::string>& name) const {
   PolicyHistory history;
-  const std::string path = HistoryPath();
-  auto text = ReadWholeFile(path);
-  if (!text.ok())
-    return text.status().IsNotFound() ? Result<PolicyHistory>(history) : text.status();
-  size_t pos = 0, line_no = 0;
-  while (pos < text->size()) {
-    size_t end = text->find('\n', pos);
-    const bool torn = end == std::string::npos;
-    if (torn) end = text->size();
-    const std::string_view line(text->data() + pos, end - pos);
-    pos = end + 1;
-    line_no++;
-    if (line.empty()) continue;
-    // A last line without its newline that still decodes is a whole change
-    // (only the newline was lost); anything else is skipped.
-    auto c = DecodeChange(line);
-    if (!c.ok()) {
-      history.warnings.push_back(
-          path + ":" + std::to_string(line_no) + ": skipped: " +
-          (torn ? "incomplete last line (a crash during an append?)" : c.status().message()));
-      continue;
-    }
-    if (name && c->policy != *name) continue;
-    history.changes.push_back(std::move(c).value());
-  }
+  RETURN_IF_ERROR(ReadLogLines(
+      HistoryPath(),
+      [&](std::string_view line) {
+        ASSIGN_OR_RETURN(PolicyChange c, DecodeChange(line));
+        if (!name || c.policy == *name) history.changes.push_back(std::move(c));
+        return Status::OK();
+      },
+      &history.warnings));
   return history;
 }
 

@@ -95,6 +95,9 @@ class PolicyStore {
   // Every applied policy, parsed; see PolicyListing. No policies directory
   // is no policies.
   Result<PolicyListing> List() const;
+  // The same without reading the history (applied_ns and applied_by left
+  // empty): what the vault's workers and agents' fetches need.
+  Result<PolicyListing> Applied() const;
   // The applied policy `name`, parsed; NotFound when there is none.
   Result<Policy> Get(const std::string& name) const;
   // Its stored text, whether or not it still parses (`show` prints it).

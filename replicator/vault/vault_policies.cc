@@ -11,7 +11,7 @@ using namespace vault_internal;
 
 void Vault::Impl::HandleGetPolicies(Session& s, const wire::GetPolicies& g) {
   if (!Require(s, kRightBackup, g.seq, "run policies")) return;
-  auto listing = PolicyStore(config_.state_dir).List();
+  auto listing = PolicyStore(config_.state_dir).Applied();
   if (!listing.ok()) return ReplyError(s.routing, g.seq, listing.status());
   // A policy file that no longer parses is the admins' problem to see in
   // `drvault policy list`; the agent runs the others.

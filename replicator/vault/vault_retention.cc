@@ -6,8 +6,8 @@
 #include "catalog/repository.h"
 #include "catalog/store/object_store.h"
 #include "core/timefmt.h"
-#include "policies/scheduler.h"
 #include "policies/snapshot_groups.h"
+#include "replicator/vault/policy_store.h"
 #include "replicator/vault/vault_log.h"
 
 namespace dr {
@@ -19,14 +19,10 @@ Result<std::map<std::string, Policy>> NamespacePolicies(const VaultConfig& confi
                                                         const std::string& ns,
                                                         std::vector<std::string>* errors) {
   std::map<std::string, Policy> out;
-  auto load = LoadPolicyDir(config.state_dir + "/policies");
-  if (!load.ok()) {
-    if (load.status().IsNotFound()) return out;  // no policy applied yet
-    return load.status();
-  }
-  if (errors) *errors = load->errors;
-  for (auto& p : load->policies) {
-    if (p.ns == ns) out.emplace(p.name, std::move(p));
+  ASSIGN_OR_RETURN(PolicyListing applied, PolicyStore(config.state_dir).Applied());
+  if (errors) *errors = applied.errors;
+  for (auto& a : applied.policies) {
+    if (a.policy.ns == ns) out.emplace(a.policy.name, std::move(a.policy));
   }
   return out;
 }

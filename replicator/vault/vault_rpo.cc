@@ -15,6 +15,7 @@
 #include "policies/scheduler.h"
 #include "policies/snapshot_groups.h"
 #include "replicator/vault/offsite_cursor.h"
+#include "replicator/vault/policy_store.h"
 #include "replicator/vault/vault_log.h"
 
 namespace dr {
@@ -95,17 +96,10 @@ Result<std::vector<RpoRow>> EvaluateVaultRpo(const VaultConfig& config, int64_t 
   VaultRpoIssues& out_issues = issues ? *issues : ignored;
   out_issues = {};
   std::vector<RpoRow> rows;
-  auto load = LoadPolicyDir(config.policies_dir());
-  if (!load.ok()) {
-    if (load.status().IsNotFound()) return rows;  // no policy applied yet
-    return load.status();
-  }
-  out_issues.policy_errors = load->errors;
+  ASSIGN_OR_RETURN(const PolicyListing applied, PolicyStore(config.state_dir).Applied());
+  out_issues.policy_errors = applied.errors;
   std::map<std::string, std::vector<const Policy*>> by_ns;
-  for (const Policy& p : load->policies) {
-    // Only a file placed by hand can lack a namespace: it names no repository.
-    if (!p.ns.empty()) by_ns[p.ns].push_back(&p);
-  }
+  for (const AppliedPolicy& a : applied.policies) by_ns[a.policy.ns].push_back(&a.policy);
   const bool offsite_vault = config.site == VaultSite::kOffsite;
   const bool feeds_peer = !offsite_vault && config.offsite.has_value();
   const std::string own_site = offsite_vault ? kSiteOffsite : kSiteSameCity;

@@ -6,9 +6,9 @@
 #include "policies/duration.h"
 #include "policies/rpo.h"
 #include "policies/scheduler.h"
+#include "policies/snapshot_groups.h"
 #include "replicator/capture/backup.h"
 #include "tools/drctl/cli.h"
-#include "policies/snapshot_groups.h"
 
 namespace dr::cli {
 
