@@ -215,6 +215,37 @@ TEST(Prune, ASessionThatReusedACondemnedChunkBeforeCondemnationKeepsItsSnapshotW
   ExpectRestorable(&mem, b, shared);
 }
 
+// A vault keeps its repository open across sessions. A prune that condemns
+// and deletes in one run, while no session is open, leaves no record behind:
+// the next session must still learn that the deleted packs are gone, or its
+// agents would reuse chunks that no longer exist.
+TEST(Prune, ALongLivedWriterForgetsPacksAPruneDeletedWhileItWasIdle) {
+  MemStore mem;
+  ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());
+  auto data = Contents(4, 9);
+  Id a = Backup(&mem, data, 1000);
+  auto vault = OpenOn(&mem);  // opened while the chunks were live
+  ASSERT_TRUE(vault->HasBlob(vault->hasher().Hash(data[0])));
+  ASSERT_TRUE(mem.Delete(SnapshotKey(a)).ok());
+
+  auto r = Prune(OpenerFor(&mem), {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_GT(r->packs_deleted, 0u);
+  ASSERT_EQ(Count(&mem, "gc/"), 0u) << "the record is gone with the packs";
+
+  auto session = SessionMarker::Begin(&mem, "vault session");
+  ASSERT_TRUE(session.ok());
+  ASSERT_TRUE(vault->RefreshExclusions().ok());
+  EXPECT_FALSE(vault->HasBlob(vault->hasher().Hash(data[0])));
+  const uint64_t before = vault->write_stats().blobs_added;
+  Id tree = StoreFiles(*vault, data);
+  EXPECT_EQ(vault->write_stats().blobs_added, before + data.size() + 1) << "stored again";
+  Id b = Commit(*vault, tree, 2000);
+  session->reset();
+  vault.reset();
+  ExpectRestorable(&mem, b, data);
+}
+
 TEST(Prune, ABackupStartedAfterCondemnationStoresCondemnedChunksAgain) {
   MemStore mem;
   ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());

@@ -28,6 +28,13 @@ constexpr size_t kPacksPerSegment = 4;
 // write of one pack overlaps with filling the next, and the bytes in flight
 // stay at (writers + queued + 1) packs.
 constexpr size_t kPacksQueued = 1;
+
+std::vector<Id> PacksOf(const std::vector<IndexPack>& segment) {
+  std::vector<Id> packs;
+  packs.reserve(segment.size());
+  for (const auto& p : segment) packs.push_back(p.pack);
+  return packs;
+}
 }  // namespace
 
 struct Repository::Impl {
@@ -66,10 +73,13 @@ struct Repository::Impl {
   std::vector<std::string> open_warnings_;
 
   mutable std::shared_mutex index_mu_;
-  ChunkIndex index_;                                 // GUARDED_BY(index_mu_)
-  std::unordered_set<Id, IdHash> claimed_;           // GUARDED_BY(index_mu_)
-  std::vector<IndexPack> unwritten_index_;           // GUARDED_BY(index_mu_)
-  std::unordered_set<std::string> loaded_segments_;  // GUARDED_BY(index_mu_)
+  ChunkIndex index_;                        // GUARDED_BY(index_mu_)
+  std::unordered_set<Id, IdHash> claimed_;  // GUARDED_BY(index_mu_)
+  std::vector<IndexPack> unwritten_index_;  // GUARDED_BY(index_mu_)
+  // Each index segment read or written, with the packs it lists: a segment
+  // that disappears from the store was replaced by a prune (see
+  // RefreshExclusions).
+  std::unordered_map<std::string, std::vector<Id>> loaded_segments_;  // GUARDED_BY(index_mu_)
   bool index_loaded_ = false;
 
   std::mutex pack_mu_;
@@ -161,7 +171,9 @@ Status Repository::Impl::RefreshExclusions() {
   // repacked): a long-lived writer such as a vault learns where repacked
   // blobs went, so they count as stored.
   ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
+  std::unordered_set<std::string> listed;
   for (const auto& seg : segments) {
+    listed.insert(seg.key);
     {
       std::shared_lock l(index_mu_);
       if (loaded_segments_.count(seg.key)) continue;
@@ -174,8 +186,31 @@ Status Repository::Impl::RefreshExclusions() {
     ASSIGN_OR_RETURN(auto packs, DecodeIndexSegment(*raw, store_->Url() + "/" + seg.key));
     std::unique_lock l(index_mu_);
     for (const auto& p : packs) index_.AddPack(p.pack, p.entries);
-    loaded_segments_.insert(seg.key);
+    loaded_segments_[seg.key] = PacksOf(packs);
   }
+  // A prune deletes the packs it doomed before the segments that list them,
+  // and drops its record only after both: so once a segment we loaded is
+  // gone and its record with it, a pack no remaining segment lists is gone
+  // too (or about to be). Without this, a writer that opened before that
+  // prune would go on trusting the deleted pack's blobs as stored.
+  std::unique_lock l(index_mu_);
+  std::vector<Id> vanished_packs;
+  for (auto it = loaded_segments_.begin(); it != loaded_segments_.end();) {
+    if (listed.count(it->first)) {
+      ++it;
+      continue;
+    }
+    vanished_packs.insert(vanished_packs.end(), it->second.begin(), it->second.end());
+    it = loaded_segments_.erase(it);
+  }
+  if (vanished_packs.empty()) return Status::OK();
+  std::unordered_set<Id, IdHash> still_listed;
+  for (const auto& [key, packs] : loaded_segments_) still_listed.insert(packs.begin(), packs.end());
+  for (const auto& p : unwritten_index_) still_listed.insert(p.pack);
+  std::vector<Id> gone;
+  for (const Id& p : vanished_packs)
+    if (!still_listed.count(p)) gone.push_back(p);
+  index_.ExcludePacks(gone);
   return Status::OK();
 }
 
@@ -208,7 +243,7 @@ Status Repository::Impl::LoadIndex() {
         continue;
       }
       for (const auto& p : *packs) index_.AddPack(p.pack, p.entries);
-      loaded_segments_.insert(seg.key);
+      loaded_segments_[seg.key] = PacksOf(*packs);
     }
     if (vanished) continue;
     index_loaded_ = true;
@@ -418,7 +453,7 @@ Status Repository::Impl::WriteIndexSegment(std::vector<IndexPack> packs) {
   Status st = store_->Put(key, seg);
   if (st.ok()) {
     std::unique_lock l(index_mu_);
-    loaded_segments_.insert(key);
+    loaded_segments_[key] = PacksOf(packs);
   }
   if (!st.ok()) LatchError(st);
   if (st.ok()) CrashPoint("index-written");
