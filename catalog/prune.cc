@@ -177,12 +177,6 @@ class PruneRun {
     const auto start = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(anchor_, open_());
     store_ = anchor_->store();
-    if (store_->Size(kReplicaMarkerKey).ok()) {
-      return Status::PermissionDenied(
-          store_->Url() + " is an off-site replica (it holds \"" + kReplicaMarkerKey +
-          "\"): the same-city site deduplicates against data this site would delete, so "
-          "pruning here could break snapshots still to arrive; forget works, prune does not yet");
-    }
     if (!opt_.dry_run) {
       ASSIGN_OR_RETURN(lock_, SessionMarker::Lock(store_, kPruneLockKey, "prune"));
     }

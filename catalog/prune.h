@@ -78,10 +78,6 @@ using RepositoryOpener = std::function<Result<std::unique_ptr<Repository>>()>;
 // Errors (nothing deleted): another prune holds the lock; a snapshot that
 // cannot be read; a referenced blob missing from the index (run check); a
 // condemnation record that cannot be read.
-// A vault fed by a same-city peer writes this object into each namespace it
-// receives; Prune refuses such a repository (docs/design.md, "Two sites").
-inline constexpr char kReplicaMarkerKey[] = "replica";
-
 Result<PruneReport> Prune(const RepositoryOpener& open, const PruneOptions& options);
 
 }  // namespace dr

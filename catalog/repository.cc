@@ -172,6 +172,7 @@ Status Repository::Impl::RefreshExclusions() {
   // blobs went, so they count as stored.
   ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
   std::unordered_set<std::string> listed;
+  std::vector<std::pair<std::string, std::vector<IndexPack>>> added;
   for (const auto& seg : segments) {
     listed.insert(seg.key);
     {
@@ -184,16 +185,14 @@ Status Repository::Impl::RefreshExclusions() {
       return raw.status();
     }
     ASSIGN_OR_RETURN(auto packs, DecodeIndexSegment(*raw, store_->Url() + "/" + seg.key));
-    std::unique_lock l(index_mu_);
-    for (const auto& p : packs) index_.AddPack(p.pack, p.entries);
-    loaded_segments_[seg.key] = PacksOf(packs);
+    added.push_back({seg.key, std::move(packs)});
   }
+  std::unique_lock l(index_mu_);
   // A prune deletes the packs it doomed before the segments that list them,
   // and drops its record only after both: so once a segment we loaded is
   // gone and its record with it, a pack no remaining segment lists is gone
   // too (or about to be). Without this, a writer that opened before that
   // prune would go on trusting the deleted pack's blobs as stored.
-  std::unique_lock l(index_mu_);
   std::vector<Id> vanished_packs;
   for (auto it = loaded_segments_.begin(); it != loaded_segments_.end();) {
     if (listed.count(it->first)) {
@@ -203,14 +202,46 @@ Status Repository::Impl::RefreshExclusions() {
     vanished_packs.insert(vanished_packs.end(), it->second.begin(), it->second.end());
     it = loaded_segments_.erase(it);
   }
-  if (vanished_packs.empty()) return Status::OK();
-  std::unordered_set<Id, IdHash> still_listed;
-  for (const auto& [key, packs] : loaded_segments_) still_listed.insert(packs.begin(), packs.end());
-  for (const auto& p : unwritten_index_) still_listed.insert(p.pack);
-  std::vector<Id> gone;
-  for (const Id& p : vanished_packs)
-    if (!still_listed.count(p)) gone.push_back(p);
-  index_.ExcludePacks(gone);
+  if (!vanished_packs.empty()) {
+    std::unordered_set<Id, IdHash> still_listed;
+    for (const auto& [key, packs] : loaded_segments_)
+      still_listed.insert(packs.begin(), packs.end());
+    for (const auto& [key, packs] : added)
+      for (const auto& p : packs) still_listed.insert(p.pack);
+    for (const auto& p : unwritten_index_) still_listed.insert(p.pack);
+    std::vector<Id> gone;
+    for (const Id& p : vanished_packs)
+      if (!still_listed.count(p)) gone.push_back(p);
+    index_.ExcludePacks(gone);
+  }
+  // Added after the exclusions, so a blob a prune moved points at its new
+  // pack (an entry in an excluded pack gives way).
+  for (auto& [key, packs] : added) {
+    for (const auto& p : packs) index_.AddPack(p.pack, p.entries);
+    loaded_segments_[key] = PacksOf(packs);
+  }
+  return Status::OK();
+}
+
+Status Repository::ExcludeMissingPacks() {
+  // Only packs indexed before the listing: a pack is indexed after it is
+  // durable, so each of these is listed unless it was deleted.
+  std::vector<Id> indexed;
+  {
+    std::shared_lock l(impl_->index_mu_);
+    indexed = impl_->index_.packs();
+  }
+  ASSIGN_OR_RETURN(auto listed, impl_->store_->List("data/"));
+  std::unordered_set<Id, IdHash> present;
+  for (const auto& o : listed) {
+    Id id;
+    if (PackIdFromKey(o.key, &id)) present.insert(id);
+  }
+  std::vector<Id> missing;
+  for (const Id& p : indexed)
+    if (!present.count(p)) missing.push_back(p);
+  std::unique_lock l(impl_->index_mu_);
+  impl_->index_.ExcludePacks(missing);
   return Status::OK();
 }
 

@@ -148,6 +148,10 @@ class Repository {
   // record.
   Status RefreshExclusions();
   bool IsCondemned(const Id& pack) const;
+  // Lists the packs really in the store and treats an indexed pack that is
+  // not as absent (its blobs are stored again when needed). For a site whose
+  // index may name packs it no longer holds (a replica fed pack by pack).
+  Status ExcludeMissingPacks();
   // The blob's position among the indexed blobs (for bitmaps), while
   // nothing was added since Open.
   std::optional<size_t> IndexOrdinal(const Id& id) const;

@@ -46,7 +46,37 @@ Result<std::set<std::string>> KeysAt(ObjectStore& store, const std::string& pref
 
 }  // namespace
 
-Result<Reconciled> ReconcileCursor(ObjectStore& local, ObjectStore& peer, OffsiteCursor* cursor) {
+// The packs the peer's own index lists but the peer does not hold: lost
+// behind its vault's back (a prune writes the segments without a pack
+// before it deletes the pack). Segments are read once (they never change):
+// from this site when it has the same one, else from the peer.
+Result<std::vector<std::string>> LostPacks(ObjectStore& local, ObjectStore& peer,
+                                           const std::set<std::string>& peer_packs,
+                                           SegmentPacks* known) {
+  ASSIGN_OR_RETURN(auto peer_index, KeysAt(peer, "index/"));
+  for (auto it = known->begin(); it != known->end();)
+    it = peer_index.count(it->first) ? std::next(it) : known->erase(it);
+  std::set<std::string> lost;
+  for (const auto& key : peer_index) {
+    if (!known->count(key)) {
+      auto seg = local.Get(key);
+      if (!seg.ok() && seg.status().IsNotFound()) seg = peer.Get(key);
+      if (!seg.ok()) {
+        if (seg.status().IsNotFound()) continue;  // replaced by the peer's prune meanwhile
+        return seg.status();
+      }
+      ASSIGN_OR_RETURN(auto packs, DecodeIndexSegment(*seg, "the peer's " + key));
+      auto& keys = (*known)[key];
+      for (const auto& p : packs) keys.push_back(PackKey(p.pack));
+    }
+    for (const auto& pack : (*known)[key])
+      if (!peer_packs.count(pack)) lost.insert(pack);
+  }
+  return std::vector<std::string>(lost.begin(), lost.end());
+}
+
+Result<Reconciled> ReconcileCursor(ObjectStore& local, ObjectStore& peer, OffsiteCursor* cursor,
+                                   SegmentPacks* known) {
   Reconciled r;
   ASSIGN_OR_RETURN(auto peer_snapshots, KeysAt(peer, "snapshots/"));
   // What the peer forgot by its own retention counts as copied: a deletion
@@ -60,9 +90,8 @@ Result<Reconciled> ReconcileCursor(ObjectStore& local, ObjectStore& peer, Offsit
       cursor->snapshots.insert(SnapshotKey(id));
     }
   }
-  ASSIGN_OR_RETURN(auto peer_index, KeysAt(peer, "index/"));
-  ASSIGN_OR_RETURN(auto peer_packs, KeysAt(peer, "data/"));
-  if (cursor->config && !peer.Size("config").ok()) {
+  const bool peer_wiped = !peer.Size("config").ok();
+  if (cursor->config && peer_wiped) {
     cursor->config = false;
     r.config = true;
   }
@@ -74,8 +103,22 @@ Result<Reconciled> ReconcileCursor(ObjectStore& local, ObjectStore& peer, Offsit
       r.snapshots++;
     }
   }
+  ASSIGN_OR_RETURN(auto peer_packs, KeysAt(peer, "data/"));
+  // A peer that kept its config prunes by its own retention: a pack or
+  // segment it lacks may be one it deleted on purpose. What it lost is what
+  // its own index still lists; the rest comes with the missing snapshots,
+  // each sent again with the blobs it needs there (offsite_references.h).
+  // A wiped peer is refilled in bulk, packs and segments first.
+  if (!peer_wiped) {
+    ASSIGN_OR_RETURN(auto lost, LostPacks(local, peer, peer_packs, known));
+    for (auto& pack : lost)
+      if (local.Size(pack).ok()) r.lost_packs.push_back(std::move(pack));
+    r.packs = r.lost_packs.size();
+    return r;
+  }
+  ASSIGN_OR_RETURN(auto peer_index, KeysAt(peer, "index/"));
   // A segment counts as copied only with every pack it lists. Segments are
-  // read here only when some pack is missing (a peer that lost data).
+  // read here only when some pack is missing.
   ASSIGN_OR_RETURN(auto local_packs, KeysAt(local, "data/"));
   std::set<std::string> missing_packs;
   for (const auto& k : local_packs)

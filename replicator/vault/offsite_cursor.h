@@ -4,15 +4,18 @@
 // The cursor lives at the sending vault (state/offsite/<namespace>.json,
 // rewritten atomically after every step). A peer that was wiped, rebuilt
 // from an older backup, or lost objects would otherwise never be sent them
-// again: ReconcileCursor drops from the cursor every index segment and
-// snapshot the peer lacks, and every segment whose packs it lacks, so the
-// next copy sends them again (in the usual order: packs, segment, snapshots).
-// A snapshot the peer forgot by its own retention (its "forgotten/<id>"
-// tombstone) is never sent again.
+// again: ReconcileCursor drops from the cursor every snapshot the peer
+// lacks, so the next copy sends it again with every blob it needs there
+// (offsite_references.h). A peer that lost its config (wiped) gets every
+// pack and segment again; any other peer may have pruned packs on purpose,
+// and gets again only the packs its own index still lists (lost ones). A snapshot the peer forgot
+// by its own retention (its "forgotten/<id>" tombstone) is never sent again.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "catalog/store/dir_store.h"
 #include "catalog/store/object_store.h"
@@ -35,10 +38,17 @@ Status SaveOffsiteCursor(DirStore& state, const std::string& key, const OffsiteC
 
 struct Reconciled {
   size_t snapshots = 0, segments = 0, packs = 0;  // missing at the peer
-  bool config = false;                            // config missing at the peer
+  // Packs a peer that was not wiped lost: the caller copies them again
+  // (by name: the peer's index lists them).
+  std::vector<std::string> lost_packs;
+  bool config = false;  // config missing at the peer
   size_t total() const { return snapshots + segments + packs + (config ? 1 : 0); }
 };
+// The pack keys each of the peer's index segments lists, by segment key
+// (segments never change, so each is read once per replicator).
+using SegmentPacks = std::map<std::string, std::vector<std::string>>;
 // Compares `*cursor` with the peer's listing and forgets what the peer lacks.
-Result<Reconciled> ReconcileCursor(ObjectStore& local, ObjectStore& peer, OffsiteCursor* cursor);
+Result<Reconciled> ReconcileCursor(ObjectStore& local, ObjectStore& peer, OffsiteCursor* cursor,
+                                   SegmentPacks* known);
 
 }  // namespace dr

@@ -9,11 +9,13 @@
 #include "catalog/format/index.h"
 #include "catalog/format/pack.h"
 #include "catalog/format/snapshot.h"
+#include "catalog/repository.h"
 #include "catalog/store/dir_store.h"
 #include "catalog/store/object_store.h"
 #include "core/crash_point.h"
 #include "core/timefmt.h"
 #include "replicator/vault/offsite_cursor.h"
+#include "replicator/vault/offsite_references.h"
 #include "replicator/vault/vault_log.h"
 #include "replicator/wire/vault_client.h"
 #include "replicator/wire/vault_store.h"
@@ -89,6 +91,7 @@ namespace {
 // of a cycle.
 struct Plan {
   std::vector<std::pair<int64_t, ObjectInfo>> snapshots;                  // oldest first
+  std::map<std::string, Snapshot> decoded;                                // by key
   std::vector<std::pair<ObjectInfo, std::vector<std::string>>> segments;  // with their packs
   std::map<std::string, uint64_t> pack_size;
   bool unreadable = false;  // an index segment could not be read: copy no snapshot this cycle
@@ -114,6 +117,7 @@ Result<Plan> PlanCopies(ObjectStore& local, const OffsiteCursor& cursor, const s
       continue;
     }
     plan.snapshots.push_back({s->time_ns, o});
+    plan.decoded[o.key] = *s;
     plan.bytes += o.size;
     if (plan.oldest_ns == 0 || s->time_ns < plan.oldest_ns) plan.oldest_ns = s->time_ns;
   }
@@ -217,6 +221,7 @@ class OffsiteReplicator::NamespaceCopy {
                                 "`check` is clean");
     }
     auto& snaps = plan_.snapshots;
+    if (!snaps.empty()) RETURN_IF_ERROR(SendReferences(peer));
     while (!snaps.empty()) {
       const ObjectInfo o = snaps.front().second;
       RETURN_IF_ERROR(CopyObject(peer, local_, o.key, &sent_));
@@ -228,6 +233,29 @@ class OffsiteReplicator::NamespaceCopy {
       plan_.oldest_ns = snaps.empty() ? 0 : snaps.front().first;
       Publish();
       LogEvent("offsite_snapshot_copied", {{"namespace", ns_}, {"key", o.key}});
+    }
+    return Status::OK();
+  }
+
+  // Every blob the planned snapshots reference is made present at the peer
+  // first (offsite_references.h): its own prune may have deleted what this
+  // site still deduplicates against.
+  Status SendReferences(VaultClient& peer) {
+    ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(owner_.config_.repository, ns_));
+    ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+    // Opened after the snapshots were listed, so its index covers them; its
+    // marker keeps this site's prune from deleting what is about to be read.
+    ASSIGN_OR_RETURN(auto repo, Repository::Open(std::move(store), "off-site replication"));
+    std::vector<Snapshot> snapshots;
+    for (const auto& [time, o] : plan_.snapshots) snapshots.push_back(plan_.decoded.at(o.key));
+    ASSIGN_OR_RETURN(ReferencesSent refs, SendMissingReferences(*repo, snapshots, peer));
+    sent_ += refs.resent_bytes;
+    if (refs.resent > 0) {
+      owner_.metrics_->offsite_resent_blobs += refs.resent;
+      LogEvent("offsite_blobs_resent", {{"namespace", ns_},
+                                        {"blobs", refs.resent},
+                                        {"bytes", refs.resent_bytes},
+                                        {"referenced", refs.referenced}});
     }
     return Status::OK();
   }
@@ -316,8 +344,13 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
     // the cursor says it holds.
     RETURN_IF_ERROR(connect(nullptr));
     VaultStore peer_store(peer);
-    auto found = ReconcileCursor(local, peer_store, &cursor);
+    auto found = ReconcileCursor(local, peer_store, &cursor, &peer_segments_[ns]);
     if (!found.ok()) return skip(found.status().WithContext("reconcile with the off-site peer"));
+    uint64_t sent = 0;
+    for (const auto& pack : found->lost_packs) {
+      if (Status copied = CopyObject(*peer, local, pack, &sent); !copied.ok())
+        return skip(copied.WithContext("send a lost pack to the off-site peer"));
+    }
     MarkReconciled(ns);
     if (found->total() > 0) {
       metrics_->offsite_refilled += found->total();

@@ -26,6 +26,7 @@
 
 #include "core/status.h"
 #include "replicator/vault/agent_registry.h"
+#include "replicator/vault/offsite_cursor.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
 #include "replicator/wire/curve_keys.h"
@@ -65,6 +66,8 @@ class OffsiteReplicator {
   bool stop_ = false;    // GUARDED_BY(mu_)
   // When each namespace was last reconciled (replicator thread only).
   std::map<std::string, std::chrono::steady_clock::time_point> last_reconcile_;
+  // Per namespace, the packs each of the peer's index segments lists.
+  std::map<std::string, SegmentPacks> peer_segments_;
   std::thread thread_;
 };
 

@@ -130,6 +130,9 @@ class Vault::Impl {
     int64_t opened_ns = 0;
     std::string put_key, put_data;
     uint64_t put_total = 0;
+    // A replicating peer's view of which blobs are stored here was read
+    // after this session's marker went up, and after its last index put.
+    bool replica_view_fresh = false;
     // Chunks and subtrees that trees received in this session reference and
     // that were not stored yet when the tree arrived; all must be by commit.
     std::unordered_set<Id, IdHash> pending_refs;
@@ -168,6 +171,15 @@ class Vault::Impl {
   // Ends `s` when over its memory limit; true if it did.
   bool EndIfOverMemory(Session& s);
   Result<Namespace*> OpenNamespace(const std::string& name, bool for_backup, bool for_replica);
+  // Opens `ns.repo` and loads who wrote each snapshot; `adopt` indexes packs
+  // an interrupted write of this vault left unindexed.
+  Status LoadRepository(const std::string& name, Namespace& ns, bool adopt);
+  // A replicating peer asks which blobs are missing here and sends them
+  // (docs/design.md, "Two sites"); false when answered with an error.
+  bool PrepareReplicaView(Session& s, uint64_t seq);
+  static bool IsReplicaSession(const Session& s) {
+    return (s.agent.rights & kRightReplicate) && !(s.agent.rights & kRightBackup);
+  }
   void HandleHello(const std::string& routing, const AgentEntry& agent, const wire::Hello& h);
   bool Require(Session& s, unsigned right, uint64_t seq, const char* what);
   // The restore and replicate rights read every object of the namespace;

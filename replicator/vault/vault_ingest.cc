@@ -48,7 +48,9 @@ JobRecord CommittedJob(const Snapshot& snap, const std::string& agent, int64_t s
 }  // namespace
 
 void Vault::Impl::HandleQuery(Session& s, const wire::Query& q) {
-  if (!Require(s, kRightBackup, q.seq, "ask for missing chunks")) return;
+  if (IsReplicaSession(s) ? !PrepareReplicaView(s, q.seq)
+                          : !Require(s, kRightBackup, q.seq, "ask for missing chunks"))
+    return;
   wire::Missing answer{q.seq, {}};
   for (const Id& id : q.ids)
     if (!s.ns->repo->HasBlob(id)) answer.ids.push_back(id);
@@ -58,11 +60,14 @@ void Vault::Impl::HandleQuery(Session& s, const wire::Query& q) {
 }
 
 void Vault::Impl::HandleBlob(Session& s, const wire::Blob& b) {
-  if (!(s.agent.rights & kRightBackup) || !s.ns->repo) {
+  const bool replica = IsReplicaSession(s);
+  if (!(s.agent.rights & (replica ? kRightReplicate : kRightBackup)) || !s.ns->repo) {
     // A refused blob would stay pending at the agent: end the session instead.
     metrics_.requests_refused++;
-    return EndSession(s, Status::PermissionDenied("agent '" + s.agent.name +
-                                                  "' lacks the backup right to store blobs"));
+    return EndSession(
+        s, Status::PermissionDenied("agent '" + s.agent.name +
+                                    (replica ? "' sent a blob before asking which are missing"
+                                             : "' lacks the backup right to store blobs")));
   }
   if (b.seq <= s.highest_blob_seq) return;  // a resend of what we have
   const uint64_t raw_limit =
@@ -81,7 +86,9 @@ void Vault::Impl::HandleBlob(Session& s, const wire::Blob& b) {
   auto raw = DecodeBlobInto(b.stored, b.raw_len, b.id, repo.hasher(),
                             "blob " + b.id.Hex() + " from agent " + s.agent.name, &scratch_);
   if (!raw.ok()) return EndSession(s, raw.status());
-  if (b.type == BlobType::kTree) {
+  // A replicating peer never commits: it checks a snapshot's references
+  // itself before it puts the snapshot.
+  if (b.type == BlobType::kTree && !replica) {
     auto refs =
         MetadataReferences(*raw, "metadata blob " + b.id.Hex() + " from agent " + s.agent.name);
     if (!refs.ok()) return EndSession(s, refs.status());

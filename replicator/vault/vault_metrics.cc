@@ -80,6 +80,9 @@ std::string VaultMetrics::Render() const {
   metric("drvault_offsite_refilled_objects_total", "counter",
          "Objects the cursor counted as copied but the peer's listing lacked.",
          offsite_refilled.load());
+  metric("drvault_offsite_resent_blobs_total", "counter",
+         "Blobs a snapshot being replicated referenced that the peer no longer held.",
+         offsite_resent_blobs.load());
   std::lock_guard l(mu_);
   if (!rpo_.empty()) {
     auto rpo = [&](const char* name, const char* help, auto get) {

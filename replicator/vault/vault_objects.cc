@@ -8,7 +8,6 @@
 #include "catalog/format/repo_config.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/object_verify.h"
-#include "catalog/prune.h"
 #include "core/env/file_io.h"
 #include "core/timefmt.h"
 #include "replicator/vault/object_keys.h"
@@ -194,6 +193,13 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   if (s.put_data.size() < s.put_total) return Reply(s.routing, wire::Ack{p.seq});
   ObjectStore* store = s.ns->objects();
   Status st = VerifyPut(s, p.key);
+  // Like a commit: the blobs a replicating peer sent are indexed first, and
+  // the snapshot relies on what this session found stored, which holds only
+  // while its marker kept a prune waiting.
+  if (st.ok() && p.key.rfind("snapshots/", 0) == 0) {
+    if (s.ns->repo) st = s.ns->repo->Flush();
+    if (st.ok() && s.marker) st = s.marker->StillValid();
+  }
   if (st.ok()) st = store->PutIfAbsent(p.key, s.put_data);
   if (st.code() == Code::kAlreadyExists) {
     auto have = store->Get(p.key);
@@ -210,19 +216,9 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
                             {"error", st.message()}});
     return ReplyError(s.routing, p.seq, st);
   }
-  if (p.key == "config") {
-    // Marks the namespace as a replica, which prune refuses (catalog/prune.h).
-    Status marked = store->PutIfAbsent(
-        kReplicaMarkerKey,
-        nlohmann::json{{"fed_by", s.agent.name}, {"since_ns", NowUnixNs()}}.dump() + "\n");
-    if (!marked.ok() && marked.code() != Code::kAlreadyExists) {
-      LogEvent("put_failed", {{"agent", s.agent.name},
-                              {"namespace", s.nspace},
-                              {"key", kReplicaMarkerKey},
-                              {"error", marked.message()}});
-      return ReplyError(s.routing, p.seq, marked);
-    }
-  }
+  // New segments (and packs) change which blobs are stored here: the next
+  // query reads them again.
+  if (p.key.rfind("index/", 0) == 0 || p.key.rfind("data/", 0) == 0) s.replica_view_fresh = false;
   Reply(s.routing, wire::Ack{p.seq});
   if (p.key.rfind("snapshots/", 0) == 0) retention_->Nudge(s.nspace);
 }

@@ -11,29 +11,34 @@ namespace dr {
 
 using namespace vault_internal;
 
-Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& name, bool for_backup,
-                                                           bool for_replica) {
-  Namespace& ns = namespaces_[name];
-  if (for_backup && !ns.repo) {
-    ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
-    ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-    auto repo = Repository::Open(std::move(store));
-    if (!repo.ok()) {
-      if (repo.status().IsNotFound())
-        return Status::NotFound("namespace '" + name +
-                                "' has no repository at this vault (drvault enrol creates it)");
-      return repo.status();
-    }
+Status Vault::Impl::LoadRepository(const std::string& name, Namespace& ns, bool adopt) {
+  ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
+  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+  auto repo = Repository::Open(std::move(store));
+  if (!repo.ok()) {
+    if (repo.status().IsNotFound())
+      return Status::NotFound("namespace '" + name +
+                              "' has no repository at this vault (drvault enrol creates it)");
+    return repo.status();
+  }
+  if (adopt) {
     // Packs written before a crash of this vault become usable again.
     ASSIGN_OR_RETURN(int adopted, (*repo)->AdoptUnindexedPacks());
     if (adopted > 0) LogEvent("packs_adopted", {{"namespace", name}, {"packs", adopted}});
-    std::vector<std::string> bad;
-    ASSIGN_OR_RETURN(auto snapshots, (*repo)->ListSnapshots(&bad));
-    for (const auto& b : bad) LogEvent("snapshot_unreadable", {{"namespace", name}, {"error", b}});
-    ns.owners = SnapshotOwners();
-    for (const auto& snap : snapshots) ns.owners.Add(snap);
-    ns.repo = std::move(repo).value();
   }
+  std::vector<std::string> bad;
+  ASSIGN_OR_RETURN(auto snapshots, (*repo)->ListSnapshots(&bad));
+  for (const auto& b : bad) LogEvent("snapshot_unreadable", {{"namespace", name}, {"error", b}});
+  ns.owners = SnapshotOwners();
+  for (const auto& snap : snapshots) ns.owners.Add(snap);
+  ns.repo = std::move(repo).value();
+  return Status::OK();
+}
+
+Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& name, bool for_backup,
+                                                           bool for_replica) {
+  Namespace& ns = namespaces_[name];
+  if (for_backup && !ns.repo) RETURN_IF_ERROR(LoadRepository(name, ns, /*adopt=*/true));
   if (!ns.objects_store) {
     ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
     // A namespace arriving from the same-city site starts here empty.
@@ -41,6 +46,25 @@ Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& na
     ASSIGN_OR_RETURN(ns.objects_store, OpenObjectStore(url));
   }
   return &ns;
+}
+
+bool Vault::Impl::PrepareReplicaView(Session& s, uint64_t seq) {
+  if (!Require(s, kRightReplicate, seq, "ask for missing chunks")) return false;
+  if (s.replica_view_fresh && s.ns->repo) return true;
+  // The session marker is up (hello), so what is read now stays true for
+  // this session: a prune condemning later waits for it. Packs copied from
+  // the peer adopt nothing here: their index segments follow them.
+  Status st = s.ns->repo ? Status::OK() : LoadRepository(s.nspace, *s.ns, /*adopt=*/false);
+  if (st.ok()) st = s.ns->repo->RefreshExclusions();
+  // What this site's prune deleted, or lost behind the vault's back, is
+  // missing whatever an index segment still says.
+  if (st.ok()) st = s.ns->repo->ExcludeMissingPacks();
+  if (!st.ok()) {
+    ReplyError(s.routing, seq, st.WithContext("namespace " + s.nspace));
+    return false;
+  }
+  s.replica_view_fresh = true;
+  return true;
 }
 
 void Vault::Impl::HandleHello(const std::string& routing, const AgentEntry& agent,
