@@ -1,6 +1,8 @@
 #include "catalog/prune.h"
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -10,6 +12,7 @@
 #include "catalog/reachability.h"
 #include "catalog/session_marker.h"
 #include "core/crash_point.h"
+#include "core/huge_pages.h"
 #include "core/timefmt.h"
 
 namespace dr {
@@ -19,6 +22,8 @@ namespace {
 constexpr char kPruneLockKey[] = "locks/prune";
 // Entries per rewritten index segment (29 bytes each: about 3 MiB).
 constexpr size_t kEntriesPerSegment = 100000;
+// Live blobs of a pack being repacked closer than this are read together.
+constexpr uint64_t kMergeGap = 256 << 10;
 
 struct PackUse {
   uint64_t referenced_bytes = 0;
@@ -33,6 +38,8 @@ struct Look {
   std::unique_ptr<Reachability> reach;
   std::unordered_map<Id, PackUse, IdHash> use;  // indexed packs only
   std::unordered_set<Id, IdHash> indexed;
+  // Packs whose referenced blobs this run copied into new packs.
+  std::unordered_set<Id, IdHash> repacked;
 };
 
 std::string FirstOf(const std::vector<std::string>& problems, uint64_t count) {
@@ -41,7 +48,14 @@ std::string FirstOf(const std::vector<std::string>& problems, uint64_t count) {
   return s;
 }
 
-Result<Look> TakeLook(const RepositoryOpener& open, PruneReport* report) {
+// With `since` (a look taken earlier in this run), only the snapshots it did
+// not see are walked, and a pack counts as referenced if it was then or is
+// by them: snapshots never change, so what they referenced then they still
+// do (one forgotten since is counted, which only keeps more). Except a pack
+// this run repacked: what the earlier snapshots needed of it now has a copy
+// in a new pack, which this look's index prefers.
+Result<Look> TakeLook(const RepositoryOpener& open, PruneReport* report,
+                      const Look* since = nullptr) {
   Look look;
   ASSIGN_OR_RETURN(look.repo, open());
   const std::string url = look.repo->store()->Url();
@@ -57,7 +71,14 @@ Result<Look> TakeLook(const RepositoryOpener& open, PruneReport* report) {
                               FirstOf(bad, bad.size()) + "; run drctl check");
   }
   look.reach = std::make_unique<Reachability>(look.repo->IndexedBlobCount());
-  RETURN_IF_ERROR(MarkReachable(*look.repo, look.snapshots, look.reach.get()));
+  std::vector<Snapshot> to_walk;
+  if (since) {
+    std::unordered_set<Id, IdHash> seen;
+    for (const auto& s : since->snapshots) seen.insert(s.id);
+    for (const auto& s : look.snapshots)
+      if (!seen.count(s.id)) to_walk.push_back(s);
+  }
+  RETURN_IF_ERROR(MarkReachable(*look.repo, since ? to_walk : look.snapshots, look.reach.get()));
   if (look.reach->missing_count > 0) {
     return Status::Corruption(
         "prune deletes nothing while snapshots reference blobs the index "
@@ -74,6 +95,11 @@ Result<Look> TakeLook(const RepositoryOpener& open, PruneReport* report) {
     }
     ++ordinal;
   });
+  if (since) {
+    for (const auto& [pack, u] : since->use)
+      if (u.referenced && !since->repacked.count(pack)) look.use[pack].referenced = true;
+    return look;
+  }
   report->snapshots = look.snapshots.size();
   report->blobs_indexed = look.repo->IndexedBlobCount();
   report->blobs_referenced = look.reach->set.count();
@@ -183,9 +209,12 @@ class PruneRun {
     ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
     report_.segments_before = report_.segments_after = segments.size();
 
-    RETURN_IF_ERROR(DeleteRipe());
-    ASSIGN_OR_RETURN(bool nobody_waiting, Condemn());
-    if (nobody_waiting && !opt_.dry_run) RETURN_IF_ERROR(DeleteRipe());
+    RETURN_IF_ERROR(DeleteRipe(nullptr));
+    Look condemned_by;
+    ASSIGN_OR_RETURN(bool nobody_waiting, Condemn(&condemned_by));
+    // The fresh look of this second pass walks only snapshots written since
+    // the condemnation's look.
+    if (nobody_waiting && !opt_.dry_run) RETURN_IF_ERROR(DeleteRipe(&condemned_by));
     if (!opt_.dry_run && report_.segments_after > kMaxSegmentsBeforeMerge) {
       Log("merging " + std::to_string(report_.segments_after) + " index segments");
       ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, anchor_->hasher(), {}, &report_));
@@ -202,7 +231,7 @@ class PruneRun {
   }
 
   // Step 1: delete what armed records condemned, once their sessions ended.
-  Status DeleteRipe() {
+  Status DeleteRipe(const Look* since) {
     ASSIGN_OR_RETURN(auto records, ListGcRecords(store_));
     if (records.empty()) return Status::OK();
     ASSIGN_OR_RETURN(auto live, LiveSessions(store_, opt_.dry_run, &report_));
@@ -232,7 +261,7 @@ class PruneRun {
 
     // Every session that could have missed the records has ended, so this
     // look sees every snapshot that may use their packs.
-    ASSIGN_OR_RETURN(Look look, TakeLook(open_, &report_));
+    ASSIGN_OR_RETURN(Look look, TakeLook(open_, &report_, since));
     ASSIGN_OR_RETURN(auto stored, StoredPacks(store_));
     std::unordered_set<Id, IdHash> doomed;
     for (const auto& r : ripe) {
@@ -269,8 +298,10 @@ class PruneRun {
   }
 
   // Step 2: condemn; true when no session was alive to wait for.
-  Result<bool> Condemn() {
-    ASSIGN_OR_RETURN(Look look, TakeLook(open_, &report_));
+  // `*look_out` receives the look it condemned by.
+  Result<bool> Condemn(Look* look_out) {
+    ASSIGN_OR_RETURN(*look_out, TakeLook(open_, &report_));
+    Look& look = *look_out;
     ASSIGN_OR_RETURN(auto records, ListGcRecords(store_));
     std::unordered_set<Id, IdHash> already;
     for (const Id& p : CondemnedPacks(records)) already.insert(p);
@@ -307,7 +338,12 @@ class PruneRun {
     });
     uint64_t unused_left = 0;
     for (const auto& p : partial) unused_left += p.unused;
-    const double allowed = opt_.max_unused * static_cast<double>(report_.referenced_bytes);
+    // At most max_unused of what the packs hold afterwards (used + unused)
+    // is unused, as restic counts it: unused <= used * p / (1 - p).
+    const double allowed = opt_.max_unused >= 1.0
+                               ? std::numeric_limits<double>::infinity()
+                               : opt_.max_unused / (1.0 - opt_.max_unused) *
+                                     static_cast<double>(report_.referenced_bytes);
     std::unordered_set<Id, IdHash> repack;
     for (const auto& p : partial) {
       if (static_cast<double>(unused_left) <= allowed) break;
@@ -353,6 +389,11 @@ class PruneRun {
     });
     Log("repacking " + std::to_string(packs.size()) + " packs");
     std::vector<Id> done;
+    // One buffer for every pack read, and one for decoding: packs are tens
+    // of MiB, and a fresh allocation per pack costs more in page faults and
+    // zero-filling than reading it.
+    std::string bytes;
+    BlobScratch scratch;
     for (const auto& [pack, blobs] : live) {
       if (opt_.dry_run) {
         for (const auto& [id, loc] : blobs) report_.repacked_bytes += loc.stored_len;
@@ -360,15 +401,40 @@ class PruneRun {
         done.push_back(pack);
         continue;
       }
-      ASSIGN_OR_RETURN(std::string bytes, store_->Get(PackKey(pack)));
+      const uint64_t size = stored.at(pack);
+      if (bytes.size() < size) {
+        ReserveLarge(bytes, size);
+        bytes.resize(size);
+      }
+      // Only the live blobs are read (neighbours merged into one read), each
+      // at its offset in the pack.
+      std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end)
+      for (const auto& [id, loc] : blobs) {
+        const uint64_t begin = loc.offset, end = std::min<uint64_t>(size, begin + loc.stored_len);
+        if (begin >= end) continue;
+        ranges.push_back({begin, end});
+      }
+      std::sort(ranges.begin(), ranges.end());
+      std::vector<std::pair<uint64_t, uint64_t>> merged;
+      for (const auto& r : ranges) {
+        if (!merged.empty() && r.first <= merged.back().second + kMergeGap) {
+          merged.back().second = std::max(merged.back().second, r.second);
+        } else {
+          merged.push_back(r);
+        }
+      }
+      const std::string key = PackKey(pack);
+      for (const auto& [begin, end] : merged)
+        RETURN_IF_ERROR(store_->ReadRangeInto(key, begin, end - begin, bytes.data() + begin));
+      const std::string what = "pack " + pack.Hex();
       bool damaged = false;
       for (const auto& [id, loc] : blobs) {
-        if (uint64_t{loc.offset} + loc.stored_len > bytes.size()) {
+        if (uint64_t{loc.offset} + loc.stored_len > size) {
           damaged = true;
           break;
         }
         std::string_view blob(bytes.data() + loc.offset, loc.stored_len);
-        auto check = DecodeBlob(blob, loc.raw_len, id, look.repo->hasher(), "pack " + pack.Hex());
+        auto check = DecodeBlobInto(blob, loc.raw_len, id, look.repo->hasher(), what, &scratch);
         if (!check.ok()) {
           report_.warnings.push_back("not repacking " + pack.Hex() + ": " +
                                      check.status().message());
@@ -391,6 +457,7 @@ class PruneRun {
       CrashPoint("prune-repacked");
     }
     for (const Id& p : done) {
+      look.repacked.insert(p);
       record->packs.push_back(p);
       report_.condemned_repacked++;
       report_.condemned_bytes += stored.at(p);

@@ -36,9 +36,9 @@ inline constexpr size_t kMaxSegmentsBeforeMerge = 32;
 struct PruneOptions {
   bool dry_run = false;
   // Repack packs, those with the largest unreferenced share first, until the
-  // unreferenced bytes left in packs are at most this share of the
-  // referenced bytes (restic's --max-unused): most of the space back for
-  // the least copying.
+  // unreferenced bytes left in packs are at most this share of all the
+  // bytes the packs hold afterwards (restic's --max-unused; 1 or more: no
+  // repacking): most of the space back for the least copying.
   double max_unused = 0.05;
   // Progress lines ("condemning 12 packs"), if wanted.
   std::function<void(const std::string&)> log;

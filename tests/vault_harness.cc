@@ -57,6 +57,7 @@ VaultSite::VaultSite(const std::string& dir, int port, Options options)
     c << "offsite:\n  endpoint: " << options_.offsite_endpoint
       << "\n  server_key: " << options_.offsite_server_pub << "\n  interval_s: 1\n";
   }
+  c << options_.extra_config;
   WriteFile(config_, c.str());
   auto r = RunProgram({DRVAULT_PATH, "-c", config_, "init"});
   if (r.exit_code != 0) throw std::runtime_error("drvault init: " + r.err);

@@ -40,6 +40,7 @@ class VaultSite {
     // "NAME=VALUE" added to the environment of `drvault serve` (test knobs
     // such as DRVAULT_RPO_INTERVAL_S).
     std::vector<std::string> env = {};
+    std::string extra_config = "";  // YAML lines appended to the config
   };
   // Writes the config and runs `drvault init`.
   VaultSite(const std::string& dir, int port, Options options);

@@ -11,6 +11,7 @@
 
 #include "catalog/format/blob.h"
 #include "core/hash.h"
+#include "core/huge_pages.h"
 #include "core/status.h"
 
 namespace dr {
@@ -35,7 +36,7 @@ class PackBuilder {
  public:
   // Reserves room for a pack of about `expected` bytes up front, so the
   // buffer does not double past it while filling.
-  void Reserve(size_t expected) { data_.reserve(expected); }
+  void Reserve(size_t expected) { ReserveLarge(data_, expected); }
   void Add(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
   size_t size() const { return data_.size(); }
   bool empty() const { return entries_.empty(); }

@@ -23,6 +23,7 @@ Vault::Impl::Impl(VaultConfig config)
 }
 
 Vault::Impl::~Impl() {
+  pruner_.reset();
   rpo_.reset();
   offsite_.reset();
   retention_.reset();
@@ -75,6 +76,7 @@ Status Vault::Impl::Init() {
     }
   }
   rpo_ = std::make_unique<VaultRpoMonitor>(config_, &metrics_, rpo_period);
+  pruner_ = std::make_unique<VaultPruner>(config_, &registry_, &metrics_);
   LogEvent("vault_listening", {{"listen", config_.listen},
                                {"repository", config_.repository},
                                {"server_key", server_keys_.public_key},
@@ -336,6 +338,15 @@ void Vault::Impl::Housekeeping() {
       s.ns->repo->SealOpenPack();
   }
   AdvanceAcks();
+  for (auto& [id, s] : sessions_) {
+    if (!s.marker || now - s.last_seen <= kMarkerReleaseAfter) continue;
+    s.marker.reset();
+    s.marker_released = true;
+    LogEvent("session_marker_released", {{"agent", s.agent.name},
+                                         {"namespace", s.nspace},
+                                         {"session", id},
+                                         {"why", "silent for over a minute"}});
+  }
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (now - it->second.last_seen > kSessionIdleExpiry) {
       LogEvent("session_expired", {{"agent", it->second.agent.name}, {"session", it->first}});

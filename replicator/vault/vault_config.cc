@@ -1,5 +1,7 @@
 #include "replicator/vault/vault_config.h"
 
+#include "policies/duration.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -44,7 +46,7 @@ Result<VaultConfig> FromYaml(const YAML::Node& root, const std::string& path,
     return Status::OK();
   };
   static const char* kKnown[] = {"listen",     "state",   "repository", "metrics",
-                                 "credit_mib", "offsite", "site"};
+                                 "credit_mib", "offsite", "site",       "prune_every"};
   for (const auto& kv : root) {
     if (!kv.first.IsScalar())  // a null, sequence or mapping key ("? [a]: b")
       return Status::InvalidArgument("vault config " + path + ": a field name is not a string");
@@ -63,6 +65,19 @@ Result<VaultConfig> FromYaml(const YAML::Node& root, const std::string& path,
   } else if (site != "same-city") {
     return Status::InvalidArgument("vault config " + path +
                                    ": site: must be same-city or off-site, not '" + site + "'");
+  }
+  std::string prune_every;
+  RETURN_IF_ERROR(field(root, "prune_every", "", false, &prune_every));
+  if (prune_every == "off") {
+    c.prune_every_s = 0;
+  } else if (!prune_every.empty()) {
+    auto secs = ParseDuration(prune_every);
+    if (!secs.ok() || *secs < 1)
+      return Status::InvalidArgument("vault config " + path +
+                                     ": prune_every: must be a duration such as 24h or 30m, or "
+                                     "off, not '" +
+                                     prune_every + "'");
+    c.prune_every_s = *secs;
   }
   if (root["credit_mib"]) {
     try {

@@ -6,6 +6,7 @@
 //   metrics: tcp://127.0.0.1:9400       # Prometheus text on GET /metrics (optional)
 //   credit_mib: 32                      # unacknowledged bytes one agent may have in flight
 //   site: same-city                     # or off-site: which retention rules apply here
+//   prune_every: 24h                    # prune each namespace this often (off: never)
 //   offsite:                            # optional: feed an independent copy
 //     endpoint: tcp://dr-offsite:7400
 //     server_key: /etc/drvault/offsite-server.pub   # a key file or the Z85 key
@@ -40,6 +41,7 @@ struct VaultConfig {
   std::string metrics;  // empty: no metrics endpoint
   uint64_t credit_bytes = 32ull << 20;
   VaultSite site = VaultSite::kSameCity;
+  int64_t prune_every_s = 24 * 3600;  // 0: no scheduled prune (vault_prune.h)
   std::optional<OffsiteConfig> offsite;
 
   std::string server_key_path() const { return state_dir + "/server.key"; }

@@ -23,6 +23,23 @@ Result<VaultConfig> Parse(const std::string& text) {
   });
 }
 
+TEST(VaultConfig, PruneEveryIsADurationOrOffAndDefaultsToADay) {
+  auto deflt = Parse(kBase);
+  ASSERT_TRUE(deflt.ok()) << deflt.status().ToString();
+  EXPECT_EQ(deflt->prune_every_s, 24 * 3600);
+  auto hours = Parse(std::string(kBase) + "prune_every: 6h\n");
+  ASSERT_TRUE(hours.ok()) << hours.status().ToString();
+  EXPECT_EQ(hours->prune_every_s, 6 * 3600);
+  auto off = Parse(std::string(kBase) + "prune_every: off\n");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->prune_every_s, 0);
+  for (const char* bad : {"prune_every: daily\n", "prune_every: 0s\n", "prune_every: [1h]\n"}) {
+    auto c = Parse(std::string(kBase) + bad);
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(c.status().message().find("prune_every"), std::string::npos) << c.status().message();
+  }
+}
+
 TEST(VaultConfig, ParsesEveryField) {
   auto c = Parse(std::string(kBase) +
                  "metrics: tcp://127.0.0.1:9400\ncredit_mib: 64\n"

@@ -35,6 +35,7 @@
 #include "replicator/vault/vault.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
+#include "replicator/vault/vault_prune.h"
 #include "replicator/vault/vault_retention.h"
 #include "replicator/vault/vault_rpo.h"
 #include "replicator/vault/zap_handler.h"
@@ -47,6 +48,10 @@ namespace vault_internal {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kSessionIdleExpiry = std::chrono::minutes(30);
+// A session silent this long (its agent pings every second) lets go of its
+// session marker, so a prune does not wait half an hour for an agent that
+// exited without its bye reaching us; it can no longer commit.
+constexpr auto kMarkerReleaseAfter = std::chrono::seconds(60);
 // An agent that pauses this long gets its open pack written, so its blobs
 // are acknowledged instead of waiting for other agents to fill the pack.
 constexpr auto kSealAfterIdle = std::chrono::milliseconds(20);
@@ -133,6 +138,9 @@ class Vault::Impl {
     // A replicating peer's view of which blobs are stored here was read
     // after this session's marker went up, and after its last index put.
     bool replica_view_fresh = false;
+    // Its marker was released after a silence (kMarkerReleaseAfter): what it
+    // was told is stored may have been pruned since, so it may not commit.
+    bool marker_released = false;
     // Chunks and subtrees that trees received in this session reference and
     // that were not stored yet when the tree arrived; all must be by commit.
     std::unordered_set<Id, IdHash> pending_refs;
@@ -188,6 +196,8 @@ class Vault::Impl {
     return s.agent.rights & (kRightRestore | kRightReplicate);
   }
   void EndSession(Session& s, const Status& why);
+  // Whether `s` may still commit: its marker was kept and is still valid.
+  static Status ReleasedOrValid(Session& s);
   void HandleQuery(Session& s, const wire::Query& q);
   void HandleBlob(Session& s, const wire::Blob& b);
   void HandleCommit(Session& s, const wire::Commit& c);
@@ -211,6 +221,7 @@ class Vault::Impl {
   std::unique_ptr<OffsiteReplicator> offsite_;
   std::unique_ptr<VaultRetention> retention_;
   std::unique_ptr<VaultRpoMonitor> rpo_;
+  std::unique_ptr<VaultPruner> pruner_;
   std::map<std::string, Namespace> namespaces_;
   std::unordered_map<uint64_t, Session> sessions_;
   std::unordered_map<std::string, uint64_t> by_routing_;

@@ -141,7 +141,7 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
     }
   }
   s.pending_refs.clear();
-  if (Status valid = s.marker ? s.marker->StillValid() : Status::OK(); !valid.ok()) {
+  if (Status valid = ReleasedOrValid(s); !valid.ok()) {
     return ReplyError(s.routing, c.seq, valid);
   }
   CrashPoint("vault-commit-next");

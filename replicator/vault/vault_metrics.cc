@@ -83,6 +83,12 @@ std::string VaultMetrics::Render() const {
   metric("drvault_offsite_resent_blobs_total", "counter",
          "Blobs a snapshot being replicated referenced that the peer no longer held.",
          offsite_resent_blobs.load());
+  metric("drvault_prune_runs_total", "counter",
+         "Scheduled prunes of a namespace's repository that finished.", prune_runs.load());
+  metric("drvault_prune_failures_total", "counter", "Scheduled prunes that failed (logged).",
+         prune_failures.load());
+  metric("drvault_prune_deleted_bytes_total", "counter", "Pack bytes deleted by scheduled prunes.",
+         prune_bytes_deleted.load());
   std::lock_guard l(mu_);
   if (!rpo_.empty()) {
     auto rpo = [&](const char* name, const char* help, auto get) {

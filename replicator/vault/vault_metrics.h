@@ -40,9 +40,12 @@ struct VaultMetrics {
   std::atomic<uint64_t> sessions_total{0};
   std::atomic<uint64_t> requests_refused{0};  // rights or namespace violations
   std::atomic<uint64_t> bad_frames{0};
-  std::atomic<uint64_t> objects_quarantined{0};   // peer objects that failed verification
-  std::atomic<uint64_t> offsite_refilled{0};      // objects found missing at the peer
-  std::atomic<uint64_t> offsite_resent_blobs{0};  // blobs a snapshot needed that the peer lacked
+  std::atomic<uint64_t> objects_quarantined{0};  // peer objects that failed verification
+  std::atomic<uint64_t> offsite_refilled{0};     // objects found missing at the peer
+  std::atomic<uint64_t> offsite_resent_blobs{0};
+  std::atomic<uint64_t> prune_runs{0};  // scheduled prunes, one per namespace (vault_prune.h)
+  std::atomic<uint64_t> prune_failures{0};
+  std::atomic<uint64_t> prune_bytes_deleted{0};  // blobs a snapshot needed that the peer lacked
 
   void SetLag(const std::string& nspace, const OffsiteLag& lag);
   std::map<std::string, OffsiteLag> lags() const;

@@ -198,7 +198,7 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   // while its marker kept a prune waiting.
   if (st.ok() && p.key.rfind("snapshots/", 0) == 0) {
     if (s.ns->repo) st = s.ns->repo->Flush();
-    if (st.ok() && s.marker) st = s.marker->StillValid();
+    if (st.ok()) st = ReleasedOrValid(s);
   }
   if (st.ok()) st = store->PutIfAbsent(p.key, s.put_data);
   if (st.code() == Code::kAlreadyExists) {

@@ -174,6 +174,16 @@ bool Vault::Impl::Require(Session& s, unsigned right, uint64_t seq, const char* 
   return false;
 }
 
+Status Vault::Impl::ReleasedOrValid(Session& s) {
+  if (s.marker_released) {
+    return Status::Unavailable(
+        "this vault session was silent for over a minute and let go of its hold on the "
+        "repository (a prune may have removed what it relied on); nothing is committed: run "
+        "the backup again");
+  }
+  return s.marker ? s.marker->StillValid() : Status::OK();
+}
+
 uint64_t Vault::Impl::SessionMemory(const Session& s) {
   return s.put_data.capacity() + s.tree_cache.capacity() + s.list_cache_bytes +
          (s.pending_refs.size() + s.readable_trees.size()) * kIdSetEntryBytes +

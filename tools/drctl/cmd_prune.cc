@@ -85,9 +85,9 @@ void AddPruneCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   auto max_unused = std::make_shared<double>(PruneOptions{}.max_unused * 100);
   cmd->add_flag("-n,--dry-run", *dry_run, "show what would be condemned, repacked and deleted");
   cmd->add_option("--max-unused", *max_unused,
-                  "repack the most wasteful packs until unreferenced data left in packs is at "
-                  "most this percentage of the referenced data (default 5)")
-      ->check(CLI::Range(0.0, 1000.0));
+                  "repack the most wasteful packs until unreferenced data is at most this "
+                  "percentage of what the packs hold afterwards (default 5; 100: never repack)")
+      ->check(CLI::Range(0.0, 100.0));
   cmd->callback([&g, run, dry_run, max_unused] {
     *run = [&g, dry_run, max_unused] {
       if (g.repo.empty()) {
