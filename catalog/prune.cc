@@ -12,7 +12,6 @@
 #include "catalog/reachability.h"
 #include "catalog/session_marker.h"
 #include "core/crash_point.h"
-#include "core/huge_pages.h"
 #include "core/timefmt.h"
 
 namespace dr {
@@ -22,8 +21,10 @@ namespace {
 constexpr char kPruneLockKey[] = "locks/prune";
 // Entries per rewritten index segment (29 bytes each: about 3 MiB).
 constexpr size_t kEntriesPerSegment = 100000;
-// Live blobs of a pack being repacked closer than this are read together.
+// Live blobs of a pack being repacked closer than this are read together,
+// in windows of at most kRepackWindow bytes (or one blob, if larger).
 constexpr uint64_t kMergeGap = 256 << 10;
+constexpr uint64_t kRepackWindow = 4 << 20;
 
 struct PackUse {
   uint64_t referenced_bytes = 0;
@@ -392,9 +393,12 @@ class PruneRun {
     // One buffer for every pack read, and one for decoding: packs are tens
     // of MiB, and a fresh allocation per pack costs more in page faults and
     // zero-filling than reading it.
-    std::string bytes;
+    // The live blobs are read a window at a time (neighbours together, at
+    // most kRepackWindow unless one blob is larger) into one reused buffer,
+    // verified, and only then copied: memory stays at a window, not a pack.
+    std::string window;
     BlobScratch scratch;
-    for (const auto& [pack, blobs] : live) {
+    for (auto& [pack, blobs] : live) {
       if (opt_.dry_run) {
         for (const auto& [id, loc] : blobs) report_.repacked_bytes += loc.stored_len;
         report_.repacked_blobs += blobs.size();
@@ -402,55 +406,51 @@ class PruneRun {
         continue;
       }
       const uint64_t size = stored.at(pack);
-      if (bytes.size() < size) {
-        ReserveLarge(bytes, size);
-        bytes.resize(size);
-      }
-      // Only the live blobs are read (neighbours merged into one read), each
-      // at its offset in the pack.
-      std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end)
-      for (const auto& [id, loc] : blobs) {
-        const uint64_t begin = loc.offset, end = std::min<uint64_t>(size, begin + loc.stored_len);
-        if (begin >= end) continue;
-        ranges.push_back({begin, end});
-      }
-      std::sort(ranges.begin(), ranges.end());
-      std::vector<std::pair<uint64_t, uint64_t>> merged;
-      for (const auto& r : ranges) {
-        if (!merged.empty() && r.first <= merged.back().second + kMergeGap) {
-          merged.back().second = std::max(merged.back().second, r.second);
-        } else {
-          merged.push_back(r);
-        }
-      }
       const std::string key = PackKey(pack);
-      for (const auto& [begin, end] : merged)
-        RETURN_IF_ERROR(store_->ReadRangeInto(key, begin, end - begin, bytes.data() + begin));
       const std::string what = "pack " + pack.Hex();
+      std::sort(blobs.begin(), blobs.end(),
+                [](const auto& a, const auto& b) { return a.second.offset < b.second.offset; });
+      auto end_of = [](const BlobLocation& l) { return uint64_t{l.offset} + l.stored_len; };
       bool damaged = false;
-      for (const auto& [id, loc] : blobs) {
-        if (uint64_t{loc.offset} + loc.stored_len > size) {
+      for (size_t i = 0; i < blobs.size() && !damaged;) {
+        const uint64_t begin = blobs[i].second.offset;
+        uint64_t end = end_of(blobs[i].second);
+        size_t j = i + 1;
+        while (j < blobs.size() && blobs[j].second.offset <= end + kMergeGap &&
+               end_of(blobs[j].second) - begin <= kRepackWindow) {
+          end = std::max(end, end_of(blobs[j].second));
+          ++j;
+        }
+        if (end > size) {
+          report_.warnings.push_back("not repacking " + pack.Hex() + ": a blob lies past its end");
           damaged = true;
           break;
         }
-        std::string_view blob(bytes.data() + loc.offset, loc.stored_len);
-        auto check = DecodeBlobInto(blob, loc.raw_len, id, look.repo->hasher(), what, &scratch);
-        if (!check.ok()) {
-          report_.warnings.push_back("not repacking " + pack.Hex() + ": " +
-                                     check.status().message());
-          damaged = true;
-          break;
+        if (window.size() < end - begin) window.resize(end - begin);
+        RETURN_IF_ERROR(store_->ReadRangeInto(key, begin, end - begin, window.data()));
+        for (size_t k = i; k < j && !damaged; ++k) {
+          const auto& [id, loc] = blobs[k];
+          std::string_view blob(window.data() + (loc.offset - begin), loc.stored_len);
+          auto check = DecodeBlobInto(blob, loc.raw_len, id, look.repo->hasher(), what, &scratch);
+          if (!check.ok()) {
+            report_.warnings.push_back("not repacking " + pack.Hex() + ": " +
+                                       check.status().message());
+            damaged = true;
+          }
         }
+        // A damaged pack stays whole; what of it was copied before the
+        // damage showed is a harmless second copy.
+        for (size_t k = i; k < j && !damaged; ++k) {
+          const auto& [id, loc] = blobs[k];
+          RETURN_IF_ERROR(look.repo->AddBlob(
+              loc.type, id, std::string_view(window.data() + (loc.offset - begin), loc.stored_len),
+              loc.raw_len));
+          report_.repacked_bytes += loc.stored_len;
+          report_.repacked_blobs++;
+        }
+        i = j;
       }
-      if (damaged) continue;
-      for (const auto& [id, loc] : blobs) {
-        RETURN_IF_ERROR(look.repo->AddBlob(
-            loc.type, id, std::string_view(bytes.data() + loc.offset, loc.stored_len),
-            loc.raw_len));
-        report_.repacked_bytes += loc.stored_len;
-      }
-      report_.repacked_blobs += blobs.size();
-      done.push_back(pack);
+      if (!damaged) done.push_back(pack);
     }
     if (!opt_.dry_run) {
       RETURN_IF_ERROR(look.repo->Flush());
