@@ -55,9 +55,15 @@ std::string FirstOf(const std::vector<std::string>& problems, uint64_t count) {
 // do (one forgotten since is counted, which only keeps more). Except a pack
 // this run repacked: what the earlier snapshots needed of it now has a copy
 // in a new pack, which this look's index prefers.
-Result<Look> TakeLook(const RepositoryOpener& open, PruneReport* report,
+// The snapshots are listed before the index is read (through `anchor`, an
+// already open handle): a snapshot is written only after the segments
+// listing its blobs, so each one listed has its blobs in the index read
+// next, even while backups commit.
+Result<Look> TakeLook(const RepositoryOpener& open, Repository& anchor, PruneReport* report,
                       const Look* since = nullptr) {
   Look look;
+  std::vector<std::string> bad;
+  ASSIGN_OR_RETURN(look.snapshots, ListSnapshotsIn(anchor.store(), anchor.hasher(), &bad));
   ASSIGN_OR_RETURN(look.repo, open());
   const std::string url = look.repo->store()->Url();
   const auto& warnings = look.repo->open_warnings();
@@ -65,8 +71,6 @@ Result<Look> TakeLook(const RepositoryOpener& open, PruneReport* report,
     return Status::Corruption("prune deletes nothing while " + url + " has problems: " +
                               FirstOf(warnings, warnings.size()) + "; run drctl check");
   }
-  std::vector<std::string> bad;
-  ASSIGN_OR_RETURN(look.snapshots, look.repo->ListSnapshots(&bad));
   if (!bad.empty()) {
     return Status::Corruption("prune deletes nothing while a snapshot cannot be read: " +
                               FirstOf(bad, bad.size()) + "; run drctl check");
@@ -262,7 +266,7 @@ class PruneRun {
 
     // Every session that could have missed the records has ended, so this
     // look sees every snapshot that may use their packs.
-    ASSIGN_OR_RETURN(Look look, TakeLook(open_, &report_, since));
+    ASSIGN_OR_RETURN(Look look, TakeLook(open_, *anchor_, &report_, since));
     ASSIGN_OR_RETURN(auto stored, StoredPacks(store_));
     std::unordered_set<Id, IdHash> doomed;
     for (const auto& r : ripe) {
@@ -301,7 +305,7 @@ class PruneRun {
   // Step 2: condemn; true when no session was alive to wait for.
   // `*look_out` receives the look it condemned by.
   Result<bool> Condemn(Look* look_out) {
-    ASSIGN_OR_RETURN(*look_out, TakeLook(open_, &report_));
+    ASSIGN_OR_RETURN(*look_out, TakeLook(open_, *anchor_, &report_));
     Look& look = *look_out;
     ASSIGN_OR_RETURN(auto records, ListGcRecords(store_));
     std::unordered_set<Id, IdHash> already;
