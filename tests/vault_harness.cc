@@ -1,5 +1,7 @@
 #include "tests/vault_harness.h"
 
+#include "catalog/store/object_store.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -21,6 +23,31 @@ namespace dr::test {
 
 // Below 32768, where Linux takes no ephemeral ports for outgoing connections.
 int TestPort(int offset) { return 20000 + static_cast<int>((::getpid() * 8) % 12000) + offset; }
+
+uint64_t StoredPackBytes(const std::string& url) {
+  uint64_t total = 0;
+  auto store = OpenObjectStore(url);
+  if (!store.ok()) return 0;
+  auto list = (*store)->List("data/");
+  if (list.ok())
+    for (const auto& o : *list) total += o.size;
+  return total;
+}
+
+std::string LiveSessionMarkers(const std::string& url) {
+  std::string out;
+  auto store = OpenObjectStore(url);
+  if (!store.ok()) return out;
+  auto live = (*store)->List("sessions/");
+  if (!live.ok()) return out;
+  for (const auto& o : *live) {
+    auto text = (*store)->Get(o.key);
+    std::string line = text.ok() ? *text : o.key;
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
 
 bool WaitFor(double seconds, const std::function<bool()>& done) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);

@@ -21,6 +21,11 @@ namespace dr::test {
 // Free loopback ports for this test process (spread by pid, so parallel
 // test processes do not collide).
 int TestPort(int offset);
+// Bytes of the packs (data/) in the repository at `url`; 0 if unreadable.
+uint64_t StoredPackBytes(const std::string& url);
+// The repository's live session markers, one per line (each marker's
+// text, or its key when unreadable); empty if the listing fails.
+std::string LiveSessionMarkers(const std::string& url);
 
 struct AgentKey {
   std::string key_file;  // secret

@@ -4,6 +4,7 @@
 // restores exactly; and a vault prunes by itself on its schedule.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -56,16 +57,8 @@ TEST(VaultPrune, AnOpenAgentSessionHoldsBackDeletionAndBackupsKeepWorking) {
     std::string markers;
     ASSERT_TRUE(test::WaitFor(100,
                               [&] {
-                                auto store = OpenObjectStore(repo);
-                                if (!store.ok()) return false;
-                                auto live = (*store)->List("sessions/");
-                                markers.clear();
-                                if (live.ok())
-                                  for (const auto& o : *live) {
-                                    auto text = (*store)->Get(o.key);
-                                    markers += (text.ok() ? *text : o.key) + "\n";
-                                  }
-                                return live.ok() && live->size() == 1;
+                                markers = test::LiveSessionMarkers(repo);
+                                return std::count(markers.begin(), markers.end(), '\n') == 1;
                               }))
         << markers << vault.Log();
     auto held = PruneJson(repo);
@@ -94,32 +87,6 @@ TEST(VaultPrune, AnOpenAgentSessionHoldsBackDeletionAndBackupsKeepWorking) {
   EXPECT_EQ(test::ReadFile(dir / "out" + src + "/stable"), test::ReadFile(src + "/stable"));
 }
 
-std::string Markers(const std::string& url) {
-  std::string out;
-  auto store = OpenObjectStore(url);
-  if (!store.ok()) return out;
-  auto live = (*store)->List("sessions/");
-  if (live.ok())
-    for (const auto& o : *live) {
-      auto text = (*store)->Get(o.key);
-      out += (text.ok() ? *text : o.key) + "\n";
-    }
-  return out;
-}
-
-uint64_t PackBytes(const std::string& url) {
-  uint64_t total = 0;
-  auto store = OpenObjectStore(url);
-  if (!store.ok()) return 0;
-  auto list = (*store)->List("data/");
-  if (list.ok())
-    for (const auto& o : *list) total += o.size;
-  return total;
-}
-
-// The vault prunes by itself (config prune_every): retention forgets after
-// each commit, the next scheduled prune gives the space back, and backups
-// go on throughout.
 TEST(VaultPrune, TheVaultPrunesOnItsScheduleWhileAgentsBackUp) {
   test::TempDir dir("vault-prune-schedule");
   std::filesystem::create_directories(dir / "vault");
@@ -147,13 +114,13 @@ TEST(VaultPrune, TheVaultPrunesOnItsScheduleWhileAgentsBackUp) {
     test::WriteFile(src + "/data", test::RandomBytes(2 << 20, 300 + i));
     auto b = vault.Agent(key, "finance", {"-q", "backup", "--policy", "records", src});
     ASSERT_EQ(b.exit_code, 0) << b.err;
-    peak = std::max(peak, PackBytes(repo));
+    peak = std::max(peak, test::StoredPackBytes(repo));
   }
   // Keep-last 1 leaves one 2 MiB version; the three others go with a prune.
   // (Within the minute a silent session keeps its marker, at most.)
-  ASSERT_TRUE(test::WaitFor(120, [&] { return PackBytes(repo) < (4u << 20); }))
-      << PackBytes(repo) << " bytes in packs; live sessions:\n"
-      << Markers(repo) << vault.Log();
+  ASSERT_TRUE(test::WaitFor(120, [&] { return test::StoredPackBytes(repo) < (4u << 20); }))
+      << test::StoredPackBytes(repo) << " bytes in packs; live sessions:\n"
+      << test::LiveSessionMarkers(repo) << vault.Log();
   EXPECT_NE(vault.Log().find("\"prune_done\""), std::string::npos);
   EXPECT_GE(vault.Metric("drvault_prune_runs_total"), 1);
   EXPECT_GE(vault.Metric("drvault_prune_deleted_bytes_total"), 4 << 20);

@@ -161,16 +161,6 @@ TEST_F(VaultRetentionTest, WhatTheOffsiteForgotIsNeverSentBack) {
   EXPECT_EQ(At(*offsite_), std::set<std::string>{ids[2]});
 }
 
-uint64_t StoredBytes(const std::string& url) {
-  uint64_t total = 0;
-  auto store = OpenObjectStore(url);
-  if (!store.ok()) return 0;
-  auto list = (*store)->List("data/");
-  if (list.ok())
-    for (const auto& o : *list) total += o.size;
-  return total;
-}
-
 // The off-site keeps less than the same-city site and prunes what it let
 // go; the same-city site still holds that data and deduplicates a new
 // backup against it. The snapshot must still arrive whole at the off-site:
@@ -191,15 +181,15 @@ TEST_F(VaultRetentionTest, AnOffsiteThatPrunedIsSentAgainTheChunksANewSnapshotNe
   // Prune at the off-site until the first two versions' data is gone (a
   // replicating session alive at condemnation defers the deletion).
   const std::string offsite_repo = offsite_->RepositoryOf("finance");
-  const uint64_t before = StoredBytes(offsite_repo);
+  const uint64_t before = test::StoredPackBytes(offsite_repo);
   ASSERT_TRUE(test::WaitFor(
       60,
       [&] {
         auto prune = RunDrctl({"-q", "-r", offsite_repo, "prune", "--max-unused", "0"});
         EXPECT_EQ(prune.exit_code, 0) << prune.err;
-        return StoredBytes(offsite_repo) + (100 << 10) < before;
+        return test::StoredPackBytes(offsite_repo) + (100 << 10) < before;
       }))
-      << "off-site stored " << StoredBytes(offsite_repo) << " of " << before;
+      << "off-site stored " << test::StoredPackBytes(offsite_repo) << " of " << before;
 
   // The first version again: the same-city site still has its chunks.
   const std::string again = Backup(0);
