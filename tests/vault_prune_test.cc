@@ -118,7 +118,12 @@ TEST(VaultPrune, TheVaultPrunesOnItsScheduleWhileAgentsBackUp) {
   }
   // Keep-last 1 leaves one 2 MiB version; the three others go with a prune.
   // (Within the minute a silent session keeps its marker, at most.)
-  ASSERT_TRUE(test::WaitFor(120, [&] { return test::StoredPackBytes(repo) < (4u << 20); }))
+  // The packs go before the run logs its event and counts its metrics.
+  ASSERT_TRUE(test::WaitFor(120,
+                            [&] {
+                              return test::StoredPackBytes(repo) < (4u << 20) &&
+                                     vault.Log().find("\"prune_done\"") != std::string::npos;
+                            }))
       << test::StoredPackBytes(repo) << " bytes in packs; live sessions:\n"
       << test::LiveSessionMarkers(repo) << vault.Log();
   EXPECT_NE(vault.Log().find("\"prune_done\""), std::string::npos);
