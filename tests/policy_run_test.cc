@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/test_util.h"
+#include "tests/vault_harness.h"
 
 namespace dr {
 namespace {
@@ -102,6 +103,76 @@ TEST_F(PolicyRun, OnceThreeTimesAppliesRetentionAndRestores) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["policy"], "docs");
   EXPECT_NE(rows[0]["state"], "never");
+}
+
+TEST_F(PolicyRun, PruneEveryReclaimsWhatRetentionForgotAndWaitsItsTurn) {
+  WritePolicy("p.yaml", "name: churn\nsources:\n  paths: [" + src_ +
+                            "]\nschedule:\n  every: 1m\n"
+                            "retention:\n  same-city:\n    keep-last: 1\n");
+  // Each run backs up 2 MiB that only it has; keep-last 1 forgets the one
+  // before, and the prune after the jobs takes its data away.
+  for (int i = 0; i < 3; ++i) {
+    test::WriteFile(src_ + "/churn.bin", test::RandomBytes(2 << 20, 50 + i));
+    auto r = i == 0 ? Run({"--prune-every", "1s"}) : Run({"--all", "--prune-every", "1s"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("prune: deleted "), std::string::npos) << r.out;
+    EXPECT_LT(test::StoredPackBytes(repo_), 3u << 20) << "run " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  }
+  ASSERT_TRUE(std::filesystem::exists(state_ + "/prune.json"));
+
+  // The last prune was a moment ago: an hourly prune is not due yet.
+  test::WriteFile(src_ + "/churn.bin", test::RandomBytes(2 << 20, 60));
+  auto r = Run({"--all", "--prune-every", "1h"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("prune:"), std::string::npos) << r.out;
+  EXPECT_GT(test::StoredPackBytes(repo_), 4u << 20) << "two versions until the next prune";
+
+  auto check = RunDrctl({"-r", repo_, "check", "--read-data"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  auto restore = RunDrctl({"-r", repo_, "restore", "latest", "-t", dir_ / "out"});
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_EQ(test::CompareTrees(src_, dir_ / "out" + src_), std::vector<std::string>{});
+}
+
+TEST_F(PolicyRun, AnImageSourceIsItsOwnJobSnapshotAndRetention) {
+  const std::string img = dir_ / "vm.img";
+  std::string disk = test::RandomBytes(6 << 20, 70);
+  test::WriteFile(img, disk);
+  WritePolicy("vm.yaml", "name: vm\nsources:\n  paths: [" + src_ + "]\n  images: [" + img +
+                             "]\nschedule:\n  every: 1m\n"
+                             "retention:\n  same-city:\n    keep-last: 1\n");
+  std::vector<std::string> snapshots;
+  for (int i = 0; i < 2; ++i) {
+    if (i > 0) {  // a guest rewrote 1 MiB in the middle of its disk
+      disk.replace(2 << 20, 1 << 20, test::RandomBytes(1 << 20, 71));
+      test::WriteFile(img, disk);
+    }
+    auto r = i == 0 ? Run({"--prune-every", "0"}) : Run({"--all", "--prune-every", "0"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("vm/files: ok"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("vm/image:" + img + ": ok"), std::string::npos) << r.out;
+  }
+  nlohmann::json jobs = Jobs();
+  ASSERT_EQ(jobs.size(), 4u) << jobs.dump();
+  const nlohmann::json* last_image = nullptr;
+  for (const auto& j : jobs) {
+    EXPECT_EQ(j["result"], "ok") << j.dump();
+    if (j["source"] == "image:" + img) last_image = &j;
+  }
+  ASSERT_NE(last_image, nullptr);
+  // The second image backup reads the image but adds only what changed.
+  EXPECT_LT((*last_image)["bytes_new"].get<uint64_t>(), 2u << 20);
+
+  // keep-last 1 applies per source: one file snapshot and one image snapshot.
+  auto snaps = RunDrctl({"-r", repo_, "snapshots", "--json"});
+  ASSERT_EQ(snaps.exit_code, 0) << snaps.err;
+  auto list = nlohmann::json::parse(snaps.out);
+  ASSERT_EQ(list.size(), 2u) << list.dump();
+  auto restore = RunDrctl(
+      {"-r", repo_, "restore", (*last_image)["snapshot"].get<std::string>(), "-t", dir_ / "r.img"});
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_TRUE(test::ReadFile(dir_ / "r.img") == disk);
 }
 
 TEST_F(PolicyRun, BadPolicyFileFailsOnceButTheOthersRun) {
