@@ -94,6 +94,7 @@ int RunApp(int argc, char** argv, bool agent) {
   AddRestoreCommand(app, g, &run);
   AddRunCommand(app, g, &run);
   AddJobsCommand(app, g, &run);
+  AddCatalogCommands(app, g, &run);
   if (!agent) {
     AddPruneCommand(app, g, &run);
     AddForgetCommand(app, g, &run);

@@ -70,6 +70,9 @@ void AddForgetCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddRunCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddJobsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddRpoCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+// The catalog (catalog/index/catalog.h): catalog sync|rebuild, versions,
+// find, recovery-points; in both programs (dragent syncs through its vault).
+void AddCatalogCommands(CLI::App& app, GlobalOptions& g, Runner* run);
 
 // The whole command line of drctl (agent = false) or dragent (agent = true:
 // the repository is a vault, named by --vault/--namespace/--key/--server-key,
