@@ -3,8 +3,11 @@
 // data in another agent's backups (a forged snapshot claiming the other host,
 // a parent it did not write, a far-future time), nor read their trees, their
 // snapshots or the repository config. Real drvault and dragent processes.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -31,8 +34,9 @@ class VaultIdentity : public ::testing::Test {
  protected:
   void SetUp() override {
     std::filesystem::create_directories(dir_ / "vault");
-    vault_ = std::make_unique<VaultSite>(dir_ / "vault", test::TestPort(6),
-                                         VaultSite::Options{"dir://" + dir_ / "repo", 32, "", ""});
+    vault_ =
+        std::make_unique<VaultSite>(dir_ / "vault", test::TestPort(6),
+                                    VaultSite::Options{"dir://" + dir_ / "repo", 32, "", "", ""});
     victim_ = test::MakeAgentKey(dir_.path(), "victim");
     mallory_ = test::MakeAgentKey(dir_.path(), "mallory");
     vault_->Enrol("victim", victim_.pub_file, "finance", "backup,restore");
@@ -230,10 +234,20 @@ TEST_F(VaultIdentity, AWrongServerKeyIsReportedAsAFailedHandshake) {
   EXPECT_NE(r.err.find("server key"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("no session within"), std::string::npos) << r.err;
 
-  // Nothing listening is told apart from a wrong key.
+  // Nothing listening is told apart from a wrong key. The port is held bound
+  // and not listening, so no other test's vault can answer there.
+  const int held = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(held, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(held, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(held, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   argv = vault_->AgentArgv(victim_, "finance", {"snapshots"});
-  argv[2] = "tcp://127.0.0.1:" + std::to_string(test::TestPort(9));
+  argv[2] = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   r = test::RunProgram(argv);
+  ::close(held);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("nothing answered"), std::string::npos) << r.err;
 }
