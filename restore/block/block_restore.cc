@@ -37,6 +37,7 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
     if (first_error.ok()) first_error = std::move(s);
     failed = true;
   };
+  std::atomic<int64_t> fetch_ns{0}, write_ns{0};
   auto worker = [&] {
     Repository::BlobBuffers buffers;
     for (uint64_t i; !failed && (i = next++) < map.blocks.size();) {
@@ -52,13 +53,17 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
         }
       } else {
         // LoadBlobView checks the block against its id (keyed XXH3-128).
+        const auto fetch_start = std::chrono::steady_clock::now();
         auto data = repo.LoadBlobView(b.chunk, &buffers);
+        const auto fetched = std::chrono::steady_clock::now();
+        fetch_ns += std::chrono::nanoseconds(fetched - fetch_start).count();
         if (!data.ok()) return fail(data.status().WithContext(where));
         if (data->size() != len)
           return fail(Status::Corruption(where + ": chunk " + b.chunk.Hex() + " holds " +
                                          std::to_string(data->size()) + " bytes, expected " +
                                          std::to_string(len)));
         Status s = target->Write(offset, *data);
+        write_ns += std::chrono::nanoseconds(std::chrono::steady_clock::now() - fetched).count();
         if (!s.ok()) return fail(s);
         written++;
         bytes += len;
@@ -81,6 +86,8 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
   result.blocks_written = written;
   result.zero_blocks = zeros;
   result.bytes_written = bytes;
+  result.fetch_busy_s = static_cast<double>(fetch_ns.load()) / 1e9;
+  result.write_busy_s = static_cast<double>(write_ns.load()) / 1e9;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -26,6 +26,7 @@ struct BlockRestoreResult {
   uint64_t blocks_written = 0, zero_blocks = 0;
   uint64_t bytes_written = 0;
   double seconds = 0;
+  double fetch_busy_s = 0, write_busy_s = 0;  // summed over threads, as in RestoreResult
 };
 
 // Fails (naming the block and offset) on the first unreadable or damaged

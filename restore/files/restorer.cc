@@ -122,6 +122,7 @@ Status RestoreRun::WriteFile(FileJob& job) {
   StreamDigest digest(repo_.hasher());
   thread_local Repository::BlobBuffers buffers;
   uint64_t offset = 0, written = 0, kept = 0;
+  std::chrono::steady_clock::duration fetching{}, writing{};
   Status first_error;
   for (const Extent& e : n.content) {
     if (e.hole) {
@@ -142,7 +143,10 @@ Status RestoreRun::WriteFile(FileJob& job) {
         continue;
       }
     }
+    const auto fetch_start = std::chrono::steady_clock::now();
     auto data = repo_.LoadBlobView(e.chunk, &buffers);
+    const auto fetched = std::chrono::steady_clock::now();
+    fetching += fetched - fetch_start;
     if (!data.ok()) {
       if (first_error.ok()) first_error = data.status();
       digest.UpdateZeros(e.length);  // keeps offsets right; the digest will not match
@@ -152,6 +156,7 @@ Status RestoreRun::WriteFile(FileJob& job) {
                                   " has the wrong length");
       }
       RETURN_IF_ERROR(PwriteFull(fd, *data, offset, job.display));
+      writing += std::chrono::steady_clock::now() - fetched;
       digest.Update(*data);
       written += e.length;
     }
@@ -165,6 +170,8 @@ Status RestoreRun::WriteFile(FileJob& job) {
     std::lock_guard l(mu_);
     result_.bytes_written += written;
     result_.bytes_kept += kept;
+    result_.fetch_busy_s += std::chrono::duration<double>(fetching).count();
+    result_.write_busy_s += std::chrono::duration<double>(writing).count();
   }
   if (!first_error.ok()) {
     return Status::Corruption(job.display + ": not restored exactly: " + first_error.message());

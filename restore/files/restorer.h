@@ -47,6 +47,10 @@ struct RestoreResult {
   uint64_t files_verified = 0;      // whole-file digest matched
   std::vector<std::string> errors;  // one line per path that could not be restored exactly
   double seconds = 0;
+  // Thread-busy seconds, summed over the writers: reading and checking
+  // chunks from the repository, and writing them to the target. A drill
+  // splits the restore's wall time in this proportion.
+  double fetch_busy_s = 0, write_busy_s = 0;
 };
 
 // Fails (without touching the target) when the target cannot be created or
