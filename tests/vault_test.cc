@@ -34,11 +34,11 @@ class Vaults : public ::testing::Test {
     primary_repo_ = rados.empty() ? "dir://" + dir_ / "primary-repo" : rados;
     offsite_ = std::make_unique<VaultSite>(
         MakeDir("offsite"), test::TestPort(0),
-        VaultSite::Options{"dir://" + dir_ / "offsite-repo", 32, "", ""});
+        VaultSite::Options{"dir://" + dir_ / "offsite-repo", 32, "", "", ""});
     primary_ = std::make_unique<VaultSite>(
         MakeDir("primary"), test::TestPort(2),
-        VaultSite::Options{primary_repo_, credit_mib_, offsite_->endpoint(),
-                           offsite_->server_pub()});
+        VaultSite::Options{primary_repo_, credit_mib_, offsite_->endpoint(), offsite_->server_pub(),
+                           ""});
     agent_ = test::MakeAgentKey(dir_.path(), "agent1");
     primary_->Enrol("agent1", agent_.pub_file, "finance");
     offsite_->Enrol("agent1", agent_.pub_file, "finance", "restore");
@@ -121,6 +121,28 @@ TEST_F(Vaults, BackupThroughVaultRestoresExactlyFromEitherSite) {
   // Agents that are done say so: no session is left behind.
   EXPECT_TRUE(test::WaitFor(5, [&] { return primary_->Metric("drvault_sessions") == 0; }))
       << primary_->Metrics();
+}
+
+TEST_F(Vaults, ADrillFromTheOffsiteSitePassesWithTheSameCityVaultKilled) {
+  const std::string src = MakeDir("src");
+  test::WriteFile(src + "/ledger", test::RandomBytes(3 << 20, 41));
+  test::WriteFile(src + "/notes.txt", "quarter closed");
+  ASSERT_EQ(primary_->Agent(agent_, "finance", {"-q", "backup", src}).exit_code, 0);
+  ASSERT_TRUE(OffsiteCaughtUp("finance")) << primary_->Metrics();
+  primary_->Kill9();
+  auto r =
+      offsite_->Agent(agent_, "finance",
+                      {"--json", "drill", "--sandbox", dir_ / "sandbox", "--site", "off-site",
+                       "--rpo", "1h", "--catalog", dir_ / "catalog.db", "--report", dir_ / "drill",
+                       "--check", "cmp \"$DR_SANDBOX" + src + "/ledger\" " + src + "/ledger"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["passed"].get<bool>()) << j.dump(2);
+  EXPECT_EQ(j["site"], "off-site");
+  EXPECT_EQ(j["restored"]["files"], 2);
+  EXPECT_EQ(j["checks"][0]["exit_code"], 0);
+  EXPECT_NE(test::ReadFile(dir_ / "drill.html").find("PASSED"), std::string::npos);
+  primary_->Start();
 }
 
 TEST_F(Vaults, OffsiteOutageLagIsReportedThenCaughtUpIdentically) {

@@ -40,10 +40,14 @@ CREATE TABLE IF NOT EXISTS versions(
   mtime_ns INTEGER NOT NULL, content BLOB);
 CREATE INDEX IF NOT EXISTS versions_by_path ON versions(path_id);
 CREATE INDEX IF NOT EXISTS versions_open ON versions(lineage_id, path_id) WHERE last_seq IS NULL;
+CREATE TABLE IF NOT EXISTS drills(
+  site_id INTEGER NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL, drill_id TEXT NOT NULL,
+  time_ns INTEGER NOT NULL, passed INTEGER NOT NULL, snapshot TEXT NOT NULL, report TEXT NOT NULL,
+  PRIMARY KEY(site_id, seq)) WITHOUT ROWID;
 )sql";
 
 constexpr const char* kDropAll = R"sql(
-DROP TABLE IF EXISTS versions; DROP TABLE IF EXISTS paths; DROP TABLE IF EXISTS snapshots;
+DROP TABLE IF EXISTS drills; DROP TABLE IF EXISTS versions; DROP TABLE IF EXISTS paths; DROP TABLE IF EXISTS snapshots;
 DROP TABLE IF EXISTS lineages; DROP TABLE IF EXISTS sites; DROP TABLE IF EXISTS meta;
 )sql";
 
@@ -199,7 +203,7 @@ Result<CatalogSyncReport> Catalog::Sync(Repository& repo, const std::string& sit
 
 Result<CatalogSyncReport> Catalog::Rebuild(Repository& repo, const std::string& site,
                                            const std::string& url) {
-  RETURN_IF_ERROR(impl_->ForgetSite(site));
+  RETURN_IF_ERROR(impl_->ForgetSite(site, repo.config().repo_id));
   return impl_->Sync(repo, site, url);
 }
 
@@ -261,6 +265,35 @@ Result<std::vector<FileVersion>> Catalog::Find(const FindQuery& query) {
     if (!merger.HeldWithin(v, query)) continue;
     out.push_back(std::move(v));
     if (query.limit != 0 && out.size() >= query.limit) break;
+  }
+  return out;
+}
+
+Status Catalog::RecordDrill(const std::string& site, const std::string& url,
+                            const std::string& repo_id, const DrillEntry& drill) {
+  ASSIGN_OR_RETURN(int64_t site_id, impl_->BindSite(site, url, repo_id));
+  ASSIGN_OR_RETURN(
+      auto add, impl_->db.Prepare("INSERT OR REPLACE INTO drills(site_id, seq, digest, drill_id, "
+                                  "time_ns, passed, snapshot, report) VALUES(?1, ?2, ?3, ?4, ?5, "
+                                  "?6, ?7, ?8)"));
+  add.Bind(1, site_id).Bind(2, static_cast<int64_t>(drill.seq)).Bind(3, drill.digest);
+  add.Bind(4, drill.drill_id).Bind(5, drill.time_ns).Bind(6, static_cast<int64_t>(drill.passed));
+  add.Bind(7, drill.snapshot).Bind(8, drill.report);
+  return add.Run();
+}
+
+Result<std::vector<DrillEntry>> Catalog::Drills(const std::string& site) {
+  ASSIGN_OR_RETURN(
+      auto q, impl_->db.Prepare("SELECT si.name, d.seq, d.digest, d.drill_id, d.time_ns, d.passed, "
+                                "d.snapshot, d.report FROM drills d JOIN sites si ON si.site_id = "
+                                "d.site_id WHERE ?1 = '' OR si.name = ?1 ORDER BY si.name, d.seq"));
+  q.Bind(1, site);
+  std::vector<DrillEntry> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(DrillEntry{q.Text(0), static_cast<uint64_t>(q.Int(1)), q.Text(2), q.Text(3),
+                             q.Int(4), q.Int(5) != 0, q.Text(6), q.Text(7)});
   }
   return out;
 }

@@ -63,6 +63,19 @@ struct FindQuery {
   size_t limit = 0;                           // 0: no limit
 };
 
+// A drill as the catalog remembers it (restore/drill/drill_record.h): its
+// record's number and digest in the site's repository anchor that history.
+struct DrillEntry {
+  std::string site;
+  uint64_t seq = 0;
+  std::string digest;  // hex BLAKE2b-256 of the stored record
+  std::string drill_id;
+  int64_t time_ns = 0;
+  bool passed = false;
+  std::string snapshot;  // the recovery point's id (hex)
+  std::string report;    // the report, JSON text
+};
+
 class Catalog {
  public:
   // Opens or creates the catalog file (its directory must exist).
@@ -84,6 +97,12 @@ class Catalog {
   // Every distinct version of `path` (absolute), oldest first.
   Result<std::vector<FileVersion>> Versions(const std::string& path);
   Result<std::vector<FileVersion>> Find(const FindQuery& query);
+
+  // Remembers a drill recorded in `site`'s repository (binding the site as
+  // Sync does), and lists the drills remembered (of `site`, or all).
+  Status RecordDrill(const std::string& site, const std::string& url, const std::string& repo_id,
+                     const DrillEntry& drill);
+  Result<std::vector<DrillEntry>> Drills(const std::string& site = "");
 
   class Impl;
 

@@ -13,7 +13,7 @@ namespace dr {
 
 // The version of the schema in docs/format/catalog.md. A catalog of another
 // version is dropped and rebuilt (it holds nothing that is not derived).
-inline constexpr int kCatalogSchemaVersion = 1;
+inline constexpr int kCatalogSchemaVersion = 2;
 
 // A lineage is the series of snapshots of one source as one writer took it
 // (identity, host, kind and paths): version intervals are sequence numbers
@@ -33,7 +33,9 @@ class Catalog::Impl {
   // ---- sync (catalog_sync.cc)
   Result<int64_t> BindSite(const std::string& name, const std::string& url,
                            const std::string& repo_id);
-  Status ForgetSite(const std::string& name);
+  // Drops the site's snapshots and versions (and its drill anchors, when it
+  // is now another repository); keeps the site.
+  Status ForgetSite(const std::string& name, const std::string& repo_id);
   Result<CatalogSyncReport> Sync(Repository& repo, const std::string& site, const std::string& url);
 
   SqliteDb db;

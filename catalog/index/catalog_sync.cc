@@ -257,18 +257,22 @@ Result<int64_t> Catalog::Impl::BindSite(const std::string& name, const std::stri
   return db.LastInsertRowId();
 }
 
-Status Catalog::Impl::ForgetSite(const std::string& name) {
+Status Catalog::Impl::ForgetSite(const std::string& name, const std::string& repo_id) {
   SqliteTransaction txn(&db);
   RETURN_IF_ERROR(txn.Begin());
+  // The drill anchors stay while the site is the same repository: they are
+  // what the repository's drill history is checked against.
   for (const char* sql : {
            "DELETE FROM versions WHERE lineage_id IN (SELECT lineage_id FROM lineages WHERE "
            "site_id = (SELECT site_id FROM sites WHERE name = ?1))",
            "DELETE FROM snapshots WHERE site_id = (SELECT site_id FROM sites WHERE name = ?1)",
            "DELETE FROM lineages WHERE site_id = (SELECT site_id FROM sites WHERE name = ?1)",
-           "DELETE FROM sites WHERE name = ?1",
+           "DELETE FROM drills WHERE site_id = (SELECT site_id FROM sites WHERE name = ?1 AND "
+           "repo_id != ?2)",
+           "UPDATE sites SET repo_id = ?2 WHERE name = ?1",
        }) {
     ASSIGN_OR_RETURN(auto stmt, db.Prepare(sql));
-    RETURN_IF_ERROR(stmt.Bind(1, name).Run());
+    RETURN_IF_ERROR(stmt.Bind(1, name).Bind(2, repo_id).Run());
   }
   RETURN_IF_ERROR(db.Exec("DELETE FROM paths WHERE path_id NOT IN (SELECT path_id FROM versions)"));
   return txn.Commit();

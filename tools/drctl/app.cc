@@ -95,6 +95,7 @@ int RunApp(int argc, char** argv, bool agent) {
   AddRunCommand(app, g, &run);
   AddJobsCommand(app, g, &run);
   AddCatalogCommands(app, g, &run);
+  AddDrillCommand(app, g, &run);
   if (!agent) {
     AddPruneCommand(app, g, &run);
     AddForgetCommand(app, g, &run);

@@ -73,6 +73,8 @@ void AddRpoCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 // The catalog (catalog/index/catalog.h): catalog sync|rebuild, versions,
 // find, recovery-points; in both programs (dragent syncs through its vault).
 void AddCatalogCommands(CLI::App& app, GlobalOptions& g, Runner* run);
+// Recovery drills (restore/drill/): drill and drill history, in both programs.
+void AddDrillCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 
 // The whole command line of drctl (agent = false) or dragent (agent = true:
 // the repository is a vault, named by --vault/--namespace/--key/--server-key,
