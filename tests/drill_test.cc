@@ -158,6 +158,22 @@ TEST_F(DrillTest, AnImageDrillRestoresAndVerifiesTheImage) {
   EXPECT_EQ(j["sandbox"]["image"], sandbox_ + "/vm.img.img");
 }
 
+TEST_F(DrillTest, ThePolicysNewestRecoveryPointIsChosen) {
+  test::WriteFile(src_ + "/README", "policy version");
+  auto b = RunDrctl({"-r", repo_, "--json", "backup", "--policy", "ledger", src_});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const std::string id = nlohmann::json::parse(b.out)["snapshot"];
+  test::WriteFile(src_ + "/README", "by hand, later");
+  ASSERT_EQ(RunDrctl({"-q", "-r", repo_, "backup", src_}).exit_code, 0);
+  auto r = Drill({"--policy", "ledger", "--sandbox", sandbox_, "--keep"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["recovery_point"]["snapshot"], id);
+  EXPECT_EQ(test::ReadFile(sandbox_ + src_ + "/README"), "policy version");
+  auto none = RunDrctl({"-r", repo_, "drill", "--policy", "nope", "--sandbox", dir_ / "s3"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("no snapshot of policy nope"), std::string::npos) << none.err;
+}
+
 TEST_F(DrillTest, ASandboxThatIsNotEmptyIsRefusedAndLeftAlone) {
   std::filesystem::create_directories(sandbox_);
   test::WriteFile(sandbox_ + "/precious", "do not touch");

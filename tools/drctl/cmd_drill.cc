@@ -18,7 +18,7 @@ namespace dr::cli {
 namespace {
 
 struct DrillFlags {
-  std::string snapshot = "latest", at, host, sandbox, site, report, catalog;
+  std::string snapshot = "latest", at, host, policy, sandbox, site, report, catalog;
   std::string rto, rpo, check_timeout = "10m";
   std::vector<std::string> includes, checks;
   bool keep = false;
@@ -50,6 +50,32 @@ std::string User() {
   return u != nullptr ? u : "";
 }
 
+// The recovery point: by id, latest or --at, among the snapshots of --host
+// and --policy when given.
+Result<Snapshot> ChooseRecoveryPoint(Repository& repo, const DrillFlags& f) {
+  if (f.policy.empty()) return ResolveSnapshot(repo, f.snapshot, f.at, f.host);
+  ASSIGN_OR_RETURN(auto all, repo.ListSnapshots());
+  std::vector<Snapshot> of_policy;
+  for (Snapshot& s : OfHost(std::move(all), f.host)) {
+    if (s.policy == f.policy) of_policy.push_back(std::move(s));
+  }
+  if (of_policy.empty()) {
+    return Status::NotFound("no snapshot of policy " + f.policy +
+                            (f.host.empty() ? "" : " and host " + f.host) + " in " +
+                            repo.store()->Url());
+  }
+  if (f.at.empty()) return PickSnapshot(of_policy, f.snapshot, repo.store()->Url());
+  ASSIGN_OR_RETURN(int64_t at, ParseTimeArg(f.at));
+  const Snapshot* best = nullptr;
+  for (const Snapshot& s : of_policy) {
+    if (s.time_ns <= at) best = &s;
+  }
+  if (best == nullptr) {
+    return Status::NotFound("no snapshot of policy " + f.policy + " at or before " + f.at);
+  }
+  return *best;
+}
+
 int RunDrillCommand(const GlobalOptions& g, const DrillFlags& f) {
   DrillOptions o;
   o.sandbox = f.sandbox;
@@ -75,7 +101,7 @@ int RunDrillCommand(const GlobalOptions& g, const DrillFlags& f) {
 
   auto repo = OpenRepo(g, "restore");
   if (!repo) return kExitError;
-  auto snapshot = ResolveSnapshot(*repo, f.snapshot, f.at, f.host);
+  auto snapshot = ChooseRecoveryPoint(*repo, f);
   if (!snapshot.ok()) return Fail(snapshot.status());
   auto report = RunDrill(*repo, *snapshot, o);
   if (!report.ok()) return Fail(report.status());
@@ -219,6 +245,7 @@ void AddDrillCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("SNAPSHOT", f->snapshot, "id, id prefix or latest (default)");
   cmd->add_option("--at", f->at, "the recovery point as of this time");
   cmd->add_option("--host", f->host, "only snapshots of this host");
+  cmd->add_option("--policy", f->policy, "only snapshots taken by this policy");
   cmd->add_option("--sandbox", f->sandbox, "new or empty directory to restore into");
   cmd->add_option("-i,--include", f->includes, "restore only this path (repeatable)");
   cmd->add_option("--check", f->checks,
