@@ -189,6 +189,34 @@ TEST_F(DrillTest, ASandboxThatIsNotEmptyIsRefusedAndLeftAlone) {
   EXPECT_NE(bad.err.find("--rto"), std::string::npos) << bad.err;
 }
 
+TEST_F(DrillTest, AnotherCatalogThatSyncedAnchorsTheDrillsItSaw) {
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(Drill({"--sandbox", sandbox_}).exit_code, 0);
+  const std::string auditor = dir_ / "auditor.db";
+  auto sync = RunDrctl({"--json", "-r", repo_, "catalog", "sync", "--catalog", auditor});
+  ASSERT_EQ(sync.exit_code, 0) << sync.err;
+  EXPECT_EQ(nlohmann::json::parse(sync.out)["drills_added"], 2);
+  // The newest record is rewritten, and the drill's own catalog is gone: the
+  // auditor's catalog still catches it.
+  const std::string newest = repo_ + "/drills/0000000002";
+  std::string changed = test::ReadFile(newest);
+  changed.replace(changed.find("\"passed\": true"), 14, "\"passed\":  true");
+  test::WriteFile(newest, changed);
+  std::filesystem::remove(catalog_);
+  auto h = RunDrctl({"-r", repo_, "drill", "history", "--catalog", auditor});
+  EXPECT_EQ(h.exit_code, 1) << h.out;
+  EXPECT_NE(h.out.find("record 2 differs from what the catalog recorded"), std::string::npos)
+      << h.out;
+  auto again = RunDrctl({"--json", "-r", repo_, "catalog", "sync", "--catalog", auditor});
+  ASSERT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.err.find("drill record 2 of"), std::string::npos) << again.err;
+  // A broken chain is not imported into a catalog that never saw it.
+  std::filesystem::remove(repo_ + "/drills/0000000001");
+  auto fresh = RunDrctl({"--json", "-r", repo_, "catalog", "sync", "--catalog", dir_ / "new.db"});
+  ASSERT_EQ(fresh.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(fresh.out)["drills_added"], 0);
+  EXPECT_NE(fresh.err.find("not imported: record 1 is missing"), std::string::npos) << fresh.err;
+}
+
 TEST_F(DrillTest, ATamperedDrillHistoryIsDetected) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(Drill({"--sandbox", sandbox_}).exit_code, 0);
   ASSERT_EQ(History().exit_code, 0);

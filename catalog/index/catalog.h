@@ -24,6 +24,8 @@ struct CatalogSyncReport {
   int snapshots_removed = 0;    // forgotten at the site since the last sync
   int lineages_reindexed = 0;   // a snapshot older than its lineage's newest arrived
   uint64_t versions_added = 0;  // new version rows (changed, added or re-added entries)
+  int drills_added = 0;         // drill records of the site this catalog had not seen
+  std::vector<std::string> warnings;  // a broken drill history, say (the sync still succeeds)
   double seconds = 0;
 };
 
@@ -63,7 +65,7 @@ struct FindQuery {
   size_t limit = 0;                           // 0: no limit
 };
 
-// A drill as the catalog remembers it (restore/drill/drill_record.h): its
+// A drill as the catalog remembers it (catalog/drill_record.h): its
 // record's number and digest in the site's repository anchor that history.
 struct DrillEntry {
   std::string site;

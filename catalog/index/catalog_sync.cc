@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "catalog/drill_record.h"
 #include "catalog/index/catalog_impl.h"
 #include "core/timefmt.h"
 
@@ -373,6 +374,56 @@ Status DropRemoved(SqliteDb& db, int64_t site_id, const std::vector<std::string>
   return txn.Commit();
 }
 
+// Remembers the site's drill records this catalog has not seen, so that a
+// later edit of any of them is caught by `drill history`; only from a chain
+// that checks out, and a record that changed since it was remembered is
+// reported, never re-anchored.
+Status ImportDrills(SqliteDb& db, int64_t site_id, const std::string& site, ObjectStore* store,
+                    CatalogSyncReport* report) {
+  ASSIGN_OR_RETURN(DrillHistory history, ReadDrillHistory(store));
+  if (history.records.empty()) return Status::OK();
+  if (!history.problems.empty()) {
+    report->warnings.push_back("drill history of " + site +
+                               " not imported: " + history.problems.front());
+    return Status::OK();
+  }
+  std::map<uint64_t, std::string> known;
+  ASSIGN_OR_RETURN(auto q, db.Prepare("SELECT seq, digest FROM drills WHERE site_id = ?1"));
+  q.Bind(1, site_id);
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    known[static_cast<uint64_t>(q.Int(0))] = q.Text(1);
+  }
+  ASSIGN_OR_RETURN(auto add,
+                   db.Prepare("INSERT INTO drills(site_id, seq, digest, drill_id, time_ns, "
+                              "passed, snapshot, report) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  for (const DrillRecord& r : history.records) {
+    auto it = known.find(r.seq);
+    if (it != known.end()) {
+      if (it->second != r.digest) {
+        report->warnings.push_back("drill record " + std::to_string(r.seq) + " of " + site +
+                                   " differs from the one this catalog remembered");
+      }
+      continue;
+    }
+    const nlohmann::json& j = r.report;
+    const std::string started = j.is_object() ? j.value("started", "") : "";
+    auto t = ParseTimeArg(started.substr(0, std::min<size_t>(started.size(), 19)) + "Z");
+    std::string snapshot;
+    if (j.is_object() && j.contains("recovery_point") && j["recovery_point"].is_object()) {
+      snapshot = j["recovery_point"].value("snapshot", "");
+    }
+    add.Bind(1, site_id).Bind(2, static_cast<int64_t>(r.seq)).Bind(3, r.digest);
+    add.Bind(4, j.is_object() ? j.value("drill_id", "") : "").Bind(5, t.ok() ? *t : 0);
+    add.Bind(6, static_cast<int64_t>(j.is_object() && j.value("passed", false)));
+    add.Bind(7, snapshot).Bind(8, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    RETURN_IF_ERROR(add.Run());
+    ++report->drills_added;
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<CatalogSyncReport> Catalog::Impl::Sync(Repository& repo, const std::string& site,
@@ -457,6 +508,9 @@ Result<CatalogSyncReport> Catalog::Impl::Sync(Repository& repo, const std::strin
     ++report.lineages_reindexed;
   }
   for (const Snapshot& s : all) report.snapshots_added += !known.count(std::string(s.id.Bytes()));
+  if (Status d = ImportDrills(db, site_id, site, repo.store(), &report); !d.ok()) {
+    report.warnings.push_back("drill history of " + site + " not read: " + d.message());
+  }
   ASSIGN_OR_RETURN(auto stamp,
                    db.Prepare("UPDATE sites SET synced_ns = ?1, url = ?2 WHERE site_id = ?3"));
   RETURN_IF_ERROR(stamp.Bind(1, NowUnixNs()).Bind(2, url).Bind(3, site_id).Run());

@@ -3,7 +3,7 @@
 // sandbox, measure the recovery time (RTO) and the recovery point's age
 // (RPO) against the objectives, and say pass or fail with the reasons.
 // The report (drill_report.h) and the tamper-evident record
-// (drill_record.h) are made from the DrillReport this returns.
+// (catalog/drill_record.h) are made from the DrillReport this returns.
 #pragma once
 
 #include <cstdint>

@@ -119,12 +119,15 @@ void AddSyncCommands(CLI::App& parent, GlobalOptions& g, Runner* run) {
         auto r =
             rebuild ? (*catalog)->Rebuild(*repo, site, url) : (*catalog)->Sync(*repo, site, url);
         if (!r.ok()) return Fail(r.status());
+        for (const auto& w : r->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
         if (g.json) {
           PrintJson({{"site", site},
                      {"snapshots_added", r->snapshots_added},
                      {"snapshots_removed", r->snapshots_removed},
                      {"lineages_reindexed", r->lineages_reindexed},
                      {"versions_added", r->versions_added},
+                     {"drills_added", r->drills_added},
+                     {"warnings", r->warnings},
                      {"seconds", r->seconds}});
         } else if (!g.quiet) {
           std::printf(

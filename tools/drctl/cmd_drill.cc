@@ -10,7 +10,7 @@
 #include "core/timefmt.h"
 #include "policies/duration.h"
 #include "restore/drill/drill.h"
-#include "restore/drill/drill_record.h"
+#include "catalog/drill_record.h"
 #include "restore/drill/drill_report.h"
 #include "tools/drctl/cli.h"
 

@@ -1,4 +1,4 @@
-#include "restore/drill/drill_record.h"
+#include "catalog/drill_record.h"
 
 #include <sodium.h>
 
