@@ -106,23 +106,27 @@ Result<DrillHistory> ReadDrillHistory(ObjectStore* store) {
       continue;
     }
     rec.digest = DrillDigest(*bytes);
-    auto body = nlohmann::json::parse(*bytes, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || body.value("format", "") != kFormat ||
-        !body.contains("seq") || !body["seq"].is_number_unsigned() || !body.contains("prev") ||
-        !body["prev"].is_string() || !body.contains("report")) {
+    try {
+      auto body = nlohmann::json::parse(*bytes, nullptr, false);
+      if (body.is_discarded() || !body.is_object() || body.value("format", "") != kFormat ||
+          !body.contains("seq") || !body["seq"].is_number_unsigned() || !body.contains("prev") ||
+          !body["prev"].is_string() || !body.contains("report")) {
+        h.problems.push_back("record " + std::to_string(seq) + ": not a drill record (damaged?)");
+      } else {
+        rec.prev = body["prev"].get<std::string>();
+        rec.report = body["report"];
+        if (body["seq"].get<uint64_t>() != seq) {
+          h.problems.push_back("record " + std::to_string(seq) + ": says it is record " +
+                               std::to_string(body["seq"].get<uint64_t>()) + " (moved?)");
+        }
+        if (!prev_digest.empty() && rec.prev != prev_digest) {
+          h.problems.push_back("record " + std::to_string(seq) + ": does not follow record " +
+                               std::to_string(seq - 1) +
+                               " (the earlier record was edited or replaced)");
+        }
+      }
+    } catch (const nlohmann::json::exception&) {
       h.problems.push_back("record " + std::to_string(seq) + ": not a drill record (damaged?)");
-    } else {
-      rec.prev = body["prev"].get<std::string>();
-      rec.report = body["report"];
-      if (body["seq"].get<uint64_t>() != seq) {
-        h.problems.push_back("record " + std::to_string(seq) + ": says it is record " +
-                             std::to_string(body["seq"].get<uint64_t>()) + " (moved?)");
-      }
-      if (!prev_digest.empty() && rec.prev != prev_digest) {
-        h.problems.push_back("record " + std::to_string(seq) + ": does not follow record " +
-                             std::to_string(seq - 1) +
-                             " (the earlier record was edited or replaced)");
-      }
     }
     prev_digest = rec.digest;
     h.records.push_back(std::move(rec));

@@ -115,11 +115,27 @@ TEST_F(DrillTest, AFailingCheckOrAMissedRpoFailsTheDrill) {
   EXPECT_NE(lj["verdict"][0].get<std::string>().find("RPO objective missed"), std::string::npos)
       << lj["verdict"].dump();
 
-  auto timeout = Drill({"--sandbox", sandbox_, "--check", "sleep 30", "--check-timeout", "1s"});
+  // The limit holds also for a check whose output goes elsewhere, and what a
+  // check leaves running in the background ends with it.
+  const std::string marker = dir_ / "still-running";
+  auto timeout =
+      Drill({"--sandbox", sandbox_, "--check",
+             "(sleep 2; touch " + marker + ") >/dev/null 2>&1 & sleep 30 >/dev/null 2>&1",
+             "--check-timeout", "1s"});
   EXPECT_EQ(timeout.exit_code, 1);
   auto tj = nlohmann::json::parse(timeout.out);
   EXPECT_TRUE(tj["checks"][0]["timed_out"].get<bool>());
   EXPECT_LT(tj["checks"][0]["seconds"].get<double>(), 20);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "the background job outlived the drill";
+
+  // A relative sandbox: the checks are told its absolute path.
+  auto rel = test::RunShell("cd " + dir_.path() + " && " + DRCTL_PATH + " -r " + repo_ +
+                            " drill --catalog " + catalog_ + " --report " + dir_ / "rel" +
+                            " --sandbox relative-sandbox --check 'test -f \"$DR_SANDBOX" + src_ +
+                            "/README\" && case \"$DR_SANDBOX\" in /*) ;; *) exit 9;; esac'");
+  EXPECT_EQ(rel.exit_code, 0) << rel.out << rel.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "relative-sandbox"));
 }
 
 TEST_F(DrillTest, ADamagedPackFailsTheDrillAndNamesTheFiles) {
@@ -252,6 +268,16 @@ TEST_F(DrillTest, ATamperedDrillHistoryIsDetected) {
   auto table = RunDrctl({"-r", repo_, "drill", "history", "--catalog", catalog_});
   EXPECT_EQ(table.exit_code, 1);
   EXPECT_NE(table.out.find("PROBLEM: record 3 is missing"), std::string::npos) << table.out;
+
+  // The next drill takes number 3 again; the catalog keeps the anchor of
+  // the removed one, so the history still shows the cut.
+  auto next = Drill({"--sandbox", sandbox_});
+  EXPECT_EQ(next.exit_code, 0);
+  EXPECT_NE(next.err.find("already remembers drill record 3"), std::string::npos) << next.err;
+  auto h4 = History();
+  EXPECT_EQ(h4.exit_code, 1);
+  EXPECT_NE(h4.out.find("record 3 differs from what the catalog recorded"), std::string::npos)
+      << h4.out;
 }
 
 }  // namespace

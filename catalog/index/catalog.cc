@@ -180,6 +180,11 @@ Status Catalog::Impl::CreateSchema() {
   // tables are made again and the next sync fills them.
   SqliteTransaction txn(&db);
   RETURN_IF_ERROR(txn.Begin());
+  // Another process may have made the tables since the check above.
+  ASSIGN_OR_RETURN(bool made, version.Step());
+  const bool current = made && version.Text(0) == want;
+  version.Reset();
+  if (current) return txn.Commit();
   RETURN_IF_ERROR(db.Exec(kDropAll));
   RETURN_IF_ERROR(db.Exec(kSchema));
   RETURN_IF_ERROR(db.Exec("INSERT INTO meta(key, value) VALUES('schema', '" + want + "')"));
@@ -272,10 +277,25 @@ Result<std::vector<FileVersion>> Catalog::Find(const FindQuery& query) {
 Status Catalog::RecordDrill(const std::string& site, const std::string& url,
                             const std::string& repo_id, const DrillEntry& drill) {
   ASSIGN_OR_RETURN(int64_t site_id, impl_->BindSite(site, url, repo_id));
+  // An anchor is never replaced: the same number with another digest means
+  // records were removed from the repository and the number used again.
+  ASSIGN_OR_RETURN(auto have,
+                   impl_->db.Prepare("SELECT digest FROM drills WHERE site_id = ?1 AND seq = ?2"));
+  have.Bind(1, site_id).Bind(2, static_cast<int64_t>(drill.seq));
+  ASSIGN_OR_RETURN(bool found, have.Step());
+  const std::string known = found ? have.Text(0) : "";
+  have.Reset();
+  if (found) {
+    if (known == drill.digest) return Status::OK();
+    return Status::Corruption("catalog " + impl_->db.path() + " already remembers drill record " +
+                              std::to_string(drill.seq) + " of " + site +
+                              " with another digest: records were removed from the drill "
+                              "history and the number used again");
+  }
   ASSIGN_OR_RETURN(
-      auto add, impl_->db.Prepare("INSERT OR REPLACE INTO drills(site_id, seq, digest, drill_id, "
-                                  "time_ns, passed, snapshot, report) VALUES(?1, ?2, ?3, ?4, ?5, "
-                                  "?6, ?7, ?8)"));
+      auto add,
+      impl_->db.Prepare("INSERT INTO drills(site_id, seq, digest, drill_id, time_ns, "
+                        "passed, snapshot, report) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
   add.Bind(1, site_id).Bind(2, static_cast<int64_t>(drill.seq)).Bind(3, drill.digest);
   add.Bind(4, drill.drill_id).Bind(5, drill.time_ns).Bind(6, static_cast<int64_t>(drill.passed));
   add.Bind(7, drill.snapshot).Bind(8, drill.report);

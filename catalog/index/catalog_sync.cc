@@ -360,17 +360,24 @@ Status DropRemoved(SqliteDb& db, int64_t site_id, const std::vector<std::string>
   RETURN_IF_ERROR(txn.Begin());
   ASSIGN_OR_RETURN(auto del, db.Prepare("DELETE FROM snapshots WHERE site_id = ?1 AND id = ?2"));
   for (const std::string& id : removed) RETURN_IF_ERROR(del.Bind(1, site_id).BindBlob(2, id).Run());
+  // Closed rows no remaining snapshot holds. Open rows stay while their
+  // lineage does: the lineage's next snapshot is compared with its head
+  // tree, which assumes every entry of it still has its open row.
   ASSIGN_OR_RETURN(auto gc,
                    db.Prepare("DELETE FROM versions WHERE lineage_id IN (SELECT lineage_id FROM "
-                              "lineages WHERE site_id = ?1) AND NOT EXISTS (SELECT 1 FROM "
-                              "snapshots s, lineages l WHERE l.lineage_id = versions.lineage_id "
-                              "AND s.lineage_id = versions.lineage_id AND s.seq BETWEEN "
-                              "versions.first_seq AND COALESCE(versions.last_seq, l.head_seq))"));
+                              "lineages WHERE site_id = ?1) AND last_seq IS NOT NULL AND NOT "
+                              "EXISTS (SELECT 1 FROM snapshots s WHERE s.lineage_id = "
+                              "versions.lineage_id AND s.seq BETWEEN versions.first_seq AND "
+                              "versions.last_seq)"));
   RETURN_IF_ERROR(gc.Bind(1, site_id).Run());
-  ASSIGN_OR_RETURN(auto empty, db.Prepare("DELETE FROM lineages WHERE site_id = ?1 AND NOT EXISTS "
-                                          "(SELECT 1 FROM snapshots s WHERE s.lineage_id = "
-                                          "lineages.lineage_id)"));
-  RETURN_IF_ERROR(empty.Bind(1, site_id).Run());
+  for (const char* sql : {"DELETE FROM versions WHERE lineage_id IN (SELECT lineage_id FROM "
+                          "lineages WHERE site_id = ?1 AND NOT EXISTS (SELECT 1 FROM snapshots s "
+                          "WHERE s.lineage_id = lineages.lineage_id))",
+                          "DELETE FROM lineages WHERE site_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
+                          "snapshots s WHERE s.lineage_id = lineages.lineage_id)"}) {
+    ASSIGN_OR_RETURN(auto stmt, db.Prepare(sql));
+    RETURN_IF_ERROR(stmt.Bind(1, site_id).Run());
+  }
   return txn.Commit();
 }
 
@@ -407,17 +414,25 @@ Status ImportDrills(SqliteDb& db, int64_t site_id, const std::string& site, Obje
       }
       continue;
     }
-    const nlohmann::json& j = r.report;
-    const std::string started = j.is_object() ? j.value("started", "") : "";
-    auto t = ParseTimeArg(started.substr(0, std::min<size_t>(started.size(), 19)) + "Z");
-    std::string snapshot;
-    if (j.is_object() && j.contains("recovery_point") && j["recovery_point"].is_object()) {
-      snapshot = j["recovery_point"].value("snapshot", "");
+    std::string drill_id, snapshot, started;
+    bool passed = false;
+    try {  // a record with members of the wrong type still anchors by digest
+      const nlohmann::json& j = r.report;
+      if (j.is_object()) {
+        drill_id = j.value("drill_id", "");
+        started = j.value("started", "");
+        passed = j.value("passed", false);
+        if (j.contains("recovery_point") && j["recovery_point"].is_object()) {
+          snapshot = j["recovery_point"].value("snapshot", "");
+        }
+      }
+    } catch (const nlohmann::json::exception&) {
     }
+    auto t = ParseTimeArg(started.substr(0, std::min<size_t>(started.size(), 19)) + "Z");
     add.Bind(1, site_id).Bind(2, static_cast<int64_t>(r.seq)).Bind(3, r.digest);
-    add.Bind(4, j.is_object() ? j.value("drill_id", "") : "").Bind(5, t.ok() ? *t : 0);
-    add.Bind(6, static_cast<int64_t>(j.is_object() && j.value("passed", false)));
-    add.Bind(7, snapshot).Bind(8, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    add.Bind(4, drill_id).Bind(5, t.ok() ? *t : 0).Bind(6, static_cast<int64_t>(passed));
+    add.Bind(7, snapshot)
+        .Bind(8, r.report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     RETURN_IF_ERROR(add.Run());
     ++report->drills_added;
   }
@@ -430,7 +445,8 @@ Result<CatalogSyncReport> Catalog::Impl::Sync(Repository& repo, const std::strin
                                               const std::string& url) {
   const auto start = std::chrono::steady_clock::now();
   CatalogSyncReport report;
-  ASSIGN_OR_RETURN(std::vector<Snapshot> all, repo.ListSnapshots());
+  std::vector<std::string> unreadable;
+  ASSIGN_OR_RETURN(std::vector<Snapshot> all, repo.ListSnapshots(&unreadable));
   ASSIGN_OR_RETURN(int64_t site_id, BindSite(site, url, repo.config().repo_id));
 
   std::set<std::string> known;
@@ -448,8 +464,16 @@ Result<CatalogSyncReport> Catalog::Impl::Sync(Repository& repo, const std::strin
   std::vector<std::string> removed;
   std::set_difference(known.begin(), known.end(), present.begin(), present.end(),
                       std::back_inserter(removed));
-  RETURN_IF_ERROR(DropRemoved(db, site_id, removed));
-  report.snapshots_removed = static_cast<int>(removed.size());
+  if (unreadable.empty()) {
+    RETURN_IF_ERROR(DropRemoved(db, site_id, removed));
+    report.snapshots_removed = static_cast<int>(removed.size());
+  } else {
+    // A snapshot that could not be read this time is not a forgotten one:
+    // nothing is dropped until every snapshot reads.
+    report.warnings.push_back(
+        std::to_string(unreadable.size()) +
+        " snapshots unreadable, nothing dropped this time; first: " + unreadable.front());
+  }
 
   std::stable_sort(all.begin(), all.end(), [](const Snapshot& a, const Snapshot& b) {
     return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
@@ -458,7 +482,7 @@ Result<CatalogSyncReport> Catalog::Impl::Sync(Repository& repo, const std::strin
   ASSIGN_OR_RETURN(SnapshotIngest ingest, SnapshotIngest::Prepare(db));
   // A snapshot older than its lineage's newest (a late replica, a clock
   // step) cannot extend the intervals: its lineage is indexed again, in order.
-  std::set<std::string> reindex;
+  std::set<std::string> reindex, skipped;
   auto add_one = [&](const Snapshot& s, const std::string& key) -> Status {
     ASSIGN_OR_RETURN(Lineage lin, lineages.Get(key));
     SqliteTransaction txn(&db);
@@ -484,7 +508,11 @@ Result<CatalogSyncReport> Catalog::Impl::Sync(Repository& repo, const std::strin
       reindex.insert(key);
       continue;
     }
-    RETURN_IF_ERROR(add_one(s, key));
+    if (Status a = add_one(s, key); !a.ok()) {
+      if (a.code() != Code::kCorruption && a.code() != Code::kNotFound) return a;
+      report.warnings.push_back("not indexed: " + a.message());
+      skipped.insert(std::string(s.id.Bytes()));
+    }
   }
   for (const std::string& key : reindex) {
     ASSIGN_OR_RETURN(Lineage lin, lineages.Get(key));
@@ -503,11 +531,18 @@ Result<CatalogSyncReport> Catalog::Impl::Sync(Repository& repo, const std::strin
     lineages.Reset(key);
     for (const Snapshot& s : all) {
       if (LineageKey(s) != key) continue;
-      RETURN_IF_ERROR(add_one(s, key));
+      if (Status a = add_one(s, key); !a.ok()) {
+        if (a.code() != Code::kCorruption && a.code() != Code::kNotFound) return a;
+        report.warnings.push_back("not indexed: " + a.message());
+        skipped.insert(std::string(s.id.Bytes()));
+      }
     }
     ++report.lineages_reindexed;
   }
-  for (const Snapshot& s : all) report.snapshots_added += !known.count(std::string(s.id.Bytes()));
+  for (const Snapshot& s : all) {
+    const std::string id(s.id.Bytes());
+    report.snapshots_added += !known.count(id) && !skipped.count(id);
+  }
   if (Status d = ImportDrills(db, site_id, site, repo.store(), &report); !d.ok()) {
     report.warnings.push_back("drill history of " + site + " not read: " + d.message());
   }

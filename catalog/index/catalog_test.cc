@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/store/object_store.h"
+#include "catalog/store/testing/fault_store.h"
 #include "tests/test_util.h"
 
 namespace dr {
@@ -192,6 +193,46 @@ TEST_F(CatalogTest, ForgottenSnapshotsLeaveTheCatalog) {
   EXPECT_EQ((*points)[0].paths, std::vector<std::string>{src_});
   (void)s1;
   (void)s2;
+}
+
+TEST_F(CatalogTest, TheNewestSnapshotForgottenWhileItsSourceGoesOnLosesNoVersion) {
+  const std::string f = src_ + "/docs/f";
+  test::WriteFile(f, "v1");
+  Backup();
+  test::WriteFile(f, "version two");
+  const std::string s2 = Backup();
+  Sync(*catalog_, repo_, "local");
+  // s2 is forgotten; the next backup still holds version two unchanged.
+  std::filesystem::remove(repo_ + "/snapshots/" + s2);
+  EXPECT_EQ(Sync(*catalog_, repo_, "local").snapshots_removed, 1);
+  const std::string s3 = Backup();
+  Sync(*catalog_, repo_, "local");
+  auto v = Versions(*catalog_, f);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[1].size, 11u);
+  EXPECT_EQ(v[1].first_snapshot, s3);
+  EXPECT_EQ(v[1].snapshots, 1);
+}
+
+TEST_F(CatalogTest, AnUnreadableSnapshotIsNotTakenForAForgottenOne) {
+  test::WriteFile(src_ + "/docs/f", "kept");
+  const std::string s1 = Backup();
+  Sync(*catalog_, repo_, "local");
+  // Reading the snapshot fails once (a vault or network hiccup).
+  auto base = OpenObjectStore(repo_);
+  ASSERT_TRUE(base.ok());
+  auto faulty = std::make_unique<FaultStore>(base->get());
+  faulty->OnlyKeysWithPrefix("snapshots/");
+  faulty->FailCalls(StoreOp::kGet, 1, 1, Status::Unavailable("injected: timeout"));
+  auto repo = Repository::Open(std::move(faulty));
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  auto r = catalog_->Sync(**repo, "local", repo_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->snapshots_removed, 0);
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("nothing dropped"), std::string::npos) << r->warnings[0];
+  ASSERT_EQ(Versions(*catalog_, src_ + "/docs/f").size(), 1u);
+  EXPECT_EQ(Versions(*catalog_, src_ + "/docs/f")[0].first_snapshot, s1);
 }
 
 TEST_F(CatalogTest, TwoSitesHoldingTheSameSnapshotsAreBothNamed) {

@@ -1,5 +1,6 @@
 #include "restore/drill/drill.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -28,26 +29,52 @@ double Since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// The sandbox must be new or empty: a drill never writes over data.
-Status PrepareSandbox(const std::string& sandbox) {
+// The sandbox must be new, or an empty directory only this user can write
+// to: a drill never writes over data, and nobody else may swap what it
+// restored between the restore, the verify and the checks. Returns whether
+// the drill made it (then it removes it; otherwise only what it put there).
+Result<bool> PrepareSandbox(const std::string& sandbox) {
   namespace fs = std::filesystem;
   if (sandbox.empty()) return Status::InvalidArgument("drill: no sandbox given (--sandbox DIR)");
-  std::error_code ec;
-  const auto st = fs::symlink_status(sandbox, ec);
-  if (!ec && fs::exists(st)) {
-    if (!fs::is_directory(st)) {
+  struct stat st;
+  if (::lstat(sandbox.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
       return Status::InvalidArgument("drill: sandbox " + sandbox +
                                      " exists and is not a directory");
     }
-    if (!fs::is_empty(sandbox, ec)) {
+    std::error_code ec;
+    if (!fs::is_empty(sandbox, ec) || ec) {
       return Status::InvalidArgument("drill: sandbox " + sandbox +
                                      " is not empty (a drill restores only into a new or empty "
                                      "directory)");
     }
-    return Status::OK();
+    if (st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+      return Status::PermissionDenied("drill: sandbox " + sandbox +
+                                      " may be changed by another user (it must be this user's "
+                                      "and not group- or world-writable)");
+    }
+    return false;
   }
-  fs::create_directories(sandbox, ec);
-  if (ec) return Status::IOError("drill: create sandbox " + sandbox + ": " + ec.message());
+  std::error_code ec;
+  fs::create_directories(fs::path(sandbox).parent_path(), ec);
+  if (ec) return Status::IOError("drill: create " + sandbox + ": " + ec.message());
+  if (::mkdir(sandbox.c_str(), 0700) != 0)
+    return Status::FromErrno(errno, "drill: create " + sandbox);
+  return true;
+}
+
+Status RemoveSandbox(const std::string& sandbox, bool made_by_drill) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (made_by_drill) {
+    fs::remove_all(sandbox, ec);
+  } else {
+    for (const auto& entry : fs::directory_iterator(sandbox, ec)) {
+      fs::remove_all(entry.path(), ec);
+      if (ec) break;
+    }
+  }
+  if (ec) return Status::IOError("sandbox " + sandbox + " not removed: " + ec.message());
   return Status::OK();
 }
 
@@ -130,8 +157,14 @@ std::string HostName() {
 }  // namespace
 
 Result<DrillReport> RunDrill(Repository& repo, const Snapshot& snapshot,
-                             const DrillOptions& options) {
+                             const DrillOptions& given) {
   const auto start = std::chrono::steady_clock::now();
+  // Absolute: checks run inside the sandbox and are told where it is.
+  DrillOptions options = given;
+  if (!options.sandbox.empty()) {
+    options.sandbox = std::filesystem::absolute(options.sandbox).lexically_normal().string();
+    while (options.sandbox.size() > 1 && options.sandbox.back() == '/') options.sandbox.pop_back();
+  }
   DrillReport r;
   r.drill_id = RandomHex128();
   r.started_ns = NowUnixNs();
@@ -156,7 +189,7 @@ Result<DrillReport> RunDrill(Repository& repo, const Snapshot& snapshot,
     return Status::InvalidArgument("drill: --include selects files; snapshot " +
                                    snapshot.ShortId() + " is a block snapshot");
   }
-  RETURN_IF_ERROR(PrepareSandbox(options.sandbox));
+  ASSIGN_OR_RETURN(const bool made_sandbox, PrepareSandbox(options.sandbox));
 
   Status restored = snapshot.block ? RestoreImage(repo, snapshot, options, &r)
                                    : RestoreFiles(repo, snapshot, options, &r);
@@ -198,9 +231,9 @@ Result<DrillReport> RunDrill(Repository& repo, const Snapshot& snapshot,
   if (r.passed) r.verdict.push_back("restored, verified bit for bit, every check passed");
 
   if (!options.keep_sandbox) {
-    std::error_code ec;
-    std::filesystem::remove_all(options.sandbox, ec);
-    if (ec) r.verdict.push_back("note: sandbox not removed: " + ec.message());
+    if (Status s = RemoveSandbox(options.sandbox, made_sandbox); !s.ok()) {
+      r.verdict.push_back("note: " + s.message());
+    }
   }
   r.sandbox_kept = options.keep_sandbox;
   r.finished_ns = NowUnixNs();

@@ -10,6 +10,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
+
+extern char** environ;
 
 namespace dr {
 namespace {
@@ -24,6 +27,21 @@ DrillCheckResult RunDrillCheck(const std::string& command, const std::string& cw
   DrillCheckResult r;
   r.command = command;
   const auto start = std::chrono::steady_clock::now();
+  // Everything the child needs is made before fork: between fork and exec
+  // only async-signal-safe calls are allowed.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& [n, v] : env) replaced |= n == name;
+    if (!replaced) env_strings.push_back(entry);
+  }
+  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string cannot_enter = "cannot enter the sandbox " + cwd + "\n";
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     r.output = std::string("cannot start: pipe: ") + std::strerror(errno);
@@ -44,13 +62,12 @@ DrillCheckResult RunDrillCheck(const std::string& command, const std::string& cw
     ::dup2(pipe_fds[1], 1);
     ::dup2(pipe_fds[1], 2);
     if (::chdir(cwd.c_str()) != 0) {
-      const std::string msg =
-          "cannot enter the sandbox " + cwd + ": " + std::strerror(errno) + "\n";
-      (void)!::write(2, msg.data(), msg.size());
+      (void)!::write(2, cannot_enter.data(), cannot_enter.size());
       ::_exit(127);
     }
-    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
-    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
+                          const_cast<char*>(command.c_str()), nullptr};
+    ::execve("/bin/sh", argv, envp.data());
     ::_exit(127);
   }
   ::setpgid(pid, pid);
@@ -82,15 +99,34 @@ DrillCheckResult RunDrillCheck(const std::string& command, const std::string& cw
     }
   }
   ::close(pipe_fds[0]);
-  if (r.timed_out) {
-    ::kill(-pid, SIGKILL);
-    r.output += "\n[killed after " + std::to_string(timeout_s) + " s]";
-  }
+  // The output may close long before the shell ends (a check that writes to
+  // a file): the deadline holds for the wait too.
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  bool exited = false;
+  while (!r.timed_out) {
+    const pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid || (w < 0 && errno != EINTR)) {
+      exited = w == pid;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      r.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (!r.timed_out && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  if (!r.timed_out && WIFSIGNALED(status)) {
+  // Whatever the check started in the background goes with it: nothing may
+  // keep running in a sandbox that is about to be removed.
+  ::kill(-pid, SIGKILL);
+  if (!exited) {
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (r.timed_out) {
+    r.output += "\n[killed after " + std::to_string(timeout_s) + " s]";
+  } else if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
     r.output += "\n[killed by signal " + std::to_string(WTERMSIG(status)) + "]";
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -6,11 +6,11 @@
 #include <fstream>
 #include <map>
 
+#include "catalog/drill_record.h"
 #include "catalog/index/catalog.h"
 #include "core/timefmt.h"
 #include "policies/duration.h"
 #include "restore/drill/drill.h"
-#include "catalog/drill_record.h"
 #include "restore/drill/drill_report.h"
 #include "tools/drctl/cli.h"
 
@@ -176,22 +176,25 @@ int RunHistoryCommand(const GlobalOptions& g, const DrillFlags& f) {
   const std::string site = SiteOf(g, f.site);
   auto catalog = OpenCatalogFile(f.catalog);
   int anchors = 0;
-  if (catalog.ok()) {
-    auto drills = (*catalog)->Drills(site);
-    if (drills.ok()) {
-      std::map<uint64_t, std::string> stored;
-      for (const auto& r : history->records) stored[r.seq] = r.digest;
-      for (const DrillEntry& d : *drills) {
-        ++anchors;
-        auto it = stored.find(d.seq);
-        if (it == stored.end()) {
-          problems.push_back("record " + std::to_string(d.seq) +
-                             " is missing (the catalog recorded drill " + d.drill_id.substr(0, 8) +
-                             ")");
-        } else if (it->second != d.digest) {
-          problems.push_back("record " + std::to_string(d.seq) +
-                             " differs from what the catalog recorded (edited or replaced)");
-        }
+  auto drills =
+      catalog.ok() ? (*catalog)->Drills(site) : Result<std::vector<DrillEntry>>(catalog.status());
+  if (!drills.ok()) {
+    // Without its anchors the newest records cannot be vouched for.
+    problems.push_back("the catalog cannot be read, so the newest records are unchecked: " +
+                       drills.status().message());
+  } else {
+    std::map<uint64_t, std::string> stored;
+    for (const auto& r : history->records) stored[r.seq] = r.digest;
+    for (const DrillEntry& d : *drills) {
+      ++anchors;
+      auto it = stored.find(d.seq);
+      if (it == stored.end()) {
+        problems.push_back("record " + std::to_string(d.seq) +
+                           " is missing (the catalog recorded drill " + d.drill_id.substr(0, 8) +
+                           ")");
+      } else if (it->second != d.digest) {
+        problems.push_back("record " + std::to_string(d.seq) +
+                           " differs from what the catalog recorded (edited or replaced)");
       }
     }
   }
@@ -214,21 +217,32 @@ int RunHistoryCommand(const GlobalOptions& g, const DrillFlags& f) {
         std::printf("%5llu  (unreadable)\n", static_cast<unsigned long long>(r.seq));
         continue;
       }
-      char rto[32];
-      std::snprintf(rto, sizeof rto, "%.1fs", j.value("rto_s", 0.0));
-      std::printf(
-          "%5llu  %-8s  %-20s  %-8s  %-6s  %9s  %8llds  %s\n",
-          static_cast<unsigned long long>(r.seq), j.value("drill_id", "").substr(0, 8).c_str(),
-          j.value("started", "").substr(0, 19).c_str(),
-          j.contains("recovery_point")
-              ? j["recovery_point"].value("snapshot", "").substr(0, 8).c_str()
-              : "",
-          j.value("passed", false) ? "passed" : "FAILED", rto,
-          static_cast<long long>(j.value("rpo_s", int64_t{0})), j.value("site", "").c_str());
+      try {
+        char rto[32];
+        std::snprintf(rto, sizeof rto, "%.1fs", j.value("rto_s", 0.0));
+        std::printf(
+            "%5llu  %-8s  %-20s  %-8s  %-6s  %9s  %8llds  %s\n",
+            static_cast<unsigned long long>(r.seq), j.value("drill_id", "").substr(0, 8).c_str(),
+            j.value("started", "").substr(0, 19).c_str(),
+            j.contains("recovery_point")
+                ? j["recovery_point"].value("snapshot", "").substr(0, 8).c_str()
+                : "",
+            j.value("passed", false) ? "passed" : "FAILED", rto,
+            static_cast<long long>(j.value("rpo_s", int64_t{0})), j.value("site", "").c_str());
+      } catch (const nlohmann::json::exception&) {
+        std::printf("%5llu  (unreadable)\n", static_cast<unsigned long long>(r.seq));
+      }
     }
     if (problems.empty()) {
       std::printf("chain intact: %zu records, %d of them anchored in the catalog\n",
                   history->records.size(), anchors);
+      if (anchors == 0 && !history->records.empty()) {
+        std::printf(
+            "note: this catalog holds no anchor for site %s: the newest record is "
+            "vouched for by nothing (sync the site, or name it with --site as the drills "
+            "did)\n",
+            site.c_str());
+      }
     } else {
       for (const auto& p : problems) std::printf("PROBLEM: %s\n", p.c_str());
     }
