@@ -197,6 +197,21 @@ TEST_F(DrillTest, ASandboxThatIsNotEmptyIsRefusedAndLeftAlone) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("sandbox " + sandbox_ + " is not empty"), std::string::npos) << r.err;
   EXPECT_EQ(test::ReadFile(sandbox_ + "/precious"), "do not touch");
+  // An empty sandbox others may write to is refused too: they could swap
+  // what was restored before it is verified.
+  const std::string shared = dir_ / "shared";
+  std::filesystem::create_directories(shared);
+  std::filesystem::permissions(shared, std::filesystem::perms::all);
+  auto open = RunDrctl({"-r", repo_, "drill", "--sandbox", shared, "--catalog", catalog_});
+  EXPECT_EQ(open.exit_code, 1);
+  EXPECT_NE(open.err.find("may be changed by another user"), std::string::npos) << open.err;
+  // An empty one of ours is used, emptied afterwards, and left in place.
+  std::filesystem::permissions(shared, std::filesystem::perms::owner_all);
+  auto mine = RunDrctl({"-r", repo_, "drill", "--sandbox", shared, "--catalog", catalog_,
+                        "--report", dir_ / "mine"});
+  EXPECT_EQ(mine.exit_code, 0) << mine.out << mine.err;
+  EXPECT_TRUE(std::filesystem::is_directory(shared));
+  EXPECT_TRUE(std::filesystem::is_empty(shared));
   auto none = RunDrctl({"-r", repo_, "drill", "--catalog", catalog_});
   EXPECT_EQ(none.exit_code, 1);
   EXPECT_NE(none.err.find("--sandbox"), std::string::npos) << none.err;
