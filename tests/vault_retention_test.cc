@@ -218,9 +218,16 @@ TEST_F(VaultRetentionTest, PruneAtTheSameCitySiteWhileItReplicatesLeavesBothSite
     for (int i = 5; i < 8; ++i) ids.push_back(Backup(i));
   });
   int deleted = 0;
+  // What the repository looked like right after a prune that refused: a
+  // transient view (check clean) or a snapshot whose blobs are really gone.
+  auto diagnose = [&] {
+    auto check = RunDrctl({"-r", primary_repo, "check"});
+    return "\ncheck right after (exit " + std::to_string(check.exit_code) + "):\n" + check.out +
+           check.err + "\nprimary vault log:\n" + primary_->Log();
+  };
   for (int round = 0; round < 3; ++round) {
     auto prune = RunDrctl({"--json", "-r", primary_repo, "prune", "--max-unused", "0"});
-    EXPECT_EQ(prune.exit_code, 0) << prune.err;
+    EXPECT_EQ(prune.exit_code, 0) << prune.err << (prune.exit_code != 0 ? diagnose() : "");
     auto j = nlohmann::json::parse(prune.out, nullptr, false);
     if (j.is_object()) deleted += j.value("packs_deleted", 0);
   }
