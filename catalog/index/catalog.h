@@ -21,10 +21,10 @@ namespace dr {
 
 struct CatalogSyncReport {
   int snapshots_added = 0;
-  int snapshots_removed = 0;    // forgotten at the site since the last sync
-  int lineages_reindexed = 0;   // a snapshot older than its lineage's newest arrived
-  uint64_t versions_added = 0;  // new version rows (changed, added or re-added entries)
-  int drills_added = 0;         // drill records of the site this catalog had not seen
+  int snapshots_removed = 0;          // forgotten at the site since the last sync
+  int lineages_reindexed = 0;         // a snapshot older than its lineage's newest arrived
+  uint64_t versions_added = 0;        // new version rows (changed, added or re-added entries)
+  int drills_added = 0;               // drill records of the site this catalog had not seen
   std::vector<std::string> warnings;  // a broken drill history, say (the sync still succeeds)
   double seconds = 0;
 };

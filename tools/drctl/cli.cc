@@ -47,6 +47,18 @@ void PrintJson(const nlohmann::json& j) {
   std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
+Result<std::unique_ptr<Catalog>> OpenCatalogFile(const std::string& file) {
+  std::string path = file;
+  if (path.empty()) {
+    ASSIGN_OR_RETURN(path, DefaultCatalogPath());
+  }
+  return Catalog::Open(path);
+}
+
+std::string RepositoryUrlForDisplay(const std::string& repo) {
+  return repo.substr(0, repo.find('?'));
+}
+
 std::string Printable(const std::string& raw) {
   return nlohmann::json(raw).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

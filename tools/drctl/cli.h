@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "catalog/index/catalog.h"
 #include "catalog/repository.h"
 #include "core/progress.h"
 #include "core/status.h"
@@ -48,6 +49,11 @@ auto WithProgress(const GlobalOptions& g, const ProgressCounters* counters, cons
   ProgressReporter reporter(counters, verb, ShowProgress(g));
   return fn();
 }
+// The catalog file `file`, or the default one (DefaultCatalogPath) when empty.
+Result<std::unique_ptr<Catalog>> OpenCatalogFile(const std::string& file);
+// A repository URL as reports and the catalog name it: without its query
+// (a vault URL names key files there).
+std::string RepositoryUrlForDisplay(const std::string& repo);
 // JSON-safe text for raw-byte paths (invalid UTF-8 replaced).
 std::string Printable(const std::string& raw);
 

@@ -21,17 +21,6 @@ void AddCatalogFileOption(CLI::App* cmd, CatalogFlags* f) {
                   "the catalog file (env DR_CATALOG; default ~/.cache/dr/catalog.db)");
 }
 
-Result<std::unique_ptr<Catalog>> OpenCatalog(const CatalogFlags& f) {
-  std::string path = f.file;
-  if (path.empty()) {
-    ASSIGN_OR_RETURN(path, DefaultCatalogPath());
-  }
-  return Catalog::Open(path);
-}
-
-// The repository's URL without its query (a vault URL names key files there).
-std::string SiteUrl(const std::string& repo) { return repo.substr(0, repo.find('?')); }
-
 std::string Age(int64_t then_ns) {
   const int64_t s = (NowUnixNs() - then_ns) / 1000000000;
   char buf[32];
@@ -110,11 +99,11 @@ void AddSyncCommands(CLI::App& parent, GlobalOptions& g, Runner* run) {
                     "(default: its URL)");
     sub->callback([&g, run, f, rebuild] {
       *run = [&g, f, rebuild] {
-        auto catalog = OpenCatalog(*f);
+        auto catalog = OpenCatalogFile(f->file);
         if (!catalog.ok()) return Fail(catalog.status());
         auto repo = OpenRepo(g, "catalog");
         if (!repo) return kExitError;
-        const std::string url = SiteUrl(g.repo);
+        const std::string url = RepositoryUrlForDisplay(g.repo);
         const std::string site = f->site.empty() ? url : f->site;
         auto r =
             rebuild ? (*catalog)->Rebuild(*repo, site, url) : (*catalog)->Sync(*repo, site, url);
@@ -150,7 +139,7 @@ void AddVersionsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   AddCatalogFileOption(cmd, f.get());
   cmd->callback([&g, run, f, path] {
     *run = [&g, f, path] {
-      auto catalog = OpenCatalog(*f);
+      auto catalog = OpenCatalogFile(f->file);
       if (!catalog.ok()) return Fail(catalog.status());
       auto v = (*catalog)->Versions(*path);
       if (!v.ok()) return Fail(v.status());
@@ -196,7 +185,7 @@ void AddFindCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         if (!t.ok()) return Fail(t.status());
         *out = *t;
       }
-      auto catalog = OpenCatalog(*f);
+      auto catalog = OpenCatalogFile(f->file);
       if (!catalog.ok()) return Fail(catalog.status());
       auto v = (*catalog)->Find(query);
       if (!v.ok()) return Fail(v.status());
@@ -214,7 +203,7 @@ void AddRecoveryPointsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--site", f->site, "only this site");
   cmd->callback([&g, run, f] {
     *run = [&g, f] {
-      auto catalog = OpenCatalog(*f);
+      auto catalog = OpenCatalogFile(f->file);
       if (!catalog.ok()) return Fail(catalog.status());
       auto points = (*catalog)->RecoveryPoints(f->site);
       if (!points.ok()) return Fail(points.status());

@@ -25,15 +25,7 @@ struct DrillFlags {
 };
 
 std::string SiteOf(const GlobalOptions& g, const std::string& site) {
-  return site.empty() ? g.repo.substr(0, g.repo.find('?')) : site;
-}
-
-Result<std::unique_ptr<Catalog>> OpenCatalogFile(const std::string& file) {
-  std::string path = file;
-  if (path.empty()) {
-    ASSIGN_OR_RETURN(path, DefaultCatalogPath());
-  }
-  return Catalog::Open(path);
+  return site.empty() ? RepositoryUrlForDisplay(g.repo) : site;
 }
 
 Status WriteText(const std::string& path, const std::string& text) {
@@ -83,7 +75,7 @@ int RunDrillCommand(const GlobalOptions& g, const DrillFlags& f) {
   o.checks = f.checks;
   o.keep_sandbox = f.keep;
   o.site = SiteOf(g, f.site);
-  o.repository = g.repo.substr(0, g.repo.find('?'));
+  o.repository = RepositoryUrlForDisplay(g.repo);
   o.operator_name = User();
   for (auto [text, out, name] : {std::tuple{&f.rto, &o.rto_objective_s, "--rto"},
                                  std::tuple{&f.rpo, &o.rpo_objective_s, "--rpo"}}) {
