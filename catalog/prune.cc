@@ -28,8 +28,12 @@ constexpr uint64_t kRepackWindow = 4 << 20;
 
 struct PackUse {
   uint64_t referenced_bytes = 0;
+  uint64_t blobs = 0;  // indexed at this pack (a duplicate indexed elsewhere is not)
   bool referenced = false;
 };
+
+// The bytes of a pack that are not blobs: its header and trailer.
+uint64_t PackOverhead(uint64_t blobs) { return kPackTrailerSize + kPackEntrySize * blobs; }
 
 // A fresh look at the repository: its index, every snapshot, and what they
 // reference, per pack.
@@ -94,6 +98,7 @@ Result<Look> TakeLook(const RepositoryOpener& open, Repository& anchor, PruneRep
   size_t ordinal = 0;
   look.repo->ForEachIndexedBlob([&](const Id&, const BlobLocation& loc) {
     PackUse& u = look.use[loc.pack];
+    u.blobs++;
     if (look.reach->set.Test(ordinal)) {
       u.referenced = true;
       u.referenced_bytes += loc.stored_len;
@@ -331,7 +336,10 @@ class PruneRun {
       } else if (u == look.use.end() || !u->second.referenced) {
         report_.condemned_unused++;
       } else {
-        if (referenced < size) partial.push_back({pack, size, size - referenced});
+        // Only what no snapshot needs is waste, not the header listing it: a
+        // pack whose every blob is live is never repacked.
+        const uint64_t needed = referenced + PackOverhead(u->second.blobs);
+        if (needed < size) partial.push_back({pack, size, size - needed});
         continue;
       }
       record.packs.push_back(pack);
@@ -385,6 +393,10 @@ class PruneRun {
   Status Repack(Look& look, const std::unordered_map<Id, uint64_t, IdHash>& stored,
                 const std::unordered_set<Id, IdHash>& packs, GcRecord* record) {
     if (packs.empty()) return Status::OK();
+    // A copy must never be written under its source's name: the same live
+    // blobs in the same order make the same bytes, and condemning the
+    // source would then condemn the copy too.
+    look.repo->ExcludePacks(std::vector<Id>(packs.begin(), packs.end()));
     std::unordered_map<Id, std::vector<std::pair<Id, BlobLocation>>, IdHash> live;
     size_t ordinal = 0;
     look.repo->ForEachIndexedBlob([&](const Id& id, const BlobLocation& loc) {

@@ -307,6 +307,55 @@ TEST(Prune, RepacksMostlyGarbagePacks) {
   EXPECT_FALSE(repo->FindBlob(repo->hasher().Hash(drop[0])).has_value());
 }
 
+// Found by the vault's concurrent prune test: with no waste allowed, a
+// pack whose blobs were all live counted its header as waste and was
+// "repacked" into a pack of the very same bytes and name, which the prune
+// then condemned and deleted as the source.
+TEST(Prune, AFullyUsedPackIsNeverRepackedEvenWhenNoWasteIsAllowed) {
+  MemStore mem;
+  ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());
+  auto a_data = Contents(2, 31, 64 << 10), b_data = Contents(2, 32, 64 << 10);
+  Id a = Backup(&mem, a_data, 1000);
+  Id b = Backup(&mem, b_data, 2000);
+  PruneOptions no_waste;
+  no_waste.max_unused = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto r = Prune(OpenerFor(&mem), no_waste);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->condemned_repacked, 0u) << "round " << round;
+    EXPECT_EQ(r->packs_deleted, 0u) << "round " << round;
+    ExpectRestorable(&mem, a, a_data);
+    ExpectRestorable(&mem, b, b_data);
+  }
+}
+
+TEST(Prune, ARepackedCopyNeverTakesItsSourcesName) {
+  MemStore mem;
+  ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());
+  auto data = Contents(3, 33, 64 << 10);
+  std::vector<Id> ids;
+  {
+    auto repo = OpenOn(&mem);
+    for (const auto& d : data) ids.push_back(AddData(*repo, d));
+    ASSERT_TRUE(repo->Flush().ok());
+  }
+  auto repo = OpenOn(&mem);
+  const Id source = repo->FindBlob(ids[0])->pack;
+  // The same blobs in the same order, as a repack of a pack with nothing
+  // to drop would write them.
+  repo->ExcludePacks({source});
+  for (size_t i = 0; i < data.size(); ++i) {
+    auto loc = repo->FindBlob(ids[i]);
+    ASSERT_TRUE(loc.has_value());
+    ASSERT_TRUE(repo->AddBlob(BlobType::kData, ids[i], EncodeBlob(data[i], 3),
+                              static_cast<uint32_t>(data[i].size()))
+                    .ok());
+  }
+  ASSERT_TRUE(repo->Flush().ok());
+  for (const Id& id : ids) EXPECT_NE(repo->FindBlob(id)->pack, source);
+  EXPECT_EQ(Count(&mem, "data/"), 2u);
+}
+
 TEST(Prune, DeletesPacksLeftByAFailedBackup) {
   MemStore mem;
   ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());

@@ -430,6 +430,10 @@ bool Repository::IsCondemned(const Id& pack) const {
   std::shared_lock l(impl_->index_mu_);
   return impl_->index_.IsExcluded(pack);
 }
+void Repository::ExcludePacks(const std::vector<Id>& packs) {
+  std::unique_lock l(impl_->index_mu_);
+  impl_->index_.ExcludePacks(packs);
+}
 std::optional<size_t> Repository::IndexOrdinal(const Id& id) const {
   std::shared_lock l(impl_->index_mu_);
   return impl_->index_.Ordinal(id);

@@ -148,6 +148,11 @@ class Repository {
   // record.
   Status RefreshExclusions();
   bool IsCondemned(const Id& pack) const;
+  // Treats `packs` as condemned through this handle: their blobs stay
+  // readable, but nothing written here relies on them or is written under
+  // their names (a repack whose output would equal its source gets a name
+  // of its own, so condemning the source never condemns the copy).
+  void ExcludePacks(const std::vector<Id>& packs);
   // Lists the packs really in the store and treats an indexed pack that is
   // not as absent (its blobs are stored again when needed). For a site whose
   // index may name packs it no longer holds (a replica fed pack by pack).

@@ -14,6 +14,9 @@ Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHas
     const std::string what = store->Url() + "/" + o.key;
     Id id;
     auto raw = store->Get(o.key);
+    // Gone since the listing: forgotten meanwhile (a vault applies
+    // retention after each commit), so no longer a snapshot.
+    if (raw.status().IsNotFound()) continue;
     Result<Snapshot> s = raw.ok() ? DecodeSnapshot(*raw, what) : Result<Snapshot>(raw.status());
     if (s.ok() && (!SnapshotIdFromKey(o.key, &id) || hasher.Hash(*raw) != id)) {
       s = Status::Corruption(what + ": content does not match its name");
