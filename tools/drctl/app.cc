@@ -92,6 +92,7 @@ int RunApp(int argc, char** argv, bool agent) {
   AddCheckCommand(app, g, &run);
   AddStatsCommand(app, g, &run);
   AddRestoreCommand(app, g, &run);
+  AddMountCommand(app, g, &run);
   AddRunCommand(app, g, &run);
   AddJobsCommand(app, g, &run);
   AddCatalogCommands(app, g, &run);

@@ -67,6 +67,8 @@ void AddDiffCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddCheckCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddStatsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddRestoreCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+// Browsing every snapshot through a read-only FUSE mount (restore/mount/).
+void AddMountCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 // Repository maintenance: drctl only (an agent can never forget or prune).
 void AddPruneCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddForgetCommand(CLI::App& app, GlobalOptions& g, Runner* run);
