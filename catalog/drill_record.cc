@@ -82,6 +82,41 @@ Result<DrillRecord> AppendDrillRecord(ObjectStore* store, const nlohmann::json& 
   return Status::Unavailable("store drill record: 20 other drills took the next number first");
 }
 
+Status CheckNextDrillRecord(ObjectStore* store, const std::string& key, std::string_view bytes) {
+  uint64_t seq = 0;
+  if (!SeqOf(key, &seq)) return Status::InvalidArgument(key + ": not a drill record name");
+  if (bytes.size() > kMaxDrillRecordBytes) {
+    return Status::InvalidArgument(key + ": a drill record of " + std::to_string(bytes.size()) +
+                                   " bytes is over the limit of " +
+                                   std::to_string(kMaxDrillRecordBytes));
+  }
+  auto body = nlohmann::json::parse(bytes, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || body.value("format", "") != kFormat ||
+      !body.contains("seq") || !body["seq"].is_number_unsigned() ||
+      body["seq"].get<uint64_t>() != seq || !body.contains("prev") || !body["prev"].is_string() ||
+      !body.contains("report") || !body["report"].is_object()) {
+    return Status::InvalidArgument(key + ": not a well-formed drill record numbered " +
+                                   std::to_string(seq));
+  }
+  ASSIGN_OR_RETURN(std::vector<uint64_t> seqs, ListSeqs(store, nullptr));
+  const uint64_t next = seqs.empty() ? 1 : seqs.back() + 1;
+  if (seq < next) return Status::AlreadyExists(key + " is taken");
+  if (seq > next) {
+    return Status::InvalidArgument(key + ": the next drill record here is number " +
+                                   std::to_string(next));
+  }
+  std::string want = kNoPredecessor;
+  if (!seqs.empty()) {
+    ASSIGN_OR_RETURN(std::string last, store->Get(KeyOf(seqs.back())));
+    want = DrillDigest(last);
+  }
+  if (body["prev"].get<std::string>() != want) {
+    return Status::InvalidArgument(key + ": does not name record " + std::to_string(seq - 1) +
+                                   " as its predecessor");
+  }
+  return Status::OK();
+}
+
 Result<DrillHistory> ReadDrillHistory(ObjectStore* store) {
   DrillHistory h;
   ASSIGN_OR_RETURN(std::vector<uint64_t> seqs, ListSeqs(store, &h.problems));

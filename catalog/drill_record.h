@@ -37,6 +37,15 @@ struct DrillHistory {
 // own number and format. An error only when the store cannot be listed.
 Result<DrillHistory> ReadDrillHistory(ObjectStore* store);
 
+// Whether `bytes` may be stored as `key` after the records already in
+// `store`: a well-formed record, numbered as its key says, the next after
+// the newest, naming the newest's digest as its predecessor. A vault checks
+// this before storing a record an agent sends, so an agent can extend a
+// site's chain but never fork, rewrite or cut it. AlreadyExists when the
+// number is taken (the agent then tries the next one).
+Status CheckNextDrillRecord(ObjectStore* store, const std::string& key, std::string_view bytes);
+inline constexpr size_t kMaxDrillRecordBytes = 1 << 20;
+
 // Hex BLAKE2b-256 of `bytes`.
 std::string DrillDigest(std::string_view bytes);
 

@@ -145,6 +145,59 @@ TEST_F(Vaults, ADrillFromTheOffsiteSitePassesWithTheSameCityVaultKilled) {
   primary_->Start();
 }
 
+// A drill run through a vault is recorded in that site's drill history;
+// an agent can only ever add the next record, never fork, rewrite or cut
+// the chain, and only with the restore right.
+TEST_F(Vaults, ADrillThroughAVaultIsRecordedAndTheChainCannotBeForged) {
+  const std::string src = MakeDir("src");
+  test::WriteFile(src + "/ledger", test::RandomBytes(1 << 20, 43));
+  ASSERT_EQ(primary_->Agent(agent_, "finance", {"-q", "backup", src}).exit_code, 0);
+  for (int i = 0; i < 2; ++i) {
+    auto r = primary_->Agent(agent_, "finance",
+                             {"drill", "--sandbox", dir_ / "sandbox", "--catalog",
+                              dir_ / "catalog.db", "--report", dir_ / "drill"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(r.err.find("not recorded"), std::string::npos) << r.err;
+    EXPECT_NE(r.out.find("recorded as drill record " + std::to_string(i + 1)), std::string::npos)
+        << r.out;
+  }
+  auto history = primary_->Agent(agent_, "finance", {"drill", "history"});
+  EXPECT_EQ(history.exit_code, 0) << history.out << history.err;
+  auto local = test::RunDrctl({"-r", primary_->RepositoryOf("finance"), "drill", "history"});
+  EXPECT_EQ(local.exit_code, 0) << local.out << local.err;
+  EXPECT_NE(primary_->Log().find("drill_recorded"), std::string::npos);
+
+  auto client = primary_->Connect(agent_, "finance");
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  auto put = [&](const std::string& key, const std::string& prev, uint64_t seq) {
+    const nlohmann::json body = {{"format", "dr-drill-record-1"},
+                                 {"seq", seq},
+                                 {"prev", prev},
+                                 {"report", {{"passed", true}}}};
+    const std::string bytes = body.dump();
+    return (*client)->Call(wire::Put{0, key, bytes.size(), 0, bytes}).status();
+  };
+  const std::string zeros(64, '0');
+  // Record 1 again (a forged first link), a gap, and a record that does not
+  // name the newest as its predecessor.
+  EXPECT_EQ(put("drills/0000000001", zeros, 1).code(), Code::kAlreadyExists);
+  EXPECT_EQ(put("drills/0000000009", zeros, 9).code(), Code::kInvalidArgument);
+  EXPECT_EQ(put("drills/0000000003", zeros, 3).code(), Code::kInvalidArgument);
+  EXPECT_EQ(put("drills/0000000003", zeros, 4).code(), Code::kInvalidArgument);
+  EXPECT_EQ(put("drills/x", zeros, 3).code(), Code::kInvalidArgument);
+  auto after = test::RunDrctl({"-r", primary_->RepositoryOf("finance"), "drill", "history"});
+  EXPECT_EQ(after.exit_code, 0) << after.out << after.err;
+  // Without the restore right (the off-site peer's key only replicates),
+  // no drill is recorded at all.
+  auto peer = test::MakeAgentKey(dir_.path(), "backup-only");
+  primary_->Enrol("backup-only", peer.pub_file, "finance", "backup");
+  auto writer = primary_->Connect(peer, "finance");
+  ASSERT_TRUE(writer.ok());
+  const std::string bytes = "{}";
+  EXPECT_EQ((*writer)->Call(wire::Put{0, "drills/0000000003", 2, 0, bytes}).status().code(),
+            Code::kPermissionDenied);
+}
+
 TEST_F(Vaults, OffsiteOutageLagIsReportedThenCaughtUpIdentically) {
   const std::string src = MakeDir("src");
   test::WriteFile(src + "/a", test::RandomBytes(2 << 20, 1));

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "catalog/drill_record.h"
 #include "catalog/format/metadata_refs.h"
 #include "catalog/format/repo_config.h"
 #include "catalog/format/snapshot.h"
@@ -174,11 +175,20 @@ Status Vault::Impl::VerifyPut(Session& s, const std::string& key) {
 }
 
 void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
-  if (!Require(s, kRightReplicate, p.seq, "write objects")) return;
-  if (!IsValidKey(p.key, false) || !IsReplicableKey(p.key))
+  // Besides a replicating peer's objects, the one thing an agent may write:
+  // the record of a drill it ran (restore right), which only extends this
+  // site's drill history (catalog/drill_record.h).
+  const bool drill = p.key.rfind("drills/", 0) == 0;
+  if (!Require(s, drill ? kRightRestore : kRightReplicate, p.seq,
+               drill ? "record drills" : "write objects"))
+    return;
+  if (!IsValidKey(p.key, false) || !(drill || IsReplicableKey(p.key)))
     return Refuse(s.routing, &s, s.agent, p.seq, "key " + p.key + " may not be written");
-  if (p.total_size > kMaxPutObject)
-    return ReplyError(s.routing, p.seq, Status::InvalidArgument("object larger than 256 MiB"));
+  if (p.total_size > (drill ? kMaxDrillRecordBytes : kMaxPutObject)) {
+    return ReplyError(s.routing, p.seq,
+                      Status::InvalidArgument(drill ? "drill record larger than 1 MiB"
+                                                    : "object larger than 256 MiB"));
+  }
   if (p.offset == 0) {
     s.put_key = p.key;
     s.put_total = p.total_size;
@@ -192,7 +202,7 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   s.put_data.append(p.bytes);
   if (s.put_data.size() < s.put_total) return Reply(s.routing, wire::Ack{p.seq});
   ObjectStore* store = s.ns->objects();
-  Status st = VerifyPut(s, p.key);
+  Status st = drill ? CheckNextDrillRecord(store, p.key, s.put_data) : VerifyPut(s, p.key);
   // Like a commit: the blobs a replicating peer sent are indexed first, and
   // the snapshot relies on what this session found stored, which holds only
   // while its marker kept a prune waiting.
@@ -219,6 +229,8 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   // New segments (and packs) change which blobs are stored here: the next
   // query reads them again.
   if (p.key.rfind("index/", 0) == 0 || p.key.rfind("data/", 0) == 0) s.replica_view_fresh = false;
+  if (drill)
+    LogEvent("drill_recorded", {{"agent", s.agent.name}, {"namespace", s.nspace}, {"key", p.key}});
   Reply(s.routing, wire::Ack{p.seq});
   if (p.key.rfind("snapshots/", 0) == 0) retention_->Nudge(s.nspace);
 }

@@ -7,7 +7,9 @@
 // a cache of 4 MiB windows of the objects, so a restore costs one round trip
 // per window instead of one per blob.
 //
-// Writes are refused: agents add data only through the backup protocol.
+// Writes are refused, but for a drill's record (drills/N), which the vault
+// stores only as the next link of the site's drill history: agents add data
+// only through the backup protocol.
 #pragma once
 
 #include <future>
