@@ -393,10 +393,14 @@ class PruneRun {
   Status Repack(Look& look, const std::unordered_map<Id, uint64_t, IdHash>& stored,
                 const std::unordered_set<Id, IdHash>& packs, GcRecord* record) {
     if (packs.empty()) return Status::OK();
-    // A copy must never be written under its source's name: the same live
-    // blobs in the same order make the same bytes, and condemning the
-    // source would then condemn the copy too.
-    look.repo->ExcludePacks(std::vector<Id>(packs.begin(), packs.end()));
+    // A copy must never be written under the name of a pack this record
+    // condemns: the same live blobs in the same order make the same bytes
+    // (as its source, or as an unindexed copy a killed prune left), and the
+    // record would then condemn the copy too. Earlier records' packs are
+    // excluded already (Repository::Open).
+    std::vector<Id> condemned(packs.begin(), packs.end());
+    condemned.insert(condemned.end(), record->packs.begin(), record->packs.end());
+    look.repo->ExcludePacks(condemned);
     std::unordered_map<Id, std::vector<std::pair<Id, BlobLocation>>, IdHash> live;
     size_t ordinal = 0;
     look.repo->ForEachIndexedBlob([&](const Id& id, const BlobLocation& loc) {

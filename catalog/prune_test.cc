@@ -356,6 +356,47 @@ TEST(Prune, ARepackedCopyNeverTakesItsSourcesName) {
   EXPECT_EQ(Count(&mem, "data/"), 2u);
 }
 
+// A prune killed after writing a repack copy but before indexing it leaves
+// that copy as an unindexed pack. The next prune condemns it as garbage and
+// repacks the same source again into the very same bytes: the new copy must
+// not land under the condemned name, or both would be deleted.
+TEST(Prune, ARepackCopyNeverTakesTheNameOfAnUnindexedPackItCondemns) {
+  MemStore mem;
+  ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());
+  auto keep = Contents(4, 34, 64 << 10), drop = Contents(8, 35, 64 << 10);
+  Id k, d, tk;
+  {
+    auto repo = OpenOn(&mem);
+    tk = StoreFiles(*repo, keep);
+    Id td = StoreFiles(*repo, drop);
+    k = Commit(*repo, tk, 1000);
+    d = Commit(*repo, td, 1001);
+  }
+  ASSERT_EQ(Count(&mem, "data/"), 1u);
+  ASSERT_TRUE(mem.Delete(SnapshotKey(d)).ok());
+  // What the killed prune wrote: the live blobs in pack order, unindexed.
+  {
+    auto repo = OpenOn(&mem);
+    PackBuilder copy;
+    for (const auto& raw : keep) {
+      copy.Add(BlobType::kData, repo->hasher().Hash(raw), EncodeBlob(raw, 3),
+               static_cast<uint32_t>(raw.size()));
+    }
+    auto tree = repo->LoadBlob(tk);
+    ASSERT_TRUE(tree.ok());
+    copy.Add(BlobType::kTree, tk, EncodeBlob(*tree, 3), static_cast<uint32_t>(tree->size()));
+    const std::string bytes = copy.Finish();
+    ASSERT_TRUE(mem.Put(PackKey(repo->hasher().Hash(bytes)), bytes).ok());
+  }
+  PruneOptions no_waste;
+  no_waste.max_unused = 0;
+  auto r = Prune(OpenerFor(&mem), no_waste);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->condemned_unindexed, 1u);
+  EXPECT_EQ(r->condemned_repacked, 1u);
+  ExpectRestorable(&mem, k, keep);
+}
+
 TEST(Prune, DeletesPacksLeftByAFailedBackup) {
   MemStore mem;
   ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());
