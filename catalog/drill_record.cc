@@ -91,10 +91,15 @@ Status CheckNextDrillRecord(ObjectStore* store, const std::string& key, std::str
                                    std::to_string(kMaxDrillRecordBytes));
   }
   auto body = nlohmann::json::parse(bytes, nullptr, false);
-  if (body.is_discarded() || !body.is_object() || body.value("format", "") != kFormat ||
-      !body.contains("seq") || !body["seq"].is_number_unsigned() ||
-      body["seq"].get<uint64_t>() != seq || !body.contains("prev") || !body["prev"].is_string() ||
-      !body.contains("report") || !body["report"].is_object()) {
+  // Exactly the four members a record has, of the right types: nothing else
+  // rides along in the history.
+  const bool well_formed = !body.is_discarded() && body.is_object() && body.size() == 4 &&
+                           body.contains("format") && body["format"].is_string() &&
+                           body["format"].get<std::string>() == kFormat && body.contains("seq") &&
+                           body["seq"].is_number_unsigned() && body["seq"].get<uint64_t>() == seq &&
+                           body.contains("prev") && body["prev"].is_string() &&
+                           body.contains("report") && body["report"].is_object();
+  if (!well_formed) {
     return Status::InvalidArgument(key + ": not a well-formed drill record numbered " +
                                    std::to_string(seq));
   }

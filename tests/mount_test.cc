@@ -165,7 +165,7 @@ TEST_F(MountTest, ItIsReadOnlyWithoutDevicesOrSetuid) {
   while (mounts >> device >> point >> type >> options && mounts.ignore(1 << 20, '\n')) {
     if (point != mnt) continue;
     found = true;
-    for (const std::string opt : {"ro", "nosuid", "nodev"})
+    for (const std::string opt : {"ro", "nosuid", "nodev", "noexec"})
       EXPECT_NE(("," + options + ",").find("," + opt + ","), std::string::npos) << options;
   }
   EXPECT_TRUE(found);

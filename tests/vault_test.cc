@@ -10,6 +10,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "catalog/drill_record.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/format/tree.h"
 #include "catalog/store/object_store.h"
@@ -185,6 +186,24 @@ TEST_F(Vaults, ADrillThroughAVaultIsRecordedAndTheChainCannotBeForged) {
   EXPECT_EQ(put("drills/0000000003", zeros, 3).code(), Code::kInvalidArgument);
   EXPECT_EQ(put("drills/0000000003", zeros, 4).code(), Code::kInvalidArgument);
   EXPECT_EQ(put("drills/x", zeros, 3).code(), Code::kInvalidArgument);
+  // The right next link is taken, once per session; a record with more
+  // than its four members is not.
+  const std::string repo_dir = primary_->RepositoryOf("finance").substr(6);
+  const std::string newest = DrillDigest(test::ReadFile(repo_dir + "/drills/0000000002"));
+  {
+    const std::string extra = nlohmann::json{
+        {"format", "dr-drill-record-1"},
+        {"seq", 3},
+        {"prev", newest},
+        {"report", nlohmann::json::object()},
+        {"note", "rides along"}}.dump();
+    EXPECT_EQ(
+        (*client)->Call(wire::Put{0, "drills/0000000003", extra.size(), 0, extra}).status().code(),
+        Code::kInvalidArgument);
+  }
+  EXPECT_TRUE(put("drills/0000000003", newest, 3).ok());
+  const std::string third = DrillDigest(test::ReadFile(repo_dir + "/drills/0000000003"));
+  EXPECT_EQ(put("drills/0000000004", third, 4).code(), Code::kPermissionDenied);
   auto after = test::RunDrctl({"-r", primary_->RepositoryOf("finance"), "drill", "history"});
   EXPECT_EQ(after.exit_code, 0) << after.out << after.err;
   // Without the restore right (the off-site peer's key only replicates),

@@ -184,6 +184,11 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
     return;
   if (!IsValidKey(p.key, false) || !(drill || IsReplicableKey(p.key)))
     return Refuse(s.routing, &s, s.agent, p.seq, "key " + p.key + " may not be written");
+  // A drill run opens its own session; more records on one session are a
+  // flood, not drills.
+  if (drill && s.drill_recorded && p.offset == 0) {
+    return ReplyError(s.routing, p.seq, Status::PermissionDenied("one drill record per session"));
+  }
   if (p.total_size > (drill ? kMaxDrillRecordBytes : kMaxPutObject)) {
     return ReplyError(s.routing, p.seq,
                       Status::InvalidArgument(drill ? "drill record larger than 1 MiB"
@@ -229,6 +234,7 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   // New segments (and packs) change which blobs are stored here: the next
   // query reads them again.
   if (p.key.rfind("index/", 0) == 0 || p.key.rfind("data/", 0) == 0) s.replica_view_fresh = false;
+  if (drill) s.drill_recorded = true;
   if (drill)
     LogEvent("drill_recorded", {{"agent", s.agent.name}, {"namespace", s.nspace}, {"key", p.key}});
   Reply(s.routing, wire::Ack{p.seq});

@@ -2,6 +2,13 @@
 
 namespace dr {
 
+namespace {
+// What an entry costs besides its bytes (list node, map slot, shared_ptr
+// control block), so many tiny chunks cannot exceed the budget.
+constexpr uint64_t kEntryOverhead = 128;
+uint64_t Cost(const std::string& chunk) { return chunk.size() + kEntryOverhead; }
+}  // namespace
+
 Result<ChunkCache::Chunk> ChunkCache::Get(const Id& id, const Loader& load) {
   {
     std::lock_guard l(mu_);
@@ -22,20 +29,20 @@ Result<ChunkCache::Chunk> ChunkCache::Get(const Id& id, const Loader& load) {
 }
 
 void ChunkCache::Insert(const Id& id, Chunk chunk) {
-  if (chunk->size() > capacity_) return;
+  if (Cost(*chunk) > capacity_) return;
   if (auto it = slots_.find(id); it != slots_.end()) {
-    bytes_ -= it->second.chunk->size();
+    bytes_ -= Cost(*it->second.chunk);
     lru_.erase(it->second.age);
     slots_.erase(it);
   }
-  while (bytes_ + chunk->size() > capacity_ && !lru_.empty()) {
+  while (bytes_ + Cost(*chunk) > capacity_ && !lru_.empty()) {
     auto victim = slots_.find(lru_.back());
-    bytes_ -= victim->second.chunk->size();
+    bytes_ -= Cost(*victim->second.chunk);
     slots_.erase(victim);
     lru_.pop_back();
   }
   lru_.push_front(id);
-  bytes_ += chunk->size();
+  bytes_ += Cost(*chunk);
   slots_.emplace(id, Slot{std::move(chunk), lru_.begin()});
 }
 

@@ -1,7 +1,7 @@
 // ChunkCache: recently read chunks, least recently used out first, bounded
-// in bytes. A chunk larger than the whole budget is handed out but never
-// kept. Safe from several threads; two readers missing the same chunk at
-// once may both load it (the second copy replaces the first).
+// in bytes (each entry also charged a fixed overhead). A chunk larger than the whole budget is
+// handed out but never kept. Safe from several threads; two readers missing the same chunk at once
+// may both load it (the second copy replaces the first).
 #pragma once
 
 #include <cstdint>

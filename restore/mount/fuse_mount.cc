@@ -138,7 +138,8 @@ int ListXattr(const char* path, char* list, size_t size) {
   auto xattrs = Fs()->Xattrs(path);
   if (!xattrs.ok()) return -Errno(xattrs.status());
   std::string names;
-  for (const auto& [k, v] : *xattrs) names.append(k).push_back('\0');
+  for (const auto& [k, v] : *xattrs)
+    if (k.find('\0') == std::string::npos) names.append(k).push_back('\0');
   if (size == 0) return static_cast<int>(names.size());
   if (size < names.size()) return -ERANGE;
   std::memcpy(list, names.data(), names.size());
@@ -175,9 +176,8 @@ Status ServeMount(SnapshotFs& fs, const MountOptions& options) {
   ops.listxattr = ListXattr;
   ops.statfs = StatFs;
 
-  std::string opts = "ro,nodev,nosuid,noatime,default_permissions,subtype=dr,fsname=" +
-                     OptionSafe(options.source.empty() ? "dr" : options.source);
-  if (options.allow_other) opts += ",allow_other";
+  const std::string opts = "ro,nodev,nosuid,noexec,noatime,default_permissions,subtype=dr,fsname=" +
+                           OptionSafe(options.source.empty() ? "dr" : options.source);
   fuse_args args = FUSE_ARGS_INIT(0, nullptr);
   for (const char* a : {"drctl-mount", "-o", opts.c_str()}) {
     if (fuse_opt_add_arg(&args, a) != 0) return Status::NoSpace("out of memory for FUSE options");

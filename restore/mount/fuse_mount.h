@@ -1,7 +1,8 @@
 // Serving a SnapshotFs through FUSE (libfuse3), read-only: mounted with
-// ro, nodev, nosuid and default_permissions, so the kernel enforces each
-// file's recorded mode and owner, and a device node or set-uid program in
-// a snapshot is never more than its bytes.
+// ro, nodev, nosuid, noexec and default_permissions, so a device node,
+// set-uid program or script in a snapshot is never more than its bytes.
+// Only the user who mounted may enter (no allow_other): owners in a
+// snapshot are the backed-up host's numbers, which mean other people here.
 #pragma once
 
 #include <functional>
@@ -14,8 +15,7 @@ namespace dr {
 
 struct MountOptions {
   std::string mountpoint;
-  std::string source;        // shown as the file system's name (df, mount)
-  bool allow_other = false;  // let other users in (needs user_allow_other)
+  std::string source;  // shown as the file system's name (df, mount)
   std::function<void()> on_mounted;
 };
 

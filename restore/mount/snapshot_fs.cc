@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -13,6 +14,7 @@ namespace dr {
 namespace {
 
 constexpr size_t kMaxTreesCached = 4096;
+constexpr uint64_t kMaxTreeBytesCached = 64 << 20;
 
 enum class Kind {
   kRoot,          // "/"
@@ -36,8 +38,6 @@ std::vector<std::string> Split(const std::string& path) {
   }
   return parts;
 }
-
-std::string HostDirName(const Snapshot& s) { return s.host.empty() ? "unknown" : s.host; }
 
 // The name a block snapshot's one file has: its source's last component.
 std::string ImageName(const Snapshot& s) {
@@ -80,6 +80,30 @@ uint64_t InodeOf(const std::string& snapshot_key, const std::string& what) {
 
 Status NotADirectory(const std::string& path) {
   return Status::InvalidArgument(path + ": not a directory");
+}
+
+// A blob the repository cannot find is damage, not a missing path: readers
+// must see EIO, never ENOENT (which rsync and tar take for a harmless race).
+Status AsDamage(const Status& s) { return s.IsNotFound() ? Status::Corruption(s.message()) : s; }
+
+// Host names are what agents say: made safe as one path component, and
+// distinct from each other ('/', '%' and NUL percent-encoded; "", "." and
+// ".." spelled out, which no encoded name can be).
+std::string HostDirName(const Snapshot& s) {
+  if (s.host.empty()) return "%";
+  if (s.host == ".") return "%2E";
+  if (s.host == "..") return "%2E%2E";
+  std::string out;
+  for (char c : s.host) {
+    if (c == '/' || c == '%' || c == '\0') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -128,10 +152,19 @@ Status SnapshotFs::Refresh(bool force) {
   if (!force) RETURN_IF_ERROR(repo_->RefreshExclusions());
   ASSIGN_OR_RETURN(auto all, repo_->ListSnapshots());
   if (!options_.host.empty()) all = OfHost(std::move(all), options_.host);
+  // Two snapshots whose short names clash (same second, same 8 hex
+  // digits: chance, or an agent trying) are both shown by their full ids,
+  // so no name ever stands for two snapshots.
+  std::map<std::string, int> uses;
+  for (const Snapshot& s : all) uses[SnapshotDirName(s)]++;
+  auto name_of = [&](const Snapshot& s) {
+    const std::string name = SnapshotDirName(s);
+    return uses[name] > 1 ? name.substr(0, name.size() - 8) + s.id.Hex() : name;
+  };
   by_name_.clear();
   latest_.clear();
-  for (const Snapshot& s : all) by_name_[SnapshotDirName(s)] = s;
-  if (!all.empty()) latest_ = SnapshotDirName(all.back());  // oldest first
+  for (const Snapshot& s : all) by_name_[name_of(s)] = s;
+  if (!all.empty()) latest_ = name_of(all.back());  // oldest first
   listed_at_ = now;
   return Status::OK();
 }
@@ -141,11 +174,22 @@ Result<std::shared_ptr<const Tree>> SnapshotFs::LoadTree(const Id& id) {
     std::lock_guard l(trees_mu_);
     if (auto it = trees_.find(id); it != trees_.end()) return it->second;
   }
-  ASSIGN_OR_RETURN(Tree tree, repo_->LoadTree(id));
-  auto shared = std::make_shared<const Tree>(std::move(tree));
+  auto tree = repo_->LoadTree(id);
+  if (!tree.ok()) return AsDamage(tree.status());
+  uint64_t bytes = sizeof(Tree);
+  for (const Node& n : tree->nodes) {
+    bytes +=
+        sizeof(Node) + n.name.size() + n.link_target.size() + n.content.size() * sizeof(Extent);
+    for (const auto& [k, v] : n.xattrs) bytes += k.size() + v.size() + 64;
+  }
+  auto shared = std::make_shared<const Tree>(std::move(tree).value());
   std::lock_guard l(trees_mu_);
-  if (trees_.size() >= kMaxTreesCached) trees_.clear();  // cheap to load again
-  trees_[id] = shared;
+  // Cheap to load again: when full, start over rather than track ages.
+  if (trees_.size() >= kMaxTreesCached || tree_bytes_ + bytes > kMaxTreeBytesCached) {
+    trees_.clear();
+    tree_bytes_ = 0;
+  }
+  if (trees_.emplace(id, shared).second) tree_bytes_ += bytes;
   return shared;
 }
 
@@ -154,8 +198,17 @@ Result<std::shared_ptr<const BlockMap>> SnapshotFs::LoadBlockMap(const Snapshot&
     std::lock_guard l(trees_mu_);
     if (auto it = maps_.find(s.tree); it != maps_.end()) return it->second;
   }
-  ASSIGN_OR_RETURN(BlockMap map, repo_->LoadBlockMap(s.tree));
-  auto shared = std::make_shared<const BlockMap>(std::move(map));
+  auto map = repo_->LoadBlockMap(s.tree);
+  if (!map.ok()) return AsDamage(map.status());
+  // The size stat shows comes from the snapshot; reads follow the map. A
+  // map that disagrees would give a short or long file without an error.
+  if (map->length != s.block->length || map->block_size != s.block->block_size) {
+    return Status::Corruption(
+        "snapshot " + s.ShortId() + ": its block map says " + std::to_string(map->length) +
+        " bytes in blocks of " + std::to_string(map->block_size) + ", the snapshot " +
+        std::to_string(s.block->length) + " in blocks of " + std::to_string(s.block->block_size));
+  }
+  auto shared = std::make_shared<const BlockMap>(std::move(map).value());
   std::lock_guard l(trees_mu_);
   if (maps_.size() >= 16) maps_.clear();
   maps_[s.tree] = shared;
@@ -455,7 +508,11 @@ Result<size_t> SnapshotFs::Read(uint64_t handle, uint64_t offset, size_t size, c
   ASSIGN_OR_RETURN(auto file, FileOf(handle));
   if (offset >= file->size) return size_t{0};
   size = static_cast<size_t>(std::min<uint64_t>(size, file->size - offset));
-  auto load = [this](const Id& id) { return repo_->LoadBlob(id); };
+  auto load = [this](const Id& id) -> Result<std::string> {
+    auto blob = repo_->LoadBlob(id);
+    if (!blob.ok()) return AsDamage(blob.status());
+    return blob;
+  };
   size_t done = 0;
   while (done < size) {
     const uint64_t pos = offset + done;

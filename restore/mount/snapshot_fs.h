@@ -6,6 +6,10 @@
 //   /latest                      symlink to the newest snapshot
 //   /hosts/<host>/<time>_<id>    symlinks into /snapshots, per host
 //
+// <id> is the first 8 hex digits, or all 32 where two snapshots of the same
+// second share them. <host> has '/', '%' and NUL percent-encoded ("%" for
+// no host).
+//
 // File content is read lazily, chunk by chunk, each chunk verified against
 // its id as it is loaded, through a cache bounded in bytes. Every method is
 // safe from several threads at once (FUSE serves requests in parallel).
@@ -101,6 +105,7 @@ class SnapshotFs {
 
   std::mutex trees_mu_;
   std::unordered_map<Id, std::shared_ptr<const Tree>, IdHash> trees_;  // GUARDED_BY(trees_mu_)
+  uint64_t tree_bytes_ = 0;                                            // GUARDED_BY(trees_mu_)
   std::unordered_map<Id, std::shared_ptr<const BlockMap>, IdHash> maps_;
 
   std::mutex files_mu_;

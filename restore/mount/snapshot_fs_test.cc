@@ -112,5 +112,30 @@ TEST_F(SnapshotFsTest, ShowsSnapshotsLatestAndHostsAndRefusesWhatIsNotThere) {
   EXPECT_FALSE(fs_->Open("/snapshots/" + name_ + "/d").ok());
 }
 
+TEST(SnapshotFsNames, HostsAreSafePathComponentsAndClashingShortIdsUseFullIds) {
+  auto store = std::make_unique<MemStore>();
+  ASSERT_TRUE(Repository::Init(store.get(), {}).ok());
+  auto repo = Repository::Open(std::move(store));
+  ASSERT_TRUE(repo.ok());
+  auto tree = (*repo)->StoreTree(Tree{{}});
+  ASSERT_TRUE(tree.ok());
+  for (const char* host : {"a/b", "..", "", "50%"}) {
+    Snapshot s;
+    s.host = host;
+    s.paths = {"/"};
+    s.time_ns = 1'700'000'000'000'000'000;
+    s.tree = *tree;
+    ASSERT_TRUE((*repo)->CommitSnapshot(s).ok());
+  }
+  auto fs = SnapshotFs::Create(std::move(repo).value(), {});
+  ASSERT_TRUE(fs.ok());
+  auto hosts = (*fs)->ReadDir("/hosts");
+  ASSERT_TRUE(hosts.ok());
+  std::vector<std::string> names;
+  for (const auto& e : *hosts) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"%", "%2E%2E", "50%25", "a%2Fb"}));
+  EXPECT_EQ((*fs)->ReadDir("/snapshots")->size(), 4u);
+}
+
 }  // namespace
 }  // namespace dr

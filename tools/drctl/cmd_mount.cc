@@ -16,7 +16,6 @@ struct MountArgs {
   std::string mountpoint;
   std::string host;
   uint64_t cache_mib = 64;
-  bool allow_other = false;
 };
 
 int RunMount(const MountArgs& a, const GlobalOptions& g) {
@@ -37,7 +36,6 @@ int RunMount(const MountArgs& a, const GlobalOptions& g) {
   MountOptions m;
   m.mountpoint = a.mountpoint;
   m.source = RepositoryUrlForDisplay(g.repo);
-  m.allow_other = a.allow_other;
   m.on_mounted = [&] {
     if (!g.quiet) {
       std::fprintf(stderr, "%s mounted read-only at %s; stop with Ctrl-C or: fusermount3 -u %s\n",
@@ -62,8 +60,6 @@ void AddMountCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--host", a->host, "only this host's snapshots");
   cmd->add_option("--cache-mib", a->cache_mib, "memory for recently read chunks (default 64)")
       ->check(CLI::Range(1, 1 << 16));
-  cmd->add_flag("--allow-other", a->allow_other,
-                "let other users in (they still get only what each file's mode allows)");
   cmd->callback([&g, run, a] { *run = [&g, a] { return RunMount(*a, g); }; });
 }
 
