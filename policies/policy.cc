@@ -238,7 +238,7 @@ Result<std::vector<DrillSpec>> ReadDrills(const Reader& r, const Value& v,
   ASSIGN_OR_RETURN(std::vector<Value> items, r.List(v));
   std::vector<DrillSpec> drills;
   for (const Value& item : items) {
-    ASSIGN_OR_RETURN(Fields f, r.Map(item, {"name", "schedule", "site", "checks"}));
+    ASSIGN_OR_RETURN(Fields f, r.Map(item, {"name", "schedule", "site", "checks", "rto"}));
     DrillSpec d;
     const Value* name = f.Find("name");
     if (!name) return r.Missing(f, "name");
@@ -256,6 +256,10 @@ Result<std::vector<DrillSpec>> ReadDrills(const Reader& r, const Value& v,
     }
     if (const Value* checks = f.Find("checks")) {
       ASSIGN_OR_RETURN(d.checks, r.TextList(*checks));
+    }
+    if (const Value* rto = f.Find("rto")) {
+      ASSIGN_OR_RETURN(d.rto_s, r.Duration(*rto));
+      if (d.rto_s <= 0) return r.Error(*rto, "must be more than 0s (leave rto out for none)");
     }
     drills.push_back(std::move(d));
   }

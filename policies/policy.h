@@ -27,13 +27,15 @@ struct PolicySource {
   std::string Label() const;
 };
 
-// Room for the drill schedules of the recovery-drill work: parsed and
-// validated now, run by `drctl drill` once it exists.
+// A recovery drill the policy service runs on its schedule (drctl run,
+// dragent run): the newest snapshot of the policy, restored into a sandbox,
+// verified and checked, measured against rto and the policy's rpo.
 struct DrillSpec {
   std::string name;
   Schedule schedule;
   std::string site = "same-city";   // "same-city" or "off-site"
   std::vector<std::string> checks;  // shell commands run against the sandbox
+  int64_t rto_s = 0;                // 0: no recovery-time objective
 };
 
 struct Policy {

@@ -358,7 +358,7 @@ TEST(Policy, UnknownKeysAreErrorsAtEveryLevel) {
             "keep-tag)");
   EXPECT_EQ(ErrorOf(h + "drills:\n  - name: d\n    schedule: {every: 1d}\n    colour: blue\n"),
             "p.yaml:9:5: drills[0].colour: unknown key (known here: name, schedule, site, "
-            "checks)");
+            "checks, rto)");
 }
 
 // What reaches the message from the document is escaped, so one error is

@@ -45,6 +45,10 @@ std::string JobKey(const Policy& policy, const PolicySource& source) {
   return policy.name + "/" + source.Label();
 }
 
+std::string DrillJobKey(const Policy& policy, const DrillSpec& drill) {
+  return policy.name + "/drill:" + drill.name;
+}
+
 std::string JitterKey(const std::string& job_key, const std::string& host) {
   return job_key + "@" + host;
 }
@@ -107,7 +111,8 @@ Status Scheduler::SetPolicies(const std::vector<Policy>& policies, bool run_new_
   const int64_t now = clock_->NowS();
   std::map<std::string, Entry> jobs;
   for (const Policy& p : policies) {
-    for (const PolicySource& src : p.Sources()) jobs[JobKey(p, src)] = Entry{p, src};
+    for (const PolicySource& src : p.Sources()) jobs[JobKey(p, src)] = Entry{p, src, {}};
+    for (const DrillSpec& d : p.drills) jobs[DrillJobKey(p, d)] = Entry{p, {}, d};
   }
   bool changed = false;
   for (auto it = states_.begin(); it != states_.end();) {
@@ -121,7 +126,7 @@ Status Scheduler::SetPolicies(const std::vector<Policy>& policies, bool run_new_
   for (const auto& [key, e] : jobs) {
     if (states_.count(key)) continue;
     // 0: every slot since the epoch is unhandled, so the job is due at once.
-    states_[key].handled_until_s = run_new_now ? 0 : now;
+    states_[key].handled_until_s = run_new_now && !e.drill ? 0 : now;
     changed = true;
   }
   jobs_ = std::move(jobs);
@@ -130,9 +135,9 @@ Status Scheduler::SetPolicies(const std::vector<Policy>& policies, bool run_new_
 
 std::optional<int64_t> Scheduler::NextSlotDue(const std::string& key, const Entry& e,
                                               const JobState& state) const {
-  const std::optional<int64_t> slot = NextRun(e.policy.schedule, state.handled_until_s);
+  const std::optional<int64_t> slot = NextRun(e.schedule(), state.handled_until_s);
   if (!slot) return std::nullopt;
-  return *slot + JitterFor(e.policy.schedule, JitterKey(key, host_), *slot);
+  return *slot + JitterFor(e.schedule(), JitterKey(key, host_), *slot);
 }
 
 std::optional<int64_t> Scheduler::DueAt(const std::string& key) const {
@@ -158,7 +163,7 @@ std::vector<DueJob> Scheduler::AllDue(int64_t* next_s) const {
       continue;
     }
     const JobState& s = states_.at(key);
-    DueJob job{key, e.policy, e.source, *at, false, s.consecutive_failures + 1};
+    DueJob job{key, e.policy, e.source, e.drill, *at, false, s.consecutive_failures + 1};
     job.retry = s.retry_at_s > 0 && *at == s.retry_at_s;
     due.push_back(std::move(job));
   }
@@ -172,8 +177,8 @@ std::vector<DueJob> Scheduler::AllJobs() const {
   const int64_t now = clock_->NowS();
   std::vector<DueJob> all;
   for (const auto& [key, e] : jobs_) {
-    all.push_back(
-        DueJob{key, e.policy, e.source, now, false, states_.at(key).consecutive_failures + 1});
+    all.push_back(DueJob{key, e.policy, e.source, e.drill, now, false,
+                         states_.at(key).consecutive_failures + 1});
   }
   return all;
 }

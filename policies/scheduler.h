@@ -15,11 +15,13 @@
 //  - SetPolicies keeps the state of jobs that still exist, drops removed
 //    ones, and schedules new ones from now (they run at their next slot).
 //
-// A job is one PolicySource of one policy; its key is
-// "<policy>/<PolicySource::Label()>". The state of every job is kept in
-// STATE/scheduler.json, replaced atomically after every run, so a restart
-// resumes where the last run left off. A run interrupted by a crash is not
-// recorded, so its slot is still due after the restart.
+// A job is one PolicySource of one policy, key "<policy>/<source label>",
+// or one of its drills, key "<policy>/drill:<name>". A drill new to the
+// scheduler waits for its first slot even at service start (a drill
+// restores a whole recovery point: not something to start unasked). The state of every job is kept
+// in STATE/scheduler.json, replaced atomically after every run, so a restart resumes where the last
+// run left off. A run interrupted by a crash is not recorded, so its slot is still due after the
+// restart.
 #pragma once
 
 #include <atomic>
@@ -66,6 +68,7 @@ inline constexpr int64_t kMaxRetryDelayS = 3600;
 int64_t RetryDelay(int failures);
 
 std::string JobKey(const Policy& policy, const PolicySource& source);
+std::string DrillJobKey(const Policy& policy, const DrillSpec& drill);
 // What JitterFor hashes for a job on a host: the host is part of it, so
 // many hosts running one policy do not all start at the same second.
 std::string JitterKey(const std::string& job_key, const std::string& host);
@@ -85,8 +88,9 @@ struct JobState {
 struct DueJob {
   std::string key;
   Policy policy;
-  PolicySource source;
-  int64_t due_s = 0;  // when it became due (slot + jitter, or the retry time)
+  PolicySource source;             // for a backup
+  std::optional<DrillSpec> drill;  // set for a drill (then `source` is empty)
+  int64_t due_s = 0;               // when it became due (slot + jitter, or the retry time)
   bool retry = false;
   int attempt = 1;  // 1 + the failures before it
 };
@@ -135,6 +139,8 @@ class Scheduler {
   struct Entry {
     Policy policy;
     PolicySource source;
+    std::optional<DrillSpec> drill;
+    const Schedule& schedule() const { return drill ? drill->schedule : policy.schedule; }
   };
   // The next regular slot of `key` after `state` (with jitter).
   std::optional<int64_t> NextSlotDue(const std::string& key, const Entry& e,

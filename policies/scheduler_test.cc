@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -205,6 +206,35 @@ TEST_F(SchedulerTest, ImageAndDeviceSourcesAreSeparateJobs) {
   EXPECT_EQ(due[0].key, "vm/files");
   EXPECT_EQ(due[1].key, "vm/image:/v/a.img");
   EXPECT_EQ(due[2].key, "vm/image:/v/b.img");
+}
+
+TEST_F(SchedulerTest, DrillsAreJobsOnTheirOwnScheduleAndNeverStartUnasked) {
+  auto p = ParsePolicy(
+      "name: db\nsources: { paths: [/srv/db] }\nschedule: { every: 1h }\n"
+      "drills:\n  - name: weekly\n    schedule: { every: 7d }\n    checks: [true]\n",
+      "db.yaml");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Scheduler s(&clock_, dir_.path(), "h1");
+  // At service start the backup that never ran is due; the drill is not.
+  ASSERT_TRUE(s.SetPolicies({*p}, true).ok());
+  std::vector<DueJob> due = s.AllDue();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].key, "db/files");
+  EXPECT_FALSE(due[0].drill);
+  RunDue(s, clock_, due[0], 5, true);
+  const std::optional<int64_t> at = s.DueAt("db/drill:weekly");
+  ASSERT_TRUE(at);
+  EXPECT_GT(*at, kT0);  // its first slot, not at once
+  EXPECT_LE(*at, kT0 + 7 * 86400);
+  clock_.Set(*at);
+  due = s.AllDue();
+  auto drill = std::find_if(due.begin(), due.end(), [](const DueJob& j) { return j.drill; });
+  ASSERT_NE(drill, due.end());
+  EXPECT_EQ(drill->key, "db/drill:weekly");
+  EXPECT_EQ(drill->drill->checks, std::vector<std::string>{"true"});
+  // A failed drill is retried with back-off, like a backup.
+  RunDue(s, clock_, *drill, 30, false);
+  EXPECT_EQ(s.DueAt("db/drill:weekly"), *at + 30 + kFirstRetryDelayS);
 }
 
 TEST_F(SchedulerTest, JitterIsInRangeAndStable) {

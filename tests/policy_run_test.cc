@@ -205,6 +205,51 @@ TEST_F(PolicyRun, FailedRunIsRecordedAndRetriedLater) {
   EXPECT_FALSE(jobs[0]["error"].get<std::string>().empty());
 }
 
+// A policy's drills run on their own schedule through drctl run: the newest
+// snapshot of the policy restored, verified and checked, reported under the
+// state directory, recorded in the repository's drill history and the job
+// log; a failed drill pages.
+TEST_F(PolicyRun, PolicyDrillsRunReportRecordAndPageOnFailure) {
+  const std::string marker = dir_ / "alerts.log";
+  WritePolicy("ledger.yaml", "name: ledger\nsources:\n  paths: [" + src_ +
+                                 "]\nschedule:\n  every: 1h\nrpo: 2h\n"
+                                 "alert: 'echo \"$DR_EVENT $DR_SOURCE\" >> " +
+                                 marker +
+                                 "'\ndrills:\n"
+                                 "  - name: nightly\n    schedule: { every: 1d }\n    rto: 1h\n"
+                                 "    checks: ['cmp \"$DR_SANDBOX" +
+                                 src_ + "/b.bin\" " + src_ +
+                                 "/b.bin']\n"
+                                 "  - name: broken\n    schedule: { every: 1d }\n"
+                                 "    checks: ['false']\n");
+  // At start only the backup is due; the drills wait for their slots.
+  auto first = Run({"--prune-every", "0"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_EQ(first.out.find("drill:"), std::string::npos) << first.out;
+  // --all runs everything now, drills included.
+  auto all = Run({"--prune-every", "0", "--all"});
+  EXPECT_EQ(all.exit_code, 1) << all.out << all.err;
+  EXPECT_NE(all.out.find("ledger/drill:nightly: ok"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("ledger/drill:broken: failed"), std::string::npos) << all.out;
+  nlohmann::json jobs = Jobs();
+  size_t drills = 0;
+  for (const auto& j : jobs) drills += j["source"].get<std::string>().rfind("drill:", 0) == 0;
+  EXPECT_EQ(drills, 2u) << jobs.dump(2);
+  size_t reports = 0;
+  for (const auto& e : std::filesystem::directory_iterator(state_ + "/drills"))
+    reports += e.path().extension() == ".html";
+  EXPECT_EQ(reports, 2u);
+  auto history = RunDrctl({"-r", repo_, "drill", "history"});
+  EXPECT_EQ(history.exit_code, 0) << history.out << history.err;
+  EXPECT_NE(history.out.find("passed"), std::string::npos) << history.out;
+  EXPECT_NE(history.out.find("FAILED"), std::string::npos) << history.out;
+  ASSERT_TRUE(std::filesystem::exists(marker));
+  EXPECT_EQ(test::ReadFile(marker), "drill-failed drill:broken\n");
+  // Nothing of the restore is left behind.
+  const std::string sandbox = state_ + "/drill-sandbox/ledger-nightly";
+  EXPECT_TRUE(!std::filesystem::exists(sandbox) || std::filesystem::is_empty(sandbox));
+}
+
 TEST_F(PolicyRun, AlertFiresOncePerRpoBreach) {
   const std::string marker = dir_ / "alerts.log";
   // Yearly: after the first run nothing is due, so only the RPO moves.

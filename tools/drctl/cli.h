@@ -5,12 +5,15 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
+#include "catalog/drill_record.h"
 #include "catalog/index/catalog.h"
 #include "catalog/repository.h"
 #include "core/progress.h"
 #include "core/status.h"
+#include "restore/drill/drill.h"
 
 namespace dr::cli {
 
@@ -56,6 +59,22 @@ Result<std::unique_ptr<Catalog>> OpenCatalogFile(const std::string& file);
 std::string RepositoryUrlForDisplay(const std::string& repo);
 // JSON-safe text for raw-byte paths (invalid UTF-8 replaced).
 std::string Printable(const std::string& raw);
+
+// A drill of `snapshot` (restore/drill/drill.h), recorded in the repository
+// (catalog/drill_record.h) and in the catalog `catalog_file` (default when
+// empty), its reports written to PREFIX.json and PREFIX.html (PREFIX:
+// `report_prefix`, or drill-<id> when empty). What could not be recorded or
+// written is a warning, not an error: the drill itself happened.
+struct DrillRun {
+  DrillReport report;
+  nlohmann::json json;
+  std::optional<DrillRecord> record;
+  std::vector<std::string> warnings;
+  std::string report_prefix;
+};
+Result<DrillRun> RunAndRecordDrill(Repository& repo, const Snapshot& snapshot,
+                                   const DrillOptions& options, const std::string& catalog_file,
+                                   const std::string& report_prefix);
 
 // Each command registers itself on `app` and sets `*run` when chosen.
 using Runner = std::function<int()>;

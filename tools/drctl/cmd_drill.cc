@@ -68,6 +68,46 @@ Result<Snapshot> ChooseRecoveryPoint(Repository& repo, const DrillFlags& f) {
   return *best;
 }
 
+}  // namespace
+
+Result<DrillRun> RunAndRecordDrill(Repository& repo, const Snapshot& snapshot,
+                                   const DrillOptions& o, const std::string& catalog_file,
+                                   const std::string& report_prefix) {
+  ASSIGN_OR_RETURN(DrillReport report, RunDrill(repo, snapshot, o));
+  DrillRun run;
+  run.json = DrillReportJson(report);
+  // The record: in the repository first (the history of record), then the
+  // catalog's anchor of it.
+  auto record = AppendDrillRecord(repo.store(), run.json);
+  if (!record.ok()) {
+    run.warnings.push_back("drill not recorded in the repository: " + record.status().message());
+  } else {
+    run.record = *record;
+    auto catalog = OpenCatalogFile(catalog_file);
+    Status s = catalog.ok()
+                   ? (*catalog)->RecordDrill(
+                         o.site, o.repository, repo.config().repo_id,
+                         DrillEntry{o.site, record->seq, record->digest, report.drill_id,
+                                    report.started_ns, report.passed, report.snapshot_id,
+                                    run.json.dump(-1, ' ', false,
+                                                  nlohmann::json::error_handler_t::replace)})
+                   : catalog.status();
+    if (!s.ok()) run.warnings.push_back("drill not recorded in the catalog: " + s.message());
+  }
+  run.report_prefix =
+      report_prefix.empty() ? "drill-" + report.drill_id.substr(0, 8) : report_prefix;
+  for (const auto& [path, text] :
+       {std::pair{run.report_prefix + ".json",
+                  run.json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"},
+        std::pair{run.report_prefix + ".html", DrillReportHtml(report)}}) {
+    if (Status s = WriteText(path, text); !s.ok()) run.warnings.push_back(s.message());
+  }
+  run.report = std::move(report);
+  return run;
+}
+
+namespace {
+
 int RunDrillCommand(const GlobalOptions& g, const DrillFlags& f) {
   DrillOptions o;
   o.sandbox = f.sandbox;
@@ -95,36 +135,13 @@ int RunDrillCommand(const GlobalOptions& g, const DrillFlags& f) {
   if (!repo) return kExitError;
   auto snapshot = ChooseRecoveryPoint(*repo, f);
   if (!snapshot.ok()) return Fail(snapshot.status());
-  auto report = RunDrill(*repo, *snapshot, o);
-  if (!report.ok()) return Fail(report.status());
-  const nlohmann::json json = DrillReportJson(*report);
-
-  // The record: in the repository first (the history of record), then the
-  // catalog's anchor of it.
-  std::vector<std::string> warnings;
-  auto record = AppendDrillRecord(repo->store(), json);
-  if (!record.ok()) {
-    warnings.push_back("drill not recorded in the repository: " + record.status().message());
-  } else {
-    auto catalog = OpenCatalogFile(f.catalog);
-    Status s =
-        catalog.ok()
-            ? (*catalog)->RecordDrill(
-                  o.site, o.repository, repo->config().repo_id,
-                  DrillEntry{o.site, record->seq, record->digest, report->drill_id,
-                             report->started_ns, report->passed, report->snapshot_id,
-                             json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)})
-            : catalog.status();
-    if (!s.ok()) warnings.push_back("drill not recorded in the catalog: " + s.message());
-  }
-
-  const std::string prefix = f.report.empty() ? "drill-" + report->drill_id.substr(0, 8) : f.report;
-  for (const auto& [path, text] :
-       {std::pair{prefix + ".json",
-                  json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"},
-        std::pair{prefix + ".html", DrillReportHtml(*report)}}) {
-    if (Status s = WriteText(path, text); !s.ok()) warnings.push_back(s.message());
-  }
+  const std::string prefix = f.report.empty() ? "" : f.report;
+  auto run = RunAndRecordDrill(*repo, *snapshot, o, f.catalog, prefix);
+  if (!run.ok()) return Fail(run.status());
+  const DrillReport* report = &run->report;
+  const nlohmann::json& json = run->json;
+  const std::vector<std::string>& warnings = run->warnings;
+  const auto& record = run->record;
   for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 
   if (g.json) {
@@ -150,10 +167,11 @@ int RunDrillCommand(const GlobalOptions& g, const DrillFlags& f) {
       std::printf("  check %s (exit %d, %.2f s): %s\n", c.exit_code == 0 ? "passed" : "FAILED",
                   c.exit_code, c.seconds, c.command.c_str());
     }
-    if (record.ok())
+    if (record)
       std::printf("  recorded as drill record %llu\n",
                   static_cast<unsigned long long>(record->seq));
-    std::printf("  report: %s.json, %s.html\n", prefix.c_str(), prefix.c_str());
+    std::printf("  report: %s.json, %s.html\n", run->report_prefix.c_str(),
+                run->report_prefix.c_str());
   }
   return report->passed ? kExitOk : kExitError;
 }

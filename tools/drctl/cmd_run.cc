@@ -32,6 +32,7 @@
 #include "replicator/capture/block_backup.h"
 #include "replicator/wire/remote_target.h"
 #include "replicator/wire/vault_client.h"
+#include "replicator/wire/vault_store.h"
 #include "tools/drctl/cli.h"
 #include "tools/drctl/policy_sync.h"
 
@@ -62,6 +63,7 @@ void InstallSignals(Clock* clock) {
 
 struct RunFlags {
   std::string policies, state, host, prune_every = "24h";
+  std::string offsite;  // the off-site site's repository, for drills that name it
   bool once = false, all = false;
   bool agent = false;  // the repository is a vault: dragent run
 };
@@ -163,6 +165,77 @@ JobRecord RunJob(const std::string& url, const DueJob& job, const std::string& h
   return rec;
 }
 
+// One scheduled drill (a policy's `drills:` entry): the newest snapshot of
+// the policy at the drill's site, restored into STATE/drill-sandbox/, checked
+// against the drill's rto and the policy's rpo, reported under STATE/drills/
+// and recorded in the site's drill history. Like a backup job, it never
+// fails as a whole: a failure is a record saying so.
+JobRecord RunDrillJob(const std::string& url, const RunFlags& f, const DueJob& job) {
+  const DrillSpec& d = *job.drill;
+  JobRecord rec;
+  rec.policy = job.policy.name;
+  rec.source = "drill:" + d.name;
+  rec.attempt = job.attempt;
+  rec.start_ns = NowUnixNs();
+  auto finish = [&](const Status& s) {
+    rec.end_ns = NowUnixNs();
+    rec.result = JobResult::kFailed;
+    rec.error = s.message();
+    return rec;
+  };
+  const std::string site_url = d.site == "off-site" ? f.offsite : url;
+  if (site_url.empty()) {
+    return finish(Status::InvalidArgument(
+        "drill " + d.name + " restores from the off-site site: give run --offsite URL"));
+  }
+  auto store = IsVaultUrl(site_url) ? OpenVaultStore(site_url) : OpenObjectStore(site_url);
+  if (!store.ok()) return finish(store.status());
+  auto repo = Repository::Open(std::move(store).value(), IsVaultUrl(site_url) ? "" : "restore");
+  if (!repo.ok()) return finish(repo.status());
+  auto all = (*repo)->ListSnapshots();
+  if (!all.ok()) return finish(all.status());
+  std::optional<Snapshot> newest;
+  for (Snapshot& s : OfHost(std::move(all).value(), f.agent ? "" : f.host)) {
+    if (s.policy == job.policy.name) newest = std::move(s);  // oldest first
+  }
+  if (!newest) {
+    return finish(Status::NotFound("no snapshot of policy " + job.policy.name + " at " +
+                                   RepositoryUrlForDisplay(site_url) + " to drill"));
+  }
+  const Snapshot& chosen = *newest;
+  DrillOptions o;
+  const std::string tag = job.policy.name + "-" + d.name;
+  o.sandbox = f.state + "/drill-sandbox/" + tag;
+  o.checks = d.checks;
+  o.site = d.site;
+  o.repository = RepositoryUrlForDisplay(site_url);
+  o.operator_name = "scheduled (" + f.host + ")";
+  if (d.rto_s > 0) o.rto_objective_s = d.rto_s;
+  if (job.policy.rpo_s > 0) o.rpo_objective_s = job.policy.rpo_s;
+  std::error_code ec;
+  std::filesystem::create_directories(f.state + "/drills", ec);
+  std::filesystem::create_directories(f.state + "/drill-sandbox", ec);
+  const std::string prefix =
+      f.state + "/drills/" + tag + "-" + std::to_string(rec.start_ns / 1000000000);
+  auto run = RunAndRecordDrill(**repo, chosen, o, f.state + "/catalog.db", prefix);
+  if (!run.ok()) return finish(run.status());
+  rec.end_ns = NowUnixNs();
+  rec.snapshot = run->report.snapshot_id;
+  rec.bytes_read = run->report.bytes;
+  if (run->report.passed) {
+    rec.result = run->warnings.empty() ? JobResult::kOk : JobResult::kPartial;
+    if (!run->warnings.empty()) rec.error = run->warnings.front();
+  } else {
+    rec.result = JobResult::kFailed;
+    rec.error = "drill failed (report " + run->report_prefix + ".html)";
+    if (!run->report.problems.empty())
+      rec.error += ": " + run->report.problems.front();
+    else if (!run->report.verdict.empty())
+      rec.error += ": " + run->report.verdict.front();
+  }
+  return rec;
+}
+
 std::string Describe(const JobRecord& r) {
   const double secs = static_cast<double>(r.end_ns - r.start_ns) / 1e9;
   char dur[32];
@@ -224,13 +297,16 @@ class PolicyRunner {
     }
     RETURN_IF_ERROR(scheduler_.SetPolicies(mine, run_new_now));
     std::vector<std::string> keys;
+    size_t drills = 0;
     for (const auto& p : mine) {
       for (const auto& src : p.Sources()) keys.push_back(JobKey(p, src));
+      drills += p.drills.size();
     }
     RETURN_IF_ERROR(alerts_.Retain(keys));
     policies_ = std::move(mine);
     Say("%s", std::to_string(policies_.size()) + " policies apply to host " + f_.host + " (" +
                   std::to_string(keys.size()) + " jobs" +
+                  (drills ? ", " + std::to_string(drills) + " drills" : "") +
                   (policy_errors_ ? ", " + std::to_string(policy_errors_) + " bad files" : "") +
                   ")");
     return Status::OK();
@@ -240,7 +316,7 @@ class PolicyRunner {
   JobResult RunOne(const DueJob& job) {
     scheduler_.Started(job);
     std::string paths;
-    JobRecord rec = RunJob(url_, job, f_.host, &paths);
+    JobRecord rec = job.drill ? RunDrillJob(url_, f_, job) : RunJob(url_, job, f_.host, &paths);
     const bool ok = rec.result != JobResult::kFailed;
     std::string line = Describe(rec);
     if (Status s = scheduler_.Finished(job, ok); !s.ok())
@@ -253,6 +329,16 @@ class PolicyRunner {
     Say("%s", line);
     if (Status s = AppendJobRecord(f_.state, rec); !s.ok())
       Warn("warning: job log: %s", s.message());
+    if (job.drill) {
+      // A drill that failed pages every time: it is a finding, not a glitch.
+      if (rec.result == JobResult::kFailed && !job.policy.alert_command.empty()) {
+        AlertInfo info{
+            "drill-failed", job.policy.name, rec.source, job.drill->site, {}, rec.error, "", ""};
+        if (Status s = RunAlertCommand(job.policy.alert_command, info); !s.ok())
+          Warn("warning: %s", s.message());
+      }
+      return rec.result;
+    }
     if (rec.result == JobResult::kOk) {
       if (!f_.agent) ApplyRetention(job, {job.policy.name, f_.host, paths});
     } else if (rec.result == JobResult::kFailed && job.attempt == 1 &&
@@ -464,6 +550,9 @@ void AddRunCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                 "run every job that is due now (or never ran) once, then exit (1 if any failed)");
   cmd->add_flag("--all", f->all, "with --once: run every job, due or not");
   cmd->add_option("--host", f->host, "this host's name for policy agents (default: host name)");
+  cmd->add_option("--offsite", f->offsite,
+                  "the off-site site's repository (rados://... or, for dragent, "
+                  "vault://...), for policy drills with site: off-site");
   cmd->add_option("--prune-every", f->prune_every,
                   "prune the repository between jobs this often (default 24h; 0 disables)");
   cmd->callback([&g, run, f] {
