@@ -226,7 +226,9 @@ void WireSeeds() {
       Ack{14},
       Bye{},
       GetPolicies{15},
-      Policies{15, {{"web", "name: web\nnamespace: records\n"}}}};
+      Policies{15, {{"web", "name: web\nnamespace: records\n"}}},
+      CatalogQuery{16, R"({"query":"find","pattern":"2a","changed":false,"limit":0})"},
+      CatalogAnswer{16, R"({"versions":[]})"}};
   for (const Message& m : all) {
     auto f = EncodeMessage(m);
     if (!f.ok()) {

@@ -102,5 +102,57 @@ TEST(CatalogCli, AnAgentWithTheRestoreRightSyncsThroughItsVault) {
   EXPECT_EQ(versions[1]["size"], 50001);
 }
 
+// Without a catalog of their own, agents ask the vault, which keeps the
+// namespace's catalog current after every commit; only with the restore
+// right.
+TEST(CatalogCli, TheVaultKeepsEachNamespacesCatalogAndAnswersItsAgents) {
+  test::TempDir dir("catalog-at-vault");
+  std::filesystem::create_directories(dir / "vault");
+  test::VaultSite vault(dir / "vault", test::TestPort(5),
+                        test::VaultSite::Options{"dir://" + dir / "repo", 32, "", "", ""});
+  test::AgentKey key = test::MakeAgentKey(dir.path(), "payroll");
+  test::AgentKey writer = test::MakeAgentKey(dir.path(), "writer");
+  vault.Enrol("payroll", key.pub_file, "hr", "backup,restore");
+  vault.Enrol("writer", writer.pub_file, "hr", "backup");
+  vault.Start();
+  const std::string src = dir / "src";
+  std::filesystem::create_directories(src + "/sub");
+  test::WriteFile(src + "/sub/payroll.csv", "salaries");
+  auto versions_of = [&](const std::string& path) {
+    return vault.Agent(key, "hr", {"--json", "versions", path});
+  };
+  for (int i = 0; i < 3; ++i) {
+    test::WriteFile(src + "/ledger.db", test::RandomBytes(50000 + i, 90 + i));
+    ASSERT_EQ(vault.Agent(key, "hr", {"-q", "backup", src}).exit_code, 0);
+    // Current after each commit, without anyone syncing.
+    ASSERT_TRUE(test::WaitFor(30,
+                              [&] {
+                                auto r = versions_of(src + "/ledger.db");
+                                auto j = nlohmann::json::parse(r.out, nullptr, false);
+                                return r.exit_code == 0 && j.is_array() &&
+                                       j.size() == static_cast<size_t>(i + 1);
+                              }))
+        << versions_of(src + "/ledger.db").err << vault.Log();
+  }
+  auto versions = Json(versions_of(src + "/ledger.db"));
+  EXPECT_EQ(versions[2]["size"], 50002);
+  EXPECT_EQ(versions[0]["sites"][0], "same-city");
+  auto found = Json(vault.Agent(key, "hr", {"--json", "find", "*.csv"}));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["path"], src + "/sub/payroll.csv");
+  EXPECT_EQ(found[0]["snapshots"], 3);
+  auto points = Json(vault.Agent(key, "hr", {"--json", "recovery-points"}));
+  EXPECT_EQ(points.size(), 3u);
+  // A backup-only key may not ask.
+  auto refused = vault.Agent(writer, "hr", {"versions", src + "/ledger.db"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("lacks the restore right"), std::string::npos) << refused.err;
+  // The catalog is derived: deleted, it is built again.
+  vault.Stop();
+  std::filesystem::remove_all(dir / "vault/state/catalog");
+  vault.Start();
+  EXPECT_EQ(Json(versions_of(src + "/ledger.db")).size(), 3u);
+}
+
 }  // namespace
 }  // namespace dr

@@ -2,6 +2,7 @@
 // changes, renames, deletes and re-adds; sync equals rebuild; forgotten
 // snapshots leave it; two sites; find with time windows; bad input.
 #include "catalog/index/catalog.h"
+#include "catalog/index/catalog_query.h"
 
 #include <gtest/gtest.h>
 
@@ -339,6 +340,43 @@ TEST(CatalogFile, ADamagedCatalogIsNamedAndCanBeMadeAgain) {
   std::filesystem::remove(path);
   EXPECT_TRUE(Catalog::Open(path).ok());
   EXPECT_FALSE(Catalog::Open(dir / "no/such/dir/catalog.db").ok());
+}
+
+// What a vault answers its agents: the same rows as asked directly, raw
+// (non-UTF-8) paths intact, and every malformed question refused by name.
+TEST_F(CatalogTest, AnswersOverTheWireCarryTheSameRowsAndRefuseBadQuestions) {
+  const std::string odd = src_ + "/\xd6\xd0\xce\xc4.txt";  // GBK bytes
+  test::WriteFile(odd, "v1");
+  Backup();
+  test::WriteFile(odd, "version 2");
+  Backup();
+  Sync(*catalog_, repo_, "local");
+  auto answer = AnswerCatalogRequest(*catalog_, VersionsRequest(odd));
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  auto rows = VersionsFromAnswer(*answer);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  auto direct = Versions(*catalog_, odd);
+  ASSERT_EQ(rows->size(), 2u);
+  for (size_t i = 0; i < direct.size(); ++i) {
+    EXPECT_EQ((*rows)[i].path, odd);
+    EXPECT_EQ((*rows)[i].size, direct[i].size);
+    EXPECT_EQ((*rows)[i].digest, direct[i].digest);
+    EXPECT_EQ((*rows)[i].first_snapshot, direct[i].first_snapshot);
+    EXPECT_EQ((*rows)[i].sites, direct[i].sites);
+  }
+  auto found = AnswerCatalogRequest(*catalog_, FindRequest(FindQuery{"*.txt", {}, {}, false, 0}));
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(VersionsFromAnswer(*found)->size(), 2u);
+  auto points = AnswerCatalogRequest(*catalog_, RecoveryPointsRequest(""));
+  ASSERT_TRUE(points.ok());
+  EXPECT_EQ(RecoveryPointsFromAnswer(*points)->size(), 2u);
+  for (const char* bad : {"", "[]", "{\"query\":\"drop table\"}", "{\"query\":\"versions\"}",
+                          "{\"query\":\"versions\",\"path\":\"zz\"}",
+                          "{\"query\":\"find\",\"pattern\":\"2a\",\"limit\":\"x\"}"}) {
+    auto r = AnswerCatalogRequest(*catalog_, bad);
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << bad;
+  }
+  EXPECT_FALSE(VersionsFromAnswer("{\"versions\":[{\"path\":1}]}").ok());
 }
 
 }  // namespace

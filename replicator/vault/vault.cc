@@ -27,6 +27,7 @@ Vault::Impl::~Impl() {
   rpo_.reset();
   offsite_.reset();
   retention_.reset();
+  catalog_.reset();
   readers_.reset();
   ::close(wake_fd_);
 }
@@ -62,6 +63,12 @@ Status Vault::Impl::Init() {
   if (config_.offsite)
     offsite_ = std::make_unique<OffsiteReplicator>(config_, &registry_, &metrics_);
   retention_ = std::make_unique<VaultRetention>(config_);
+  catalog_ = std::make_unique<VaultCatalog>(config_);
+  // Catch up with what arrived while the vault was down.
+  if (auto agents = registry_.All(); agents.ok()) {
+    for (const auto& a : *agents)
+      if (a.nspace != "*") catalog_->Nudge(a.nspace);
+  }
   // The RPO is evaluated every minute. DRVAULT_RPO_INTERVAL_S (whole
   // seconds, at least 1) is a knob for tests, not for production: a minute
   // is plenty against objectives of minutes to days.
@@ -277,6 +284,8 @@ void Vault::Impl::Dispatch(Session& s, wire::Message& m) {
           HandlePut(s, v);
         else if constexpr (std::is_same_v<T, wire::GetPolicies>)
           HandleGetPolicies(s, v);
+        else if constexpr (std::is_same_v<T, wire::CatalogQuery>)
+          HandleCatalogQuery(s, v);
         else {
           metrics_.bad_frames++;
           ReplyError(routing, 0,

@@ -33,6 +33,7 @@
 #include "replicator/vault/offsite_replicator.h"
 #include "replicator/vault/snapshot_owners.h"
 #include "replicator/vault/vault.h"
+#include "replicator/vault/vault_catalog.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
 #include "replicator/vault/vault_prune.h"
@@ -209,6 +210,7 @@ class Vault::Impl {
   void HandleGetTree(Session& s, const wire::GetTree& g);
   void HandlePut(Session& s, const wire::Put& p);
   void HandleGetPolicies(Session& s, const wire::GetPolicies& g);
+  void HandleCatalogQuery(Session& s, const wire::CatalogQuery& q);
   Status VerifyPut(Session& s, const std::string& key);
 
   VaultConfig config_;
@@ -221,6 +223,7 @@ class Vault::Impl {
   VaultMetrics metrics_;
   std::unique_ptr<OffsiteReplicator> offsite_;
   std::unique_ptr<VaultRetention> retention_;
+  std::unique_ptr<VaultCatalog> catalog_;
   std::unique_ptr<VaultRpoMonitor> rpo_;
   std::unique_ptr<VaultPruner> pruner_;
   std::map<std::string, Namespace> namespaces_;

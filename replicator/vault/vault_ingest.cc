@@ -169,6 +169,7 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
     LogEvent("job_log_failed", {{"agent", s.agent.name}, {"error", logged.message()}});
   if (offsite_) offsite_->Nudge();
   retention_->Nudge(s.nspace);
+  catalog_->Nudge(s.nspace);
 }
 
 }  // namespace dr

@@ -238,7 +238,10 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   if (drill)
     LogEvent("drill_recorded", {{"agent", s.agent.name}, {"namespace", s.nspace}, {"key", p.key}});
   Reply(s.routing, wire::Ack{p.seq});
-  if (p.key.rfind("snapshots/", 0) == 0) retention_->Nudge(s.nspace);
+  if (p.key.rfind("snapshots/", 0) == 0) {
+    retention_->Nudge(s.nspace);
+    catalog_->Nudge(s.nspace);
+  }
 }
 
 }  // namespace dr

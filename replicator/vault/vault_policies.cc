@@ -31,3 +31,22 @@ void Vault::Impl::HandleGetPolicies(Session& s, const wire::GetPolicies& g) {
 }
 
 }  // namespace dr
+
+namespace dr {
+
+// Catalog questions: the restore right, this session's namespace only. A
+// question takes milliseconds (indexed SQLite), so it is answered here on
+// the loop thread.
+void Vault::Impl::HandleCatalogQuery(Session& s, const wire::CatalogQuery& q) {
+  if (!Require(s, kRightRestore, q.seq, "ask the catalog")) return;
+  auto answer = catalog_->Answer(s.nspace, q.request);
+  if (!answer.ok()) return ReplyError(s.routing, q.seq, answer.status());
+  if (answer->size() > wire::kMaxDataBytes) {
+    return ReplyError(s.routing, q.seq,
+                      Status::InvalidArgument("the answer is over 4 MiB: narrow the question "
+                                              "(find --limit)"));
+  }
+  Reply(s.routing, wire::CatalogAnswer{q.seq, std::move(answer).value()});
+}
+
+}  // namespace dr

@@ -135,6 +135,17 @@ void Fields(A& a, M& m) {
   });
 }
 
+template <class A, codec::Of<CatalogQuery> M>
+void Fields(A& a, M& m) {
+  a.Var("seq", m.seq);
+  a.Bytes("request", m.request, kMaxCatalogRequest);
+}
+template <class A, codec::Of<CatalogAnswer> M>
+void Fields(A& a, M& m) {
+  a.Var("seq", m.seq);
+  a.Bytes("answer", m.answer, kMaxDataBytes);
+}
+
 std::string Context(Type t) { return std::string(TypeName(t)) + " message"; }
 
 // Decodes the body of the message whose variant index is `index` into `m`.
@@ -157,10 +168,11 @@ std::optional<uint64_t> SeqOf(const Message& m) {
 }
 
 const char* TypeName(Type t) {
-  static const char* names[] = {"?",      "hello",  "welcome",     "query",   "missing", "blob",
-                                "credit", "commit", "committed",   "error",   "ping",    "pong",
-                                "get",    "data",   "list",        "listing", "gettree", "put",
-                                "ack",    "bye",    "getpolicies", "policies"};
+  static const char* names[] = {
+      "?",      "hello",  "welcome",     "query",    "missing",      "blob",
+      "credit", "commit", "committed",   "error",    "ping",         "pong",
+      "get",    "data",   "list",        "listing",  "gettree",      "put",
+      "ack",    "bye",    "getpolicies", "policies", "catalogquery", "cataloganswer"};
   auto i = static_cast<size_t>(t);
   return i < std::size(names) ? names[i] : "?";
 }

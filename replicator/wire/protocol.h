@@ -42,16 +42,18 @@ enum class Type : uint8_t {
   kError = 9,      // either way: request refused
   kPing = 10,      // heartbeat
   kPong = 11,
-  kGet = 12,          // client -> vault: read a range of an object of the namespace
-  kData = 13,         // vault -> client: the bytes asked for
-  kList = 14,         // client -> vault: object keys under a prefix, one page
-  kListing = 15,      // vault -> client: that page
-  kGetTree = 16,      // agent -> vault: a tree blob of the namespace, decoded (parent snapshot)
-  kPut = 17,          // replicating vault -> off-site vault: part of a write-once object
-  kAck = 18,          // vault -> client: a put part (the last one: the object) is durable
-  kBye = 19,          // client -> vault: the session is over, forget it
-  kGetPolicies = 20,  // agent -> vault: the policies applied to this agent
-  kPolicies = 21,     // vault -> agent: their texts
+  kGet = 12,            // client -> vault: read a range of an object of the namespace
+  kData = 13,           // vault -> client: the bytes asked for
+  kList = 14,           // client -> vault: object keys under a prefix, one page
+  kListing = 15,        // vault -> client: that page
+  kGetTree = 16,        // agent -> vault: a tree blob of the namespace, decoded (parent snapshot)
+  kPut = 17,            // replicating vault -> off-site vault: part of a write-once object
+  kAck = 18,            // vault -> client: a put part (the last one: the object) is durable
+  kBye = 19,            // client -> vault: the session is over, forget it
+  kGetPolicies = 20,    // agent -> vault: the policies applied to this agent
+  kPolicies = 21,       // vault -> agent: their texts
+  kCatalogQuery = 22,   // agent -> vault: a question to the namespace's catalog
+  kCatalogAnswer = 23,  // vault -> agent: its answer
 };
 
 struct Hello {
@@ -189,9 +191,23 @@ struct Policies {
   bool operator==(const Policies&) const = default;
 };
 
-using Message =
-    std::variant<Hello, Welcome, Query, Missing, Blob, Credit, Commit, Committed, Error, Ping, Pong,
-                 Get, Data, List, Listing, GetTree, Put, Ack, Bye, GetPolicies, Policies>;
+// Questions to the catalog the vault keeps of the namespace, and answers:
+// JSON text (catalog/index/catalog_query.h).
+inline constexpr size_t kMaxCatalogRequest = 64u << 10;
+struct CatalogQuery {
+  uint64_t seq = 0;
+  std::string request;
+  bool operator==(const CatalogQuery&) const = default;
+};
+struct CatalogAnswer {
+  uint64_t seq = 0;
+  std::string answer;  // at most kMaxDataBytes
+  bool operator==(const CatalogAnswer&) const = default;
+};
+
+using Message = std::variant<Hello, Welcome, Query, Missing, Blob, Credit, Commit, Committed, Error,
+                             Ping, Pong, Get, Data, List, Listing, GetTree, Put, Ack, Bye,
+                             GetPolicies, Policies, CatalogQuery, CatalogAnswer>;
 
 Type TypeOf(const Message& m);
 // The seq of a request or of the answer to one; nullopt for types without.

@@ -37,7 +37,9 @@ std::vector<Message> Samples() {
           Ack{14},
           Bye{},
           GetPolicies{15},
-          Policies{15, {{"web", "name: web\nnamespace: records\n"}, {"db", ""}}}};
+          Policies{15, {{"web", "name: web\nnamespace: records\n"}, {"db", ""}}},
+          CatalogQuery{16, R"({"query":"versions","path":"2f61"})"},
+          CatalogAnswer{16, R"({"versions":[]})"}};
 }
 
 // Byte-exact frames (version 2: version 1 frames with the welcome identity),
@@ -93,6 +95,8 @@ std::vector<GoldenFrame> GoldenFrames() {
       {Bye{}, "44520213"},
       {GetPolicies{14}, "445202140e"},
       {Policies{14, {{"a", "b: 1"}}}, "445202150e01016104623a2031"},
+      {CatalogQuery{14, "ab"}, "445202160e026162"},
+      {CatalogAnswer{14, "{}"}, "445202170e027b7d"},
   };
 }
 

@@ -1,12 +1,20 @@
 // drctl catalog sync|rebuild, versions, find, recovery-points: the catalog
 // of recovery points and file versions (catalog/index/catalog.h). Sync reads
 // the repository named by -r (or dragent's vault); the queries read only
-// the catalog file, so they answer with every site down.
+// the catalog file, so they answer with every site down. dragent asks its
+// vault's catalog of the namespace instead, unless given a catalog file
+// (--catalog or DR_CATALOG).
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <map>
+#include <thread>
 
 #include "catalog/index/catalog.h"
+#include "catalog/index/catalog_query.h"
 #include "core/timefmt.h"
+#include "replicator/wire/vault_client.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {
@@ -19,6 +27,36 @@ struct CatalogFlags {
 void AddCatalogFileOption(CLI::App* cmd, CatalogFlags* f) {
   cmd->add_option("--catalog", f->file,
                   "the catalog file (env DR_CATALOG; default ~/.cache/dr/catalog.db)");
+}
+
+// Through a vault, without a catalog file of one's own, the vault answers.
+bool AskTheVault(const GlobalOptions& g, const CatalogFlags& f) {
+  const char* env = std::getenv("DR_CATALOG");
+  return IsVaultUrl(g.repo) && f.file.empty() && (env == nullptr || *env == '\0');
+}
+
+Result<std::string> AskVaultCatalog(const GlobalOptions& g, const std::string& request) {
+  ASSIGN_OR_RETURN(VaultAddress address, ParseVaultUrl(g.repo));
+  ASSIGN_OR_RETURN(auto client, VaultClient::Connect(address));
+  // A vault that has not built a namespace's catalog yet says so: wait a
+  // little for it rather than fail.
+  for (int attempt = 0;; ++attempt) {
+    auto answer = Expect<wire::CatalogAnswer>(client->Call(wire::CatalogQuery{0, request}));
+    if (answer.ok()) return std::move(answer->answer);
+    if (answer.status().code() != Code::kUnavailable || attempt == 20) return answer.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+Result<std::vector<FileVersion>> VersionsFrom(
+    const GlobalOptions& g, const CatalogFlags& f, const std::string& request,
+    const std::function<Result<std::vector<FileVersion>>(Catalog&)>& local) {
+  if (AskTheVault(g, f)) {
+    ASSIGN_OR_RETURN(std::string answer, AskVaultCatalog(g, request));
+    return VersionsFromAnswer(answer);
+  }
+  ASSIGN_OR_RETURN(auto catalog, OpenCatalogFile(f.file));
+  return local(*catalog);
 }
 
 std::string Age(int64_t then_ns) {
@@ -139,13 +177,17 @@ void AddVersionsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   AddCatalogFileOption(cmd, f.get());
   cmd->callback([&g, run, f, path] {
     *run = [&g, f, path] {
-      auto catalog = OpenCatalogFile(f->file);
-      if (!catalog.ok()) return Fail(catalog.status());
-      auto v = (*catalog)->Versions(*path);
+      auto v = VersionsFrom(g, *f, VersionsRequest(*path),
+                            [&](Catalog& c) { return c.Versions(*path); });
       if (!v.ok()) return Fail(v.status());
       if (v->empty() && !g.json) {
-        std::fprintf(stderr, "%s: no version of %s in the catalog (run `%s catalog sync`?)\n",
-                     ProgramName(), path->c_str(), ProgramName());
+        if (AskTheVault(g, *f)) {
+          std::fprintf(stderr, "%s: no version of %s in the vault's catalog\n", ProgramName(),
+                       path->c_str());
+        } else {
+          std::fprintf(stderr, "%s: no version of %s in the catalog (run `%s catalog sync`?)\n",
+                       ProgramName(), path->c_str(), ProgramName());
+        }
         return kExitError;
       }
       return PrintVersions(g, *v, false);
@@ -185,9 +227,7 @@ void AddFindCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         if (!t.ok()) return Fail(t.status());
         *out = *t;
       }
-      auto catalog = OpenCatalogFile(f->file);
-      if (!catalog.ok()) return Fail(catalog.status());
-      auto v = (*catalog)->Find(query);
+      auto v = VersionsFrom(g, *f, FindRequest(query), [&](Catalog& c) { return c.Find(query); });
       if (!v.ok()) return Fail(v.status());
       return PrintVersions(g, *v, true);
     };
@@ -203,9 +243,16 @@ void AddRecoveryPointsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--site", f->site, "only this site");
   cmd->callback([&g, run, f] {
     *run = [&g, f] {
-      auto catalog = OpenCatalogFile(f->file);
-      if (!catalog.ok()) return Fail(catalog.status());
-      auto points = (*catalog)->RecoveryPoints(f->site);
+      Result<std::vector<RecoveryPoint>> points = Status::NotFound("");
+      if (AskTheVault(g, *f)) {
+        auto answer = AskVaultCatalog(g, RecoveryPointsRequest(f->site));
+        points = answer.ok() ? RecoveryPointsFromAnswer(*answer)
+                             : Result<std::vector<RecoveryPoint>>(answer.status());
+      } else {
+        auto catalog = OpenCatalogFile(f->file);
+        points = catalog.ok() ? (*catalog)->RecoveryPoints(f->site)
+                              : Result<std::vector<RecoveryPoint>>(catalog.status());
+      }
       if (!points.ok()) return Fail(points.status());
       // The newest point of each source at each site; a site's lag is how
       // far its newest is behind the newest anywhere.
