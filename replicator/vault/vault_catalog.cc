@@ -1,5 +1,6 @@
 #include "replicator/vault/vault_catalog.h"
 
+#include <chrono>
 #include <filesystem>
 
 #include "catalog/index/catalog.h"
@@ -42,6 +43,10 @@ const char* VaultCatalog::Site() const {
 Result<std::string> VaultCatalog::Answer(const std::string& ns, const std::string& request) {
   if (!IsValidNamespace(ns)) return Status::InvalidArgument("no namespace " + ns);
   if (!std::filesystem::exists(FileOf(ns))) {
+    ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, ns));
+    ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+    if (!store->Size("config").ok())
+      return Status::NotFound("namespace " + ns + " has no snapshots at this vault yet");
     Nudge(ns);
     return Status::Unavailable("the catalog of namespace " + ns +
                                " is being built; ask again in a moment");
@@ -61,8 +66,10 @@ void VaultCatalog::Loop() {
     Status st = [&]() -> Status {
       ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, ns));
       ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-      // A reader's marker: a prune at this site deletes nothing it reads.
-      ASSIGN_OR_RETURN(auto repo, Repository::Open(std::move(store), "catalog"));
+      // No session marker: a sync must never hold back this site's prune.
+      // A snapshot forgotten and pruned while it is read fails its sync
+      // (rolled back whole), and the retry below finds it gone.
+      ASSIGN_OR_RETURN(auto repo, Repository::Open(std::move(store)));
       std::error_code ec;
       std::filesystem::create_directories(config_.state_dir + "/catalog", ec);
       if (ec) return Status::IOError("create " + config_.state_dir + "/catalog: " + ec.message());
@@ -77,8 +84,15 @@ void VaultCatalog::Loop() {
       }
       return Status::OK();
     }();
-    if (!st.ok()) LogEvent("catalog_sync_failed", {{"namespace", ns}, {"error", st.message()}});
     l.lock();
+    // A namespace nobody has backed up into yet has no repository: nothing
+    // to index until its first commit nudges it.
+    if (!st.ok() && !st.IsNotFound()) {
+      LogEvent("catalog_sync_failed", {{"namespace", ns}, {"error", st.message()}});
+      // Again in a while, even if no snapshot arrives to nudge it.
+      if (cv_.wait_for(l, std::chrono::seconds(10), [this] { return stop_; })) return;
+      pending_.insert(ns);
+    }
   }
 }
 
