@@ -135,7 +135,7 @@ class Vault::Impl {
     // start of the job its next commit ends (the vault's job log).
     int64_t opened_ns = 0;
     std::string put_key, put_data;
-    bool drill_recorded = false;  // one drill record per session: no flood
+    std::string drill_recorded;  // the one drill record this session stored (no flood)
     uint64_t put_total = 0;
     // A replicating peer's view of which blobs are stored here was read
     // after this session's marker went up, and after its last index put.
