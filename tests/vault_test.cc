@@ -188,8 +188,13 @@ TEST_F(Vaults, ADrillThroughAVaultIsRecordedAndTheChainCannotBeForged) {
   EXPECT_EQ(put("drills/x", zeros, 3).code(), Code::kInvalidArgument);
   // The right next link is taken, once per session; a record with more
   // than its four members is not.
-  const std::string repo_dir = primary_->RepositoryOf("finance").substr(6);
-  const std::string newest = DrillDigest(test::ReadFile(repo_dir + "/drills/0000000002"));
+  // The records as the vault's store holds them (what it digests).
+  auto site_store = OpenObjectStore(primary_->RepositoryOf("finance"));
+  ASSERT_TRUE(site_store.ok()) << site_store.status().ToString();
+  auto record_two = (*site_store)->Get("drills/0000000002");
+  ASSERT_TRUE(record_two.ok()) << record_two.status().ToString();
+  ASSERT_FALSE(record_two->empty());
+  const std::string newest = DrillDigest(*record_two);
   {
     const std::string extra = nlohmann::json{
         {"format", "dr-drill-record-1"},
@@ -202,11 +207,16 @@ TEST_F(Vaults, ADrillThroughAVaultIsRecordedAndTheChainCannotBeForged) {
         Code::kInvalidArgument);
   }
   const Status third_put = put("drills/0000000003", newest, 3);
-  ASSERT_TRUE(third_put.ok()) << third_put.ToString() << "\n" << primary_->Log();
+  ASSERT_TRUE(third_put.ok()) << third_put.ToString() << "\nrecord 2 (" << record_two->size()
+                              << " bytes, digest " << newest << "):\n"
+                              << *record_two << "\n"
+                              << primary_->Log();
   // The same record again (a client resending after a reconnect) is
   // answered as stored; another one on this session is refused.
   EXPECT_TRUE(put("drills/0000000003", newest, 3).ok());
-  const std::string third = DrillDigest(test::ReadFile(repo_dir + "/drills/0000000003"));
+  auto record_three = (*site_store)->Get("drills/0000000003");
+  ASSERT_TRUE(record_three.ok()) << record_three.status().ToString();
+  const std::string third = DrillDigest(*record_three);
   const Status fourth = put("drills/0000000004", third, 4);
   EXPECT_EQ(fourth.code(), Code::kPermissionDenied) << fourth.ToString() << "\n" << primary_->Log();
   auto after = test::RunDrctl({"-r", primary_->RepositoryOf("finance"), "drill", "history"});
