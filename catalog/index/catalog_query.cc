@@ -2,22 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/hash.h"
+
 namespace dr {
 
 namespace {
 
 using json = nlohmann::json;
-
-std::string Hex(const std::string& raw) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(raw.size() * 2);
-  for (unsigned char c : raw) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
 
 bool Unhex(const std::string& hex, std::string* out) {
   if (hex.size() % 2) return false;
@@ -50,12 +41,12 @@ Result<std::string> RawText(const json& j, const char* key) {
 }
 
 json VersionRow(const FileVersion& v) {
-  return {{"path", Hex(v.path)},
+  return {{"path", ToHex(v.path)},
           {"type", static_cast<int>(v.type)},
           {"size", v.size},
           {"mtime_ns", v.mtime_ns},
           {"digest", v.digest},
-          {"link_target", Hex(v.link_target)},
+          {"link_target", ToHex(v.link_target)},
           {"first_time_ns", v.first_time_ns},
           {"last_time_ns", v.last_time_ns},
           {"first_snapshot", v.first_snapshot},
@@ -66,7 +57,7 @@ json VersionRow(const FileVersion& v) {
 
 json PointRow(const RecoveryPoint& p) {
   json paths = json::array();
-  for (const auto& path : p.paths) paths.push_back(Hex(path));
+  for (const auto& path : p.paths) paths.push_back(ToHex(path));
   return {{"site", p.site},
           {"id", p.id},
           {"time_ns", p.time_ns},
@@ -85,12 +76,12 @@ json PointRow(const RecoveryPoint& p) {
 }  // namespace
 
 std::string VersionsRequest(const std::string& path) {
-  return Dump({{"query", "versions"}, {"path", Hex(path)}});
+  return Dump({{"query", "versions"}, {"path", ToHex(path)}});
 }
 
 std::string FindRequest(const FindQuery& q) {
   json j = {
-      {"query", "find"}, {"pattern", Hex(q.pattern)}, {"changed", q.changed}, {"limit", q.limit}};
+      {"query", "find"}, {"pattern", ToHex(q.pattern)}, {"changed", q.changed}, {"limit", q.limit}};
   if (q.since_ns) j["since_ns"] = *q.since_ns;
   if (q.until_ns) j["until_ns"] = *q.until_ns;
   return Dump(j);

@@ -236,9 +236,10 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   // New segments (and packs) change which blobs are stored here: the next
   // query reads them again.
   if (p.key.rfind("index/", 0) == 0 || p.key.rfind("data/", 0) == 0) s.replica_view_fresh = false;
-  if (drill) s.drill_recorded = p.key;
-  if (drill)
+  if (drill) {
+    s.drill_recorded = p.key;
     LogEvent("drill_recorded", {{"agent", s.agent.name}, {"namespace", s.nspace}, {"key", p.key}});
+  }
   Reply(s.routing, wire::Ack{p.seq});
   if (p.key.rfind("snapshots/", 0) == 0) {
     retention_->Nudge(s.nspace);

@@ -108,21 +108,29 @@ Result<UniqueFd> LockStateDir(const std::string& dir) {
   return fd;
 }
 
+// The job log record of `job` (a backup source or a drill), started now.
+JobRecord StartRecord(const DueJob& job, std::string source) {
+  JobRecord rec;
+  rec.policy = job.policy.name;
+  rec.source = std::move(source);
+  rec.attempt = job.attempt;
+  rec.start_ns = NowUnixNs();
+  return rec;
+}
+
+JobRecord Failed(JobRecord rec, const Status& why) {
+  rec.end_ns = NowUnixNs();
+  rec.result = JobResult::kFailed;
+  rec.error = why.message();
+  return rec;
+}
+
 // One backup of one policy source; never fails as a whole: a failure is a
 // record saying so.
 JobRecord RunJob(const std::string& url, const DueJob& job, const std::string& host,
                  std::string* snapshot_group_paths) {
-  JobRecord rec;
-  rec.policy = job.policy.name;
-  rec.source = job.source.Label();
-  rec.attempt = job.attempt;
-  rec.start_ns = NowUnixNs();
-  auto finish = [&](const Status& s) {
-    rec.end_ns = NowUnixNs();
-    rec.result = JobResult::kFailed;
-    rec.error = s.message();
-    return rec;
-  };
+  JobRecord rec = StartRecord(job, job.source.Label());
+  auto finish = [&](const Status& s) { return Failed(std::move(rec), s); };
   // Opened fresh for every job: a repository that was unreachable for the
   // last job may be back, and nothing stale is carried between jobs.
   auto opened = OpenBackupTarget(url, 0);
@@ -172,17 +180,8 @@ JobRecord RunJob(const std::string& url, const DueJob& job, const std::string& h
 // fails as a whole: a failure is a record saying so.
 JobRecord RunDrillJob(const std::string& url, const RunFlags& f, const DueJob& job) {
   const DrillSpec& d = *job.drill;
-  JobRecord rec;
-  rec.policy = job.policy.name;
-  rec.source = "drill:" + d.name;
-  rec.attempt = job.attempt;
-  rec.start_ns = NowUnixNs();
-  auto finish = [&](const Status& s) {
-    rec.end_ns = NowUnixNs();
-    rec.result = JobResult::kFailed;
-    rec.error = s.message();
-    return rec;
-  };
+  JobRecord rec = StartRecord(job, "drill:" + d.name);
+  auto finish = [&](const Status& s) { return Failed(std::move(rec), s); };
   const std::string site_url = d.site == "off-site" ? f.offsite : url;
   if (site_url.empty()) {
     return finish(Status::InvalidArgument(
