@@ -232,15 +232,23 @@ TEST_F(VaultRetentionTest, PruneAtTheSameCitySiteWhileItReplicatesLeavesBothSite
     if (j.is_object()) deleted += j.value("packs_deleted", 0);
   }
   backups.join();
-  // With no session left, one more prune deletes whatever is still waiting.
-  auto last = RunDrctl({"--json", "-r", primary_repo, "prune", "--max-unused", "0"});
-  EXPECT_EQ(last.exit_code, 0) << last.err;
-  auto j = nlohmann::json::parse(last.out, nullptr, false);
-  if (j.is_object()) deleted += j.value("packs_deleted", 0);
-  EXPECT_GT(deleted, 0);
   ASSERT_EQ(ids.size(), 8u);
   ASSERT_TRUE(test::WaitFor(60, [&] { return At(*offsite_).count(ids.back()) > 0; }))
       << primary_->Log();
+  // Once the sessions alive at condemnation have ended (the agents' and the
+  // off-site feed's), a prune deletes what is still waiting.
+  std::string last_report;
+  EXPECT_TRUE(test::WaitFor(
+      30,
+      [&] {
+        auto last = RunDrctl({"--json", "-r", primary_repo, "prune", "--max-unused", "0"});
+        EXPECT_EQ(last.exit_code, 0) << last.err;
+        last_report = last.out;
+        auto j = nlohmann::json::parse(last.out, nullptr, false);
+        if (j.is_object()) deleted += j.value("packs_deleted", 0);
+        return deleted > 0;
+      }))
+      << "last prune: " << last_report << primary_->Log();
   for (const auto& url : {primary_repo, offsite_->RepositoryOf("finance")}) {
     auto check = RunDrctl({"-r", url, "check", "--read-data"});
     EXPECT_EQ(check.exit_code, 0) << url << "\n" << check.out << check.err;
