@@ -43,12 +43,14 @@ Result<uint64_t> VaultStore::Size(const std::string& key) {
 namespace {
 constexpr uint64_t kWindow = wire::kMaxDataBytes;
 constexpr size_t kWindowsCached = 12;  // 48 MiB
+constexpr size_t kReadAheadKept = 8;
 }  // namespace
 
 Result<VaultStore::Window> VaultStore::GetWindow(const std::string& key, uint64_t start) {
-  const std::string name = key + "@" + std::to_string(start);
+  const std::string name = WindowName(key, start);
   std::promise<Result<Window>> mine;
   std::shared_future<Result<Window>> wait;
+  std::future<Result<wire::Message>> asked;
   {
     std::lock_guard l(mu_);
     for (auto it = lru_.begin(); it != lru_.end(); ++it) {
@@ -61,10 +63,12 @@ Result<VaultStore::Window> VaultStore::GetWindow(const std::string& key, uint64_
       wait = f->second;
     } else {
       fetching_[name] = mine.get_future().share();
+      asked = TakeReadAhead(name);
     }
   }
   if (wait.valid()) return wait.get();
-  auto d = Expect<wire::Data>(client_->Call(wire::Get{0, key, start, kWindow}));
+  if (!asked.valid()) asked = client_->Request(wire::Get{0, key, start, kWindow});
+  auto d = Expect<wire::Data>(asked.get());
   Result<Window> got =
       d.ok() ? Result<Window>(std::make_shared<const std::string>(std::move(d->bytes)))
              : Result<Window>(d.status());
@@ -72,10 +76,39 @@ Result<VaultStore::Window> VaultStore::GetWindow(const std::string& key, uint64_
   if (got.ok()) {
     lru_.emplace_front(name, *got);
     if (lru_.size() > kWindowsCached) lru_.pop_back();
+    // Readers mostly go through a pack in order: ask for the next window
+    // now, so it travels while this one is decoded.
+    if (d->object_size > start + kWindow) ReadAhead(key, start + kWindow);
   }
   fetching_.erase(name);
   mine.set_value(got);
   return got;
+}
+
+std::string VaultStore::WindowName(const std::string& key, uint64_t start) {
+  return key + "@" + std::to_string(start);
+}
+
+void VaultStore::ReadAhead(const std::string& key, uint64_t start) {
+  const std::string name = WindowName(key, start);
+  if (fetching_.count(name)) return;
+  for (const auto& [cached, w] : lru_)
+    if (cached == name) return;
+  for (const auto& [asked, f] : read_ahead_)
+    if (asked == name) return;
+  read_ahead_.emplace_back(name, client_->Request(wire::Get{0, key, start, kWindow}));
+  // A read-ahead nobody came for is dropped (its answer is discarded).
+  if (read_ahead_.size() > kReadAheadKept) read_ahead_.pop_front();
+}
+
+std::future<Result<wire::Message>> VaultStore::TakeReadAhead(const std::string& name) {
+  for (auto it = read_ahead_.begin(); it != read_ahead_.end(); ++it) {
+    if (it->first != name) continue;
+    auto f = std::move(it->second);
+    read_ahead_.erase(it);
+    return f;
+  }
+  return {};
 }
 
 Status VaultStore::ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,

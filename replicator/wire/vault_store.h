@@ -5,13 +5,15 @@
 // repository. Large reads are split into parallel 4 MiB requests; small ones
 // (a restore reads one blob at a time, mostly in pack order) are served from
 // a cache of 4 MiB windows of the objects, so a restore costs one round trip
-// per window instead of one per blob.
+// per window instead of one per blob, and the window after the one fetched
+// is asked for at once, so it is on its way while this one is decoded.
 //
 // Writes are refused, but for a drill's record (drills/N), which the vault
 // stores only as the next link of the site's drill history: agents add data
 // only through the backup protocol.
 #pragma once
 
+#include <deque>
 #include <future>
 #include <list>
 #include <map>
@@ -37,7 +39,7 @@ class VaultStore : public ObjectStore {
   Status Delete(const std::string& key) override;
   Result<uint64_t> Size(const std::string& key) override;
   std::string Url() const override { return url_; }
-  int PreferredConcurrency() const override { return 8; }
+  int PreferredConcurrency() const override { return 4; }
 
  private:
   using Window = std::shared_ptr<const std::string>;
@@ -45,12 +47,20 @@ class VaultStore : public ObjectStore {
   // several threads ask at the same time).
   Result<Window> GetWindow(const std::string& key, uint64_t start);
   Result<std::string> FetchRange(const std::string& key, uint64_t offset, uint64_t length);
+  static std::string WindowName(const std::string& key, uint64_t start);
+  // Asks for the window at `start` unless it is cached or on its way.
+  void ReadAhead(const std::string& key, uint64_t start);  // REQUIRES(mu_)
+  // The answer to an earlier ReadAhead of `name`, if one was asked.
+  std::future<Result<wire::Message>> TakeReadAhead(const std::string& name);  // REQUIRES(mu_)
 
   std::shared_ptr<VaultClient> client_;
   std::string url_;
   std::mutex mu_;
   std::list<std::pair<std::string, Window>> lru_;  // GUARDED_BY(mu_); front = newest
   std::map<std::string, std::shared_future<Result<Window>>> fetching_;  // GUARDED_BY(mu_)
+  // Windows asked for ahead of their readers, oldest first.
+  std::deque<std::pair<std::string, std::future<Result<wire::Message>>>>
+      read_ahead_;  // GUARDED_BY(mu_)
 };
 
 // Opens vault://HOST:PORT/NAMESPACE?key=...&server-key=... as a read-only store.

@@ -1,11 +1,11 @@
 // The command line shared by drctl (administration, local or RADOS
 // repositories) and dragent (the capture agent: the same commands through a
 // vault).
-#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdlib>
 
+#include "core/env/process_tuning.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {
@@ -50,14 +50,7 @@ int RunApp(int argc, char** argv, bool agent) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  // Chunks and packs are megabytes each and pass between threads; a fixed
-  // mmap threshold returns them to the system at once instead of letting
-  // per-thread heaps grow (glibc raises the threshold dynamically otherwise).
-  mallopt(M_MMAP_THRESHOLD, 8 << 20);
-  // Pinning the mmap threshold also pins the trim threshold at 128 KiB, and
-  // then every freed megabyte buffer at the heap top goes back to the kernel
-  // only to be faulted in again (seen: 11k brk calls in one verify).
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  TuneAllocatorForLargeBuffers();
   CLI::App app{agent ? "dragent " DR_VERSION
                        " - capture agent: back up to and restore from a vault over ZeroMQ"
                      : "drctl " DR_VERSION

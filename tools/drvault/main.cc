@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <functional>
 
+#include "core/env/process_tuning.h"
 #include "replicator/vault/agent_registry.h"
 #include "replicator/vault/enrolment.h"
 #include "replicator/vault/vault.h"
@@ -158,6 +159,7 @@ void AddKeyPrinters(CLI::App& app, Cli& cli) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dr::TuneAllocatorForLargeBuffers();
   CLI::App app{"drvault " DR_VERSION " - the vault: receives agents' backups over ZeroMQ"};
   app.require_subcommand(1);
   app.fallthrough();
