@@ -24,8 +24,6 @@ using policy_yaml::Value;
 
 namespace {
 
-// A policy is a page of YAML; anything this large is the wrong file.
-constexpr size_t kMaxPolicyFileBytes = 1 << 20;
 // Below this, `every` would start runs faster than cron's resolution and
 // faster than a backup can finish.
 constexpr int64_t kMinEvery = 60;
@@ -45,8 +43,6 @@ bool MatchesName(std::string_view s, bool upper, std::string_view punct, size_t 
   return true;
 }
 
-// Policy and drill names go into job keys and file names.
-bool IsPolicyName(std::string_view s) { return MatchesName(s, false, "._-", 64); }
 // The vault's own rule (IsValidNamespace in replicator/vault, which this
 // folder may not include): a namespace it would refuse must fail here.
 bool IsNamespace(std::string_view s) { return MatchesName(s, false, "_-", 63); }
@@ -359,71 +355,21 @@ Result<Policy> FromYaml(const Reader& r, const YAML::Node& root, YAML::Mark* nam
 
 // Whether line `line` (0-based) is indented with a tab, which yaml-cpp
 // reports only as some unrelated-looking syntax error.
-bool TabIndented(std::string_view text, int line) {
-  size_t at = 0;
-  for (int i = 0; i < line && at != std::string_view::npos; ++i) {
-    at = text.find('\n', at);
-    if (at != std::string_view::npos) ++at;
-  }
-  if (line < 0 || at == std::string_view::npos) return false;
-  for (; at < text.size() && (text[at] == ' ' || text[at] == '\t'); ++at) {
-    if (text[at] == '\t') return true;
-  }
-  return false;
-}
-
 // ParsePolicy, also giving where the name is (for LoadPolicies' duplicates).
 Result<Policy> Parse(std::string_view yaml, const std::string& file, YAML::Mark* name_mark) {
   const Reader r(file);
-  try {
-    ASSIGN_OR_RETURN(const YAML::Node root, r.LoadDocument(yaml));
-    if (!root.IsMap())
-      return r.Error(root.Mark(), "",
-                     "expected a mapping of policy keys (name, sources, schedule, ...), found " +
-                         policy_yaml::Describe(root));
-    ASSIGN_OR_RETURN(Policy p, FromYaml(r, root, name_mark));
-    p.file = file;
-    p.source_text = std::string(yaml);
-    return p;
-  } catch (const YAML::DeepRecursion& e) {
-    // yaml-cpp reports its nesting limit as "bad file".
-    return r.Error(e.mark, "", "nested too deeply");
-  } catch (const YAML::Exception& e) {
-    if (TabIndented(yaml, e.mark.line))
-      return r.Error(e.mark, "", e.msg + " (indent with spaces: YAML does not allow tabs)");
-    return r.Error(e.mark, "", e.msg);
-  } catch (const std::exception& e) {
-    return r.Error(YAML::Mark(), "", std::string("cannot be read as YAML: ") + e.what());
-  }
+  return policy_yaml::ReadDocument<Policy>(r, yaml, "policy keys (name, sources, schedule, ...)",
+                                           [&](const YAML::Node& root) -> Result<Policy> {
+                                             ASSIGN_OR_RETURN(Policy p,
+                                                              FromYaml(r, root, name_mark));
+                                             p.file = file;
+                                             p.source_text = std::string(yaml);
+                                             return p;
+                                           });
 }
 
 Result<std::string> ReadPolicyFile(const std::string& path) {
-  // O_NONBLOCK: a FIFO named *.yaml must not hang the loader in open().
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return Status::FromErrno(errno, "policy file " + path);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "policy file " + path);
-  if (!S_ISREG(st.st_mode))
-    return Status::InvalidArgument("policy file " + path + ": not a regular file");
-  if (static_cast<uint64_t>(st.st_size) > kMaxPolicyFileBytes)
-    return Status::InvalidArgument("policy file " + path + ": " + std::to_string(st.st_size) +
-                                   " bytes; a policy file may have at most 1 MiB");
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, "policy file " + path);
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxPolicyFileBytes)  // it grew while being read
-      return Status::InvalidArgument("policy file " + path + ": more than 1 MiB");
-  }
-  return text;
+  return policy_yaml::ReadSmallFile(path, "policy file");
 }
 
 }  // namespace
@@ -522,5 +468,7 @@ Result<std::vector<Policy>> LoadPolicies(const std::string& path) {
   }
   return policies;
 }
+
+bool IsPolicyName(std::string_view s) { return MatchesName(s, false, "._-", 64); }
 
 }  // namespace dr

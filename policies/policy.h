@@ -38,6 +38,10 @@ struct DrillSpec {
   int64_t rto_s = 0;                // 0: no recovery-time objective
 };
 
+// Policy, drill and migration names: they go into job keys and file names.
+// [a-z0-9][a-z0-9._-]{0,63}.
+bool IsPolicyName(std::string_view s);
+
 struct Policy {
   std::string name;  // [a-z0-9][a-z0-9._-]{0,63}
   std::string ns;    // vault namespace ("namespace:"); empty: local repository

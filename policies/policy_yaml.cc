@@ -1,5 +1,9 @@
 #include "policies/policy_yaml.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
@@ -313,6 +317,49 @@ Result<TimeZone> Reader::Zone(const Value& v) const {
   auto zone = TimeZone::Load(name);
   if (!zone.ok()) return Error(v, zone.status().message());
   return *zone;
+}
+
+bool TabIndented(std::string_view text, int line) {
+  size_t at = 0;
+  for (int i = 0; i < line && at != std::string_view::npos; ++i) {
+    at = text.find('\n', at);
+    if (at != std::string_view::npos) ++at;
+  }
+  if (line < 0 || at == std::string_view::npos) return false;
+  for (; at < text.size() && (text[at] == ' ' || text[at] == '\t'); ++at) {
+    if (text[at] == '\t') return true;
+  }
+  return false;
+}
+
+Result<std::string> ReadSmallFile(const std::string& path, std::string_view what) {
+  constexpr size_t kMaxBytes = 1 << 20;
+  const std::string name = std::string(what) + " " + path;
+  // O_NONBLOCK: a FIFO named *.yaml must not hang the loader in open().
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return Status::FromErrno(errno, name);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, name);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(name + ": not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > kMaxBytes)
+    return Status::InvalidArgument(name + ": " + std::to_string(st.st_size) + " bytes; a " +
+                                   std::string(what) + " may have at most 1 MiB");
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, name);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxBytes)  // it grew while being read
+      return Status::InvalidArgument(name + ": more than 1 MiB");
+  }
+  return text;
 }
 
 }  // namespace dr::policy_yaml

@@ -4,6 +4,7 @@
 // "FILE:LINE:COLUMN: FIELD: message" pointing at the offending node.
 #pragma once
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -74,5 +75,35 @@ std::string Item(const std::string& path, size_t index);
 std::string Describe(const YAML::Node& node);
 // `text` in double quotes, shortened, for messages.
 std::string Quote(std::string_view text);
+
+// Whether line `line` (0-based) of `text` is indented with a tab.
+bool TabIndented(std::string_view text, int line);
+
+// The file at `path` (`what` names it in errors: "policy file"), which must
+// be a regular file of at most 1 MiB; a YAML file this large is the wrong
+// file. A FIFO never blocks the open.
+Result<std::string> ReadSmallFile(const std::string& path, std::string_view what);
+
+// `read` given the one document of `yaml`, which must be a mapping (of
+// `keys`, for the message); yaml-cpp's exceptions become the one error format.
+template <class T, class F>
+Result<T> ReadDocument(const Reader& r, std::string_view yaml, std::string_view keys, F read) {
+  try {
+    ASSIGN_OR_RETURN(const YAML::Node root, r.LoadDocument(yaml));
+    if (!root.IsMap())
+      return r.Error(root.Mark(), "",
+                     "expected a mapping of " + std::string(keys) + ", found " + Describe(root));
+    return read(root);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp reports its nesting limit as "bad file".
+    return r.Error(e.mark, "", "nested too deeply");
+  } catch (const YAML::Exception& e) {
+    if (TabIndented(yaml, e.mark.line))
+      return r.Error(e.mark, "", e.msg + " (indent with spaces: YAML does not allow tabs)");
+    return r.Error(e.mark, "", e.msg);
+  } catch (const std::exception& e) {
+    return r.Error(YAML::Mark(), "", std::string("cannot be read as YAML: ") + e.what());
+  }
+}
 
 }  // namespace dr::policy_yaml
