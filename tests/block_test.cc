@@ -52,7 +52,7 @@ class BlockBackups : public ::testing::Test {
     return Backup(o);
   }
   Result<BlockRestoreResult> Restore(const Snapshot& s, const std::string& target) {
-    return RestoreBlockSnapshot(*repo_, s, {target, 0, nullptr});
+    return RestoreBlockSnapshot(*repo_, s, {target, 0, nullptr, std::nullopt});
   }
   size_t SnapshotCount() {
     auto all = repo_->ListSnapshots();

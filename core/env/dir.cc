@@ -59,4 +59,16 @@ Result<std::vector<std::string>> ReadDirNames(int dirfd, const std::string& disp
   return names;
 }
 
+Status RemoveEntryAt(int dirfd, const std::string& name, const std::string& display) {
+  if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) return Status::OK();
+  if (errno != EISDIR && errno != EPERM) return Status::FromErrno(errno, "remove " + display);
+  ASSIGN_OR_RETURN(UniqueFd dir, OpenDirAt(dirfd, name, display));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ReadDirNames(dir.get(), display));
+  for (const std::string& child : names)
+    RETURN_IF_ERROR(RemoveEntryAt(dir.get(), child, JoinPath(display, child)));
+  if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+    return Status::FromErrno(errno, "remove directory " + display);
+  return Status::OK();
+}
+
 }  // namespace dr

@@ -24,6 +24,12 @@ Result<UniqueFd> OpenDirBelow(int dirfd, const std::vector<std::string>& compone
 // Names in the directory, sorted bytewise, without "." and "..".
 Result<std::vector<std::string>> ReadDirNames(int dirfd, const std::string& display);
 
+// Removes `name` from `dirfd`: a file, symlink or special file is unlinked,
+// a directory emptied depth-first and removed. Every directory on the way is
+// opened with O_NOFOLLOW, so a symlink swapped in meanwhile is removed
+// itself, never followed. Gone already is success.
+Status RemoveEntryAt(int dirfd, const std::string& name, const std::string& display);
+
 // A path under /proc/self/fd that names `name` inside `dirfd` without
 // resolving the directory's own (possibly over-long) path.
 std::string ProcFdPath(int dirfd, const std::string& name);

@@ -20,7 +20,14 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
     return Status::InvalidArgument("snapshot " + snapshot.ShortId() +
                                    " holds files, not a disk image; restore it to a directory");
   ASSIGN_OR_RETURN(BlockMap map, repo.LoadBlockMap(snapshot.tree));
-  ASSIGN_OR_RETURN(auto target, OpenBlockTarget(options.target, map.length));
+  // The base's blocks, when they line up with this map's.
+  std::vector<BlockRef> base;
+  if (options.base_map) {
+    auto b = repo.LoadBlockMap(*options.base_map);
+    if (b.ok() && b->block_size == map.block_size) base = std::move(b->blocks);
+  }
+  ASSIGN_OR_RETURN(auto target,
+                   OpenBlockTarget(options.target, map.length, options.base_map.has_value()));
   ProgressCounters own;
   ProgressCounters* progress = options.progress ? options.progress : &own;
   progress->bytes_total = map.length;
@@ -28,7 +35,7 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
   BlockRestoreResult result;
   result.length = map.length;
   result.blocks = map.blocks.size();
-  std::atomic<uint64_t> next{0}, written{0}, bytes{0}, zeros{0};
+  std::atomic<uint64_t> next{0}, written{0}, bytes{0}, zeros{0}, unchanged{0};
   std::mutex error_mu;
   Status first_error;
   std::atomic<bool> failed{false};
@@ -45,7 +52,12 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
       const uint64_t offset = i * map.block_size, len = map.BlockLength(i);
       const std::string where =
           "block " + std::to_string(i) + " (offset " + std::to_string(offset) + ")";
-      if (b.zero) {
+      if (i < base.size() && base[i] == b) {
+        // What the target holds already. (An id covers the block's length;
+        // a zero block past a shorter base's end reads zero after the
+        // resize.)
+        unchanged++;
+      } else if (b.zero) {
         zeros++;
         if (!target->starts_zeroed()) {
           Status s = target->Zero(offset, len);
@@ -85,6 +97,7 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
   }
   result.blocks_written = written;
   result.zero_blocks = zeros;
+  result.blocks_unchanged = unchanged;
   result.bytes_written = bytes;
   result.fetch_busy_s = static_cast<double>(fetch_ns.load()) / 1e9;
   result.write_busy_s = static_cast<double>(write_ns.load()) / 1e9;

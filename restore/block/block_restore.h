@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,11 +20,17 @@ struct BlockRestoreOptions {
   std::string target;  // file path, block device, or rbd://POOL/IMAGE?...
   int threads = 0;     // parallel block readers/writers; 0 = chosen from the store
   ProgressCounters* progress = nullptr;
+  // For a target that follows a source from sync to sync (drctl migrate):
+  // the block map head of the snapshot last restored into it. Blocks equal
+  // to its are not written, and an existing image file is updated in place
+  // (without a base an existing image file is refused).
+  std::optional<Id> base_map;
 };
 
 struct BlockRestoreResult {
   uint64_t length = 0, blocks = 0;
   uint64_t blocks_written = 0, zero_blocks = 0;
+  uint64_t blocks_unchanged = 0;  // equal to the base's (BlockRestoreOptions::base_map)
   uint64_t bytes_written = 0;
   double seconds = 0;
   double fetch_busy_s = 0, write_busy_s = 0;  // summed over threads, as in RestoreResult

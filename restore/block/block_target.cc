@@ -28,16 +28,18 @@ Status WriteFully(int fd, uint64_t offset, std::string_view data, const std::str
 
 class FdTarget : public BlockTarget {
  public:
-  FdTarget(int fd, std::string name, bool device)
-      : fd_(fd), name_(std::move(name)), device_(device) {}
+  // `created`: a new sparse file, zero throughout.
+  FdTarget(int fd, std::string name, bool device, bool created)
+      : fd_(fd), name_(std::move(name)), device_(device), created_(created) {}
   ~FdTarget() override { ::close(fd_); }
   const std::string& name() const override { return name_; }
-  bool starts_zeroed() const override { return !device_; }
+  bool starts_zeroed() const override { return created_; }
   Status Write(uint64_t offset, std::string_view data) override {
     return WriteFully(fd_, offset, data, name_);
   }
   Status Zero(uint64_t offset, uint64_t len) override {
-    if (!device_) return Status::OK();  // a new sparse file is zero already
+    if (created_) return Status::OK();  // a new sparse file is zero already
+    if (!device_) return ZeroRange(fd_, offset, len, name_);
     uint64_t range[2] = {offset, len};
     if (::ioctl(fd_, BLKZEROOUT, range) == 0) return Status::OK();
     if (errno != EOPNOTSUPP && errno != ENOTTY && errno != EINVAL)
@@ -55,13 +57,13 @@ class FdTarget : public BlockTarget {
     return Status::OK();
   }
   void Abandon() override {
-    if (!device_) ::unlink(name_.c_str());
+    if (created_) ::unlink(name_.c_str());
   }
 
  private:
   int fd_;
   std::string name_;
-  bool device_;
+  bool device_, created_;
 };
 
 class RbdTarget : public BlockTarget {
@@ -150,7 +152,8 @@ Result<std::unique_ptr<BlockTarget>> OpenRbd(const std::string& url, uint64_t le
 
 }  // namespace
 
-Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, uint64_t length) {
+Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, uint64_t length,
+                                                     bool update_existing_file) {
   if (target.rfind("rbd://", 0) == 0) return OpenRbd(target, length);
   struct stat st;
   if (::stat(target.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
@@ -167,7 +170,21 @@ Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, 
       ::close(fd);
       return Status::InvalidArgument(TooSmall("block device " + target, size, length));
     }
-    return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, true));
+    return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, true, false));
+  }
+  if (update_existing_file) {
+    int fd = ::open(target.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      struct stat ist;
+      if (::fstat(fd, &ist) != 0 || !S_ISREG(ist.st_mode) ||
+          ::ftruncate(fd, static_cast<off_t>(length)) != 0) {
+        int err = S_ISREG(ist.st_mode) ? errno : EINVAL;
+        ::close(fd);
+        return Status::FromErrno(err, "update image " + target + " in place");
+      }
+      return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, false, false));
+    }
+    if (errno != ENOENT) return Status::FromErrno(errno, "open image " + target);
   }
   int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 && errno == EEXIST)
@@ -180,7 +197,7 @@ Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, 
     ::unlink(target.c_str());
     return Status::FromErrno(err, "size " + target + " to " + std::to_string(length) + " bytes");
   }
-  return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, false));
+  return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, false, true));
 }
 
 }  // namespace dr

@@ -33,7 +33,9 @@ class BlockTarget {
 //    when it does not exist; an existing image must be at least as large;
 //  - a block device: opened exclusively (not while mounted), at least as large;
 //  - any other path: a new sparse image file (an existing one is refused, so
-//    a typo cannot overwrite an image).
-Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, uint64_t length);
+//    a typo cannot overwrite an image), or with `update_existing_file` an
+//    existing one updated in place (sized to `length`).
+Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, uint64_t length,
+                                                     bool update_existing_file = false);
 
 }  // namespace dr

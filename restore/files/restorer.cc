@@ -33,8 +33,44 @@ struct FileJob {
   UniqueFd fd;
   Node node;
   std::string display;
-  bool existed = false;  // an existing file of this size, updated in place
+  bool existed = false;  // an existing file, updated in place
 };
+
+// Whether restoring `a` where the base restored `b` would leave the entry as
+// it is: the same content, and the same metadata a restore sets. Hard-linked
+// entries never are: their links are made from the walk.
+bool RestoresAlike(const Node& a, const Node& b) {
+  return a.type == b.type && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid &&
+         a.user == b.user && a.group == b.group && a.mtime_ns == b.mtime_ns && a.size == b.size &&
+         a.rdev == b.rdev && a.link_target == b.link_target && a.xattrs == b.xattrs &&
+         a.content == b.content && a.digest == b.digest && a.subtree == b.subtree &&
+         a.hardlink_group == 0 && b.hardlink_group == 0;
+}
+
+// The quick check rsync makes: the entry at `n.name` is of n's type and, for
+// a file, has n's size, mode and mtime (which a restore sets last).
+bool TargetLooksLike(int dirfd, const Node& n) {
+  struct stat st;
+  if (::fstatat(dirfd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  switch (n.type) {
+    case NodeType::kFile:
+      return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == n.size &&
+             (st.st_mode & 07777) == n.mode &&
+             int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec == n.mtime_ns;
+    case NodeType::kDir:
+      return S_ISDIR(st.st_mode);
+    case NodeType::kSymlink:
+      return S_ISLNK(st.st_mode);
+    case NodeType::kFifo:
+      return S_ISFIFO(st.st_mode);
+    case NodeType::kCharDev:
+      return S_ISCHR(st.st_mode) && st.st_rdev == n.rdev;
+    case NodeType::kBlockDev:
+      return S_ISBLK(st.st_mode) && st.st_rdev == n.rdev;
+    default:
+      return false;
+  }
+}
 
 Result<std::string> ReadRange(int fd, uint64_t offset, uint64_t length,
                               const std::string& display) {
@@ -76,14 +112,17 @@ class RestoreRun {
   Result<RestoreResult> Run(const Snapshot& snapshot);
 
  private:
-  void RestoreDir(int dirfd, const Tree& tree, const std::string& path);
-  void RestoreNode(int dirfd, const Node& node, const std::string& path);
+  void RestoreDir(int dirfd, const Tree& tree, const Tree* base, const std::string& path);
+  void RestoreNode(int dirfd, const Node& node, const Node* base, const std::string& path);
+  bool LeaveAlone(int dirfd, const Node& node, const Node* base);
+  bool Mirrored(const std::string& path) const;
+  void RemoveExtras(int dirfd, const Tree& tree, const std::string& path);
   bool PrepareEntry(int dirfd, const Node& node, const std::string& path);
   bool LinkToGroup(int dirfd, const Node& node, const std::string& path);
   void RememberLinkSource(const Node& node, int fd);
-  void RestoreDirNode(int dirfd, const Node& node, const std::string& path);
-  void QueueFile(int dirfd, const Node& node, const std::string& path);
-  Result<FileJob> OpenFile(int dirfd, const Node& node, const std::string& path);
+  void RestoreDirNode(int dirfd, const Node& node, const Node* base, const std::string& path);
+  void QueueFile(int dirfd, const Node& node, const Node* base, const std::string& path);
+  Result<FileJob> OpenFile(int dirfd, const Node& node, const Node* base, const std::string& path);
   void RestoreSpecial(int dirfd, const Node& node, const std::string& path);
   void SyncDir(int fd, const std::string& path);
   void SyncTargetParent();
@@ -97,6 +136,7 @@ class RestoreRun {
   Repository& repo_;
   RestoreOptions opt_;
   PathSelection selection_;
+  std::vector<std::string> sources_;  // the snapshot's paths (mirror stays below them)
   BoundedQueue<FileJob> queue_;
   ProgressCounters own_progress_;
   UniqueFd target_fd_;
@@ -254,7 +294,8 @@ void RestoreRun::SyncDir(int fd, const std::string& path) {
   Hook(RestoreStep::kSynced, path);
 }
 
-void RestoreRun::RestoreDirNode(int dirfd, const Node& n, const std::string& path) {
+void RestoreRun::RestoreDirNode(int dirfd, const Node& n, const Node* base,
+                                const std::string& path) {
   Hook(RestoreStep::kBeforeCreate, path);
   if (::mkdirat(dirfd, n.name.c_str(), 0700) != 0 && errno != EEXIST) {
     return Error(Status::FromErrno(errno, "create directory " + path).message());
@@ -265,11 +306,17 @@ void RestoreRun::RestoreDirNode(int dirfd, const Node& n, const std::string& pat
   auto fd = OpenDirAt(dirfd, n.name, path);
   if (!fd.ok()) return Error(fd.status().message());
   auto tree = repo_.LoadTree(n.subtree);
+  // The base's entries below, when the target held this directory too.
+  std::optional<Tree> base_tree;
+  if (base && base->type == NodeType::kDir) {
+    auto t = repo_.LoadTree(base->subtree);
+    if (t.ok()) base_tree = std::move(t).value();  // else: nothing is taken for granted
+  }
   if (!tree.ok()) {
     Error(path + ": directory contents lost: " + tree.status().message());
   } else {
     rel_.push_back(n.name);
-    RestoreDir(fd->get(), *tree, path);
+    RestoreDir(fd->get(), *tree, base_tree ? &*base_tree : nullptr, path);
     rel_.pop_back();
   }
   {
@@ -287,8 +334,14 @@ void RestoreRun::RestoreDirNode(int dirfd, const Node& n, const std::string& pat
   SyncDir(fd->get(), path);
 }
 
-Result<FileJob> RestoreRun::OpenFile(int dirfd, const Node& n, const std::string& path) {
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenForUpdateInPlace(dirfd, n.name, n, path));
+Result<FileJob> RestoreRun::OpenFile(int dirfd, const Node& n, const Node* base,
+                                     const std::string& path) {
+  // A file the base restored and nobody touched since may change size in
+  // place: WriteFile rewrites only the chunks that differ, then truncates.
+  const bool as_base = base && base->type == NodeType::kFile && base->hardlink_group == 0 &&
+                       TargetLooksLike(dirfd, *base);
+  ASSIGN_OR_RETURN(UniqueFd fd,
+                   OpenForUpdateInPlace(dirfd, n.name, n, as_base ? base->size : n.size, path));
   const bool existed = fd.valid();
   if (!existed) {
     // A new inode, never the old one truncated: that would also change every
@@ -300,8 +353,8 @@ Result<FileJob> RestoreRun::OpenFile(int dirfd, const Node& n, const std::string
   return FileJob{std::move(fd), n, path, existed};
 }
 
-void RestoreRun::QueueFile(int dirfd, const Node& n, const std::string& path) {
-  auto job = OpenFile(dirfd, n, path);
+void RestoreRun::QueueFile(int dirfd, const Node& n, const Node* base, const std::string& path) {
+  auto job = OpenFile(dirfd, n, base, path);
   if (!job.ok()) return Error(job.status().message());
   RememberLinkSource(n, job->fd.get());
   {
@@ -329,16 +382,17 @@ void RestoreRun::RestoreSpecial(int dirfd, const Node& n, const std::string& pat
   if (!s.ok()) Error(s.message());
 }
 
-void RestoreRun::RestoreNode(int dirfd, const Node& n, const std::string& path) {
+void RestoreRun::RestoreNode(int dirfd, const Node& n, const Node* base, const std::string& path) {
   const bool selected = selection_.Selected(path);
   if (!selected && !(n.type == NodeType::kDir && selection_.OnTheWay(path))) return;
+  if (LeaveAlone(dirfd, n, base)) return;
   if (!PrepareEntry(dirfd, n, path)) return;
   if (n.hardlink_group && n.type != NodeType::kDir && LinkToGroup(dirfd, n, path)) return;
   switch (n.type) {
     case NodeType::kDir:
-      return RestoreDirNode(dirfd, n, path);
+      return RestoreDirNode(dirfd, n, base, path);
     case NodeType::kFile:
-      return QueueFile(dirfd, n, path);
+      return QueueFile(dirfd, n, base, path);
     case NodeType::kSocket:
       return;
     default:
@@ -346,8 +400,52 @@ void RestoreRun::RestoreNode(int dirfd, const Node& n, const std::string& path) 
   }
 }
 
-void RestoreRun::RestoreDir(int dirfd, const Tree& tree, const std::string& path) {
-  for (const Node& n : tree.nodes) RestoreNode(dirfd, n, JoinPath(path, n.name));
+void RestoreRun::RestoreDir(int dirfd, const Tree& tree, const Tree* base,
+                            const std::string& path) {
+  if (Mirrored(path)) RemoveExtras(dirfd, tree, path);
+  for (const Node& n : tree.nodes)
+    RestoreNode(dirfd, n, base ? base->Find(n.name) : nullptr, JoinPath(path, n.name));
+}
+
+// An entry the base restored, unchanged since in the snapshot and, by the
+// quick check, in the target. Counted as kept; a directory's whole subtree
+// is skipped.
+bool RestoreRun::LeaveAlone(int dirfd, const Node& n, const Node* base) {
+  if (!base || !RestoresAlike(n, *base) || !TargetLooksLike(dirfd, n)) return false;
+  if (n.type == NodeType::kFile) {
+    std::lock_guard l(mu_);
+    result_.files_unchanged++;
+    result_.bytes_total += n.size;
+    result_.bytes_kept += n.size;
+    opt_.progress->bytes_done += n.size;
+  }
+  return true;
+}
+
+bool RestoreRun::Mirrored(const std::string& path) const {
+  if (!opt_.mirror || !opt_.include_paths.empty()) return false;
+  for (const std::string& src : sources_) {
+    if (src == "/" || path == src ||
+        (path.size() > src.size() && path.compare(0, src.size(), src) == 0 &&
+         path[src.size()] == '/'))
+      return true;
+  }
+  return false;
+}
+
+void RestoreRun::RemoveExtras(int dirfd, const Tree& tree, const std::string& path) {
+  auto names = ReadDirNames(dirfd, path);
+  if (!names.ok()) return Error(names.status().message());
+  for (const std::string& name : *names) {
+    if (tree.Find(name)) continue;
+    Status s = RemoveEntryAt(dirfd, name, JoinPath(path, name));
+    if (!s.ok()) {
+      Error(s.message());
+      continue;
+    }
+    std::lock_guard l(mu_);
+    result_.entries_removed++;
+  }
 }
 
 // The target's own entry in its parent (create_directories may just have
@@ -385,7 +483,14 @@ Result<RestoreResult> RestoreRun::Run(const Snapshot& snapshot) {
                                       repo_.store()->PreferredConcurrency());
   std::vector<std::thread> workers;
   for (int i = 0; i < n; ++i) workers.emplace_back([this] { Worker(); });
-  RestoreDir(target_fd_.get(), root, "/");
+  std::optional<Tree> base;
+  if (opt_.base_tree) {
+    // An unreadable base only costs speed: everything is compared instead.
+    auto t = repo_.LoadTree(*opt_.base_tree);
+    if (t.ok()) base = std::move(t).value();
+  }
+  sources_ = snapshot.paths;
+  RestoreDir(target_fd_.get(), root, base ? &*base : nullptr, "/");
   queue_.Close();
   for (auto& t : workers) t.join();
   // After the writers, so that the target's parent is the very last sync.

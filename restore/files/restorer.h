@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,16 @@ struct RestoreOptions {
   std::string target;
   std::vector<std::string> include_paths;  // absolute paths in the snapshot; empty = all
   int threads = 0;                         // parallel file writers; 0 = automatic
+  // For a target that follows a source from sync to sync (drctl migrate):
+  // the tree of the snapshot last restored into it. An entry equal to the
+  // base's (content and metadata), whose size and mtime in the target still
+  // say so, is left alone without being read; a file that changed is updated
+  // in place, rewriting only the chunks that differ.
+  std::optional<Id> base_tree;
+  // Removes what the snapshot does not have from every directory it restores
+  // at or below one of the snapshot's paths (never above them), so the
+  // target mirrors the source, as rsync --delete does.
+  bool mirror = false;
   ProgressCounters* progress = nullptr;
   // Tests only. Called with the entry's path in the snapshot, from the walker
   // and from the writer threads (so it must be thread-safe).
@@ -45,6 +56,8 @@ struct RestoreResult {
   uint64_t bytes_written = 0;       // bytes actually written
   uint64_t bytes_kept = 0;          // bytes already correct in the target
   uint64_t files_verified = 0;      // whole-file digest matched
+  uint64_t files_unchanged = 0;     // left alone: equal to the base (RestoreOptions::base_tree)
+  uint64_t entries_removed = 0;     // not in the snapshot (RestoreOptions::mirror)
   std::vector<std::string> errors;  // one line per path that could not be restored exactly
   double seconds = 0;
   // Thread-busy seconds, summed over the writers: reading and checking

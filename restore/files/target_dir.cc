@@ -49,7 +49,7 @@ Status CreateOrReplace(int dirfd, const std::string& name,
 }
 
 Result<UniqueFd> OpenForUpdateInPlace(int dirfd, const std::string& name, const Node& node,
-                                      const std::string& display) {
+                                      uint64_t current_size, const std::string& display) {
   // O_PATH first, to look before opening for writing: opening a FIFO or a
   // device acts on it.
   UniqueFd path_fd(::openat(dirfd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
@@ -66,7 +66,7 @@ Result<UniqueFd> OpenForUpdateInPlace(int dirfd, const std::string& name, const 
   // Checked on the descriptor that will be written. Links the restore makes
   // to this file itself come later, from the same walk.
   if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + display);
-  if (st.st_nlink != 1 || static_cast<uint64_t>(st.st_size) != node.size) return UniqueFd();
+  if (st.st_nlink != 1 || static_cast<uint64_t>(st.st_size) != current_size) return UniqueFd();
   // Another owner, or a mode that lets others read, could see the restored
   // bytes in this inode before its metadata is set: such a file is replaced.
   // (Not root, the restore keeps its own ownership, as SetOwner allows.)

@@ -32,12 +32,12 @@ Status CreateOrReplace(int dirfd, const std::string& name,
 
 // The existing entry at `name` opened for an update in place, or an invalid
 // descriptor when it cannot safely be updated: it is not a regular file of
-// `node.size` bytes, cannot be opened for writing, has another hard link
+// `current_size` bytes, cannot be opened for writing, has another hard link
 // (which may be outside the target; writing would change it too), or has
 // another owner, group or mode than `node` (its owner, or others it lets
 // read, would see the restored bytes before the metadata is set).
 Result<UniqueFd> OpenForUpdateInPlace(int dirfd, const std::string& name, const Node& node,
-                                      const std::string& display);
+                                      uint64_t current_size, const std::string& display);
 // A new empty file at `name` (mode 0600, O_EXCL|O_NOFOLLOW), replacing
 // whatever is there per CreateOrReplace.
 Result<UniqueFd> CreateFileAt(int dirfd, const std::string& name, const std::string& display);

@@ -88,7 +88,7 @@ int RunBlockRestore(Repository& repo, const Snapshot& snap, const RestoreArgs& a
     }
     return r->differing_count == 0 ? kExitOk : kExitError;
   }
-  BlockRestoreOptions opts{a.target, a.threads, &counters};
+  BlockRestoreOptions opts{a.target, a.threads, &counters, std::nullopt};
   auto r =
       WithProgress(g, &counters, "restore", [&] { return RestoreBlockSnapshot(repo, snap, opts); });
   if (!r.ok()) return Fail(r.status());
