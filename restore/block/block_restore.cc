@@ -112,7 +112,7 @@ Result<BlockVerifyResult> VerifyBlockTarget(Repository& repo, const Snapshot& sn
     return Status::InvalidArgument("snapshot " + snapshot.ShortId() +
                                    " holds files, not a disk image");
   ASSIGN_OR_RETURN(BlockMap map, repo.LoadBlockMap(snapshot.tree));
-  ASSIGN_OR_RETURN(auto src, OpenBlockSource(path, path));
+  ASSIGN_OR_RETURN(auto src, OpenRestoredBlockTarget(path));
   if (src->length() < map.length)
     return Status::InvalidArgument(path + " holds " + std::to_string(src->length()) +
                                    " bytes, the snapshot " + std::to_string(map.length));

@@ -49,7 +49,7 @@ struct BlockVerifyResult {
   double seconds = 0;
 };
 
-// Reads `path` (an image file or block device) and compares every block
+// Reads `path` (an image file, block device or rbd:// image) and compares every block
 // with the snapshot's map; changes nothing. A source shorter than the
 // snapshot is an error; a longer one is compared over the snapshot's length.
 Result<BlockVerifyResult> VerifyBlockTarget(Repository& repo, const Snapshot& snapshot,

@@ -133,7 +133,48 @@ class RbdTarget : public BlockTarget {
   bool created_ = false;
 };
 
-Result<std::unique_ptr<BlockTarget>> OpenRbd(const std::string& url, uint64_t length) {
+// An RBD image read back, to compare it with a snapshot.
+class RbdSource : public BlockSource {
+ public:
+  RbdSource(RadosConnection c, std::string name) : conn_(std::move(c)), name_(std::move(name)) {}
+  ~RbdSource() override { image_.close(); }
+
+  Status Open(const std::string& image_name) {
+    librbd::RBD rbd;
+    int r = rbd.open_read_only(conn_.io, image_, image_name.c_str(), nullptr);
+    if (r < 0) return Status::FromErrno(-r, "open RBD image " + name_);
+    r = image_.size(&length_);
+    if (r < 0) return Status::FromErrno(-r, "size of RBD image " + name_);
+    return Status::OK();
+  }
+  uint64_t length() const override { return length_; }
+  bool IsHole(uint64_t, uint64_t) override { return false; }
+  void Prefetch(uint64_t, uint64_t) override {}
+  Status ReadAt(uint64_t offset, char* buf, size_t len) override {
+    ceph::bufferlist bl;
+    const ssize_t r = image_.read(offset, len, bl);
+    const std::string where = name_ + " at offset " + std::to_string(offset);
+    if (r < 0) return Status::FromErrno(static_cast<int>(-r), "read " + where);
+    if (static_cast<size_t>(r) != len || bl.length() != len)
+      return Status::Corruption("short read of " + where);
+    bl.begin().copy(len, buf);
+    return Status::OK();
+  }
+  Result<uint64_t> CurrentLength() override { return length_; }
+
+ private:
+  RadosConnection conn_;
+  librbd::Image image_;
+  std::string name_;
+  uint64_t length_ = 0;
+};
+
+struct RbdLocation {
+  RadosLocation loc;
+  std::string image, name;
+};
+
+Result<RbdLocation> ParseRbdUrl(const std::string& url) {
   // rbd://POOL/IMAGE?... has the shape of rados://POOL/NAMESPACE?...
   auto loc = ParseRadosUrl("rados://" + url.substr(6));
   if (!loc.ok())
@@ -141,12 +182,16 @@ Result<std::unique_ptr<BlockTarget>> OpenRbd(const std::string& url, uint64_t le
                                    loc.status().message() + ")");
   if (loc->nspace.empty())
     return Status::InvalidArgument(url + ": no image name (rbd://POOL/IMAGE)");
-  const std::string image_name = loc->nspace;
-  loc->nspace.clear();
-  const std::string name = "rbd://" + loc->pool + "/" + image_name;
-  ASSIGN_OR_RETURN(RadosConnection c, ConnectRados(*loc, name));
-  auto target = std::make_unique<RbdTarget>(std::move(c), name);
-  RETURN_IF_ERROR(target->Open(image_name, length));
+  RbdLocation out{*loc, loc->nspace, "rbd://" + loc->pool + "/" + loc->nspace};
+  out.loc.nspace.clear();
+  return out;
+}
+
+Result<std::unique_ptr<BlockTarget>> OpenRbd(const std::string& url, uint64_t length) {
+  ASSIGN_OR_RETURN(RbdLocation rbd, ParseRbdUrl(url));
+  ASSIGN_OR_RETURN(RadosConnection c, ConnectRados(rbd.loc, rbd.name));
+  auto target = std::make_unique<RbdTarget>(std::move(c), rbd.name);
+  RETURN_IF_ERROR(target->Open(rbd.image, length));
   return std::unique_ptr<BlockTarget>(std::move(target));
 }
 
@@ -198,6 +243,15 @@ Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, 
     return Status::FromErrno(err, "size " + target + " to " + std::to_string(length) + " bytes");
   }
   return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, false, true));
+}
+
+Result<std::unique_ptr<BlockSource>> OpenRestoredBlockTarget(const std::string& target) {
+  if (target.rfind("rbd://", 0) != 0) return OpenBlockSource(target, target);
+  ASSIGN_OR_RETURN(RbdLocation rbd, ParseRbdUrl(target));
+  ASSIGN_OR_RETURN(RadosConnection c, ConnectRados(rbd.loc, rbd.name));
+  auto source = std::make_unique<RbdSource>(std::move(c), rbd.name);
+  RETURN_IF_ERROR(source->Open(rbd.image));
+  return std::unique_ptr<BlockSource>(std::move(source));
 }
 
 }  // namespace dr

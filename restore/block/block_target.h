@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/env/block_source.h"
 #include "core/status.h"
 
 namespace dr {
@@ -37,5 +38,9 @@ class BlockTarget {
 //    existing one updated in place (sized to `length`).
 Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, uint64_t length,
                                                      bool update_existing_file = false);
+
+// A restored target read back (for VerifyBlockTarget): an image file or
+// block device, or an rbd:// image opened read-only.
+Result<std::unique_ptr<BlockSource>> OpenRestoredBlockTarget(const std::string& target);
 
 }  // namespace dr
