@@ -253,6 +253,24 @@ TEST_F(MigrateTest, AnImageSyncWritesOnlyTheChangedBlocks) {
   EXPECT_EQ(test::ReadFile(image_target_), disk);
 }
 
+TEST_F(MigrateTest, ContinuousSyncFollowsTheSourceUntilStopped) {
+  test::WriteFile(src_ + "/a", "one");
+  WritePlan("");
+  test::Process sync({DRCTL_PATH, "-q", "migrate", "--plan", plan_, "sync", "--wave", "1",
+                      "--continuous", "--interval", "1s"},
+                     dir_ / "sync.log");
+  ASSERT_TRUE(test::WaitFor(30, [&] { return TargetDiffers().empty(); }))
+      << test::ReadFile(dir_ / "sync.log");
+  test::WriteFile(src_ + "/a", "two");
+  test::WriteFile(src_ + "/b", "new");
+  ASSERT_TRUE(test::WaitFor(30, [&] { return TargetDiffers().empty(); }))
+      << test::ReadFile(dir_ / "sync.log");
+  sync.Signal(SIGTERM);
+  EXPECT_EQ(sync.Wait(), 0) << test::ReadFile(dir_ / "sync.log");
+  auto status = MigrateJson({"status"});
+  EXPECT_GE(status[0]["syncs"].get<int>(), 2) << status;
+}
+
 TEST_F(MigrateTest, BadPlansAndBusySystemsAreRefusedWithOneLine) {
   std::ofstream(plan_) << "migration: x\nrepository: " << repo_
                        << "\nsystems:\n  - name: app\n    department: d\n    cloud: c\n"
