@@ -45,7 +45,9 @@ Status ApplyFiles(MigrationContext& ctx, const MigrationSystem& sys, const Snaps
                   const std::optional<Snapshot>& base, SyncRecord& rec) {
   RestoreOptions ro;
   ro.target = sys.directory;
-  ro.mirror = true;
+  // A file the capture could not read is missing from a partial snapshot:
+  // it stays at the target rather than being removed.
+  ro.mirror = !snap.partial;
   ro.progress = ctx.progress;
   if (base) ro.base_tree = base->tree;
   ASSIGN_OR_RETURN(RestoreResult r, RestoreSnapshot(ctx.repo, snap, ro));
@@ -62,24 +64,27 @@ Status ApplyFiles(MigrationContext& ctx, const MigrationSystem& sys, const Snaps
 }
 
 // The same for the block target: with a base only the blocks that differ
-// from it; without, every block (an image file written before is updated
-// in place).
+// from it; without, every block.
 Status ApplyBlock(MigrationContext& ctx, const MigrationSystem& sys, const Snapshot& snap,
-                  const std::optional<Snapshot>& base, bool written_before, SyncRecord& rec) {
+                  const std::optional<Snapshot>& base, SyncRecord& rec) {
   BlockRestoreOptions ro;
   ro.target = sys.BlockTarget();
   ro.progress = ctx.progress;
-  if (base) {
-    ro.base_map = base->tree;
-  } else if (written_before) {
-    ro.base_map = Id();  // no block matches it: all are written, in place
-  }
+  ro.update_existing_image = true;  // an earlier sync's, even one killed before it was recorded
+  if (base) ro.base_map = base->tree;
   ASSIGN_OR_RETURN(BlockRestoreResult r, RestoreBlockSnapshot(ctx.repo, snap, ro));
   rec.bytes_written += r.bytes_written;
   rec.blocks_written += r.blocks_written;
   Log(ctx, "applied to " + ro.target + ": " + std::to_string(r.blocks_written) +
                " blocks written, " + std::to_string(r.blocks_unchanged) + " unchanged");
   return Status::OK();
+}
+
+// Recorded before an apply starts, cleared when the sync is recorded.
+Status MarkApplyPending(MigrationContext& ctx, SystemState& state) {
+  if (state.apply_pending) return Status::OK();
+  state.apply_pending = true;
+  return ctx.states.Save(state);
 }
 
 // Captures and applies the file sources; fills `rec`, moves the state's
@@ -121,6 +126,7 @@ Status SyncFiles(MigrationContext& ctx, const MigrationSystem& sys, SystemState&
   std::optional<Snapshot> base;
   if (take_base) base = SnapshotById(ctx.repo, state.applied_snapshot);
   CrashPoint("migrate-captured");
+  RETURN_IF_ERROR(MarkApplyPending(ctx, state));
   t = Clock::now();
   RETURN_IF_ERROR(ApplyFiles(ctx, sys, snap, base, rec));
   CrashPoint("migrate-applied");
@@ -154,7 +160,8 @@ Status SyncBlock(MigrationContext& ctx, const MigrationSystem& sys, SystemState&
   std::optional<Snapshot> base;
   if (take_base) base = SnapshotById(ctx.repo, state.applied_block_snapshot);
   t = Clock::now();
-  RETURN_IF_ERROR(ApplyBlock(ctx, sys, snap, base, !state.applied_block_snapshot.empty(), rec));
+  RETURN_IF_ERROR(MarkApplyPending(ctx, state));
+  RETURN_IF_ERROR(ApplyBlock(ctx, sys, snap, base, rec));
   rec.apply_s += SecondsSince(t);
   state.applied_block_snapshot = rec.block_snapshot;
   return Status::OK();
@@ -169,8 +176,6 @@ Result<SyncRecord> SyncOnce(MigrationContext& ctx, const MigrationSystem& sys, S
   // A sync interrupted while applying may have left any mix of two
   // snapshots in the targets: then nothing is taken for granted this time.
   const bool take_base = !state.apply_pending;
-  state.apply_pending = true;
-  RETURN_IF_ERROR(ctx.states.Save(state));
   if (sys.HasFiles()) RETURN_IF_ERROR(SyncFiles(ctx, sys, state, take_base, rec));
   if (sys.HasBlock()) RETURN_IF_ERROR(SyncBlock(ctx, sys, state, take_base, rec));
   CrashPoint("migrate-synced");
@@ -231,7 +236,7 @@ Status Repair(MigrationContext& ctx, const MigrationSystem& sys, const SyncRecor
     auto snap = SnapshotById(ctx.repo, final_sync.block_snapshot);
     if (!snap)
       return Status::NotFound("snapshot " + final_sync.block_snapshot + " of the final sync");
-    RETURN_IF_ERROR(ApplyBlock(ctx, sys, *snap, std::nullopt, true, scratch));
+    RETURN_IF_ERROR(ApplyBlock(ctx, sys, *snap, std::nullopt, scratch));
   }
   return Status::OK();
 }
@@ -273,25 +278,41 @@ Result<CutoverRecord> CutOverSystem(MigrationContext& ctx, const MigrationSystem
     return Status::InvalidArgument("system " + sys.name +
                                    " was never synced; run `drctl migrate sync " + sys.name +
                                    "` first, so the cutover only moves the last changes");
-  const int64_t now = NowUnixNs();
-  if (!options.ignore_window && sys.window_end_ns != 0 &&
-      (now < sys.window_start_ns || now >= sys.window_end_ns))
-    return Status::InvalidArgument("system " + sys.name + "'s cutover window is " +
-                                   FormatRfc3339Utc(sys.window_start_ns) + " to " +
-                                   FormatRfc3339Utc(sys.window_end_ns) + "; it is " +
-                                   FormatRfc3339Utc(now) + " (--ignore-window to cut over anyway)");
-
-  // From here on the state says "cutting over" until it ends one way or the
-  // other: a kill leaves it so, and the same command starts again at quiesce.
+  // A cutover killed part way resumes: the source stayed quiesced, so its
+  // downtime runs on from the first start, and once the target was verified
+  // it is never synced over again (the system may be starting there).
+  const bool resuming = state.phase == MigrationPhase::kCuttingOver && state.cutover;
   CutoverRecord c;
-  c.started_ns = now;
+  bool verified_before = false;
+  if (resuming) {
+    c.started_ns = state.cutover->started_ns;
+    for (const auto& [step, seconds] : state.cutover->steps)
+      if (step == "verify") verified_before = true;
+    if (verified_before) {
+      c = *state.cutover;
+      Log(ctx, "resuming the cutover after verification");
+    } else {
+      Log(ctx, "resuming the cutover from the quiesce");
+    }
+  } else {
+    const int64_t now = NowUnixNs();
+    if (!options.ignore_window && sys.window_end_ns != 0 &&
+        (now < sys.window_start_ns || now >= sys.window_end_ns))
+      return Status::InvalidArgument(
+          "system " + sys.name + "'s cutover window is " + FormatRfc3339Utc(sys.window_start_ns) +
+          " to " + FormatRfc3339Utc(sys.window_end_ns) + "; it is " + FormatRfc3339Utc(now) +
+          " (--ignore-window to cut over anyway)");
+    c.started_ns = now;
+  }
+  // From here on the state says "cutting over" until it ends one way or the
+  // other, with every finished step in it.
   state.phase = MigrationPhase::kCuttingOver;
   state.error.clear();
   state.cutover = c;
   RETURN_IF_ERROR(ctx.states.Save(state));
 
   const auto env = HookEnv(ctx, sys);
-  const auto down_since = Clock::now();
+  Status saved;
   auto step = [&](const std::string& name, const std::function<Status()>& run) {
     Log(ctx, name + "...");
     const auto t = Clock::now();
@@ -300,6 +321,10 @@ Result<CutoverRecord> CutOverSystem(MigrationContext& ctx, const MigrationSystem
     if (!s.ok() && c.failed_step.empty()) {
       c.failed_step = name;
       c.error = s.message();
+    }
+    if (s.ok()) {
+      state.cutover = c;
+      if (Status w = ctx.states.Save(state); !w.ok() && saved.ok()) saved = w;
     }
     return s.ok();
   };
@@ -310,57 +335,63 @@ Result<CutoverRecord> CutOverSystem(MigrationContext& ctx, const MigrationSystem
     };
   };
   SyncRecord final_sync;
-  const bool ok =
-      step("quiesce", hook("quiesce", sys.hooks.quiesce)) &&
-      step("sync",
-           [&]() -> Status {
-             CrashPoint("migrate-quiesced");
-             ASSIGN_OR_RETURN(final_sync, SyncOnce(ctx, sys, state, true));
-             return Status::OK();
-           }) &&
-      step("verify",
-           [&]() -> Status {
-             ASSIGN_OR_RETURN(c.differences, VerifyTargets(ctx, sys, final_sync));
-             if (c.differences > 0) {
-               // Changed at the target behind the syncs' back (where a sync takes
-               // the base for granted): apply the final snapshot again, comparing
-               // everything, and look once more.
-               Log(ctx, std::to_string(c.differences) +
-                            " differences: applying the final snapshot again in full");
-               RETURN_IF_ERROR(Repair(ctx, sys, final_sync));
-               ASSIGN_OR_RETURN(c.differences, VerifyTargets(ctx, sys, final_sync));
-             }
-             c.verified = c.differences == 0;
-             if (!c.verified)
-               return Status::Corruption(std::to_string(c.differences) +
-                                         " differences between the target and the final snapshot");
-             return Status::OK();
-           }) &&
-      step("start",
-           [&] {
-             CrashPoint("migrate-verified");
-             return hook("start", sys.hooks.start)();
-           }) &&
-      step("health-check", hook("health-check", sys.hooks.health_check));
+  const bool ready =
+      verified_before ||
+      (step("quiesce", hook("quiesce", sys.hooks.quiesce)) &&
+       step("sync",
+            [&]() -> Status {
+              CrashPoint("migrate-quiesced");
+              ASSIGN_OR_RETURN(final_sync, SyncOnce(ctx, sys, state, true));
+              return Status::OK();
+            }) &&
+       step("verify", [&]() -> Status {
+         ASSIGN_OR_RETURN(c.differences, VerifyTargets(ctx, sys, final_sync));
+         if (c.differences > 0) {
+           // Changed at the target behind the syncs' back (where a sync takes
+           // the base for granted): apply the final snapshot again, comparing
+           // everything, and look once more.
+           Log(ctx, std::to_string(c.differences) +
+                        " differences: applying the final snapshot again in full");
+           RETURN_IF_ERROR(Repair(ctx, sys, final_sync));
+           ASSIGN_OR_RETURN(c.differences, VerifyTargets(ctx, sys, final_sync));
+         }
+         c.verified = c.differences == 0;
+         if (!c.verified)
+           return Status::Corruption(std::to_string(c.differences) +
+                                     " differences between the target and the final snapshot");
+         return Status::OK();
+       }));
+  const bool ok = ready &&
+                  step("start",
+                       [&] {
+                         CrashPoint("migrate-verified");
+                         return hook("start", sys.hooks.start)();
+                       }) &&
+                  step("health-check", hook("health-check", sys.hooks.health_check));
   if (!ok) {
     Log(ctx, c.failed_step + " failed: " + c.error);
     if (!sys.hooks.rollback.empty()) {
-      const bool rolled = step("rollback", hook("rollback", sys.hooks.rollback));
-      c.rolled_back = rolled;
-      if (!rolled) c.rollback_error = c.error;  // the step recorded the first failure only
+      Log(ctx, "rollback...");
+      const auto t = Clock::now();
+      Status rolled = RunMigrationHook({"rollback", sys.hooks.rollback, env, ctx.hook_timeout_s});
+      c.steps.emplace_back("rollback", SecondsSince(t));
+      c.rolled_back = rolled.ok();
+      c.rollback_error = rolled.ok() ? "" : rolled.message();
     }
   }
-  c.downtime_s = SecondsSince(down_since);
   c.finished_ns = NowUnixNs();
+  c.downtime_s = static_cast<double>(c.finished_ns - c.started_ns) / 1e9;
   state.cutover = c;
   if (ok) {
     state.phase = MigrationPhase::kCutOver;
   } else {
     state.phase = c.rolled_back || sys.hooks.rollback.empty() ? MigrationPhase::kRolledBack
                                                               : MigrationPhase::kFailed;
-    state.error = "cutover: " + c.failed_step + ": " + c.error;
+    state.error = "cutover: " + c.failed_step + ": " + c.error +
+                  (c.rollback_error.empty() ? "" : "; rollback: " + c.rollback_error);
   }
   RETURN_IF_ERROR(ctx.states.Save(state));
+  RETURN_IF_ERROR(saved);
   return c;
 }
 

@@ -25,18 +25,29 @@ Result<std::string> ReadName(const Reader& r, const Value& v) {
   return s;
 }
 
+// An absolute path without "..", normalised ("/srv//a/./b/" is "/srv/a/b"),
+// so paths compare as the file system would.
 Result<std::string> ReadAbsolutePath(const Reader& r, const Value& v) {
   ASSIGN_OR_RETURN(std::string path, r.Text(v));
   if (path.front() != '/')
     return r.Error(v, Quote(path) + " is not an absolute path (it must start with /)");
+  std::string normal;
   for (size_t start = 0; start <= path.size();) {
     size_t end = path.find('/', start);
     if (end == std::string::npos) end = path.size();
-    if (path.compare(start, end - start, "..") == 0)
-      return r.Error(v, Quote(path) + " must not contain \"..\"");
+    const std::string_view part(path.data() + start, end - start);
+    if (part == "..") return r.Error(v, Quote(path) + " must not contain \"..\"");
+    if (!part.empty() && part != ".") (normal += '/') += part;
     start = end + 1;
   }
-  return path;
+  return normal.empty() ? "/" : normal;
+}
+
+// Whether `inner` is `outer` or below it (both normalised).
+bool Within(const std::string& inner, const std::string& outer) {
+  return outer == "/" || inner == outer ||
+         (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
+          inner[outer.size()] == '/');
 }
 
 Result<int> ReadWave(const Reader& r, const Value& v) {
@@ -119,10 +130,13 @@ Status ReadTarget(const Reader& r, const Value& v, MigrationSystem* s) {
     return r.Error(image ? *image : *rbd, "the system has no disk image or block device");
   if (!s->image_target.empty() && s->image_target == s->BlockSource())
     return r.Error(*image, "the target must not be the source itself");
+  // A copy inside what it copies would be captured again by every sync.
   for (const auto& p : s->paths) {
-    if (s->directory == "/" || s->directory == p)
+    if (!s->directory.empty() && (Within(s->directory, p) || Within(p, s->directory)))
       return r.Error(*f.Find("directory"),
-                     Quote(s->directory) + " would put the copy over its own source " + p);
+                     Quote(s->directory) + " overlaps the system's own source " + p);
+    if (!s->image_target.empty() && Within(s->image_target, p))
+      return r.Error(*image, Quote(s->image_target) + " is inside the system's own source " + p);
   }
   return Status::OK();
 }
@@ -187,9 +201,14 @@ Result<MigrationPlan> FromYaml(const Reader& r, const YAML::Node& root) {
     if (plan.Find(s.name)) return r.Error(item, "system " + Quote(s.name) + " is listed twice");
     for (const std::string* t : {&s.directory, &s.image_target, &s.rbd}) {
       if (t->empty()) continue;
-      const auto [it, fresh] = targets.emplace(*t, s.name);
-      if (!fresh)
-        return r.Error(item, "target " + Quote(*t) + " is also system " + Quote(it->second) + "'s");
+      // Nested directories would each mirror away the other's files.
+      for (const auto& [other, owner] : targets) {
+        const bool paths = t->front() == '/' && other.front() == '/';
+        if (*t == other || (paths && (Within(*t, other) || Within(other, *t))))
+          return r.Error(item, "target " + Quote(*t) + " overlaps system " + Quote(owner) +
+                                   "'s target " + Quote(other));
+      }
+      targets.emplace(*t, s.name);
     }
     plan.systems.push_back(std::move(s));
   }

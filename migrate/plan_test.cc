@@ -64,7 +64,7 @@ TEST(MigrationPlan, MistakesNameFileLineAndField) {
       {"      paths: [/srv/permits, /etc/permits]", "      paths: [srv/permits]",
        "plan.yaml:11:15: systems[0].sources.paths[0]: \"srv/permits\" is not an absolute path"},
       {"      directory: /mnt/cloud/permits", "      directory: /srv/permits",
-       "systems[0].target.directory: \"/srv/permits\" would put the copy over its own source"},
+       "systems[0].target.directory: \"/srv/permits\" overlaps the system's own source"},
       {"2027-01-16 22:00Z/2027-01-17 02:00Z", "2027-01-17 22:00Z/2027-01-16 02:00Z",
        "systems[0].cutover-window: \"2027-01-17 22:00Z/2027-01-16 02:00Z\" ends before it starts"},
       {"      rbd: rbd://cloud/records-db", "      rbd: /dev/sdb",
@@ -91,6 +91,22 @@ TEST(MigrationPlan, MistakesNameFileLineAndField) {
   }
 }
 
+TEST(MigrationPlan, PathsAreNormalisedAndACopyNeverLandsInsideItsSource) {
+  std::string text = kPlan;
+  text.replace(text.find("[/srv/permits, /etc/permits]"), 28, "[/srv//permits/., /etc/permits/]");
+  auto plan = ParseMigrationPlan(text, "plan.yaml");
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->systems[0].paths, (std::vector<std::string>{"/srv/permits", "/etc/permits"}));
+  for (const char* dir : {"/srv/permits/copy", "/srv", "/etc/permits/"}) {
+    text = kPlan;
+    text.replace(text.find("/mnt/cloud/permits"), 18, dir);
+    plan = ParseMigrationPlan(text, "plan.yaml");
+    ASSERT_FALSE(plan.ok()) << dir;
+    EXPECT_NE(plan.status().message().find("overlaps the system's own source"), std::string::npos)
+        << plan.status().message();
+  }
+}
+
 TEST(MigrationPlan, TwoSystemsCannotShareATargetOrABlockSourceTwice) {
   std::string text = kPlan;
   text.replace(text.find("rbd://cloud/records-db"), 22, "rbd://cloud/records-db\n      image: /x");
@@ -105,7 +121,8 @@ TEST(MigrationPlan, TwoSystemsCannotShareATargetOrABlockSourceTwice) {
       "    target: {directory: /mnt/cloud/permits}\n";
   plan = ParseMigrationPlan(text, "plan.yaml");
   ASSERT_FALSE(plan.ok());
-  EXPECT_NE(plan.status().message().find("is also system \"permits-web\"'s"), std::string::npos)
+  EXPECT_NE(plan.status().message().find("overlaps system \"permits-web\"'s target"),
+            std::string::npos)
       << plan.status().message();
 }
 

@@ -114,8 +114,13 @@ const char* PhaseName(MigrationPhase p) {
 
 Result<std::unique_ptr<MigrationStateStore>> MigrationStateStore::Open(const std::string& dir) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
   struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 && errno == ENOENT) {
+    // Its files name every system's targets and hooks: for root's eyes.
+    const auto old_mask = ::umask(077);
+    std::filesystem::create_directories(dir, ec);
+    ::umask(old_mask);
+  }
   if (::stat(dir.c_str(), &st) != 0)
     return Status::FromErrno(
         errno, "migration state directory " + dir + (ec ? " (" + ec.message() + ")" : ""));
@@ -173,7 +178,10 @@ Status MigrationStateStore::Save(SystemState& state) const {
                       {"updated_ns", state.updated_ns},
                       {"updated", FormatRfc3339Utc(state.updated_ns)}};
   if (state.cutover) j["cutover"] = CutoverJson(*state.cutover);
-  return WriteFileAtomically(StateFile(dir_, state.system), j.dump(1) + "\n");
+  // Error messages may name paths that are not UTF-8: replaced, not thrown.
+  return WriteFileAtomically(
+      StateFile(dir_, state.system),
+      j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 Result<MigrationStateStore::Lock> MigrationStateStore::LockSystem(

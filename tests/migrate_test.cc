@@ -85,7 +85,7 @@ TEST_F(MigrateTest, ATreeChangingDuringSyncsIsIdenticalAtCutover) {
       src_ + "/tmp$((i % 7)); sleep 0.01; done";
   test::Process app({"/bin/sh", "-c", writer}, dir_ / "writer.log");
   std::ofstream(pid_file) << app.pid();
-  WritePlan("      quiesce: kill $(cat " + pid_file + ")\n");
+  WritePlan("      quiesce: echo stopping the writer; kill $(cat " + pid_file + ")\n");
 
   for (int round = 0; round < 3; ++round) {
     auto sync = MigrateJson({"sync", "app"});
@@ -98,8 +98,10 @@ TEST_F(MigrateTest, ATreeChangingDuringSyncsIsIdenticalAtCutover) {
   EXPECT_GT(status[0]["delta"]["files_changed"].get<int>(), 0) << status;
   EXPECT_TRUE(status[0].contains("estimated_downtime")) << status;
 
-  auto cut = Migrate({"cutover", "app", "--ignore-window"});
+  auto cut = Migrate({"--json", "cutover", "app", "--ignore-window"});
   ASSERT_EQ(cut.exit_code, 0) << cut.out << cut.err;
+  // What hooks print goes to stderr, so --json output stays JSON.
+  EXPECT_TRUE(nlohmann::json::parse(cut.out, nullptr, false).is_object()) << cut.out;
   EXPECT_EQ(app.Wait(), 128 + SIGTERM);
   // The target equals the source as the quiesce left it, bit for bit and in
   // every piece of metadata.
@@ -222,10 +224,17 @@ TEST_F(MigrateTest, KilledSyncsAndCutoversCompleteWhenRunAgain) {
   EXPECT_EQ(sync.exit_code, 1);
   EXPECT_NE(sync.err.find("did not finish"), std::string::npos) << sync.err;
   ASSERT_TRUE(MigrateKilledAt("migrate-verified", "cutover app --ignore-window"));
+  EXPECT_EQ(TargetDiffers(), std::vector<std::string>{});
+  // Once verified, the target is never synced over again (the system may be
+  // starting there): the resumed cutover goes on with the start hook.
+  test::WriteFile(src_ + "/after-verify", "not for the target");
   auto cut = Migrate({"cutover", "app", "--ignore-window"});
   ASSERT_EQ(cut.exit_code, 0) << cut.out << cut.err;
-  EXPECT_EQ(TargetDiffers(), std::vector<std::string>{});
-  EXPECT_EQ(test::ReadFile(quiesces), "q\nq\nq\n");
+  EXPECT_FALSE(std::filesystem::exists(target_ + src_ + "/after-verify"));
+  EXPECT_TRUE(std::filesystem::exists(target_ + src_ + "/late"));
+  EXPECT_EQ(test::ReadFile(quiesces), "q\nq\n");
+  auto report = MigrateJson({"report"});
+  EXPECT_TRUE(report["systems"][0]["cutover"]["verified"].get<bool>()) << report;
 }
 
 TEST_F(MigrateTest, AnImageSyncWritesOnlyTheChangedBlocks) {
@@ -251,6 +260,56 @@ TEST_F(MigrateTest, AnImageSyncWritesOnlyTheChangedBlocks) {
   auto cut = Migrate({"cutover", "app", "--ignore-window"});
   ASSERT_EQ(cut.exit_code, 0) << cut.out << cut.err;
   EXPECT_EQ(test::ReadFile(image_target_), disk);
+}
+
+TEST_F(MigrateTest, AnImageTargetIsWrittenOnlyWhenItIsOurOwn) {
+  const std::string image = dir_ / "disk.img";
+  const std::string disk = test::RandomBytes(4 << 20, 9);
+  test::WriteFile(image, disk);
+  WritePlan("", image);
+  ASSERT_EQ(Migrate({"sync", "app"}).exit_code, 0);
+  // Gone since: made again, every block written, not just the changed ones.
+  std::filesystem::remove(image_target_);
+  auto again = MigrateJson({"sync", "app"});
+  EXPECT_EQ(again[0]["blocks_written"].get<int>(), 4) << again;
+  EXPECT_EQ(test::ReadFile(image_target_), disk);
+  // Opened up to others (or planted by them): refused, not written into.
+  ASSERT_EQ(::chmod(image_target_.c_str(), 0644), 0);
+  auto open = Migrate({"sync", "app"});
+  EXPECT_EQ(open.exit_code, 1);
+  EXPECT_NE(open.err.find("refusing to write a disk image into it"), std::string::npos) << open.err;
+  // A FIFO in its place is refused at once, never opened.
+  std::filesystem::remove(image_target_);
+  ASSERT_EQ(::mkfifo(image_target_.c_str(), 0600), 0);
+  auto fifo = Migrate({"sync", "app"});
+  EXPECT_EQ(fifo.exit_code, 1);
+  EXPECT_NE(fifo.err.find("is not a regular file"), std::string::npos) << fifo.err;
+}
+
+TEST_F(MigrateTest, HardLinksStayLinkedAndReplacedDirectoriesConverge) {
+  for (const char* d : {"/a", "/b", "/gone/deep"}) std::filesystem::create_directories(src_ + d);
+  test::WriteFile(src_ + "/a/x", test::RandomBytes(70000, 1));
+  test::WriteFile(src_ + "/b/other", "b");
+  ASSERT_EQ(::link((src_ + "/a/x").c_str(), (src_ + "/b/y").c_str()), 0);
+  test::WriteFile(src_ + "/gone/deep/file", "d");
+  WritePlan("");
+  ASSERT_EQ(Migrate({"sync", "app"}).exit_code, 0);
+  EXPECT_EQ(TargetDiffers(), std::vector<std::string>{});
+  // Only b changes: a (holding the group's first member) is skipped, and
+  // b/y must still be the same file as a/x.
+  test::WriteFile(src_ + "/b/new", "n");
+  ASSERT_EQ(Migrate({"sync", "app"}).exit_code, 0);
+  EXPECT_EQ(TargetDiffers(), std::vector<std::string>{});
+  // A third link, and a directory that became a file.
+  std::filesystem::create_directories(src_ + "/c");
+  ASSERT_EQ(::link((src_ + "/a/x").c_str(), (src_ + "/c/z").c_str()), 0);
+  std::filesystem::remove_all(src_ + "/gone");
+  test::WriteFile(src_ + "/gone", "now a file");
+  auto sync = Migrate({"sync", "app"});
+  ASSERT_EQ(sync.exit_code, 0) << sync.err;
+  EXPECT_EQ(TargetDiffers(), std::vector<std::string>{});
+  auto cut = Migrate({"cutover", "app", "--ignore-window"});
+  EXPECT_EQ(cut.exit_code, 0) << cut.out << cut.err;
 }
 
 TEST_F(MigrateTest, ContinuousSyncFollowsTheSourceUntilStopped) {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,16 +60,35 @@ Result<std::vector<std::string>> ReadDirNames(int dirfd, const std::string& disp
   return names;
 }
 
-Status RemoveEntryAt(int dirfd, const std::string& name, const std::string& display) {
+namespace {
+
+// Deeper than any real tree; a planted deeper one is an error, not a
+// descriptor per level until the process runs out.
+constexpr int kMaxRemoveDepth = 256;
+
+Status RemoveEntryBelow(int dirfd, const std::string& name, const std::string& display, int depth) {
   if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) return Status::OK();
-  if (errno != EISDIR && errno != EPERM) return Status::FromErrno(errno, "remove " + display);
+  const int unlink_errno = errno;
+  struct stat st;
+  if ((unlink_errno != EISDIR && unlink_errno != EPERM) ||
+      ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+    return Status::FromErrno(unlink_errno, "remove " + display);
+  if (depth >= kMaxRemoveDepth)
+    return Status::InvalidArgument("remove " + display + ": nested more than " +
+                                   std::to_string(kMaxRemoveDepth) + " directories deep");
   ASSIGN_OR_RETURN(UniqueFd dir, OpenDirAt(dirfd, name, display));
   ASSIGN_OR_RETURN(std::vector<std::string> names, ReadDirNames(dir.get(), display));
   for (const std::string& child : names)
-    RETURN_IF_ERROR(RemoveEntryAt(dir.get(), child, JoinPath(display, child)));
+    RETURN_IF_ERROR(RemoveEntryBelow(dir.get(), child, JoinPath(display, child), depth + 1));
   if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
     return Status::FromErrno(errno, "remove directory " + display);
   return Status::OK();
+}
+
+}  // namespace
+
+Status RemoveEntryAt(int dirfd, const std::string& name, const std::string& display) {
+  return RemoveEntryBelow(dirfd, name, display, 0);
 }
 
 }  // namespace dr

@@ -27,7 +27,9 @@ Result<BlockRestoreResult> RestoreBlockSnapshot(Repository& repo, const Snapshot
     if (b.ok() && b->block_size == map.block_size) base = std::move(b->blocks);
   }
   ASSIGN_OR_RETURN(auto target,
-                   OpenBlockTarget(options.target, map.length, options.base_map.has_value()));
+                   OpenBlockTarget(options.target, map.length, options.update_existing_image));
+  // A target made just now holds nothing of the base.
+  if (target->starts_zeroed()) base.clear();
   ProgressCounters own;
   ProgressCounters* progress = options.progress ? options.progress : &own;
   progress->bytes_total = map.length;

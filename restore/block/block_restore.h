@@ -22,9 +22,11 @@ struct BlockRestoreOptions {
   ProgressCounters* progress = nullptr;
   // For a target that follows a source from sync to sync (drctl migrate):
   // the block map head of the snapshot last restored into it. Blocks equal
-  // to its are not written, and an existing image file is updated in place
-  // (without a base an existing image file is refused).
+  // to its are not written (unless the target had to be created).
   std::optional<Id> base_map;
+  // An existing image file is updated in place instead of refused (only one
+  // of ours: a regular file with one link, owned by us, mode 0600 or less).
+  bool update_existing_image = false;
 };
 
 struct BlockRestoreResult {

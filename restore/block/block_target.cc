@@ -12,6 +12,8 @@
 #include <rbd/librbd.hpp>
 
 #include "catalog/store/rados_store.h"
+#include "core/env/dir.h"
+#include "core/env/fd.h"
 #include "core/env/file_io.h"
 
 namespace dr {
@@ -133,6 +135,33 @@ class RbdTarget : public BlockTarget {
   bool created_ = false;
 };
 
+// The existing image file at `path` opened for writing, or an invalid
+// descriptor when there is none. Only a file this process could have made
+// is written: a FIFO is never opened (looked at through O_PATH first), and a
+// file with another link, another owner, or a mode that lets others read or
+// write is refused, since a local user may have planted it to receive a copy
+// of the disk.
+Result<UniqueFd> OpenOwnImage(const std::string& path) {
+  UniqueFd look(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!look.valid()) {
+    if (errno == ENOENT) return UniqueFd();
+    return Status::FromErrno(errno, "open image " + path);
+  }
+  struct stat st;
+  if (::fstat(look.get(), &st) != 0) return Status::FromErrno(errno, "stat image " + path);
+  if (!S_ISREG(st.st_mode))
+    return Status::InvalidArgument("image " + path +
+                                   " is not a regular file; refusing to write it");
+  if (st.st_nlink != 1 || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0)
+    return Status::PermissionDenied(
+        "image " + path +
+        " has another link, owner or a mode open to others; refusing to write a "
+        "disk image into it (remove it, and the next sync makes a new one)");
+  UniqueFd fd(::open(ProcFdPath(look.get()).c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open image " + path + " for writing");
+  return fd;
+}
+
 // An RBD image read back, to compare it with a snapshot.
 class RbdSource : public BlockSource {
  public:
@@ -218,18 +247,13 @@ Result<std::unique_ptr<BlockTarget>> OpenBlockTarget(const std::string& target, 
     return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, true, false));
   }
   if (update_existing_file) {
-    int fd = ::open(target.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-      struct stat ist;
-      if (::fstat(fd, &ist) != 0 || !S_ISREG(ist.st_mode) ||
-          ::ftruncate(fd, static_cast<off_t>(length)) != 0) {
-        int err = S_ISREG(ist.st_mode) ? errno : EINVAL;
-        ::close(fd);
-        return Status::FromErrno(err, "update image " + target + " in place");
-      }
-      return std::unique_ptr<BlockTarget>(new FdTarget(fd, target, false, false));
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenOwnImage(target));
+    if (fd.valid()) {
+      if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0)
+        return Status::FromErrno(errno,
+                                 "size " + target + " to " + std::to_string(length) + " bytes");
+      return std::unique_ptr<BlockTarget>(new FdTarget(fd.release(), target, false, false));
     }
-    if (errno != ENOENT) return Status::FromErrno(errno, "open image " + target);
   }
   int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 && errno == EEXIST)

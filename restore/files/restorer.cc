@@ -37,18 +37,23 @@ struct FileJob {
 };
 
 // Whether restoring `a` where the base restored `b` would leave the entry as
-// it is: the same content, and the same metadata a restore sets. Hard-linked
-// entries never are: their links are made from the walk.
+// it is: the same content, and the same metadata a restore sets. A hard-link
+// group counts as unchanged only with the same group and link count: any
+// change to a group changes every member's node (and so every directory
+// holding one), and then all its members are restored and linked from the
+// walk.
 bool RestoresAlike(const Node& a, const Node& b) {
   return a.type == b.type && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid &&
          a.user == b.user && a.group == b.group && a.mtime_ns == b.mtime_ns && a.size == b.size &&
          a.rdev == b.rdev && a.link_target == b.link_target && a.xattrs == b.xattrs &&
          a.content == b.content && a.digest == b.digest && a.subtree == b.subtree &&
-         a.hardlink_group == 0 && b.hardlink_group == 0;
+         a.hardlink_group == b.hardlink_group && (a.hardlink_group == 0 || a.nlink == b.nlink);
 }
 
 // The quick check rsync makes: the entry at `n.name` is of n's type and, for
-// a file, has n's size, mode and mtime (which a restore sets last).
+// a file, has n's size, mode and mtime (which a restore sets last); a
+// directory n's mtime, which moves when anything is added, removed or
+// renamed in it.
 bool TargetLooksLike(int dirfd, const Node& n) {
   struct stat st;
   if (::fstatat(dirfd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
@@ -58,7 +63,8 @@ bool TargetLooksLike(int dirfd, const Node& n) {
              (st.st_mode & 07777) == n.mode &&
              int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec == n.mtime_ns;
     case NodeType::kDir:
-      return S_ISDIR(st.st_mode);
+      return S_ISDIR(st.st_mode) &&
+             int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec == n.mtime_ns;
     case NodeType::kSymlink:
       return S_ISLNK(st.st_mode);
     case NodeType::kFifo:
@@ -249,6 +255,17 @@ bool RestoreRun::PrepareEntry(int dirfd, const Node& node, const std::string& pa
   if (::fstatat(dirfd, node.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return true;
   const bool is_dir = S_ISDIR(st.st_mode);
   if (node.type == NodeType::kDir && is_dir) return true;
+  if (is_dir && Mirrored(path)) {
+    // The source replaced a directory: so does the mirror.
+    Status s = RemoveEntryAt(dirfd, node.name, path);
+    if (!s.ok()) {
+      Error(s.message());
+      return false;
+    }
+    std::lock_guard l(mu_);
+    result_.entries_removed++;
+    return true;
+  }
   if (is_dir) {
     Error(path + ": a directory is in the way of the " + NodeTypeName(node.type) +
           " to restore; remove it or restore elsewhere");
@@ -338,8 +355,7 @@ Result<FileJob> RestoreRun::OpenFile(int dirfd, const Node& n, const Node* base,
                                      const std::string& path) {
   // A file the base restored and nobody touched since may change size in
   // place: WriteFile rewrites only the chunks that differ, then truncates.
-  const bool as_base = base && base->type == NodeType::kFile && base->hardlink_group == 0 &&
-                       TargetLooksLike(dirfd, *base);
+  const bool as_base = base && base->type == NodeType::kFile && TargetLooksLike(dirfd, *base);
   ASSIGN_OR_RETURN(UniqueFd fd,
                    OpenForUpdateInPlace(dirfd, n.name, n, as_base ? base->size : n.size, path));
   const bool existed = fd.valid();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <unordered_map>
 
 #include "catalog/live_node.h"
 #include "catalog/tree_walk.h"
@@ -54,6 +55,8 @@ class VerifyRun {
   std::string live_root_;
   PathSelection selection_;
   PathSelection sources_;  // the backed-up paths; their ancestors are only context
+  // Snapshot hard-link group -> the live (device, inode) of its first member.
+  std::unordered_map<uint64_t, std::pair<dev_t, ino_t>> link_groups_;
   ProgressCounters own_;
   ProgressCounters* progress_;
 };
@@ -108,6 +111,13 @@ void VerifyRun::CompareNode(int dirfd, const Node& n, const std::string& path) {
   }
   if (live.mtime_ns != n.mtime_ns && sources_.Selected(path)) Diff(path, "mtime");
   if (live.xattrs != n.xattrs) Diff(path, "extended attributes");
+  if (n.hardlink_group && n.type != NodeType::kDir) {
+    // Every member of a group is one inode here too.
+    const auto [first, fresh] =
+        link_groups_.try_emplace(n.hardlink_group, std::make_pair(st.st_dev, st.st_ino));
+    if (!fresh && first->second != std::make_pair(st.st_dev, st.st_ino))
+      Diff(path, "hard link: not the same file as the other members of its group");
+  }
   switch (n.type) {
     case NodeType::kFile: {
       progress_->files++;

@@ -361,7 +361,8 @@ void AddMigrateCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   sync->add_option("--wave", f->wave, "every system of this wave");
   sync->add_flag("--continuous", f->continuous, "keep syncing until interrupted");
   sync->add_option("--interval", f->interval, "time between continuous rounds (default 5m)");
-  sync->add_option("--hook-timeout", f->hook_timeout_s, "seconds a hook may run (default 600)");
+  sync->add_option("--hook-timeout", f->hook_timeout_s, "seconds a hook may run (default 600)")
+      ->check(CLI::Range(1.0, 86400.0));
   sync->callback([&g, run, f] { *run = [&g, f] { return RunSync(g, *f); }; });
 
   auto* status = cmd->add_subcommand(
@@ -376,7 +377,8 @@ void AddMigrateCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       "roll back at the source if a step fails");
   cutover->add_option("system", f->system, "the system to cut over")->required();
   cutover->add_flag("--ignore-window", f->ignore_window, "cut over outside the plan's window");
-  cutover->add_option("--hook-timeout", f->hook_timeout_s, "seconds a hook may run (default 600)");
+  cutover->add_option("--hook-timeout", f->hook_timeout_s, "seconds a hook may run (default 600)")
+      ->check(CLI::Range(1.0, 86400.0));
   cutover->callback([&g, run, f] { *run = [&g, f] { return RunCutover(g, *f); }; });
 
   auto* report = cmd->add_subcommand(
