@@ -346,7 +346,7 @@ TEST_F(MigrateTest, BadPlansAndBusySystemsAreRefusedWithOneLine) {
       dir_ / "cutover.log");
   ASSERT_TRUE(test::WaitFor(10, [&] {
     return std::filesystem::exists(state_ + "/app.lock") &&
-           test::ReadFile(state_ + "/app.lock").size() > 0;
+           test::ReadFile(state_ + "/app.lock").find("cutover") != std::string::npos;
   }));
   auto busy = Migrate({"sync", "app"});
   EXPECT_EQ(busy.exit_code, 1);

@@ -4,13 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "catalog/live_node.h"
 #include "catalog/tree_walk.h"
+#include "core/bounded_queue.h"
 #include "core/env/dir.h"
 #include "core/env/fd.h"
 #include "core/env/file_io.h"
@@ -20,6 +25,17 @@
 namespace dr {
 
 namespace {
+
+// Files opened by the walker and waiting for a hashing thread.
+constexpr size_t kMaxQueuedFiles = 256;
+
+// A file whose content is still to be compared, opened by the walker.
+struct DigestJob {
+  UniqueFd fd;
+  std::string path;
+  Id expected;
+  uint64_t seq;  // where its difference sorts among the walker's
+};
 
 class VerifyRun {
  public:
@@ -36,14 +52,33 @@ class VerifyRun {
     while (live_root_.size() > 1 && live_root_.back() == '/') live_root_.pop_back();
   }
 
-  void CompareDir(int dirfd, const Tree& tree, const std::string& path, bool whole);
+  // Compares the tree with the live directory `dirfd`: the walk here, file
+  // contents hashed by one thread per core as it goes.
+  void Run(int dirfd, const Tree& tree, bool whole) {
+    const int n = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+    std::vector<std::thread> hashers;
+    for (int i = 0; i < n; ++i) hashers.emplace_back([this] { Hasher(); });
+    CompareDir(dirfd, tree, "/", whole);
+    jobs_.Close();
+    for (auto& t : hashers) t.join();
+    std::sort(diffs_.begin(), diffs_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [seq, d] : diffs_) result.differences.push_back(std::move(d));
+    result.bytes_checked = bytes_checked_;
+  }
   VerifyResult result;
 
  private:
+  void CompareDir(int dirfd, const Tree& tree, const std::string& path, bool whole);
   void CompareNode(int dirfd, const Node& n, const std::string& path);
-  Result<Id> DigestOf(int dirfd, const std::string& name, const std::string& path);
+  void Hasher();
+  Result<Id> DigestOf(int fd, const std::string& path, std::string& buf);
   void Diff(const std::string& path, std::string what) {
-    result.differences.push_back({path, std::move(what)});
+    DiffAt(next_seq_++, path, std::move(what));
+  }
+  void DiffAt(uint64_t seq, const std::string& path, std::string what) {
+    std::lock_guard l(diffs_mu_);
+    diffs_.emplace_back(seq, Difference{path, std::move(what)});
   }
 
   std::string LivePath(const std::string& path) const {
@@ -51,8 +86,12 @@ class VerifyRun {
   }
 
   Repository& repo_;
-  std::string read_buffer_ = std::string(1 << 20, '\0');
   std::string live_root_;
+  BoundedQueue<DigestJob> jobs_{kMaxQueuedFiles};
+  uint64_t next_seq_ = 0;  // walker only
+  std::mutex diffs_mu_;
+  std::vector<std::pair<uint64_t, Difference>> diffs_;  // GUARDED_BY(diffs_mu_)
+  std::atomic<uint64_t> bytes_checked_{0};
   PathSelection selection_;
   PathSelection sources_;  // the backed-up paths; their ancestors are only context
   // Snapshot hard-link group -> the live (device, inode) of its first member.
@@ -61,21 +100,30 @@ class VerifyRun {
   ProgressCounters* progress_;
 };
 
-Result<Id> VerifyRun::DigestOf(int dirfd, const std::string& name, const std::string& path) {
-  UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+void VerifyRun::Hasher() {
+  std::string buf(1 << 20, '\0');
+  while (auto job = jobs_.Pop()) {
+    auto d = DigestOf(job->fd.get(), job->path, buf);
+    if (!d.ok()) {
+      DiffAt(job->seq, job->path, "unreadable: " + d.status().message());
+    } else if (*d != job->expected) {
+      DiffAt(job->seq, job->path, "content");
+    }
+  }
+}
+
+Result<Id> VerifyRun::DigestOf(int fd, const std::string& path, std::string& buf) {
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   StreamDigest digest(repo_.hasher());
-  std::string& buf = read_buffer_;
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "read " + path);
     }
     if (n == 0) break;
     digest.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-    result.bytes_checked += static_cast<uint64_t>(n);
+    bytes_checked_ += static_cast<uint64_t>(n);
     progress_->bytes_done += static_cast<uint64_t>(n);
   }
   return digest.Finish();
@@ -127,12 +175,12 @@ void VerifyRun::CompareNode(int dirfd, const Node& n, const std::string& path) {
                        std::to_string(live.size) + " here");
         break;
       }
-      auto d = DigestOf(dirfd, n.name, path);
-      if (!d.ok()) {
-        Diff(path, "unreadable: " + d.status().message());
-      } else if (*d != n.digest) {
-        Diff(path, "content");
+      UniqueFd fd(::openat(dirfd, n.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd.valid()) {
+        Diff(path, "unreadable: " + Status::FromErrno(errno, "open " + path).message());
+        break;
       }
+      jobs_.Push(DigestJob{std::move(fd), path, n.digest, next_seq_++}, 1);
       break;
     }
     case NodeType::kSymlink:
@@ -196,7 +244,7 @@ Result<VerifyResult> VerifyAgainst(Repository& repo, const Snapshot& snapshot,
   VerifyRun run(repo, snapshot, live_root, include_paths, progress);
   // Only the snapshot's own paths are compared at the top: "/" of a snapshot
   // of /home/ann holds just "home", and the live root holds much more.
-  run.CompareDir(fd.get(), root, "/", PathSelection(snapshot.paths).everything());
+  run.Run(fd.get(), root, PathSelection(snapshot.paths).everything());
   run.result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return run.result;
