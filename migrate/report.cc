@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/html.h"
 #include "core/timefmt.h"
 
 namespace dr {
@@ -9,32 +10,6 @@ namespace dr {
 namespace {
 
 std::string TimeOrEmpty(int64_t ns) { return ns ? FormatRfc3339Utc(ns) : ""; }
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string Text(const nlohmann::json& j) {
   if (j.is_string()) return j.get<std::string>();
@@ -98,12 +73,13 @@ nlohmann::json MigrationReportJson(const MigrationPlan& plan,
 std::string MigrationReportHtml(const nlohmann::json& r) {
   std::string h =
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Migration " +
-      Escape(Text(r["migration"])) +
+      HtmlEscape(Text(r["migration"])) +
       "</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
       "td,th{border:1px solid #999;padding:4px 8px;text-align:left}th{background:#eee}"
       ".ok{color:#070}.bad{color:#b00;font-weight:bold}</style></head><body>\n<h1>Migration " +
-      Escape(Text(r["migration"])) + "</h1>\n<p>Plan " + Escape(Text(r["plan"])) + ", repository " +
-      Escape(Text(r["repository"])) + ", report generated " + Escape(Text(r["generated"])) +
+      HtmlEscape(Text(r["migration"])) + "</h1>\n<p>Plan " + HtmlEscape(Text(r["plan"])) +
+      ", repository " + HtmlEscape(Text(r["repository"])) + ", report generated " +
+      HtmlEscape(Text(r["generated"])) +
       ".</p>\n<table>\n<tr><th>System</th><th>Department</th><th>Cloud</th><th>Wave</th>"
       "<th>Phase</th><th>Syncs</th><th>Data moved</th><th>Written at target</th>"
       "<th>Downtime</th><th>Verification</th><th>Failed step</th></tr>\n";
@@ -115,20 +91,22 @@ std::string MigrationReportHtml(const nlohmann::json& r) {
       if (c["verified"].get<bool>()) {
         verified = "<span class=\"ok\">identical</span>";
       } else if (c["steps_s"].contains("verify")) {
-        verified = "<span class=\"bad\">" + Escape(Text(c["differences"])) + " differences</span>";
+        verified =
+            "<span class=\"bad\">" + HtmlEscape(Text(c["differences"])) + " differences</span>";
       } else {
         verified = "not reached";
       }
       if (!c["failed_step"].get<std::string>().empty())
-        failed = "<span class=\"bad\">" + Escape(Text(c["failed_step"])) +
-                 "</span>: " + Escape(Text(c["error"])) +
+        failed = "<span class=\"bad\">" + HtmlEscape(Text(c["failed_step"])) +
+                 "</span>: " + HtmlEscape(Text(c["error"])) +
                  (c["rolled_back"].get<bool>() ? " (rolled back)" : "");
     }
-    h += "<tr><td>" + Escape(Text(s["system"])) + "</td><td>" + Escape(Text(s["department"])) +
-         "</td><td>" + Escape(Text(s["cloud"])) + "</td><td>" + Escape(Text(s["wave"])) +
-         "</td><td>" + Escape(Text(s["phase"])) + "</td><td>" + Escape(Text(s["syncs"])) +
-         "</td><td>" + Escape(HumanBytes(s["bytes_moved"].get<double>())) + "</td><td>" +
-         Escape(HumanBytes(s["bytes_written"].get<double>())) + "</td><td>" + downtime +
+    h += "<tr><td>" + HtmlEscape(Text(s["system"])) + "</td><td>" +
+         HtmlEscape(Text(s["department"])) + "</td><td>" + HtmlEscape(Text(s["cloud"])) +
+         "</td><td>" + HtmlEscape(Text(s["wave"])) + "</td><td>" + HtmlEscape(Text(s["phase"])) +
+         "</td><td>" + HtmlEscape(Text(s["syncs"])) + "</td><td>" +
+         HtmlEscape(HumanBytes(s["bytes_moved"].get<double>())) + "</td><td>" +
+         HtmlEscape(HumanBytes(s["bytes_written"].get<double>())) + "</td><td>" + downtime +
          "</td><td>" + verified + "</td><td>" + failed + "</td></tr>\n";
   }
   h += "</table>\n</body></html>\n";

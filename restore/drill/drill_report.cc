@@ -3,37 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/html.h"
 #include "core/timefmt.h"
 
 namespace dr {
 namespace {
-
-std::string Html(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string Seconds(double s) {
   char buf[32];
@@ -42,7 +16,7 @@ std::string Seconds(double s) {
 }
 
 std::string Row(const std::string& name, const std::string& value) {
-  return "<tr><th>" + Html(name) + "</th><td>" + Html(value) + "</td></tr>\n";
+  return "<tr><th>" + HtmlEscape(name) + "</th><td>" + HtmlEscape(value) + "</td></tr>\n";
 }
 
 std::string Objective(const std::optional<int64_t>& objective) {
@@ -59,7 +33,7 @@ std::string PhaseChart(const DrillReport& r) {
   int y = 2;
   for (const DrillPhase& p : r.phases) {
     const int w = std::max(1, static_cast<int>(width * p.seconds / total));
-    svg += "<text x='0' y='" + std::to_string(y + 16) + "'>" + Html(p.name) + "</text>";
+    svg += "<text x='0' y='" + std::to_string(y + 16) + "'>" + HtmlEscape(p.name) + "</text>";
     svg += "<rect x='" + std::to_string(label) + "' y='" + std::to_string(y) + "' width='" +
            std::to_string(w) + "' height='" + std::to_string(bar) + "' fill='#3b6ea5'/>";
     svg += "<text x='" + std::to_string(label + w + 6) + "' y='" + std::to_string(y + 16) + "'>" +
@@ -122,7 +96,7 @@ nlohmann::json DrillReportJson(const DrillReport& r) {
 std::string DrillReportHtml(const DrillReport& r) {
   std::string h =
       "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>\n<title>Recovery drill " +
-      Html(r.drill_id.substr(0, 8)) + (r.passed ? " passed" : " FAILED") +
+      HtmlEscape(r.drill_id.substr(0, 8)) + (r.passed ? " passed" : " FAILED") +
       "</title>\n<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
       "table{border-collapse:collapse;margin:1em 0}th,td{text-align:left;padding:.25em .8em;"
       "border-bottom:1px solid #ddd;vertical-align:top}pre{background:#f4f4f4;padding:.6em;"
@@ -130,7 +104,7 @@ std::string DrillReportHtml(const DrillReport& r) {
       "svg text{font:13px sans-serif}</style></head><body>\n";
   h += "<h1>Recovery drill: <span class='" +
        std::string(r.passed ? "pass'>PASSED" : "fail'>FAILED") + "</span></h1>\n<ul>";
-  for (const std::string& v : r.verdict) h += "<li>" + Html(v) + "</li>";
+  for (const std::string& v : r.verdict) h += "<li>" + HtmlEscape(v) + "</li>";
   h += "</ul>\n<h2>Recovery point</h2>\n<table>\n";
   h += Row("Snapshot", r.snapshot_id) + Row("Taken", FormatRfc3339Utc(r.snapshot_time_ns)) +
        Row("Host", r.snapshot_host) + Row("Kind", r.kind) + Row("Policy", r.policy);
@@ -160,16 +134,17 @@ std::string DrillReportHtml(const DrillReport& r) {
        Row("Problems", std::to_string(r.problem_count)) + "</table>\n";
   if (!r.problems.empty()) {
     h += "<pre>";
-    for (const auto& p : r.problems) h += Html(p) + "\n";
+    for (const auto& p : r.problems) h += HtmlEscape(p) + "\n";
     h += "</pre>\n";
   }
   h += "<h2>Checks</h2>\n";
   if (r.checks.empty()) h += "<p>No checks were named.</p>\n";
   for (const DrillCheckResult& c : r.checks) {
     h += "<h3 class='" + std::string(c.exit_code == 0 ? "pass" : "fail") + "'>" +
-         (c.exit_code == 0 ? "passed" : "FAILED") + ": <code>" + Html(c.command) + "</code></h3>\n";
+         (c.exit_code == 0 ? "passed" : "FAILED") + ": <code>" + HtmlEscape(c.command) +
+         "</code></h3>\n";
     h += "<p>exit " + std::to_string(c.exit_code) + (c.timed_out ? " (timed out)" : "") + ", " +
-         Seconds(c.seconds) + "</p>\n<pre>" + Html(c.output) + "</pre>\n";
+         Seconds(c.seconds) + "</p>\n<pre>" + HtmlEscape(c.output) + "</pre>\n";
   }
   h += "<h2>Drill</h2>\n<table>\n" + Row("Drill id", r.drill_id) +
        Row("Started", FormatRfc3339Utc(r.started_ns)) +
