@@ -355,14 +355,17 @@ void AddMigrateCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   plan->add_subcommand("show", "the waves and systems, with their sizes where known")
       ->callback([&g, run, f] { *run = [&g, f] { return RunPlanShow(*f, g); }; });
 
+  auto add_hook_timeout = [f](CLI::App* c) {
+    c->add_option("--hook-timeout", f->hook_timeout_s, "seconds a hook may run (default 600)")
+        ->check(CLI::Range(1.0, 86400.0));
+  };
   auto* sync = cmd->add_subcommand(
       "sync", "capture the sources and apply what changed to the targets (the first sync: all)");
   sync->add_option("system", f->system, "the system to sync");
   sync->add_option("--wave", f->wave, "every system of this wave");
   sync->add_flag("--continuous", f->continuous, "keep syncing until interrupted");
   sync->add_option("--interval", f->interval, "time between continuous rounds (default 5m)");
-  sync->add_option("--hook-timeout", f->hook_timeout_s, "seconds a hook may run (default 600)")
-      ->check(CLI::Range(1.0, 86400.0));
+  add_hook_timeout(sync);
   sync->callback([&g, run, f] { *run = [&g, f] { return RunSync(g, *f); }; });
 
   auto* status = cmd->add_subcommand(
@@ -377,8 +380,7 @@ void AddMigrateCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       "roll back at the source if a step fails");
   cutover->add_option("system", f->system, "the system to cut over")->required();
   cutover->add_flag("--ignore-window", f->ignore_window, "cut over outside the plan's window");
-  cutover->add_option("--hook-timeout", f->hook_timeout_s, "seconds a hook may run (default 600)")
-      ->check(CLI::Range(1.0, 86400.0));
+  add_hook_timeout(cutover);
   cutover->callback([&g, run, f] { *run = [&g, f] { return RunCutover(g, *f); }; });
 
   auto* report = cmd->add_subcommand(
