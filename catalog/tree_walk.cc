@@ -9,6 +9,10 @@ std::string Join(const std::string& dir, const std::string& name) {
 }  // namespace
 
 Result<Node> FindNode(Repository& repo, const Id& root, const std::string& path) {
+  return FindNode([&repo](const Id& id) { return repo.LoadTree(id); }, root, path);
+}
+
+Result<Node> FindNode(const TreeLoader& load_tree, const Id& root, const std::string& path) {
   Node node;
   node.type = NodeType::kDir;
   node.name = "/";
@@ -25,7 +29,7 @@ Result<Node> FindNode(Repository& repo, const Id& root, const std::string& path)
     if (node.type != NodeType::kDir) {
       return Status::NotFound(path + ": not in the snapshot (" + so_far + " is not a directory)");
     }
-    ASSIGN_OR_RETURN(Tree tree, repo.LoadTree(node.subtree));
+    ASSIGN_OR_RETURN(Tree tree, load_tree(node.subtree));
     const Node* child = tree.Find(part);
     if (!child) {
       return Status::NotFound(path + ": not in the snapshot" +

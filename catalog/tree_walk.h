@@ -12,6 +12,10 @@ namespace dr {
 // The node at absolute `path` ("/" gives a directory node whose subtree is
 // `root`). NotFound names the missing path.
 Result<Node> FindNode(Repository& repo, const Id& root, const std::string& path);
+// The same, loading trees with `load_tree` (a backup target reads its
+// parent's trees without opening the repository).
+using TreeLoader = std::function<Result<Tree>(const Id&)>;
+Result<Node> FindNode(const TreeLoader& load_tree, const Id& root, const std::string& path);
 
 // Calls fn(path, node) for every node below the directory tree `tree`
 // (whose own path is `path`), parents before children, names in order.

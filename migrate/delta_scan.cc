@@ -13,7 +13,7 @@ namespace {
 
 class DeltaScan {
  public:
-  DeltaScan(Repository& repo, SourceDelta* out) : repo_(repo), out_(out) {}
+  DeltaScan(BackupTarget& target, SourceDelta* out) : target_(target), out_(out) {}
 
   // The live directory `fd` against the snapshot directory `tree` (none:
   // everything below is new).
@@ -52,14 +52,14 @@ class DeltaScan {
     if (!sub.ok()) return;
     std::optional<Tree> tree;
     if (was) {
-      auto t = repo_.LoadTree(was->subtree);
+      auto t = target_.LoadTree(was->subtree);
       if (t.ok()) tree = std::move(t).value();
     }
     Dir(sub->get(), tree ? &*tree : nullptr, path);
   }
 
  private:
-  Repository& repo_;
+  BackupTarget& target_;
   SourceDelta* out_;
 };
 
@@ -69,11 +69,14 @@ Result<SourceDelta> ScanDelta(MigrationContext& ctx, const MigrationSystem& syst
                               const SystemState& state) {
   SourceDelta d;
   if (!system.HasFiles() || state.applied_snapshot.empty()) return d;
-  auto snap = ctx.repo.FindSnapshot(state.applied_snapshot);
+  // What the last sync captured, read as a capture reads its parent.
+  ASSIGN_OR_RETURN(std::shared_ptr<BackupTarget> target, ctx.open_target());
+  auto snap = target->FindSnapshot(state.applied_snapshot);
   if (!snap.ok()) return d;
-  DeltaScan scan(ctx.repo, &d);
+  DeltaScan scan(*target, &d);
+  const TreeLoader load = [&target](const Id& id) { return target->LoadTree(id); };
   for (const std::string& path : system.paths) {
-    auto was = FindNode(ctx.repo, snap->tree, path);
+    auto was = FindNode(load, snap->tree, path);
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) {
       if (was.ok()) ++d.entries_gone;

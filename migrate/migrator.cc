@@ -5,190 +5,32 @@
 #include "core/crash_point.h"
 #include "core/timefmt.h"
 #include "migrate/hook_runner.h"
-#include "replicator/capture/backup.h"
-#include "replicator/capture/backup_target.h"
-#include "replicator/capture/block_backup.h"
+#include "migrate/sync_steps.h"
 #include "restore/block/block_restore.h"
-#include "restore/files/restorer.h"
 #include "restore/files/verifier.h"
 
 namespace dr {
 
+using namespace migrate_steps;
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-void Log(const MigrationContext& ctx, const std::string& line) {
-  if (ctx.log) ctx.log(line);
-}
-
-// The snapshot with id `hex`, when the repository still has it.
-std::optional<Snapshot> SnapshotById(Repository& repo, const std::string& hex) {
-  if (hex.empty()) return std::nullopt;
-  auto s = repo.FindSnapshot(hex);
-  if (!s.ok() || s->id.Hex() != hex) return std::nullopt;
-  return std::move(s).value();
-}
-
-std::vector<std::string> Tags(const MigrationContext& ctx, const MigrationSystem& sys) {
-  return {"migrate:" + ctx.plan.name, "system:" + sys.name};
-}
-
-// Makes the target directory hold `snap`: with a base, only what changed
-// since it; without, everything compared (and what the snapshot lacks
-// removed) in every directory.
-Status ApplyFiles(MigrationContext& ctx, const MigrationSystem& sys, const Snapshot& snap,
-                  const std::optional<Snapshot>& base, SyncRecord& rec) {
-  RestoreOptions ro;
-  ro.target = sys.directory;
-  // A file the capture could not read is missing from a partial snapshot:
-  // it stays at the target rather than being removed.
-  ro.mirror = !snap.partial;
-  ro.progress = ctx.progress;
-  if (base) ro.base_tree = base->tree;
-  ASSIGN_OR_RETURN(RestoreResult r, RestoreSnapshot(ctx.repo, snap, ro));
-  if (!r.errors.empty())
-    return Status::IOError("apply to " + sys.directory + ": " + std::to_string(r.errors.size()) +
-                           " entries could not be applied; the first: " + r.errors.front());
-  rec.bytes_written += r.bytes_written;
-  rec.entries_removed += r.entries_removed;
-  Log(ctx, "applied to " + sys.directory + ": wrote " +
-               HumanBytes(static_cast<double>(r.bytes_written)) + ", " +
-               std::to_string(r.files_unchanged) + " files unchanged, " +
-               std::to_string(r.entries_removed) + " entries removed");
-  return Status::OK();
-}
-
-// The same for the block target: with a base only the blocks that differ
-// from it; without, every block.
-Status ApplyBlock(MigrationContext& ctx, const MigrationSystem& sys, const Snapshot& snap,
-                  const std::optional<Snapshot>& base, SyncRecord& rec) {
-  BlockRestoreOptions ro;
-  ro.target = sys.BlockTarget();
-  ro.progress = ctx.progress;
-  ro.update_existing_image = true;  // an earlier sync's, even one killed before it was recorded
-  if (base) ro.base_map = base->tree;
-  ASSIGN_OR_RETURN(BlockRestoreResult r, RestoreBlockSnapshot(ctx.repo, snap, ro));
-  rec.bytes_written += r.bytes_written;
-  rec.blocks_written += r.blocks_written;
-  Log(ctx, "applied to " + ro.target + ": " + std::to_string(r.blocks_written) +
-               " blocks written, " + std::to_string(r.blocks_unchanged) + " unchanged");
-  return Status::OK();
-}
-
-// Recorded before an apply starts, cleared when the sync is recorded.
-Status MarkApplyPending(MigrationContext& ctx, SystemState& state) {
-  if (state.apply_pending) return Status::OK();
-  state.apply_pending = true;
-  return ctx.states.Save(state);
-}
-
-// Captures and applies the file sources; fills `rec`, moves the state's
-// applied snapshot on.
-Status SyncFiles(MigrationContext& ctx, const MigrationSystem& sys, SystemState& state,
-                 bool take_base, SyncRecord& rec) {
-  BackupOptions o;
-  o.paths = sys.paths;
-  o.tags = Tags(ctx, sys);
-  if (!state.applied_snapshot.empty()) o.parent = state.applied_snapshot;
-  o.progress = ctx.progress;
-  auto t = Clock::now();
-  auto backup = RunBackup(ctx.repo, o);
-  if (!backup.ok() && o.parent) {
-    // The parent may have been forgotten meanwhile: compare with nothing.
-    o.parent.reset();
-    backup = RunBackup(ctx.repo, o);
-  }
-  if (!backup.ok()) return backup.status().WithContext("capture");
-  rec.capture_s += SecondsSince(t);
-  const Snapshot& snap = backup->snapshot;
-  if (snap.partial) {
-    const std::string first = backup->warnings.empty() ? "" : ": " + backup->warnings.front();
-    if (rec.final)
-      return Status::IOError("the final sync could not read every file (" +
-                             std::to_string(backup->warnings.size()) + " problems)" + first);
-    Log(ctx, "warning: sync snapshot " + snap.ShortId() + " is partial" + first);
-  }
-  rec.snapshot = snap.id.Hex();
-  rec.bytes_total += snap.stats.bytes_total;
-  rec.bytes_read += snap.stats.bytes_read;
-  rec.bytes_added += snap.stats.bytes_added;
-  rec.files_changed = snap.stats.files_changed;
-  rec.files_new = snap.stats.files_new;
-  Log(ctx, "captured " + snap.ShortId() + ": " + std::to_string(snap.stats.files_new) + " new, " +
-               std::to_string(snap.stats.files_changed) + " changed files, " +
-               HumanBytes(static_cast<double>(snap.stats.bytes_added)) + " new data");
-
-  std::optional<Snapshot> base;
-  if (take_base) base = SnapshotById(ctx.repo, state.applied_snapshot);
-  CrashPoint("migrate-captured");
-  RETURN_IF_ERROR(MarkApplyPending(ctx, state));
-  t = Clock::now();
-  RETURN_IF_ERROR(ApplyFiles(ctx, sys, snap, base, rec));
-  CrashPoint("migrate-applied");
-  rec.apply_s += SecondsSince(t);
-  state.applied_snapshot = rec.snapshot;
-  return Status::OK();
-}
-
-Status SyncBlock(MigrationContext& ctx, const MigrationSystem& sys, SystemState& state,
-                 bool take_base, SyncRecord& rec) {
-  BlockBackupOptions o;
-  o.source = sys.BlockSource();
-  o.tags = Tags(ctx, sys);
-  if (!state.applied_block_snapshot.empty()) o.parent = state.applied_block_snapshot;
-  o.progress = ctx.progress;
-  auto t = Clock::now();
-  auto target = MakeRepositoryTarget(ctx.repo, 0);
-  auto backup = RunBlockBackup(*target, o);
-  if (!backup.ok() && o.parent) {
-    o.parent.reset();
-    backup = RunBlockBackup(*target, o);
-  }
-  if (!backup.ok()) return backup.status().WithContext("capture " + o.source);
-  rec.capture_s += SecondsSince(t);
-  const Snapshot& snap = backup->snapshot;
-  rec.block_snapshot = snap.id.Hex();
-  rec.bytes_total += snap.stats.bytes_total;
-  rec.bytes_read += snap.stats.bytes_read;
-  rec.bytes_added += snap.stats.bytes_added;
-
-  std::optional<Snapshot> base;
-  if (take_base) base = SnapshotById(ctx.repo, state.applied_block_snapshot);
-  t = Clock::now();
-  RETURN_IF_ERROR(MarkApplyPending(ctx, state));
-  RETURN_IF_ERROR(ApplyBlock(ctx, sys, snap, base, rec));
-  rec.apply_s += SecondsSince(t);
-  state.applied_block_snapshot = rec.block_snapshot;
-  return Status::OK();
-}
-
-// One capture-and-apply of every source, recorded in `state` (saved).
+// One capture-and-apply of every source, here.
 Result<SyncRecord> SyncOnce(MigrationContext& ctx, const MigrationSystem& sys, SystemState& state,
                             bool final) {
   SyncRecord rec;
   rec.final = final;
   rec.started_ns = NowUnixNs();
-  // A sync interrupted while applying may have left any mix of two
-  // snapshots in the targets: then nothing is taken for granted this time.
-  const bool take_base = !state.apply_pending;
-  if (sys.HasFiles()) RETURN_IF_ERROR(SyncFiles(ctx, sys, state, take_base, rec));
-  if (sys.HasBlock()) RETURN_IF_ERROR(SyncBlock(ctx, sys, state, take_base, rec));
-  CrashPoint("migrate-synced");
-  rec.finished_ns = NowUnixNs();
-  state.apply_pending = false;
-  state.syncs.push_back(rec);
-  RETURN_IF_ERROR(ctx.states.Save(state));
-  return rec;
+  ASSIGN_OR_RETURN(Captured c, CaptureSources(ctx, sys, state, "", rec));
+  CrashPoint("migrate-captured");
+  RETURN_IF_ERROR(ApplyCaptured(ctx, sys, state, c, rec));
+  return RecordSync(ctx, state, std::move(rec));
 }
 
 // The environment every hook gets.
 std::vector<std::pair<std::string, std::string>> HookEnv(const MigrationContext& ctx,
-                                                         const MigrationSystem& sys) {
+                                                         const MigrationSystem& sys,
+                                                         const std::string& cutover_token) {
   std::string sources;
   for (const auto& p : sys.paths) sources += (sources.empty() ? "" : " ") + p;
   if (sys.HasBlock()) sources += (sources.empty() ? "" : " ") + sys.BlockSource();
@@ -198,7 +40,9 @@ std::vector<std::pair<std::string, std::string>> HookEnv(const MigrationContext&
           {"DR_CLOUD", sys.cloud},
           {"DR_SOURCES", sources},
           {"DR_TARGET_DIRECTORY", sys.directory},
-          {"DR_TARGET_BLOCK", sys.BlockTarget()}};
+          {"DR_TARGET_BLOCK", sys.BlockTarget()},
+          {"DR_SOURCE_AGENT", sys.source_agent},
+          {"DR_CUTOVER_TOKEN", cutover_token}};
 }
 
 // Compares the targets with the final sync's snapshots, bit for bit.
@@ -206,19 +50,19 @@ Result<uint64_t> VerifyTargets(MigrationContext& ctx, const MigrationSystem& sys
                                const SyncRecord& rec) {
   uint64_t differences = 0;
   if (sys.HasFiles()) {
-    auto snap = SnapshotById(ctx.repo, rec.snapshot);
+    auto snap = SnapshotById(*ctx.repo, rec.snapshot);
     if (!snap) return Status::NotFound("snapshot " + rec.snapshot + " of the final sync");
     ASSIGN_OR_RETURN(VerifyResult v,
-                     VerifyAgainst(ctx.repo, *snap, sys.directory, {}, ctx.progress));
+                     VerifyAgainst(*ctx.repo, *snap, sys.directory, {}, ctx.progress));
     for (size_t i = 0; i < v.differences.size() && i < 5; ++i)
       Log(ctx, "differs: " + v.differences[i].path + " (" + v.differences[i].what + ")");
     differences += v.differences.size();
   }
   if (sys.HasBlock()) {
-    auto snap = SnapshotById(ctx.repo, rec.block_snapshot);
+    auto snap = SnapshotById(*ctx.repo, rec.block_snapshot);
     if (!snap) return Status::NotFound("snapshot " + rec.block_snapshot + " of the final sync");
     ASSIGN_OR_RETURN(BlockVerifyResult v,
-                     VerifyBlockTarget(ctx.repo, *snap, sys.BlockTarget(), ctx.progress));
+                     VerifyBlockTarget(*ctx.repo, *snap, sys.BlockTarget(), ctx.progress));
     differences += v.differing_count;
   }
   return differences;
@@ -228,12 +72,12 @@ Result<uint64_t> VerifyTargets(MigrationContext& ctx, const MigrationSystem& sys
 Status Repair(MigrationContext& ctx, const MigrationSystem& sys, const SyncRecord& final_sync) {
   SyncRecord scratch;
   if (sys.HasFiles()) {
-    auto snap = SnapshotById(ctx.repo, final_sync.snapshot);
+    auto snap = SnapshotById(*ctx.repo, final_sync.snapshot);
     if (!snap) return Status::NotFound("snapshot " + final_sync.snapshot + " of the final sync");
     RETURN_IF_ERROR(ApplyFiles(ctx, sys, *snap, std::nullopt, scratch));
   }
   if (sys.HasBlock()) {
-    auto snap = SnapshotById(ctx.repo, final_sync.block_snapshot);
+    auto snap = SnapshotById(*ctx.repo, final_sync.block_snapshot);
     if (!snap)
       return Status::NotFound("snapshot " + final_sync.block_snapshot + " of the final sync");
     RETURN_IF_ERROR(ApplyBlock(ctx, sys, *snap, std::nullopt, scratch));
@@ -244,17 +88,10 @@ Status Repair(MigrationContext& ctx, const MigrationSystem& sys, const SyncRecor
 }  // namespace
 
 Result<SyncRecord> SyncSystem(MigrationContext& ctx, const MigrationSystem& sys) {
+  RETURN_IF_ERROR(RequireRepository(ctx));
   ASSIGN_OR_RETURN(auto lock, ctx.states.LockSystem(sys.name, "sync"));
   ASSIGN_OR_RETURN(SystemState state, ctx.states.Load(sys.name));
-  if (state.phase == MigrationPhase::kCutOver)
-    return Status::InvalidArgument(
-        "system " + sys.name + " was cut over" +
-        (state.cutover ? " at " + FormatRfc3339Utc(state.cutover->finished_ns) : std::string()) +
-        "; its source is not synced any more");
-  if (state.phase == MigrationPhase::kCuttingOver)
-    return Status::InvalidArgument("a cutover of system " + sys.name +
-                                   " did not finish; run `drctl migrate cutover " + sys.name +
-                                   "` again to complete it or roll it back");
+  RETURN_IF_ERROR(CheckSyncable(ctx, sys, state));
   state.phase = MigrationPhase::kSyncing;
   state.error.clear();
   auto rec = SyncOnce(ctx, sys, state, false);
@@ -271,6 +108,7 @@ Result<SyncRecord> SyncSystem(MigrationContext& ctx, const MigrationSystem& sys)
 
 Result<CutoverRecord> CutOverSystem(MigrationContext& ctx, const MigrationSystem& sys,
                                     const CutoverOptions& options) {
+  RETURN_IF_ERROR(RequireRepository(ctx));
   ASSIGN_OR_RETURN(auto lock, ctx.states.LockSystem(sys.name, "cutover"));
   ASSIGN_OR_RETURN(SystemState state, ctx.states.Load(sys.name));
   if (state.phase == MigrationPhase::kCutOver && state.cutover) return *state.cutover;
@@ -286,6 +124,7 @@ Result<CutoverRecord> CutOverSystem(MigrationContext& ctx, const MigrationSystem
   bool verified_before = false;
   if (resuming) {
     c.started_ns = state.cutover->started_ns;
+    c.token = state.cutover->token;
     for (const auto& [step, seconds] : state.cutover->steps)
       if (step == "verify") verified_before = true;
     if (verified_before) {
@@ -304,6 +143,9 @@ Result<CutoverRecord> CutOverSystem(MigrationContext& ctx, const MigrationSystem
           " (--ignore-window to cut over anyway)");
     c.started_ns = now;
   }
+  if (c.token.empty()) {
+    ASSIGN_OR_RETURN(c.token, NewCutoverToken());
+  }
   // From here on the state says "cutting over" until it ends one way or the
   // other, with every finished step in it.
   state.phase = MigrationPhase::kCuttingOver;
@@ -311,7 +153,7 @@ Result<CutoverRecord> CutOverSystem(MigrationContext& ctx, const MigrationSystem
   state.cutover = c;
   RETURN_IF_ERROR(ctx.states.Save(state));
 
-  const auto env = HookEnv(ctx, sys);
+  const auto env = HookEnv(ctx, sys, c.token);
   Status saved;
   auto step = [&](const std::string& name, const std::function<Status()>& run) {
     Log(ctx, name + "...");
@@ -341,7 +183,11 @@ Result<CutoverRecord> CutOverSystem(MigrationContext& ctx, const MigrationSystem
        step("sync",
             [&]() -> Status {
               CrashPoint("migrate-quiesced");
-              ASSIGN_OR_RETURN(final_sync, SyncOnce(ctx, sys, state, true));
+              if (ctx.remote_source) {
+                ASSIGN_OR_RETURN(final_sync, ApplyFinalCapture(ctx, sys, state, c.token));
+              } else {
+                ASSIGN_OR_RETURN(final_sync, SyncOnce(ctx, sys, state, true));
+              }
               return Status::OK();
             }) &&
        step("verify", [&]() -> Status {

@@ -8,22 +8,36 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "catalog/repository.h"
 #include "core/progress.h"
 #include "migrate/plan.h"
 #include "migrate/state.h"
+#include "replicator/capture/backup_target.h"
 
 namespace dr {
 
+// Where one capture goes: a fresh target each time, so its write statistics
+// are that capture's (a local repository's, or a vault session's).
+using CaptureTargetOpener = std::function<Result<std::shared_ptr<BackupTarget>>()>;
+
 struct MigrationContext {
-  Repository& repo;
+  // Applies, verifies and finds captures; null at a source host through a
+  // vault (its backup right reads no repository, and capturing needs none).
+  Repository* repo;
+  CaptureTargetOpener open_target;
   const MigrationPlan& plan;
   const MigrationStateStore& states;
   std::function<void(const std::string&)> log;  // one line per step; may be empty
   ProgressCounters* progress = nullptr;
   double hook_timeout_s = 600;
+  // Through vaults (dragent): this host is the target, and the source host's
+  // agent captures. A cutover then applies the final capture the quiesce
+  // hook had the source take, instead of capturing here.
+  bool remote_source = false;
 };
 
 // One sync of `system`: every source captured (only what changed since the
@@ -32,6 +46,37 @@ struct MigrationContext {
 // the image. Refused once the system is cut over, and while a cutover of it
 // is unfinished.
 Result<SyncRecord> SyncSystem(MigrationContext& ctx, const MigrationSystem& system);
+
+// Through vaults the two halves of a sync run on two hosts
+// (docs/migration.md, "Through vaults").
+//
+// The source half, on the source host (backup right): captures every source
+// into the vault tagged for the system, reading only what changed since the
+// last capture. Its state is kept under SourceStateKey(system). With a
+// `cutover_token` (the 32 hex digits a cutover gives its quiesce hook as
+// DR_CUTOVER_TOKEN) it is that cutover's final capture: tagged
+// cutover:TOKEN, and an error when any file could not be read.
+Result<SyncRecord> CaptureSystem(MigrationContext& ctx, const MigrationSystem& system,
+                                 const std::string& cutover_token);
+std::string SourceStateKey(const std::string& system);  // "SYSTEM@source"
+
+// The target half, on the cloud host (restore right): applies the newest
+// capture of the system that its source agent (the plan's source-agent)
+// wrote, only what changed since the last apply. nullopt when the targets
+// already hold it. Refused like SyncSystem once cut over.
+Result<std::optional<SyncRecord>> ApplySystem(MigrationContext& ctx, const MigrationSystem& system);
+
+// What the source agent captured after the targets' last apply, for the
+// target host's status (its delta and the estimate's final sync).
+struct PendingCapture {
+  bool known = false;            // false: nothing captured yet
+  std::string snapshot;          // the newest capture's id
+  bool applied = false;          // the targets hold it already
+  uint64_t last_bytes_read = 0;  // what the newest capture read at the source
+  int64_t captured_ns = 0;       // when the vault accepted it
+};
+Result<PendingCapture> FindPendingCapture(MigrationContext& ctx, const MigrationSystem& system,
+                                          const SystemState& state);
 
 struct CutoverOptions {
   bool ignore_window = false;  // cut over outside the plan's cutover window

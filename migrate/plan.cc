@@ -157,7 +157,7 @@ Status ReadHooks(const Reader& r, const Value& v, MigrationHooks* h) {
 
 Result<MigrationSystem> ReadSystem(const Reader& r, const Value& v) {
   ASSIGN_OR_RETURN(Fields f, r.Map(v, {"name", "department", "kind", "cloud", "wave", "sources",
-                                       "target", "cutover-window", "hooks"}));
+                                       "target", "source-agent", "cutover-window", "hooks"}));
   MigrationSystem s;
   for (const char* key : {"name", "department", "cloud", "sources", "target"}) {
     if (!f.Find(key)) return r.Missing(f, key);
@@ -171,6 +171,9 @@ Result<MigrationSystem> ReadSystem(const Reader& r, const Value& v) {
   if (const Value* wave = f.Find("wave")) {
     ASSIGN_OR_RETURN(s.wave, ReadWave(r, *wave));
   }
+  if (const Value* agent = f.Find("source-agent")) {
+    ASSIGN_OR_RETURN(s.source_agent, r.Text(*agent));
+  }
   RETURN_IF_ERROR(ReadSources(r, *f.Find("sources"), &s));
   RETURN_IF_ERROR(ReadTarget(r, *f.Find("target"), &s));
   if (const Value* w = f.Find("cutover-window")) RETURN_IF_ERROR(ReadWindow(r, *w, &s));
@@ -182,11 +185,13 @@ Result<MigrationPlan> FromYaml(const Reader& r, const YAML::Node& root) {
   ASSIGN_OR_RETURN(Fields top, r.Map(Value{root, root.Mark(), ""},
                                      {"migration", "repository", "state", "systems"}));
   MigrationPlan plan;
-  for (const char* key : {"migration", "repository", "systems"}) {
+  for (const char* key : {"migration", "systems"}) {
     if (!top.Find(key)) return r.Missing(top, key);
   }
   ASSIGN_OR_RETURN(plan.name, ReadName(r, *top.Find("migration")));
-  ASSIGN_OR_RETURN(plan.repository, r.Text(*top.Find("repository")));
+  if (const Value* repository = top.Find("repository")) {
+    ASSIGN_OR_RETURN(plan.repository, r.Text(*repository));
+  }
   if (const Value* state = top.Find("state")) {
     ASSIGN_OR_RETURN(plan.state_dir, ReadAbsolutePath(r, *state));
   } else {

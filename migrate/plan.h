@@ -34,6 +34,9 @@ struct MigrationSystem {
   // goes to `image_target` (a file) or `rbd` (rbd://POOL/IMAGE?...).
   std::string directory;
   std::string image_target, rbd;
+  // Through vaults: the enrolled agent at the source host whose captures
+  // the target applies; snapshots any other agent wrote are never applied.
+  std::string source_agent;
   int64_t window_start_ns = 0, window_end_ns = 0;  // 0/0: cut over any time
   MigrationHooks hooks;
 
@@ -44,8 +47,10 @@ struct MigrationSystem {
 };
 
 struct MigrationPlan {
-  std::string name;                      // the migration's name (same rule as a system's)
-  std::string repository;                // where the syncs travel: a directory or rados:// URL
+  std::string name;  // the migration's name (same rule as a system's)
+  // Where drctl's syncs travel: a directory or rados:// URL. Empty in a plan
+  // run only through vaults (dragent: each agent names its own vault).
+  std::string repository;
   std::string state_dir;                 // where each system's phase and history are kept
   std::vector<MigrationSystem> systems;  // in the order written
   std::string file;

@@ -76,7 +76,9 @@ TEST(MigrationPlan, MistakesNameFileLineAndField) {
        "systems[1].colour: unknown key"},
       {"      health-check: curl -fsS http://cloud-01/health", "      health-check: \"\"",
        "systems[0].hooks.health-check: must not be empty"},
-      {"repository: /srv/dr-migrate\n", "", "plan.yaml:1:1: repository: required"},
+      {"migration: city-cloud\n", "", "plan.yaml:1:1: migration: required"},
+      {"    cloud: public-service", "    cloud: public-service\n    source-agent: \"\"",
+       "systems[1].source-agent: must not be empty"},
   };
   for (const Case& c : cases) {
     std::string text = kPlan;
@@ -89,6 +91,18 @@ TEST(MigrationPlan, MistakesNameFileLineAndField) {
         << plan.status().message();
     EXPECT_EQ(plan.status().message().find('\n'), std::string::npos) << plan.status().message();
   }
+}
+
+TEST(MigrationPlan, APlanRunThroughVaultsNamesSourceAgentsAndNoRepository) {
+  std::string text = kPlan;
+  text.replace(text.find("repository: /srv/dr-migrate\n"), 28, "");
+  text.replace(text.find("    cloud: public-service"), 25,
+               "    cloud: public-service\n    source-agent: db-fin-02");
+  auto plan = ParseMigrationPlan(text, "plan.yaml");
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->repository, "");
+  EXPECT_EQ(plan->systems[0].source_agent, "");
+  EXPECT_EQ(plan->systems[1].source_agent, "db-fin-02");
 }
 
 TEST(MigrationPlan, PathsAreNormalisedAndACopyNeverLandsInsideItsSource) {

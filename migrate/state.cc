@@ -63,17 +63,24 @@ SyncRecord SyncFrom(const nlohmann::json& j) {
 nlohmann::json CutoverJson(const CutoverRecord& c) {
   nlohmann::json steps = nlohmann::json::array();
   for (const auto& [step, s] : c.steps) steps.push_back({{"step", step}, {"seconds", s}});
-  return {{"started_ns", c.started_ns},   {"finished_ns", c.finished_ns},
-          {"failed_step", c.failed_step}, {"error", c.error},
-          {"verified", c.verified},       {"differences", c.differences},
-          {"rolled_back", c.rolled_back}, {"rollback_error", c.rollback_error},
-          {"downtime_s", c.downtime_s},   {"steps", steps}};
+  return {{"started_ns", c.started_ns},
+          {"finished_ns", c.finished_ns},
+          {"token", c.token},
+          {"failed_step", c.failed_step},
+          {"error", c.error},
+          {"verified", c.verified},
+          {"differences", c.differences},
+          {"rolled_back", c.rolled_back},
+          {"rollback_error", c.rollback_error},
+          {"downtime_s", c.downtime_s},
+          {"steps", steps}};
 }
 
 CutoverRecord CutoverFrom(const nlohmann::json& j) {
   CutoverRecord c;
   c.started_ns = j.at("started_ns").get<int64_t>();
   c.finished_ns = j.at("finished_ns").get<int64_t>();
+  c.token = j.value("token", "");  // absent in the first release's files
   c.failed_step = j.at("failed_step").get<std::string>();
   c.error = j.at("error").get<std::string>();
   c.verified = j.at("verified").get<bool>();
@@ -201,8 +208,8 @@ Result<MigrationStateStore::Lock> MigrationStateStore::LockSystem(
   }
   // Who holds it, for the message above; the lock itself is the flock, which
   // the kernel drops when the holder dies.
-  const std::string who =
-      "drctl migrate " + command + " (pid " + std::to_string(::getpid()) + ")\n";
+  const std::string who = std::string(program_invocation_short_name) + " migrate " + command +
+                          " (pid " + std::to_string(::getpid()) + ")\n";
   if (::ftruncate(fd.get(), 0) == 0) (void)PwriteFull(fd.get(), who, 0, path);
   return Lock(std::move(fd));
 }

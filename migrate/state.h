@@ -42,6 +42,10 @@ struct SyncRecord {
 
 struct CutoverRecord {
   int64_t started_ns = 0, finished_ns = 0;
+  // Random, made when the cutover starts and given to its hooks as
+  // DR_CUTOVER_TOKEN: through vaults the final capture carries it as the tag
+  // cutover:TOKEN, which proves it was taken after this cutover's quiesce.
+  std::string token;
   std::string failed_step;  // "" when it succeeded: quiesce, sync, verify, start, health-check
   std::string error;
   bool verified = false;     // the target equalled the final snapshot bit for bit
@@ -56,7 +60,8 @@ struct SystemState {
   std::string system;
   MigrationPhase phase = MigrationPhase::kPlanned;
   std::string error;  // why the last command failed, while phase says failed
-  // What the targets hold, as far as a completed apply knows.
+  // What the targets hold, as far as a completed apply knows. (In a source
+  // host's capture state, SourceStateKey: what it captured last.)
   std::string applied_snapshot, applied_block_snapshot;
   // An apply started and did not finish: the targets may hold a mix of two
   // snapshots, so the next apply takes nothing for granted.
@@ -74,7 +79,8 @@ class MigrationStateStore {
   // Creates `dir` (mode 0700) when missing.
   static Result<std::unique_ptr<MigrationStateStore>> Open(const std::string& dir);
 
-  // The system's state; a fresh "planned" one when it has none yet. A file
+  // The system's state; a fresh "planned" one when it has none yet. `system`
+  // may also be a SourceStateKey. A file
   // that cannot be parsed is an error naming it, never silently reset.
   Result<SystemState> Load(const std::string& system) const;
   Status Save(SystemState& state) const;  // stamps updated_ns

@@ -94,8 +94,8 @@ int RunApp(int argc, char** argv, bool agent) {
     AddPruneCommand(app, g, &run);
     AddForgetCommand(app, g, &run);
     AddRpoCommand(app, g, &run);
-    AddMigrateCommand(app, g, &run);
   }
+  AddMigrateCommand(app, g, &run, agent);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -102,8 +102,9 @@ void AddRpoCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddCatalogCommands(CLI::App& app, GlobalOptions& g, Runner* run);
 // Recovery drills (restore/drill/): drill and drill history, in both programs.
 void AddDrillCommand(CLI::App& app, GlobalOptions& g, Runner* run);
-// drctl migrate (cmd_migrate.cc): systems into the cloud by plan.
-void AddMigrateCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+// migrate (cmd_migrate.cc): systems into the cloud by plan; drctl syncs
+// through the plan's repository, dragent captures or applies through its vault.
+void AddMigrateCommand(CLI::App& app, GlobalOptions& g, Runner* run, bool agent);
 
 // The whole command line of drctl (agent = false) or dragent (agent = true:
 // the repository is a vault, named by --vault/--namespace/--key/--server-key,
