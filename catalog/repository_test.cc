@@ -13,19 +13,19 @@ namespace {
 
 // Each "process" opens the same store anew; a FaultStore without faults
 // is a non-owning view of it.
-std::unique_ptr<Repository> OpenOn(ObjectStore* base) {
+std::unique_ptr<Repository> OpenRepositoryOn(ObjectStore* base) {
   auto r = Repository::Open(std::make_unique<FaultStore>(base));
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? std::move(r).value() : nullptr;
 }
 
-InitOptions SmallPacks() {
+InitOptions SmallPackOptions() {
   InitOptions o;
   o.pack_size = 1 << 20;
   return o;
 }
 
-Id AddData(Repository& repo, const std::string& raw) {
+Id AddDataBlob(Repository& repo, const std::string& raw) {
   Id id = repo.hasher().Hash(raw);
   if (repo.Claim(id)) {
     EXPECT_TRUE(
@@ -81,19 +81,19 @@ TEST(Repository, CorruptedOrForeignConfigIsNamed) {
 
 TEST(Repository, BlobsSurviveReopenAndAreDeduplicated) {
   MemStore mem;
-  ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());
+  ASSERT_TRUE(Repository::Init(&mem, SmallPackOptions()).ok());
   std::vector<std::pair<Id, std::string>> blobs;
   {
-    auto repo = OpenOn(&mem);
+    auto repo = OpenRepositoryOn(&mem);
     for (int i = 0; i < 40; ++i) {
       std::string raw = test::RandomBytes(100000, i);
-      blobs.emplace_back(AddData(*repo, raw), raw);
+      blobs.emplace_back(AddDataBlob(*repo, raw), raw);
     }
     EXPECT_FALSE(repo->Claim(blobs[0].first));  // already claimed or stored
     ASSERT_TRUE(repo->Flush().ok());
     EXPECT_GE(repo->write_stats().packs_written, 3u);
   }
-  auto repo = OpenOn(&mem);
+  auto repo = OpenRepositoryOn(&mem);
   EXPECT_EQ(repo->IndexedBlobCount(), 40u);
   for (const auto& [id, raw] : blobs) {
     auto got = repo->LoadBlob(id);
@@ -105,15 +105,15 @@ TEST(Repository, BlobsSurviveReopenAndAreDeduplicated) {
 
 TEST(Repository, SnapshotIsNotWrittenWhenItsDataIsNotDurable) {
   MemStore mem;
-  ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());
+  ASSERT_TRUE(Repository::Init(&mem, SmallPackOptions()).ok());
   FaultStore faulty(&mem);
-  auto repo = OpenOn(&faulty);
+  auto repo = OpenRepositoryOn(&faulty);
   faulty.OnlyKeysWithPrefix("index/");
   faulty.FailPutsFrom(1, Status::IOError("index write failed"));
   Tree t;
   Node n;
   n.name = "f";
-  n.content = {{false, 5, AddData(*repo, "hello")}};
+  n.content = {{false, 5, AddDataBlob(*repo, "hello")}};
   n.size = 5;
   t.nodes.push_back(n);
   auto tree = repo->StoreTree(t);
@@ -127,33 +127,33 @@ TEST(Repository, SnapshotIsNotWrittenWhenItsDataIsNotDurable) {
 
 TEST(Repository, UnindexedPacksAreAdoptedSoTheirChunksAreReused) {
   MemStore mem;
-  ASSERT_TRUE(Repository::Init(&mem, SmallPacks()).ok());
+  ASSERT_TRUE(Repository::Init(&mem, SmallPackOptions()).ok());
   FaultStore faulty(&mem);
   std::vector<Id> ids;
   {
-    auto repo = OpenOn(&faulty);
+    auto repo = OpenRepositoryOn(&faulty);
     faulty.OnlyKeysWithPrefix("index/");
     faulty.FailPutsFrom(1, Status::IOError("crash before the index"));
-    for (int i = 0; i < 30; ++i) ids.push_back(AddData(*repo, test::RandomBytes(100000, i)));
+    for (int i = 0; i < 30; ++i) ids.push_back(AddDataBlob(*repo, test::RandomBytes(100000, i)));
     EXPECT_FALSE(repo->Flush().ok());
   }
   EXPECT_FALSE(mem.List("data/")->empty());
   EXPECT_TRUE(mem.List("index/")->empty());
-  auto repo = OpenOn(&mem);
+  auto repo = OpenRepositoryOn(&mem);
   auto adopted = repo->AdoptUnindexedPacks();
   ASSERT_TRUE(adopted.ok());
   EXPECT_GE(*adopted, 2);
   size_t reused = 0;
   for (const Id& id : ids) reused += repo->HasBlob(id);
-  EXPECT_GE(reused, 20u);     // everything in packs that reached the store
-  auto fresh = OpenOn(&mem);  // and the adoption itself was made durable
+  EXPECT_GE(reused, 20u);               // everything in packs that reached the store
+  auto fresh = OpenRepositoryOn(&mem);  // and the adoption itself was made durable
   EXPECT_EQ(fresh->IndexedBlobCount(), repo->IndexedBlobCount());
 }
 
 TEST(Repository, FindSnapshotByPrefixLatestAndTime) {
   MemStore mem;
   ASSERT_TRUE(Repository::Init(&mem, {}).ok());
-  auto repo = OpenOn(&mem);
+  auto repo = OpenRepositoryOn(&mem);
   auto tree = repo->StoreTree(Tree{});
   ASSERT_TRUE(tree.ok());
   std::vector<Id> ids;
@@ -180,7 +180,7 @@ TEST(Repository, FindSnapshotByPrefixLatestAndTime) {
 TEST(Repository, DamagedSnapshotIsSkippedAndNamed) {
   MemStore mem;
   ASSERT_TRUE(Repository::Init(&mem, {}).ok());
-  auto repo = OpenOn(&mem);
+  auto repo = OpenRepositoryOn(&mem);
   auto tree = repo->StoreTree(Tree{});
   Snapshot s;
   s.tree = *tree;

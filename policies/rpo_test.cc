@@ -11,7 +11,7 @@
 namespace dr {
 namespace {
 
-constexpr int64_t kS = 1000000000;
+constexpr int64_t kSecond = 1000000000;
 constexpr int64_t kNow = 1000 * 86400;  // a multiple of an hour and a day
 
 TEST(Rpo, EvaluateTable) {
@@ -47,7 +47,7 @@ TEST(Rpo, EvaluateTable) {
   };
   for (const Case& c : cases) {
     std::optional<int64_t> newest_ns;
-    if (c.newest_s) newest_ns = *c.newest_s * kS;
+    if (c.newest_s) newest_ns = *c.newest_s * kSecond;
     const RpoStatus st = EvaluateRpo(newest_ns, c.rpo_s, c.expected, c.now_s);
     EXPECT_EQ(RpoStateName(st.state), std::string(RpoStateName(c.state))) << c.what;
     EXPECT_EQ(st.age_s, c.age_s) << c.what;

@@ -11,7 +11,7 @@ namespace {
 // Unix seconds of a UTC reading, counted naively (independent of the code
 // under test). Expectations in local time subtract the zone's offset, known
 // by hand: Berlin +1 (CET) / +2 (CEST), New York -5 / -4, Lord Howe +10:30 / +11.
-int64_t Utc(int y, int mo, int d, int h = 0, int mi = 0, int s = 0) {
+int64_t UtcTime(int y, int mo, int d, int h = 0, int mi = 0, int s = 0) {
   auto leap = [](int yy) { return (yy % 4 == 0 && yy % 100 != 0) || yy % 400 == 0; };
   const int kLen[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int64_t days = 0;
@@ -20,9 +20,9 @@ int64_t Utc(int y, int mo, int d, int h = 0, int mi = 0, int s = 0) {
   days += d - 1;
   return days * 86400 + h * 3600 + mi * 60 + s;
 }
-constexpr int64_t kH = 3600;
+constexpr int64_t kOneHour = 3600;
 
-TimeZone Zone(const std::string& name) {
+TimeZone NamedZone(const std::string& name) {
   auto z = TimeZone::Load(name);
   EXPECT_TRUE(z.ok()) << z.status().ToString();
   return z.ok() ? *z : TimeZone();
@@ -33,7 +33,7 @@ Schedule Cron(const std::string& expr, const std::string& zone = "UTC") {
   auto e = ParseCron(expr);
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   if (e.ok()) s.cron = *e;
-  s.zone = Zone(zone);
+  s.zone = NamedZone(zone);
   return s;
 }
 
@@ -132,28 +132,28 @@ TEST(Cron, NextRunInUtc) {
     const char* expr;
     int64_t after, want;
   } cases[] = {
-      {"*/15 * * * *", Utc(2026, 1, 1), Utc(2026, 1, 1, 0, 15)},
-      {"*/15 * * * *", Utc(2026, 1, 1, 0, 7, 30), Utc(2026, 1, 1, 0, 15)},
-      {"*/15 * * * *", Utc(2026, 12, 31, 23, 59), Utc(2027, 1, 1)},
-      {"0 0 * * *", Utc(2026, 12, 31, 12), Utc(2027, 1, 1)},
-      {"0 0 29 2 *", Utc(2024, 3, 1), Utc(2028, 2, 29)},
-      {"0 0 29 2 *", Utc(2096, 3, 1), Utc(2104, 2, 29)},  // 2100 is no leap year
+      {"*/15 * * * *", UtcTime(2026, 1, 1), UtcTime(2026, 1, 1, 0, 15)},
+      {"*/15 * * * *", UtcTime(2026, 1, 1, 0, 7, 30), UtcTime(2026, 1, 1, 0, 15)},
+      {"*/15 * * * *", UtcTime(2026, 12, 31, 23, 59), UtcTime(2027, 1, 1)},
+      {"0 0 * * *", UtcTime(2026, 12, 31, 12), UtcTime(2027, 1, 1)},
+      {"0 0 29 2 *", UtcTime(2024, 3, 1), UtcTime(2028, 2, 29)},
+      {"0 0 29 2 *", UtcTime(2096, 3, 1), UtcTime(2104, 2, 29)},  // 2100 is no leap year
       // Both day fields restricted: the 13th OR a Friday (Mon 2026-04-13 first).
-      {"0 12 13 * 5", Utc(2026, 4, 11), Utc(2026, 4, 13, 12)},
-      {"0 12 13 * 5", Utc(2026, 4, 13, 12), Utc(2026, 4, 17, 12)},
+      {"0 12 13 * 5", UtcTime(2026, 4, 11), UtcTime(2026, 4, 13, 12)},
+      {"0 12 13 * 5", UtcTime(2026, 4, 13, 12), UtcTime(2026, 4, 17, 12)},
       // Day-of-month starts with '*': an odd day AND a Friday (Apr 10 is even).
-      {"0 12 */2 * 5", Utc(2026, 4, 4), Utc(2026, 4, 17, 12)},
-      {"0 12 * * 5", Utc(2026, 4, 11), Utc(2026, 4, 17, 12)},
-      {"0 0 * * 7", Utc(2026, 4, 11), Utc(2026, 4, 12)},
-      {"0 0 * * 0", Utc(2026, 4, 11), Utc(2026, 4, 12)},
-      {"0 9-17/2 * * mon-fri", Utc(2026, 4, 17, 17), Utc(2026, 4, 20, 9)},
-      {"0 9-17/2 * * mon-fri", Utc(2026, 4, 20, 9), Utc(2026, 4, 20, 11)},
-      {"@yearly", Utc(2026, 6, 1), Utc(2027, 1, 1)},
-      {"@monthly", Utc(2026, 1, 31), Utc(2026, 2, 1)},
-      {"@weekly", Utc(2026, 4, 12), Utc(2026, 4, 19)},
-      {"@hourly", Utc(2026, 4, 12, 23, 0, 1), Utc(2026, 4, 13)},
-      {"0 0 31 * *", Utc(2026, 1, 31), Utc(2026, 3, 31)},
-      {"30 6 * feb *", Utc(2026, 3, 1), Utc(2027, 2, 1, 6, 30)},
+      {"0 12 */2 * 5", UtcTime(2026, 4, 4), UtcTime(2026, 4, 17, 12)},
+      {"0 12 * * 5", UtcTime(2026, 4, 11), UtcTime(2026, 4, 17, 12)},
+      {"0 0 * * 7", UtcTime(2026, 4, 11), UtcTime(2026, 4, 12)},
+      {"0 0 * * 0", UtcTime(2026, 4, 11), UtcTime(2026, 4, 12)},
+      {"0 9-17/2 * * mon-fri", UtcTime(2026, 4, 17, 17), UtcTime(2026, 4, 20, 9)},
+      {"0 9-17/2 * * mon-fri", UtcTime(2026, 4, 20, 9), UtcTime(2026, 4, 20, 11)},
+      {"@yearly", UtcTime(2026, 6, 1), UtcTime(2027, 1, 1)},
+      {"@monthly", UtcTime(2026, 1, 31), UtcTime(2026, 2, 1)},
+      {"@weekly", UtcTime(2026, 4, 12), UtcTime(2026, 4, 19)},
+      {"@hourly", UtcTime(2026, 4, 12, 23, 0, 1), UtcTime(2026, 4, 13)},
+      {"0 0 31 * *", UtcTime(2026, 1, 31), UtcTime(2026, 3, 31)},
+      {"30 6 * feb *", UtcTime(2026, 3, 1), UtcTime(2027, 2, 1, 6, 30)},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(Show(NextRun(Cron(c.expr), c.after)), Show(c.want)) << c.expr << " after " << c.after;
@@ -162,13 +162,13 @@ TEST(Cron, NextRunInUtc) {
 
 TEST(Cron, ImpossibleExpressionsGiveNullopt) {
   for (const char* expr : {"0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *", "0 0 30,31 feb *"}) {
-    EXPECT_EQ(Show(NextRun(Cron(expr), Utc(2026, 1, 1))), "nullopt") << expr;
-    EXPECT_EQ(Show(NextRun(Cron(expr, "Europe/Berlin"), Utc(2026, 1, 1))), "nullopt") << expr;
+    EXPECT_EQ(Show(NextRun(Cron(expr), UtcTime(2026, 1, 1))), "nullopt") << expr;
+    EXPECT_EQ(Show(NextRun(Cron(expr, "Europe/Berlin"), UtcTime(2026, 1, 1))), "nullopt") << expr;
   }
   // Rare but possible: Feb 29 on a Sunday ("*/7" starts with '*', so AND).
-  EXPECT_EQ(Show(NextRun(Cron("0 0 29 2 */7"), Utc(2033, 1, 1))), Show(Utc(2060, 2, 29)));
+  EXPECT_EQ(Show(NextRun(Cron("0 0 29 2 */7"), UtcTime(2033, 1, 1))), Show(UtcTime(2060, 2, 29)));
   // 39 years apart, since 2100 skips its leap day: a 28-year horizon would miss it.
-  EXPECT_EQ(Show(NextRun(Cron("0 0 29 2 */7"), Utc(2089, 1, 1))), Show(Utc(2128, 2, 29)));
+  EXPECT_EQ(Show(NextRun(Cron("0 0 29 2 */7"), UtcTime(2089, 1, 1))), Show(UtcTime(2128, 2, 29)));
 }
 
 TEST(Cron, NextRunAcrossDst) {
@@ -179,33 +179,39 @@ TEST(Cron, NextRunAcrossDst) {
   } cases[] = {
       // Berlin spring forward (Mar 29 2026): 02:30 does not exist, so the
       // run is at 03:00 CEST, right after the gap; then 02:30 CEST again.
-      {"Europe/Berlin", "30 2 * * *", Utc(2026, 3, 28, 3) - kH, Utc(2026, 3, 29, 3) - 2 * kH},
-      {"Europe/Berlin", "30 2 * * *", Utc(2026, 3, 29, 3) - 2 * kH,
-       Utc(2026, 3, 30, 2, 30) - 2 * kH},
+      {"Europe/Berlin", "30 2 * * *", UtcTime(2026, 3, 28, 3) - kOneHour,
+       UtcTime(2026, 3, 29, 3) - 2 * kOneHour},
+      {"Europe/Berlin", "30 2 * * *", UtcTime(2026, 3, 29, 3) - 2 * kOneHour,
+       UtcTime(2026, 3, 30, 2, 30) - 2 * kOneHour},
       // Every quarter hour: 02:00..02:45 all map to 03:00 CEST, once.
-      {"Europe/Berlin", "*/15 * * * *", Utc(2026, 3, 29, 1, 45) - kH, Utc(2026, 3, 29, 3) - 2 * kH},
-      {"Europe/Berlin", "*/15 * * * *", Utc(2026, 3, 29, 3) - 2 * kH,
-       Utc(2026, 3, 29, 3, 15) - 2 * kH},
+      {"Europe/Berlin", "*/15 * * * *", UtcTime(2026, 3, 29, 1, 45) - kOneHour,
+       UtcTime(2026, 3, 29, 3) - 2 * kOneHour},
+      {"Europe/Berlin", "*/15 * * * *", UtcTime(2026, 3, 29, 3) - 2 * kOneHour,
+       UtcTime(2026, 3, 29, 3, 15) - 2 * kOneHour},
       // Fall back (Oct 25 2026): 02:30 happens twice; it runs at the first
       // (CEST) and next on Oct 26, never at the second (CET).
-      {"Europe/Berlin", "30 2 * * *", Utc(2026, 10, 24, 3) - 2 * kH,
-       Utc(2026, 10, 25, 2, 30) - 2 * kH},
-      {"Europe/Berlin", "30 2 * * *", Utc(2026, 10, 25, 2, 30) - 2 * kH,
-       Utc(2026, 10, 26, 2, 30) - kH},
-      {"Europe/Berlin", "0 * * * *", Utc(2026, 10, 25, 2) - 2 * kH, Utc(2026, 10, 25, 3) - kH},
-      {"Europe/Berlin", "0 3 * * *", Utc(2026, 10, 25, 2) - 2 * kH, Utc(2026, 10, 25, 3) - kH},
+      {"Europe/Berlin", "30 2 * * *", UtcTime(2026, 10, 24, 3) - 2 * kOneHour,
+       UtcTime(2026, 10, 25, 2, 30) - 2 * kOneHour},
+      {"Europe/Berlin", "30 2 * * *", UtcTime(2026, 10, 25, 2, 30) - 2 * kOneHour,
+       UtcTime(2026, 10, 26, 2, 30) - kOneHour},
+      {"Europe/Berlin", "0 * * * *", UtcTime(2026, 10, 25, 2) - 2 * kOneHour,
+       UtcTime(2026, 10, 25, 3) - kOneHour},
+      {"Europe/Berlin", "0 3 * * *", UtcTime(2026, 10, 25, 2) - 2 * kOneHour,
+       UtcTime(2026, 10, 25, 3) - kOneHour},
       // After 2037 the footer rule decides.
-      {"Europe/Berlin", "30 2 * * *", Utc(2100, 3, 27, 12) - kH, Utc(2100, 3, 28, 3) - 2 * kH},
-      {"Europe/Berlin", "30 2 * * *", Utc(2100, 10, 30, 12) - 2 * kH,
-       Utc(2100, 10, 31, 2, 30) - 2 * kH},
-      {"America/New_York", "30 2 * * *", Utc(2026, 3, 7, 12) + 5 * kH, Utc(2026, 3, 8, 3) + 4 * kH},
-      {"America/New_York", "30 1 * * *", Utc(2026, 10, 31, 12) + 4 * kH,
-       Utc(2026, 11, 1, 1, 30) + 4 * kH},
-      {"America/New_York", "30 1 * * *", Utc(2026, 11, 1, 1, 30) + 4 * kH,
-       Utc(2026, 11, 2, 1, 30) + 5 * kH},
+      {"Europe/Berlin", "30 2 * * *", UtcTime(2100, 3, 27, 12) - kOneHour,
+       UtcTime(2100, 3, 28, 3) - 2 * kOneHour},
+      {"Europe/Berlin", "30 2 * * *", UtcTime(2100, 10, 30, 12) - 2 * kOneHour,
+       UtcTime(2100, 10, 31, 2, 30) - 2 * kOneHour},
+      {"America/New_York", "30 2 * * *", UtcTime(2026, 3, 7, 12) + 5 * kOneHour,
+       UtcTime(2026, 3, 8, 3) + 4 * kOneHour},
+      {"America/New_York", "30 1 * * *", UtcTime(2026, 10, 31, 12) + 4 * kOneHour,
+       UtcTime(2026, 11, 1, 1, 30) + 4 * kOneHour},
+      {"America/New_York", "30 1 * * *", UtcTime(2026, 11, 1, 1, 30) + 4 * kOneHour,
+       UtcTime(2026, 11, 2, 1, 30) + 5 * kOneHour},
       // Lord Howe: a 30-minute gap from 02:00 to 02:30 (+10:30 -> +11).
-      {"Australia/Lord_Howe", "15 2 * * *", Utc(2026, 10, 3), Utc(2026, 10, 3, 15, 30)},
-      {"Asia/Kolkata", "0 0 * * *", Utc(2026, 1, 1), Utc(2026, 1, 1, 18, 30)},
+      {"Australia/Lord_Howe", "15 2 * * *", UtcTime(2026, 10, 3), UtcTime(2026, 10, 3, 15, 30)},
+      {"Asia/Kolkata", "0 0 * * *", UtcTime(2026, 1, 1), UtcTime(2026, 1, 1, 18, 30)},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(Show(NextRun(Cron(c.expr, c.zone), c.after)), Show(c.want))
@@ -223,14 +229,14 @@ TEST(Schedule, EveryIsAlignedToTheEpoch) {
       {900, -1, 0},
       {900, -900, 0},
       {900, -901, -900},
-      {3600, Utc(2026, 3, 29, 1, 0, 1), Utc(2026, 3, 29, 2)},
+      {3600, UtcTime(2026, 3, 29, 1, 0, 1), UtcTime(2026, 3, 29, 2)},
       {604800, 1000, 604800},  // Thursday 1970-01-08 00:00 UTC
-      {86400, Utc(2024, 2, 28, 23, 59, 59), Utc(2024, 2, 29)},
+      {86400, UtcTime(2024, 2, 28, 23, 59, 59), UtcTime(2024, 2, 29)},
   };
   for (const Case& c : cases) {
     Schedule s;
     s.every_s = c.every;
-    s.zone = Zone("Europe/Berlin");  // alignment is to UTC epoch multiples, not local time
+    s.zone = NamedZone("Europe/Berlin");  // alignment is to UTC epoch multiples, not local time
     EXPECT_EQ(Show(NextRun(s, c.after)), Show(c.want)) << c.every << " after " << c.after;
   }
   Schedule unset;
@@ -246,34 +252,44 @@ TEST(Schedule, StartWindow) {
     int64_t after, want;
   } cases[] = {
       // 22:00-06:00 wraps midnight; the end is exclusive.
-      {"UTC", "", 3600, {1320, 360}, Utc(2026, 4, 11, 12, 30), Utc(2026, 4, 11, 22)},
-      {"UTC", "", 3600, {1320, 360}, Utc(2026, 4, 11, 22), Utc(2026, 4, 11, 23)},
-      {"UTC", "", 3600, {1320, 360}, Utc(2026, 4, 11, 23), Utc(2026, 4, 12)},
-      {"UTC", "", 3600, {1320, 360}, Utc(2026, 4, 12, 4, 30), Utc(2026, 4, 12, 5)},
-      {"UTC", "", 3600, {1320, 360}, Utc(2026, 4, 12, 5, 30), Utc(2026, 4, 12, 22)},
+      {"UTC", "", 3600, {1320, 360}, UtcTime(2026, 4, 11, 12, 30), UtcTime(2026, 4, 11, 22)},
+      {"UTC", "", 3600, {1320, 360}, UtcTime(2026, 4, 11, 22), UtcTime(2026, 4, 11, 23)},
+      {"UTC", "", 3600, {1320, 360}, UtcTime(2026, 4, 11, 23), UtcTime(2026, 4, 12)},
+      {"UTC", "", 3600, {1320, 360}, UtcTime(2026, 4, 12, 4, 30), UtcTime(2026, 4, 12, 5)},
+      {"UTC", "", 3600, {1320, 360}, UtcTime(2026, 4, 12, 5, 30), UtcTime(2026, 4, 12, 22)},
       // 09:00-17:00: after the close, the next day's opening.
-      {"UTC", "*/30 * * * *", 0, {540, 1020}, Utc(2026, 4, 11, 16, 30), Utc(2026, 4, 12, 9)},
-      {"UTC", "*/30 * * * *", 0, {540, 1020}, Utc(2026, 4, 11, 8), Utc(2026, 4, 11, 9)},
-      {"UTC", "*/30 * * * *", 0, {540, 1020}, Utc(2026, 4, 11, 9), Utc(2026, 4, 11, 9, 30)},
+      {"UTC",
+       "*/30 * * * *",
+       0,
+       {540, 1020},
+       UtcTime(2026, 4, 11, 16, 30),
+       UtcTime(2026, 4, 12, 9)},
+      {"UTC", "*/30 * * * *", 0, {540, 1020}, UtcTime(2026, 4, 11, 8), UtcTime(2026, 4, 11, 9)},
+      {"UTC", "*/30 * * * *", 0, {540, 1020}, UtcTime(2026, 4, 11, 9), UtcTime(2026, 4, 11, 9, 30)},
       // start == end: the whole day.
-      {"UTC", "", 3600, {600, 600}, Utc(2026, 4, 11, 12, 30), Utc(2026, 4, 11, 13)},
+      {"UTC", "", 3600, {600, 600}, UtcTime(2026, 4, 11, 12, 30), UtcTime(2026, 4, 11, 13)},
       // Berlin, window 23:00-01:00 local: the UTC-aligned hourly run at 01:00
       // local (00:00 UTC) is outside; the next opening is 23:00 local.
-      {"Europe/Berlin", "", 3600, {1380, 60}, Utc(2026, 1, 10, 23, 30), Utc(2026, 1, 11, 23) - kH},
+      {"Europe/Berlin",
+       "",
+       3600,
+       {1380, 60},
+       UtcTime(2026, 1, 10, 23, 30),
+       UtcTime(2026, 1, 11, 23) - kOneHour},
       // Spring forward: window 01:00-03:00; the 02:00 run lands at 03:00
       // CEST, outside, so the next opening (01:00 CEST on Mar 30) wins.
       {"Europe/Berlin",
        "0 * * * *",
        0,
        {60, 180},
-       Utc(2026, 3, 29, 1, 30) - kH,
-       Utc(2026, 3, 30, 1) - 2 * kH},
+       UtcTime(2026, 3, 29, 1, 30) - kOneHour,
+       UtcTime(2026, 3, 30, 1) - 2 * kOneHour},
   };
   for (const Case& c : cases) {
     Schedule s = *c.expr ? Cron(c.expr, c.zone) : Schedule{};
     if (!*c.expr) {
       s.every_s = c.every;
-      s.zone = Zone(c.zone);
+      s.zone = NamedZone(c.zone);
     }
     s.window = c.window;
     EXPECT_EQ(Show(NextRun(s, c.after)), Show(c.want))
@@ -304,7 +320,7 @@ TEST(Schedule, JitterIsStableAndSpread) {
   int64_t lo = 600, hi = 0, sum = 0, same = 0;
   const int kN = 10000;
   for (int i = 0; i < kN; ++i) {
-    int64_t slot = Utc(2026, 1, 1) + i * 900;
+    int64_t slot = UtcTime(2026, 1, 1) + i * 900;
     int64_t j = JitterFor(s, "policy-a", slot);
     ASSERT_GE(j, 0);
     ASSERT_LE(j, 600);

@@ -16,7 +16,7 @@ namespace {
 // published transitions (cross-checked with zdump/GNU date when written),
 // never from this code.
 
-TimeZone Zone(const std::string& name) {
+TimeZone ZoneByName(const std::string& name) {
   auto z = TimeZone::Load(name);
   EXPECT_TRUE(z.ok()) << z.status().ToString();
   return z.ok() ? *z : TimeZone();
@@ -43,7 +43,7 @@ TEST(TimeZone, DefaultIsUtcAndNeedsNoFile) {
   EXPECT_EQ(t.iso_week, 1);
   EXPECT_EQ(t.utc_offset_s, 0);
   EXPECT_EQ(t.abbreviation, "UTC");
-  EXPECT_EQ(Zone("Europe/Berlin").name(), "Europe/Berlin");
+  EXPECT_EQ(ZoneByName("Europe/Berlin").name(), "Europe/Berlin");
   for (const char* name : {"UTC", "Etc/UTC"}) {
     auto z = TimeZone::LoadFrom("/nonexistent-zoneinfo", name);
     ASSERT_TRUE(z.ok()) << name << ": " << z.status().ToString();
@@ -118,7 +118,7 @@ TEST(TimeZone, ToLocalAroundTransitions) {
       {"Asia/Kolkata", 4109878800, Civil(2100, 3, 28, 6, 30, 0), 19800, "IST"},
   };
   for (const Case& c : cases) {
-    LocalTime t = Zone(c.zone).ToLocal(c.unix_s);
+    LocalTime t = ZoneByName(c.zone).ToLocal(c.unix_s);
     SCOPED_TRACE(std::string(c.zone) + " @" + std::to_string(c.unix_s));
     EXPECT_EQ(Show(t.civil), Show(c.civil));
     EXPECT_EQ(t.utc_offset_s, c.offset);
@@ -162,7 +162,7 @@ TEST(TimeZone, FromLocalGapsAndFolds) {
       {"UTC", Civil(2024, 13, 1), V{}},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(Zone(c.zone).FromLocal(c.civil), c.want) << c.zone << " " << Show(c.civil);
+    EXPECT_EQ(ZoneByName(c.zone).FromLocal(c.civil), c.want) << c.zone << " " << Show(c.civil);
   }
 }
 
@@ -170,7 +170,7 @@ TEST(TimeZone, FromLocalGapsAndFolds) {
 // agree on both DST days, and a fold gives exactly two instants.
 TEST(TimeZone, EveryQuarterHourOf2026RoundTrips) {
   for (const char* name : {"Europe/Berlin", "America/New_York", "Australia/Lord_Howe"}) {
-    TimeZone z = Zone(name);
+    TimeZone z = ZoneByName(name);
     int folds = 0;
     for (int64_t t = 1767225600; t < 1798761600; t += 900) {
       std::vector<int64_t> back = z.FromLocal(z.ToLocal(t).civil);

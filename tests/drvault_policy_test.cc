@@ -11,7 +11,8 @@
 namespace dr {
 namespace {
 
-std::string PolicyText(const std::string& name, const std::string& ns, const std::string& rpo) {
+std::string DrvaultPolicyText(const std::string& name, const std::string& ns,
+                              const std::string& rpo) {
   return "# " + name + "\nname: " + name + "\nnamespace: " + ns +
          "\nagents: [fs-01]\nsources:\n  paths: [/srv/" + name +
          "]\nschedule: { every: 1h }\nrpo: " + rpo + "\n";
@@ -48,8 +49,8 @@ class DrvaultPolicy : public ::testing::Test {
 };
 
 TEST_F(DrvaultPolicy, ApplyListShowDiffRemoveHistory) {
-  const std::string fin = Write("fin.yaml", PolicyText("fin", "finance", "2h"));
-  const std::string erp = Write("erp.yaml", PolicyText("erp", "erp", "6h"));
+  const std::string fin = Write("fin.yaml", DrvaultPolicyText("fin", "finance", "2h"));
+  const std::string erp = Write("erp.yaml", DrvaultPolicyText("erp", "erp", "6h"));
 
   auto r = RunAs("alice", "policy apply " + fin + " " + erp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -73,12 +74,12 @@ TEST_F(DrvaultPolicy, ApplyListShowDiffRemoveHistory) {
 
   r = Run({"policy", "show", "fin"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, PolicyText("fin", "finance", "2h"));
+  EXPECT_EQ(r.out, DrvaultPolicyText("fin", "finance", "2h"));
 
   r = Run({"policy", "diff", fin});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "no differences\n");
-  Write("fin.yaml", PolicyText("fin", "finance", "3h"));
+  Write("fin.yaml", DrvaultPolicyText("fin", "finance", "3h"));
   r = Run({"policy", "diff", fin});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("--- applied fin\n+++ " + fin + "\n@@ ", 0), 0u) << r.out;
@@ -127,7 +128,7 @@ TEST_F(DrvaultPolicy, ApplyListShowDiffRemoveHistory) {
 }
 
 TEST_F(DrvaultPolicy, BatchWithOneBadFileAppliesNothing) {
-  const std::string good = Write("good.yaml", PolicyText("good", "finance", "2h"));
+  const std::string good = Write("good.yaml", DrvaultPolicyText("good", "finance", "2h"));
   // Line 5: a relative path.
   const std::string bad = Write("bad.yaml",
                                 "name: bad\nnamespace: hr\nsources:\n  paths:\n    - srv/hr\n"
@@ -156,8 +157,8 @@ TEST_F(DrvaultPolicy, BatchWithOneBadFileAppliesNothing) {
 }
 
 TEST_F(DrvaultPolicy, ListReportsACorruptedPolicyAndShowsTheOthers) {
-  const std::string a = Write("a.yaml", PolicyText("a", "finance", "2h"));
-  const std::string b = Write("b.yaml", PolicyText("b", "finance", "2h"));
+  const std::string a = Write("a.yaml", DrvaultPolicyText("a", "finance", "2h"));
+  const std::string b = Write("b.yaml", DrvaultPolicyText("b", "finance", "2h"));
   ASSERT_EQ(RunAs("alice", "policy apply " + a + " " + b).exit_code, 0);
   test::WriteFile(dir_ / "state/policies/a.yaml", "name: a\nnamespace: [\n");
   auto r = Run({"policy", "list"});

@@ -21,7 +21,7 @@ constexpr int kRounds = 20;
 // Changes `dir` for round `round` of writer `w`: a new file each round, one
 // file rewritten, the file of three rounds ago removed, so packs fill with
 // data later forgotten (prune has work: whole packs and partial ones).
-void Mutate(const fs::path& dir, int w, int round) {
+void MutateSource(const fs::path& dir, int w, int round) {
   fs::create_directories(dir / "sub");
   test::WriteFile(dir / ("new" + std::to_string(round)),
                   test::RandomBytes(600 << 10, w * 100000 + round));
@@ -53,7 +53,7 @@ void StressRepository(const std::string& url) {
     std::vector<std::unique_ptr<Process>> backups;
     for (int w = 0; w < 2; ++w) {
       const fs::path src = root / ("src" + std::to_string(w));
-      Mutate(src, w, round);
+      MutateSource(src, w, round);
       // What this backup will read: nothing changes `src` until it ends.
       const fs::path copy = root / "expect" / (std::to_string(round) + "-" + std::to_string(w));
       fs::create_directories(copy.parent_path());

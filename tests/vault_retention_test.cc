@@ -35,7 +35,7 @@ std::set<std::string> SnapshotKeys(const std::string& url, const std::string& pr
   return out;
 }
 
-size_t Count(const std::string& text, const std::string& what) {
+size_t CountOf(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
@@ -146,7 +146,7 @@ TEST_F(VaultRetentionTest, WhatTheOffsiteForgotIsNeverSentBack) {
       << offsite_->Log();
   // A snapshot sent back would be forgotten again at once, so what shows a
   // resend is the off-site forgetting once more.
-  auto forgets = [&] { return Count(offsite_->Log(), "\"retention_applied\""); };
+  auto forgets = [&] { return CountOf(offsite_->Log(), "\"retention_applied\""); };
   const size_t before = forgets();
   // Reconciliation (at start, then every 12 cycles of 1 s) compares the
   // sites; the same-city site still has all three, and sends none back.

@@ -33,9 +33,9 @@ using namespace std::string_literals;
 constexpr uint64_t kBlobLimit = 64u << 20;
 static_assert(kMaxBlobBytes == kBlobLimit);
 
-KeyedHasher Hasher() { return KeyedHasher(std::string(192, 'k')); }
+KeyedHasher LimitsHasher() { return KeyedHasher(std::string(192, 'k')); }
 
-Id FixedId(uint8_t first) {
+Id LimitsFixedId(uint8_t first) {
   Id id;
   for (int i = 0; i < 16; ++i) id.b[i] = static_cast<uint8_t>(first + i);
   return id;
@@ -219,7 +219,7 @@ Tree OneFile(uint64_t size, std::vector<Extent> content) {
   f.type = NodeType::kFile;
   f.size = size;
   f.content = std::move(content);
-  f.digest = FixedId(9);
+  f.digest = LimitsFixedId(9);
   return Tree{{f}};
 }
 
@@ -227,7 +227,7 @@ TEST(DecoderLimits, ExtentLengthsMayNotWrapAround) {
   // 2^64 - 1 + 6 wraps to 5 in u64.
   const Tree t = OneFile(5, {{true, std::numeric_limits<uint64_t>::max(), Id{}}, {true, 6, Id{}}});
   ExpectRefusal(DecodeTree(EncodeTree(t), "tree t").status(), "tree t", "entry 0: extent 0: ");
-  const Tree chunks = OneFile(10, {{false, 4, FixedId(1)}, {false, 7, FixedId(2)}});
+  const Tree chunks = OneFile(10, {{false, 4, LimitsFixedId(1)}, {false, 7, LimitsFixedId(2)}});
   ExpectRefusal(DecodeTree(EncodeTree(chunks), "tree t").status(), "tree t",
                 "entry 0: extent 1: extents run past the size 10");
 }
@@ -238,16 +238,17 @@ TEST(DecoderLimits, FileSizeFitsAnOffset) {
                 "tree t", "entry 0: size 9223372036854775808 is over the limit");
   // Holes may be large; the largest file is fine.
   const uint64_t max = big - 1;
-  auto ok = DecodeTree(EncodeTree(OneFile(max, {{true, max - 5, Id{}}, {false, 5, FixedId(1)}})),
-                       "tree t");
+  auto ok = DecodeTree(
+      EncodeTree(OneFile(max, {{true, max - 5, Id{}}, {false, 5, LimitsFixedId(1)}})), "tree t");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
 }
 
 TEST(DecoderLimits, ChunkExtentIsAtMostTheLargestBlob) {
-  const Tree t = OneFile(kBlobLimit + 1, {{false, kBlobLimit + 1, FixedId(1)}});
+  const Tree t = OneFile(kBlobLimit + 1, {{false, kBlobLimit + 1, LimitsFixedId(1)}});
   ExpectRefusal(DecodeTree(EncodeTree(t), "tree t").status(), "tree t",
                 "entry 0: extent 0: extent length 67108865 is over the limit of 67108864");
-  auto ok = DecodeTree(EncodeTree(OneFile(kBlobLimit, {{false, kBlobLimit, FixedId(1)}})), "t");
+  auto ok =
+      DecodeTree(EncodeTree(OneFile(kBlobLimit, {{false, kBlobLimit, LimitsFixedId(1)}})), "t");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
 }
 
@@ -255,10 +256,10 @@ TEST(DecoderLimits, ChunkExtentIsAtMostTheLargestBlob) {
 
 TEST(DecoderLimits, IndexEntryLengthsAreBounded) {
   auto segment = [](uint32_t stored, uint32_t raw) {
-    return EncodeIndexSegment({{FixedId(1), {{BlobType::kData, FixedId(2), 0, 10, 10}}},
-                               {FixedId(3),
-                                {{BlobType::kData, FixedId(4), 0, 10, 10},
-                                 {BlobType::kTree, FixedId(5), 10, stored, raw}}}});
+    return EncodeIndexSegment({{LimitsFixedId(1), {{BlobType::kData, LimitsFixedId(2), 0, 10, 10}}},
+                               {LimitsFixedId(3),
+                                {{BlobType::kData, LimitsFixedId(4), 0, 10, 10},
+                                 {BlobType::kTree, LimitsFixedId(5), 10, stored, raw}}}});
   };
   ExpectRefusal(DecodeIndexSegment(segment(100, 0xffffffff), "idx").status(), "idx",
                 "pack 1: blob 1: raw_len 4294967295 of blob 05060708");
@@ -272,14 +273,14 @@ TEST(DecoderLimits, IndexEntryLengthsAreBounded) {
 
 TEST(DecoderLimits, PackHeaderRawLengthIsBounded) {
   PackBuilder b;
-  b.Add(BlobType::kData, FixedId(1), "abc", 3);
-  b.Add(BlobType::kData, FixedId(2), "tiny", 0xfffffff0);
+  b.Add(BlobType::kData, LimitsFixedId(1), "abc", 3);
+  b.Add(BlobType::kData, LimitsFixedId(2), "tiny", 0xfffffff0);
   ExpectRefusal(ParsePack(b.Finish(), "pack p").status(), "pack p",
                 "raw_len 4294967280 of blob 02030405");
 }
 
 TEST(DecoderLimits, BlobLengthsAreCheckedBeforeAllocating) {
-  const KeyedHasher h = Hasher();
+  const KeyedHasher h = LimitsHasher();
   ExpectRefusal(DecodeBlob("abc", 0xffffffff, h.Hash("x"), h, "pack p").status(), "pack p",
                 "raw length 4294967295 is over the limit of 67108864");
   const std::string raw = std::string(1000, 'a');
@@ -306,8 +307,9 @@ TEST(DecoderLimits, BlockMapHeadReservesOnlyForWhatIsLoaded) {
   const uint64_t segments = 4096;
   const uint64_t length = segments * kBlocksPerSegment * uint64_t{kMinBlockSize};
   std::string head = "B\x01"s + VarBytes(kMinBlockSize) + VarBytes(length) + VarBytes(segments);
-  for (uint64_t i = 0; i < segments; ++i) head.append(FixedId(static_cast<uint8_t>(i)).Bytes());
-  const Id head_id = FixedId(200);
+  for (uint64_t i = 0; i < segments; ++i)
+    head.append(LimitsFixedId(static_cast<uint8_t>(i)).Bytes());
+  const Id head_id = LimitsFixedId(200);
   size_t before = 0, at_first_segment = 0;
   auto r = LoadBlockMap(head_id, [&](const Id& id) -> Result<std::string> {
     if (id == head_id) {
@@ -326,8 +328,8 @@ TEST(DecoderLimits, BlockMapHeadSegmentCountIsCheckedBeforeReading) {
   // A head that claims more segments than its length needs is refused at the
   // count, naming the limit.
   std::string head = "B\x01"s + VarBytes(kMinBlockSize) + VarBytes(kMinBlockSize) + VarBytes(2);
-  head.append(FixedId(1).Bytes());
-  head.append(FixedId(2).Bytes());
+  head.append(LimitsFixedId(1).Bytes());
+  head.append(LimitsFixedId(2).Bytes());
   auto r = BlockMapReferences(head, "block map m");
   ExpectRefusal(r.status(), "block map m", "segment: 2 is more than 1");
 }
@@ -341,7 +343,7 @@ Snapshot SampleSnapshot(bool block) {
   s.username = "root";
   s.paths = {"/srv/data"};
   s.tags = {"daily", "\xd6\xd0"};
-  s.tree = FixedId(2);
+  s.tree = LimitsFixedId(2);
   s.stats.files_new = 3;
   s.stats.duration_s = 1.5;
   s.program_version = "0.1.0";

@@ -37,7 +37,7 @@ std::string VaultCatalog::FileOf(const std::string& ns) const {
 }
 
 const char* VaultCatalog::Site() const {
-  return config_.site == VaultSite::kOffsite ? "off-site" : "same-city";
+  return config_.site == VaultSiteKind::kOffsite ? "off-site" : "same-city";
 }
 
 Result<std::string> VaultCatalog::Answer(const std::string& ns, const std::string& request) {

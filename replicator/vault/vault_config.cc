@@ -61,7 +61,7 @@ Result<VaultConfig> FromYaml(const YAML::Node& root, const std::string& path,
   std::string site = "same-city";
   RETURN_IF_ERROR(field(root, "site", "", false, &site));
   if (site == "off-site") {
-    c.site = VaultSite::kOffsite;
+    c.site = VaultSiteKind::kOffsite;
   } else if (site != "same-city") {
     return Status::InvalidArgument("vault config " + path +
                                    ": site: must be same-city or off-site, not '" + site + "'");

@@ -32,7 +32,7 @@ struct OffsiteConfig {
 };
 
 // Which of a policy's retention rule sets this vault applies.
-enum class VaultSite { kSameCity, kOffsite };
+enum class VaultSiteKind { kSameCity, kOffsite };
 
 struct VaultConfig {
   std::string listen;
@@ -40,7 +40,7 @@ struct VaultConfig {
   std::string repository;
   std::string metrics;  // empty: no metrics endpoint
   uint64_t credit_bytes = 32ull << 20;
-  VaultSite site = VaultSite::kSameCity;
+  VaultSiteKind site = VaultSiteKind::kSameCity;
   int64_t prune_every_s = 24 * 3600;  // 0: no scheduled prune (vault_prune.h)
   std::optional<OffsiteConfig> offsite;
 

@@ -52,7 +52,7 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
                    RepoConfig::Decode(config_object, "config of namespace " + ns));
   const KeyedHasher hasher(repo_config.secret);
   ASSIGN_OR_RETURN(auto all, ListSnapshotsIn(store.get(), hasher));
-  const bool offsite = config.site == VaultSite::kOffsite;
+  const bool offsite = config.site == VaultSiteKind::kOffsite;
   for (const auto& [key, group] : GroupSnapshots(all, "", "")) {
     const auto& [policy_name, host, paths] = key;
     auto p = policies.find(policy_name);

@@ -100,7 +100,7 @@ Result<std::vector<RpoRow>> EvaluateVaultRpo(const VaultConfig& config, int64_t 
   out_issues.policy_errors = applied.errors;
   std::map<std::string, std::vector<const Policy*>> by_ns;
   for (const AppliedPolicy& a : applied.policies) by_ns[a.policy.ns].push_back(&a.policy);
-  const bool offsite_vault = config.site == VaultSite::kOffsite;
+  const bool offsite_vault = config.site == VaultSiteKind::kOffsite;
   const bool feeds_peer = !offsite_vault && config.offsite.has_value();
   const std::string own_site = offsite_vault ? kSiteOffsite : kSiteSameCity;
   const int64_t now_s = FloorSeconds(now_ns);

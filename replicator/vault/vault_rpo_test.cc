@@ -22,7 +22,7 @@
 namespace dr {
 namespace {
 
-constexpr int64_t kS = 1000000000;
+constexpr int64_t kOneSecond = 1000000000;
 // 30 minutes after an hourly slot (slots are multiples of 1h since 1970).
 constexpr int64_t kNowS = 1800000000 + 1800;
 
@@ -67,7 +67,7 @@ class VaultRpoTest : public ::testing::Test {
                      const std::string& policy = "ledger", const std::string& path = "/srv/ledger",
                      bool partial = false, const std::string& host = "") {
     Snapshot s;
-    s.time_ns = time_s * kS;
+    s.time_ns = time_s * kOneSecond;
     s.identity = identity;
     s.host = host.empty() ? identity : host;
     s.policy = policy;
@@ -88,7 +88,7 @@ class VaultRpoTest : public ::testing::Test {
   }
 
   std::vector<RpoRow> Evaluate(VaultRpoIssues* issues = nullptr) {
-    auto rows = EvaluateVaultRpo(config_, kNowS * kS, issues);
+    auto rows = EvaluateVaultRpo(config_, kNowS * kOneSecond, issues);
     EXPECT_TRUE(rows.ok()) << rows.status().ToString();
     return rows.ok() ? *rows : std::vector<RpoRow>{};
   }
@@ -124,7 +124,7 @@ TEST_F(VaultRpoTest, SameCityRowsJudgeEachAgentsOwnSnapshots) {
   ASSERT_NE(ok, nullptr);
   EXPECT_EQ(ok->status.state, RpoState::kOk);
   EXPECT_EQ(ok->status.age_s, 600);
-  EXPECT_EQ(ok->newest_ns, (kNowS - 600) * kS);
+  EXPECT_EQ(ok->newest_ns, (kNowS - 600) * kOneSecond);
   EXPECT_EQ(ok->ns, "finance");
   EXPECT_EQ(ok->policy, "ledger");
   EXPECT_EQ(ok->source, "files");
@@ -177,7 +177,7 @@ TEST_F(VaultRpoTest, OffsiteRowCountsOnlyWhatTheCursorSaysIsAtThePeer) {
 }
 
 TEST_F(VaultRpoTest, OffsiteVaultHasOneRowFromItsOwnRepository) {
-  config_.site = VaultSite::kOffsite;
+  config_.site = VaultSiteKind::kOffsite;
   ApplyPolicy("ledger", LedgerPolicy());
   Commit("ledger-01", kNowS - 600);
   const auto rows = Evaluate();
@@ -236,9 +236,9 @@ TEST_F(VaultRpoTest, RowsSurviveTheStateFile) {
   Commit("ledger-01", kNowS - 600);
   const auto rows = Evaluate();
   int64_t at = 0;
-  auto back = DecodeRpoRows(EncodeRpoRows(rows, kNowS * kS), &at);
+  auto back = DecodeRpoRows(EncodeRpoRows(rows, kNowS * kOneSecond), &at);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(at, kNowS * kS);
+  EXPECT_EQ(at, kNowS * kOneSecond);
   ASSERT_EQ(back->size(), rows.size());
   for (size_t i = 0; i < rows.size(); i++) {
     EXPECT_EQ((*back)[i].Key(), rows[i].Key());
@@ -262,8 +262,8 @@ TEST_F(VaultRpoTest, MonitorPublishesMetricsAndAlertsOncePerBreachAcrossRestarts
   const auto never = std::chrono::hours(1);
   {
     VaultRpoMonitor monitor(config_, &metrics, never, never);
-    monitor.RunOnce(kNowS * kS);
-    monitor.RunOnce((kNowS + 60) * kS);
+    monitor.RunOnce(kNowS * kOneSecond);
+    monitor.RunOnce((kNowS + 60) * kOneSecond);
   }
   // At the first pass, once.
   EXPECT_EQ(test::ReadFile(alerts), "rpo-breach ledger files same-city breached 10800\n");
@@ -294,15 +294,15 @@ TEST_F(VaultRpoTest, MonitorPublishesMetricsAndAlertsOncePerBreachAcrossRestarts
   // A restart remembers the breach (STATE/alerts.json): no second alert.
   {
     VaultRpoMonitor monitor(config_, &metrics, never, never);
-    monitor.RunOnce((kNowS + 120) * kS);
+    monitor.RunOnce((kNowS + 120) * kOneSecond);
   }
   EXPECT_EQ(test::ReadFile(alerts), "rpo-breach ledger files same-city breached 10800\n");
   // Back to ok re-arms it; the next breach alerts again.
   Commit("ledger-03", kNowS + 100);
   {
     VaultRpoMonitor monitor(config_, &metrics, never, never);
-    monitor.RunOnce((kNowS + 180) * kS);
-    monitor.RunOnce((kNowS + 100 + 7300) * kS);
+    monitor.RunOnce((kNowS + 180) * kOneSecond);
+    monitor.RunOnce((kNowS + 100 + 7300) * kOneSecond);
   }
   // ledger-03 again, and now ledger-01 (its snapshot aged past 2h too).
   const std::string log = test::ReadFile(alerts);

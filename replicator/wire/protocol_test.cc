@@ -45,7 +45,7 @@ std::vector<Message> Samples() {
 // Byte-exact frames (version 2: version 1 frames with the welcome identity),
 // first recorded from the codec before the field lists replaced
 // the hand-written encoder and decoder: the wire format must never drift.
-Id FixedId(uint8_t first) {
+Id WireFixedId(uint8_t first) {
   Id id;
   for (int i = 0; i < 16; ++i) id.b[i] = static_cast<uint8_t>(first + i);
   return id;
@@ -65,17 +65,17 @@ std::vector<GoldenFrame> GoldenFrames() {
       {Welcome{1, 2, 3, 4, 5, 6, "k", 1, "agent-1"},
        "44520202010203040000000500000006000000016b0107"
        "6167656e742d31"},
-      {Query{5, {FixedId(1), FixedId(0xf0)}},
+      {Query{5, {WireFixedId(1), WireFixedId(0xf0)}},
        "4452020305020102030405060708090a0b0c0d0e0f10f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
-      {Missing{5, {FixedId(0xf0)}}, "445202040501f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
+      {Missing{5, {WireFixedId(0xf0)}}, "445202040501f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
       {Missing{6, {}}, "445202040600"},
-      {Blob{6, BlobType::kTree, FixedId(3), 10, "raw-bytes!"},
+      {Blob{6, BlobType::kTree, WireFixedId(3), 10, "raw-bytes!"},
        "445202050601030405060708090a0b0c0d0e0f1011120a0000000a7261772d627974657321"},
-      {Blob{200, BlobType::kData, FixedId(4), 70000, "zz"},
+      {Blob{200, BlobType::kData, WireFixedId(4), 70000, "zz"},
        "44520205c801000405060708090a0b0c0d0e0f1011121370110100027a7a"},
       {Credit{UINT64_MAX, 6}, "44520206ffffffffffffffffff0106"},
       {Commit{7, "snap"}, "445202070704736e6170"},
-      {Committed{7, FixedId(4)}, "44520208070405060708090a0b0c0d0e0f10111213"},
+      {Committed{7, WireFixedId(4)}, "44520208070405060708090a0b0c0d0e0f10111213"},
       {Error{0, 6, "denied"}, "445202090006000664656e696564"},
       {Ping{0x0102030405060708ull}, "4452020a0807060504030201"},
       {Pong{UINT64_MAX}, "4452020bffffffffffffffff"},
@@ -85,8 +85,8 @@ std::vector<GoldenFrame> GoldenFrames() {
       {Listing{10, {{"index/01", 4000}, {"index/02", 0}}, true},
        "4452020f0a0208696e6465782f3031a01f08696e6465782f30320001"},
       {Listing{11, {}, false}, "4452020f0b0000"},
-      {GetTree{11, FixedId(5)}, "445202100b05060708090a0b0c0d0e0f101112131400"},
-      {GetTree{12, FixedId(5), 4194304},
+      {GetTree{11, WireFixedId(5)}, "445202100b05060708090a0b0c0d0e0f101112131400"},
+      {GetTree{12, WireFixedId(5), 4194304},
        "445202100c05060708090a0b0c0d0e0f1011121314"
        "80808002"},
       {Put{12, "data/ab/cd", 10, 4, "abc"}, "445202110c0a646174612f61622f63640a0403616263"},
