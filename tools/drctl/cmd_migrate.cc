@@ -167,8 +167,10 @@ int RunPlanShow(const MigrateFlags& f, const GlobalOptions& g) {
   for (const auto& s : plan->systems) waves[s.wave].push_back(&s);
   nlohmann::json out = nlohmann::json::array();
   if (!g.json)
-    std::printf("migration %s (repository %s, state %s)\n", plan->name.c_str(),
-                plan->repository.c_str(), plan->state_dir.c_str());
+    std::printf(
+        "migration %s (%s, state %s)\n", plan->name.c_str(),
+        plan->repository.empty() ? "through vaults" : ("repository " + plan->repository).c_str(),
+        plan->state_dir.c_str());
   for (const auto& [wave, systems] : waves) {
     if (!g.json) std::printf("wave %d:\n", wave);
     for (const MigrationSystem* s : systems) {
@@ -198,6 +200,7 @@ int RunPlanShow(const MigrateFlags& f, const GlobalOptions& g) {
                        {"kind", s->kind},
                        {"cloud", s->cloud},
                        {"sources", sources},
+                       {"source_agent", s->source_agent},
                        {"targets", targets},
                        {"size_bytes", size}});
       } else {
