@@ -17,11 +17,11 @@
 namespace dr {
 namespace {
 
-Result<Policy> Parse(const std::string& yaml) { return ParsePolicy(yaml, "p.yaml"); }
+Result<Policy> ParsePolicyYaml(const std::string& yaml) { return ParsePolicy(yaml, "p.yaml"); }
 
 // The message of a document that must be refused.
 std::string ErrorOf(const std::string& yaml) {
-  auto p = Parse(yaml);
+  auto p = ParsePolicyYaml(yaml);
   if (p.ok()) return "(accepted)";
   EXPECT_EQ(p.status().code(), Code::kInvalidArgument) << yaml;
   return p.status().message();
@@ -130,7 +130,7 @@ TEST(Policy, CompletePolicyReadsIntoEveryField) {
 }
 
 TEST(Policy, DefaultsOfAMinimalPolicy) {
-  auto p = Parse(std::string(kHead) + "retention:\n  off-site: {keep-last: 2}\n");
+  auto p = ParsePolicyYaml(std::string(kHead) + "retention:\n  off-site: {keep-last: 2}\n");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_TRUE(p->ns.empty());
   EXPECT_TRUE(p->agents.empty());
@@ -145,7 +145,7 @@ TEST(Policy, DefaultsOfAMinimalPolicy) {
   EXPECT_TRUE(p->drills.empty());
 
   // Retention reads its buckets in the schedule's zone unless it names one.
-  p = Parse(
+  p = ParsePolicyYaml(
       "name: p\nsources: {devices: [/dev/sdb]}\n"
       "schedule: {cron: '@daily', time-zone: Asia/Tokyo}\n");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
@@ -174,7 +174,8 @@ TEST(Policy, SourcesLabelsAndAgents) {
   p->agents.clear();
   EXPECT_TRUE(p->AppliesTo("anything"));  // a local policy
 
-  auto images_only = Parse("name: p\nsources: {images: [/a.img, /b.img]}\nschedule: {every: 1h}\n");
+  auto images_only =
+      ParsePolicyYaml("name: p\nsources: {images: [/a.img, /b.img]}\nschedule: {every: 1h}\n");
   ASSERT_TRUE(images_only.ok()) << images_only.status().ToString();
   ASSERT_EQ(images_only->Sources().size(), 2u);
   EXPECT_EQ(images_only->Sources()[1].Label(), "image:/b.img");
@@ -403,7 +404,7 @@ TEST(Policy, MangledDocumentsNeverThrow) {
       if (what == 2) doc[at] = punct[rng() % punct.size()];
       if (doc.empty()) doc = "x";
     }
-    Result<Policy> p = Parse(doc);
+    Result<Policy> p = ParsePolicyYaml(doc);
     if (p.ok()) continue;
     ++refused;
     EXPECT_EQ(p.status().message().rfind("p.yaml:", 0), 0u) << p.status().message();

@@ -13,7 +13,7 @@ namespace {
 
 using test::RunDrctl;
 
-nlohmann::json Json(const test::CommandResult& r) {
+nlohmann::json CatalogJson(const test::CommandResult& r) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   return nlohmann::json::parse(r.out, nullptr, false);
 }
@@ -28,12 +28,12 @@ TEST(CatalogCli, SyncThenAskWhichVersionsExistAndFindThem) {
   test::WriteFile(src + "/finance/budget.ods", "2026 final, approved");
   ASSERT_EQ(RunDrctl({"-q", "-r", repo, "backup", src}).exit_code, 0);
 
-  auto sync = Json(RunDrctl({"--json", "-r", repo, "catalog", "sync", "--catalog", db}));
+  auto sync = CatalogJson(RunDrctl({"--json", "-r", repo, "catalog", "sync", "--catalog", db}));
   EXPECT_EQ(sync["snapshots_added"], 2);
   EXPECT_EQ(sync["site"], repo) << "a site is named by its URL unless --site says otherwise";
 
   auto versions =
-      Json(RunDrctl({"--json", "versions", src + "/finance/budget.ods", "--catalog", db}));
+      CatalogJson(RunDrctl({"--json", "versions", src + "/finance/budget.ods", "--catalog", db}));
   ASSERT_EQ(versions.size(), 2u) << versions.dump();
   EXPECT_EQ(versions[0]["size"], 10);
   EXPECT_EQ(versions[1]["size"], 20);
@@ -45,10 +45,10 @@ TEST(CatalogCli, SyncThenAskWhichVersionsExistAndFindThem) {
 
   // The catalog answers by itself: the repository may be gone.
   std::filesystem::rename(repo, dir / "repo-away");
-  auto found = Json(RunDrctl({"--json", "find", "*.ods", "--catalog", db}));
+  auto found = CatalogJson(RunDrctl({"--json", "find", "*.ods", "--catalog", db}));
   ASSERT_EQ(found.size(), 2u);
   EXPECT_EQ(found[0]["path"], src + "/finance/budget.ods");
-  auto points = Json(RunDrctl({"--json", "recovery-points", "--catalog", db}));
+  auto points = CatalogJson(RunDrctl({"--json", "recovery-points", "--catalog", db}));
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[0]["kind"], "files");
   EXPECT_EQ(points[1]["site_lag_s"], 0);
@@ -72,9 +72,10 @@ TEST(CatalogCli, SyncThenAskWhichVersionsExistAndFindThem) {
   auto other = RunDrctl({"-r", dir / "other", "catalog", "sync", "--site", repo, "--catalog", db});
   EXPECT_EQ(other.exit_code, 1);
   EXPECT_NE(other.err.find("is repository"), std::string::npos) << other.err;
-  EXPECT_EQ(Json(RunDrctl({"--json", "find", "*.ods", "--catalog", db})).size(), 2u);
+  EXPECT_EQ(CatalogJson(RunDrctl({"--json", "find", "*.ods", "--catalog", db})).size(), 2u);
 
-  auto rebuilt = Json(RunDrctl({"--json", "-r", repo, "catalog", "rebuild", "--catalog", db}));
+  auto rebuilt =
+      CatalogJson(RunDrctl({"--json", "-r", repo, "catalog", "rebuild", "--catalog", db}));
   EXPECT_EQ(rebuilt["snapshots_added"], 2);
 }
 
@@ -92,11 +93,11 @@ TEST(CatalogCli, AnAgentWithTheRestoreRightSyncsThroughItsVault) {
     test::WriteFile(src + "/ledger.db", test::RandomBytes(50000 + i, 80 + i));
     ASSERT_EQ(vault.Agent(key, "hr", {"-q", "backup", src}).exit_code, 0);
   }
-  auto sync = Json(vault.Agent(
+  auto sync = CatalogJson(vault.Agent(
       key, "hr", {"--json", "catalog", "sync", "--site", "same-city", "--catalog", db}));
   EXPECT_EQ(sync["snapshots_added"], 2);
-  auto versions =
-      Json(vault.Agent(key, "hr", {"--json", "versions", src + "/ledger.db", "--catalog", db}));
+  auto versions = CatalogJson(
+      vault.Agent(key, "hr", {"--json", "versions", src + "/ledger.db", "--catalog", db}));
   ASSERT_EQ(versions.size(), 2u);
   EXPECT_EQ(versions[0]["sites"][0], "same-city");
   EXPECT_EQ(versions[1]["size"], 50001);
@@ -134,14 +135,14 @@ TEST(CatalogCli, TheVaultKeepsEachNamespacesCatalogAndAnswersItsAgents) {
                               }))
         << versions_of(src + "/ledger.db").err << vault.Log();
   }
-  auto versions = Json(versions_of(src + "/ledger.db"));
+  auto versions = CatalogJson(versions_of(src + "/ledger.db"));
   EXPECT_EQ(versions[2]["size"], 50002);
   EXPECT_EQ(versions[0]["sites"][0], "same-city");
-  auto found = Json(vault.Agent(key, "hr", {"--json", "find", "*.csv"}));
+  auto found = CatalogJson(vault.Agent(key, "hr", {"--json", "find", "*.csv"}));
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0]["path"], src + "/sub/payroll.csv");
   EXPECT_EQ(found[0]["snapshots"], 3);
-  auto points = Json(vault.Agent(key, "hr", {"--json", "recovery-points"}));
+  auto points = CatalogJson(vault.Agent(key, "hr", {"--json", "recovery-points"}));
   EXPECT_EQ(points.size(), 3u);
   // A backup-only key may not ask.
   auto refused = vault.Agent(writer, "hr", {"versions", src + "/ledger.db"});
@@ -151,7 +152,7 @@ TEST(CatalogCli, TheVaultKeepsEachNamespacesCatalogAndAnswersItsAgents) {
   vault.Stop();
   std::filesystem::remove_all(dir / "vault/state/catalog");
   vault.Start();
-  EXPECT_EQ(Json(versions_of(src + "/ledger.db")).size(), 3u);
+  EXPECT_EQ(CatalogJson(versions_of(src + "/ledger.db")).size(), 3u);
 }
 
 }  // namespace

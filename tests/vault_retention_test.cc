@@ -41,7 +41,7 @@ size_t CountOf(const std::string& text, const std::string& what) {
   return n;
 }
 
-std::string Policy(const std::string& src, int same_city, int off_site) {
+std::string RetentionPolicyYaml(const std::string& src, int same_city, int off_site) {
   return "name: ledger\nnamespace: finance\nagents: [ledger-01]\nsources:\n  paths: [" + src +
          "]\nschedule:\n  every: 1h\nretention:\n  same-city:\n    keep-last: " +
          std::to_string(same_city) + "\n  off-site:\n    keep-last: " + std::to_string(off_site) +
@@ -69,7 +69,7 @@ class VaultRetentionTest : public ::testing::Test {
     offsite_->Enrol("primary", primary_->OffsiteClientPub(), "*", "replicate");
     src_ = dir_ / "src";
     std::filesystem::create_directories(src_);
-    test::WriteFile(dir_ / "ledger.yaml", Policy(src_, 2, 4));
+    test::WriteFile(dir_ / "ledger.yaml", RetentionPolicyYaml(src_, 2, 4));
     Apply(*primary_, dir_ / "ledger.yaml");
     Apply(*offsite_, dir_ / "ledger.yaml");
     offsite_->Start();
@@ -132,7 +132,7 @@ TEST_F(VaultRetentionTest, EachSiteKeepsByItsOwnRulesAndNeitherDeletionPropagate
 
 TEST_F(VaultRetentionTest, WhatTheOffsiteForgotIsNeverSentBack) {
   // Here the off-site keeps less than the same-city site.
-  test::WriteFile(dir_ / "ledger.yaml", Policy(src_, 10, 1));
+  test::WriteFile(dir_ / "ledger.yaml", RetentionPolicyYaml(src_, 10, 1));
   Apply(*primary_, dir_ / "ledger.yaml");
   Apply(*offsite_, dir_ / "ledger.yaml");
   std::vector<std::string> ids;
@@ -166,7 +166,7 @@ TEST_F(VaultRetentionTest, WhatTheOffsiteForgotIsNeverSentBack) {
 // backup against it. The snapshot must still arrive whole at the off-site:
 // the replicator sends again the chunks the off-site deleted.
 TEST_F(VaultRetentionTest, AnOffsiteThatPrunedIsSentAgainTheChunksANewSnapshotNeeds) {
-  test::WriteFile(dir_ / "ledger.yaml", Policy(src_, 10, 1));
+  test::WriteFile(dir_ / "ledger.yaml", RetentionPolicyYaml(src_, 10, 1));
   Apply(*primary_, dir_ / "ledger.yaml");
   Apply(*offsite_, dir_ / "ledger.yaml");
   std::vector<std::string> ids;

@@ -35,7 +35,7 @@ std::string Labels(const std::string& agent, const std::string& more = "") {
          "\",site=\"same-city\"" + more + "}";
 }
 
-size_t Lines(const std::string& text) {
+size_t RpoLines(const std::string& text) {
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
@@ -132,7 +132,7 @@ TEST_F(VaultRpoSiteTest, MetricsShowEachAgentAndTheAlertRunsOncePerBreach) {
     return site_->Metric("drvault_rpo_breached" + Labels("ledger-03")) == 1;
   })) << site_->Log();
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  EXPECT_EQ(Lines(test::ReadFile(alerts_)), 1u) << test::ReadFile(alerts_);
+  EXPECT_EQ(RpoLines(test::ReadFile(alerts_)), 1u) << test::ReadFile(alerts_);
 }
 
 TEST_F(VaultRpoSiteTest, StatusShowsEveryAgentAndExitsOneOnABreach) {
@@ -182,7 +182,7 @@ TEST_F(VaultRpoSiteTest, JobsListTheBackupsCommittedHere) {
 
   auto table = Drvault({"jobs"});
   EXPECT_EQ(table.exit_code, 0) << table.err;
-  EXPECT_EQ(Lines(table.out), 3u) << table.out;  // header and two backups
+  EXPECT_EQ(RpoLines(table.out), 3u) << table.out;  // header and two backups
   EXPECT_NE(table.out.find("ledger-01"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find(second.substr(0, 8)), std::string::npos) << table.out;
 

@@ -21,7 +21,7 @@ namespace dr::cli {
 
 namespace {
 
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_migrate_stop{false};
 
 struct MigrateFlags {
   std::string plan;
@@ -234,7 +234,7 @@ int RunRounds(const GlobalOptions& g, const MigrateFlags& f, bool with_repo,
     if (!d.ok()) return Fail(d.status().WithContext("--interval"));
     interval = *d;
     struct sigaction sa = {};
-    sa.sa_handler = [](int) { g_stop = true; };
+    sa.sa_handler = [](int) { g_migrate_stop = true; };
     sigemptyset(&sa.sa_mask);
     for (int sig : {SIGTERM, SIGINT}) ::sigaction(sig, &sa, nullptr);
   }
@@ -254,10 +254,10 @@ int RunRounds(const GlobalOptions& g, const MigrateFlags& f, bool with_repo,
     }
     if (g.json) PrintJson(out);
     std::fflush(stdout);
-    while (f.continuous && !g_stop &&
+    while (f.continuous && !g_migrate_stop &&
            std::chrono::steady_clock::now() - round < std::chrono::seconds(interval))
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  } while (f.continuous && !g_stop);
+  } while (f.continuous && !g_migrate_stop);
   return rc;
 }
 

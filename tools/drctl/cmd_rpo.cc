@@ -25,7 +25,7 @@ struct Row {
   RpoStatus status;
 };
 
-void PrintTable(const std::vector<Row>& rows) {
+void PrintRpoTable(const std::vector<Row>& rows) {
   std::printf("%-24s  %-28s  %-19s  %10s  %9s  %s\n", "policy", "source", "newest", "age",
               "objective", "state");
   for (const auto& r : rows) {
@@ -92,7 +92,7 @@ void AddRpoCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         if (rows.empty()) {
           std::printf("no policies apply to host %s\n", host.c_str());
         } else {
-          PrintTable(rows);
+          PrintRpoTable(rows);
         }
       }
       return breached || !load->errors.empty() ? kExitError : kExitOk;
