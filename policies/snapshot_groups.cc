@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/format/snapshot.h"
+#include "catalog/retention_lock.h"
+#include "core/timefmt.h"
 
 namespace dr {
 
@@ -68,6 +70,10 @@ std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
 }
 
 Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns) {
+  ASSIGN_OR_RETURN(std::optional<int64_t> locked, RetentionLockOf(store, id));
+  if (locked && *locked > now_ns)
+    return Status::PermissionDenied("snapshot " + id.Hex().substr(0, 8) + " is locked until " +
+                                    FormatRfc3339Utc(*locked) + "; it cannot be forgotten before");
   const std::string tombstone = nlohmann::json{{"forgotten_ns", now_ns}}.dump() + "\n";
   Status put = store.PutIfAbsent(ForgottenKey(id), tombstone);
   if (!put.ok() && put.code() != Code::kAlreadyExists) return put;
@@ -77,8 +83,13 @@ Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns) {
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
     int64_t now_ns, bool dry_run) {
+  ASSIGN_OR_RETURN(auto locks, ListRetentionLocks(store));
   std::vector<RetentionInput> in;
-  for (const Snapshot* s : group) in.push_back({s->id, s->time_ns, s->tags, std::nullopt});
+  for (const Snapshot* s : group) {
+    auto lock = locks.find(s->id);
+    in.push_back({s->id, s->time_ns, s->tags,
+                  lock == locks.end() ? std::nullopt : std::optional<int64_t>(lock->second)});
+  }
   std::vector<RetentionDecision> decisions = ApplyRetention(std::move(in), rules, now_ns);
   if (dry_run) return decisions;
   for (const auto& d : decisions) {

@@ -41,12 +41,14 @@ std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
                                            const SnapshotGroupKey& key);
 
 // Deletes snapshot object `id`, first leaving its tombstone
-// (ForgottenKey): the data goes with the next prune.
+// (ForgottenKey): the data goes with the next prune. PermissionDenied while
+// a retention lock holds it (catalog/retention_lock.h).
 Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns);
 
 // Decides with `rules` over one group and, unless `dry_run`, deletes the
 // snapshot objects of the forgotten ones (their data goes with the next
-// prune). Decisions newest first. Stops at the first failed delete.
+// prune). A snapshot under a retention lock is kept ("locked until ...").
+// Decisions newest first. Stops at the first failed delete.
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
     int64_t now_ns, bool dry_run);

@@ -93,6 +93,7 @@ int RunApp(int argc, char** argv, bool agent) {
   if (!agent) {
     AddPruneCommand(app, g, &run);
     AddForgetCommand(app, g, &run);
+    AddLockCommand(app, g, &run);
     AddRpoCommand(app, g, &run);
   }
   AddMigrateCommand(app, g, &run, agent);

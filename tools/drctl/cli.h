@@ -91,6 +91,8 @@ void AddMountCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 // Repository maintenance: drctl only (an agent can never forget or prune).
 void AddPruneCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddForgetCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+// Retention locks (cmd_lock.cc): drctl only, like forget.
+void AddLockCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 // The policy service and its job log (policies/scheduler.h), in both
 // programs; the RPO report of a local repository, drctl only (a vault
 // reports its own: drvault status).
