@@ -5,6 +5,7 @@
 #include "catalog/format/pack.h"
 #include "catalog/format/repo_config.h"
 #include "catalog/format/snapshot.h"
+#include "catalog/retention_lock.h"
 
 namespace dr {
 
@@ -35,6 +36,7 @@ Status VerifyPack(const std::string& key, std::string_view pack, const KeyedHash
 Status VerifyRepositoryObject(const std::string& key, std::string_view bytes,
                               const KeyedHasher* hasher) {
   if (key == "config") return RepoConfig::Decode(bytes, key).status();
+  if (key.rfind(kRetentionLockPrefix, 0) == 0) return VerifyRetentionLockObject(key, bytes);
   Id id;
   if (!IdOfKey(key, &id)) return Status::InvalidArgument(key + " is not a repository object");
   if (!hasher) return Status::InvalidArgument(key + ": no namespace secret to check it with");

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "catalog/format/snapshot.h"
 #include "core/timefmt.h"
 
 namespace dr {
@@ -31,9 +32,7 @@ Result<std::map<Id, int64_t>> ListUnder(ObjectStore& store, const std::string& p
   for (const auto& o : objects) {
     Id id;
     int64_t until = 0;
-    if (!ParseLockName(std::string_view(o.key).substr(sizeof(kRetentionLockPrefix) - 1), &id,
-                       &until))
-      continue;
+    if (!ParseRetentionLockKey(o.key, &id, &until)) continue;
     auto [it, fresh] = out.emplace(id, until);
     if (!fresh && until > it->second) it->second = until;
   }
@@ -41,6 +40,22 @@ Result<std::map<Id, int64_t>> ListUnder(ObjectStore& store, const std::string& p
 }
 
 }  // namespace
+
+bool ParseRetentionLockKey(std::string_view key, Id* snapshot, int64_t* until_ns) {
+  const std::string_view prefix = kRetentionLockPrefix;
+  return key.substr(0, prefix.size()) == prefix &&
+         ParseLockName(key.substr(prefix.size()), snapshot, until_ns);
+}
+
+Status VerifyRetentionLockObject(const std::string& key, std::string_view bytes) {
+  Id id;
+  int64_t until = 0;
+  if (!ParseRetentionLockKey(key, &id, &until))
+    return Status::InvalidArgument(key + " is not a retention lock's name");
+  if (bytes.size() > 4096)
+    return Status::InvalidArgument(key + ": a retention lock of more than 4 KiB");
+  return Status::OK();
+}
 
 std::string RetentionLockKey(const Id& snapshot, int64_t until_ns) {
   char digits[24];
@@ -53,6 +68,13 @@ Status AddRetentionLock(ObjectStore& store, const Id& snapshot, int64_t until_ns
   if (until_ns <= now_ns)
     return Status::InvalidArgument("a lock until " + FormatRfc3339Utc(until_ns) +
                                    " would already have expired");
+  // The whole record must stay under what a replicating peer accepts.
+  if (reason.size() > kMaxRetentionLockReasonBytes)
+    return Status::InvalidArgument("the reason is " + std::to_string(reason.size()) +
+                                   " bytes; at most " +
+                                   std::to_string(kMaxRetentionLockReasonBytes) + " are kept");
+  if (auto snap = store.Size(SnapshotKey(snapshot)); !snap.ok())
+    return snap.status().WithContext("lock snapshot " + snapshot.Hex().substr(0, 8));
   ASSIGN_OR_RETURN(std::optional<int64_t> held, RetentionLockOf(store, snapshot));
   if (held && *held >= until_ns)
     return Status::InvalidArgument("snapshot " + snapshot.Hex().substr(0, 8) +
@@ -65,8 +87,16 @@ Status AddRetentionLock(ObjectStore& store, const Id& snapshot, int64_t until_ns
                                  .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
                              "\n";
   Status put = store.PutIfAbsent(RetentionLockKey(snapshot, until_ns), record);
-  if (put.code() == Code::kAlreadyExists) return Status::OK();  // the same lock, set twice
-  return put.WithContext("lock snapshot " + snapshot.Hex().substr(0, 8));
+  if (!put.ok() && put.code() != Code::kAlreadyExists)  // AlreadyExists: the same lock, set twice
+    return put.WithContext("lock snapshot " + snapshot.Hex().substr(0, 8));
+  // A forget that looked for locks just before this one was written may
+  // have deleted the snapshot meanwhile (ForgetSnapshot looks again after
+  // its tombstone, so one of the two sees the other).
+  if (auto snap = store.Size(SnapshotKey(snapshot)); !snap.ok())
+    return Status::NotFound("snapshot " + snapshot.Hex().substr(0, 8) +
+                            " was forgotten while it was being locked; its data goes with the "
+                            "next prune");
+  return Status::OK();
 }
 
 Result<std::map<Id, int64_t>> ListRetentionLocks(ObjectStore& store) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "catalog/store/object_store.h"
 #include "core/hash.h"
@@ -20,10 +21,19 @@ namespace dr {
 inline constexpr char kRetentionLockPrefix[] = "retention-locks/";
 
 std::string RetentionLockKey(const Id& snapshot, int64_t until_ns);
+// The snapshot and time a lock's key names; false for any other key.
+bool ParseRetentionLockKey(std::string_view key, Id* snapshot, int64_t* until_ns);
+// What a site accepts as a lock object from a replicating peer: a key that
+// parses and a body of at most 4 KiB (only the key means anything).
+Status VerifyRetentionLockObject(const std::string& key, std::string_view bytes);
+
+inline constexpr size_t kMaxRetentionLockReasonBytes = 1024;
 
 // Locks `snapshot` until `until_ns` (which must be later than now and than
-// any lock it already has: a lock is only ever extended). `reason` and
-// `now_ns` are recorded for the operator.
+// any lock it already has: a lock is only ever extended). `reason` (at most
+// kMaxRetentionLockReasonBytes) and `now_ns` are recorded for the operator.
+// NotFound when the snapshot is not there, also when a concurrent forget
+// removed it while the lock was written.
 Status AddRetentionLock(ObjectStore& store, const Id& snapshot, int64_t until_ns,
                         const std::string& reason, int64_t now_ns);
 

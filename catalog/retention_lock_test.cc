@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "catalog/format/snapshot.h"
 #include "catalog/store/testing/mem_store.h"
 
 namespace dr {
@@ -19,7 +20,14 @@ TEST(RetentionLock, LocksOnlyExtendAndNeverExpireIntoThePast) {
   MemStore store;
   const Id id = LockTestId(7);
   const int64_t now = 1000 * kLockTestDay;
+  // No snapshot, no lock.
+  EXPECT_EQ(AddRetentionLock(store, id, now + kLockTestDay, "", now).code(), Code::kNotFound);
+  ASSERT_TRUE(store.Put(SnapshotKey(id), "snapshot").ok());
+  ASSERT_TRUE(store.Put(SnapshotKey(LockTestId(9)), "snapshot").ok());
   EXPECT_EQ(*RetentionLockOf(store, id), std::nullopt);
+  // A reason longer than a replicating peer takes.
+  EXPECT_EQ(AddRetentionLock(store, id, now + kLockTestDay, std::string(2000, 'r'), now).code(),
+            Code::kInvalidArgument);
   ASSERT_TRUE(AddRetentionLock(store, id, now + 30 * kLockTestDay, "audit", now).ok());
   EXPECT_EQ(*RetentionLockOf(store, id), now + 30 * kLockTestDay);
   // Shorter or equal: refused, naming the lock held.

@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <filesystem>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/env/file_io.h"
 #include "core/timefmt.h"
@@ -191,13 +193,21 @@ Status MigrationStateStore::Save(SystemState& state) const {
       j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
-Result<MigrationStateStore::Lock> MigrationStateStore::LockSystem(
-    const std::string& system, const std::string& command) const {
+Result<MigrationStateStore::Lock> MigrationStateStore::LockSystem(const std::string& system,
+                                                                  const std::string& command,
+                                                                  double wait_s) const {
   const std::string path = dir_ + "/" + system + ".lock";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1e3));
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) return Status::FromErrno(errno, "lock " + path);
+    if (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
     std::string holder(256, '\0');
     const ssize_t n = ::pread(fd.get(), holder.data(), holder.size(), 0);
     holder.resize(n > 0 ? static_cast<size_t>(n) : 0);

@@ -86,7 +86,7 @@ class MigrationStateStore {
   Status Save(SystemState& state) const;  // stamps updated_ns
 
   // Held while a command works on `system`; a second command gets an error
-  // naming the holder instead of waiting.
+  // naming the holder instead of waiting, or waits up to `wait_s` first.
   class Lock {
    public:
     explicit Lock(UniqueFd fd) : fd_(std::move(fd)) {}
@@ -94,7 +94,8 @@ class MigrationStateStore {
    private:
     UniqueFd fd_;
   };
-  Result<Lock> LockSystem(const std::string& system, const std::string& command) const;
+  Result<Lock> LockSystem(const std::string& system, const std::string& command,
+                          double wait_s = 0) const;
 
   const std::string& dir() const { return dir_; }
 

@@ -25,8 +25,10 @@ Result<Captured> NewestCaptures(MigrationContext& ctx, const MigrationSystem& sy
   // Captures arrive while this runs (a cutover's quiesce hook takes one, a
   // continuous apply waits for them): their blobs are indexed by segments
   // written since the repository was opened here.
-  RETURN_IF_ERROR(ctx.repo->RefreshExclusions());
+  // Snapshots first: a capture listed here had its segments written before
+  // it, so the refresh after finds them.
   ASSIGN_OR_RETURN(std::vector<Snapshot> all, ctx.repo->ListSnapshots());
+  RETURN_IF_ERROR(ctx.repo->RefreshExclusions());
   Captured c;
   for (Snapshot& s : all) {  // oldest first: the newest wins
     if (s.identity != sys.source_agent || !HasTag(s, "migrate:" + ctx.plan.name) ||
@@ -98,7 +100,10 @@ Result<SyncRecord> CaptureSystem(MigrationContext& ctx, const MigrationSystem& s
                                    "\": expected the 32 hex digits a cutover gives its quiesce "
                                    "hook in $DR_CUTOVER_TOKEN");
   const std::string key = SourceStateKey(sys.name);
-  ASSIGN_OR_RETURN(auto lock, ctx.states.LockSystem(key, "capture"));
+  // A final capture waits for a round of `capture --continuous` to end
+  // rather than fail the cutover's quiesce hook.
+  ASSIGN_OR_RETURN(auto lock,
+                   ctx.states.LockSystem(key, "capture", cutover_token.empty() ? 0 : 600));
   ASSIGN_OR_RETURN(SystemState state, ctx.states.Load(key));
   SyncRecord rec;
   rec.final = !cutover_token.empty();

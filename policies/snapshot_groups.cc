@@ -70,13 +70,24 @@ std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
 }
 
 Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns) {
-  ASSIGN_OR_RETURN(std::optional<int64_t> locked, RetentionLockOf(store, id));
-  if (locked && *locked > now_ns)
-    return Status::PermissionDenied("snapshot " + id.Hex().substr(0, 8) + " is locked until " +
-                                    FormatRfc3339Utc(*locked) + "; it cannot be forgotten before");
+  auto refuse_if_locked = [&]() -> Status {
+    ASSIGN_OR_RETURN(std::optional<int64_t> locked, RetentionLockOf(store, id));
+    if (locked && *locked > now_ns)
+      return Status::PermissionDenied("snapshot " + id.Hex().substr(0, 8) + " is locked until " +
+                                      FormatRfc3339Utc(*locked) +
+                                      "; it cannot be forgotten before");
+    return Status::OK();
+  };
+  RETURN_IF_ERROR(refuse_if_locked());
   const std::string tombstone = nlohmann::json{{"forgotten_ns", now_ns}}.dump() + "\n";
   Status put = store.PutIfAbsent(ForgottenKey(id), tombstone);
   if (!put.ok() && put.code() != Code::kAlreadyExists) return put;
+  // A lock written since the first look wins: AddRetentionLock looks for
+  // the snapshot after writing, so between the two one sees the other.
+  if (Status locked = refuse_if_locked(); !locked.ok()) {
+    (void)store.Delete(ForgottenKey(id));
+    return locked;
+  }
   return store.Delete(SnapshotKey(id));
 }
 

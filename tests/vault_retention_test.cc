@@ -130,6 +130,40 @@ TEST_F(VaultRetentionTest, EachSiteKeepsByItsOwnRulesAndNeitherDeletionPropagate
   }
 }
 
+TEST_F(VaultRetentionTest, ALockSetAtTheSameCitySiteHoldsAtBothSites) {
+  test::WriteFile(dir_ / "ledger.yaml", RetentionPolicyYaml(src_, 1, 1));
+  Apply(*primary_, dir_ / "ledger.yaml");
+  Apply(*offsite_, dir_ / "ledger.yaml");
+  std::vector<std::string> ids = {Backup(0)};
+  ASSERT_TRUE(test::WaitFor(60, [&] { return At(*offsite_).count(ids[0]) > 0; }))
+      << offsite_->Log();
+  // The admin locks it at the same-city site; the lock travels with the
+  // next cycle, ahead of the snapshots that would push it out.
+  auto lock = RunDrctl({"-q", "-r", primary_->RepositoryOf("finance"), "lock", ids[0], "--for",
+                        "1d", "--reason", "court order"});
+  ASSERT_EQ(lock.exit_code, 0) << lock.err;
+  for (int i = 1; i < 3; ++i) ids.push_back(Backup(i));
+  ASSERT_TRUE(test::WaitFor(60, [&] {
+    return At(*offsite_).count(ids[2]) || At(*offsite_, "forgotten/").count(ids[2]);
+  })) << offsite_->Log();
+  // keep-last 1 at each site, and the locked snapshot besides.
+  ASSERT_TRUE(test::WaitFor(30, [&] {
+    return At(*primary_) == std::set<std::string>{ids[0], ids[2]};
+  })) << primary_->Log();
+  ASSERT_TRUE(test::WaitFor(30, [&] {
+    return At(*offsite_) == std::set<std::string>{ids[0], ids[2]};
+  })) << offsite_->Log();
+  EXPECT_EQ(At(*offsite_, "retention-locks/").size(), 1u);
+  EXPECT_NE(primary_->Log().find("\"offsite_lock_sent\""), std::string::npos) << primary_->Log();
+  // Prune at the off-site keeps what the locked snapshot needs.
+  auto prune = RunDrctl({"-q", "-r", offsite_->RepositoryOf("finance"), "prune"});
+  ASSERT_EQ(prune.exit_code, 0) << prune.err;
+  offsite_->Enrol("ledger-01", agent_.pub_file, "finance", "restore");
+  auto r = offsite_->Agent(agent_, "finance", {"-q", "restore", ids[0], "--target", dir_ / "out"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::ReadFile(dir_ / "out" + src_ + "/ledger.csv"), test::RandomBytes(64 << 10, 500));
+}
+
 TEST_F(VaultRetentionTest, WhatTheOffsiteForgotIsNeverSentBack) {
   // Here the off-site keeps less than the same-city site.
   test::WriteFile(dir_ / "ledger.yaml", RetentionPolicyYaml(src_, 10, 1));

@@ -10,6 +10,7 @@
 #include "catalog/format/pack.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/repository.h"
+#include "catalog/retention_lock.h"
 #include "catalog/store/dir_store.h"
 #include "catalog/store/object_store.h"
 #include "core/crash_point.h"
@@ -163,6 +164,9 @@ class OffsiteReplicator::NamespaceCopy {
   }
 
   void set_cursor(OffsiteCursor c) { cursor_ = std::move(c); }
+  // Runs once the peer has the config and the segments, before the first
+  // snapshot is copied.
+  void set_before_snapshots(std::function<Status()> fn) { before_snapshots_ = std::move(fn); }
   bool nothing_to_do() const {
     return plan_.snapshots.empty() && plan_.segments.empty() && cursor_.config;
   }
@@ -220,6 +224,7 @@ class OffsiteReplicator::NamespaceCopy {
                                 ": an index segment is unreadable; no snapshot is copied until "
                                 "`check` is clean");
     }
+    if (before_snapshots_) RETURN_IF_ERROR(before_snapshots_());
     auto& snaps = plan_.snapshots;
     if (!snaps.empty()) RETURN_IF_ERROR(SendReferences(peer));
     while (!snaps.empty()) {
@@ -270,6 +275,7 @@ class OffsiteReplicator::NamespaceCopy {
   OffsiteLag lag_;
   uint64_t sent_before_ = 0;
   uint64_t sent_ = 0;
+  std::function<Status()> before_snapshots_;
 };
 
 void OffsiteReplicator::Cycle() {
@@ -352,6 +358,9 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
         return skip(copied.WithContext("send a lost pack to the off-site peer"));
     }
     MarkReconciled(ns);
+    // A rebuilt peer lost its locks too: each is offered again (one
+    // question per lock, answered from the peer's listing).
+    locks_sent_.erase(ns);
     if (found->total() > 0) {
       metrics_->offsite_refilled += found->total();
       LogEvent("offsite_refill", {{"namespace", ns},
@@ -368,10 +377,52 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
   NamespaceCopy copy(*this, ns, local, std::move(plan).value());
   copy.set_cursor(std::move(cursor));
   copy.Publish();
-  if (copy.nothing_to_do()) return Status::OK();
+  // The peer applies its own retention as each snapshot arrives, so the
+  // locks go after its config and before the snapshots, and are listed
+  // after the snapshots were: a lock reaches the peer before any snapshot
+  // committed after it.
+  auto send_locks = [&] {
+    return CopyLocks(
+        ns, local, [&] { return connect(nullptr); }, peer);
+  };
+  if (copy.nothing_to_do()) return send_locks();  // the peer has the config
   RETURN_IF_ERROR(connect(&copy));
   copy.lag().peer_reachable = true;
+  copy.set_before_snapshots(send_locks);
   return copy.Run(*peer);
+}
+
+Status OffsiteReplicator::CopyLocks(const std::string& ns, ObjectStore& local,
+                                    const std::function<Status()>& connect,
+                                    std::shared_ptr<VaultClient>& peer) {
+  auto locks = local.List(kRetentionLockPrefix);
+  if (!locks.ok()) {
+    LogEvent("offsite_skipped", {{"namespace", ns}, {"error", locks.status().message()}});
+    return locks.status();
+  }
+  std::set<std::string>& sent = locks_sent_[ns];
+  uint64_t bytes = 0;
+  for (const auto& o : *locks) {
+    Id id;
+    int64_t until = 0;
+    // The peer would refuse a name that is not a lock's: never offered.
+    if (sent.count(o.key) || !ParseRetentionLockKey(o.key, &id, &until)) continue;
+    RETURN_IF_ERROR(connect());
+    Status copied = CopyObject(*peer, local, o.key, &bytes);
+    if (copied.code() == Code::kUnavailable || copied.code() == Code::kIOError) {
+      LogEvent("offsite_skipped", {{"namespace", ns}, {"error", copied.message()}});
+      return copied;
+    }
+    sent.insert(o.key);
+    if (!copied.ok()) {
+      // Refused there: logged once, and the snapshots still go.
+      LogEvent("offsite_lock_refused", {{"namespace", ns}, {"error", copied.message()}});
+      continue;
+    }
+    LogEvent("offsite_lock_sent",
+             {{"namespace", ns}, {"snapshot", id.Hex()}, {"until", FormatRfc3339Utc(until)}});
+  }
+  return Status::OK();
 }
 
 Result<std::shared_ptr<VaultClient>> OffsiteReplicator::ConnectPeer(const std::string& ns,

@@ -19,9 +19,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/status.h"
@@ -50,6 +52,11 @@ class OffsiteReplicator {
   // `*peer_down` is set when the peer cannot be reached at all.
   Status ReplicateNamespace(const std::string& ns, const CurveKeyPair& keys, bool* peer_down);
   Result<std::shared_ptr<VaultClient>> ConnectPeer(const std::string& ns, const CurveKeyPair& keys);
+  // Sends the retention locks of `ns` the peer was not yet sent in this
+  // run, connecting (`connect`) only when there is one; CopyObject asks the
+  // peer first, so a restart costs one question per lock.
+  Status CopyLocks(const std::string& ns, ObjectStore& local,
+                   const std::function<Status()>& connect, std::shared_ptr<VaultClient>& peer);
   // Every 12 cycles: a minute at the default interval.
   std::chrono::seconds ReconcileEvery() const {
     return std::chrono::seconds(12 * config_.offsite->interval_s);
@@ -68,6 +75,8 @@ class OffsiteReplicator {
   std::map<std::string, std::chrono::steady_clock::time_point> last_reconcile_;
   // Per namespace, the packs each of the peer's index segments lists.
   std::map<std::string, SegmentPacks> peer_segments_;
+  // Per namespace, the retention lock keys the peer holds (replicator thread only).
+  std::map<std::string, std::set<std::string>> locks_sent_;
   std::thread thread_;
 };
 

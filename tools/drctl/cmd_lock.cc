@@ -51,7 +51,10 @@ int RunLock(const GlobalOptions& g, const LockFlags& f) {
   } else {
     auto d = ParseDuration(f.for_duration);
     if (!d.ok()) return Fail(d.status().WithContext("--for"));
-    until = now + *d * 1'000'000'000;
+    int64_t ns = 0;
+    if (__builtin_mul_overflow(*d, int64_t{1'000'000'000}, &ns) ||
+        __builtin_add_overflow(now, ns, &until))
+      return Fail(Status::InvalidArgument("--for " + f.for_duration + ": too far in the future"));
   }
   auto snap = ResolveSnapshot(*repo, f.snapshot, "");
   if (!snap.ok()) return Fail(snap.status());
