@@ -3,8 +3,12 @@
 // right) applies and cuts over; the quiesce hook has the source take the
 // final capture. Another agent's snapshots are never applied, whatever their
 // tags say.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -224,6 +228,31 @@ TEST_F(MigrateVaultTest, ACutoverWithoutItsFinalCaptureRollsBackAndKilledStepsCo
   ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
   EXPECT_EQ(test::ReadFile(dir_ / "quiesces"), "q\nq\n");
   EXPECT_EQ(TargetDiffers(), std::vector<std::string>{});
+}
+
+TEST_F(MigrateVaultTest, AFinalCaptureWaitsForACaptureRoundAnOrdinaryOneDoesNot) {
+  test::WriteFile(src_ + "/data", test::RandomBytes(10000, 1));
+  WritePlan("");
+  ASSERT_EQ(AtSource({"-q", "capture", "app"}).exit_code, 0);
+  // A round of `capture --continuous` holds the system's capture lock.
+  const std::string lock = state_ + "/app@source.lock";
+  int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  auto busy = AtSource({"capture", "app"});
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_NE(busy.err.find("is busy"), std::string::npos) << busy.err;
+  std::thread round_ends([fd] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ::close(fd);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto final_capture = AtSource({"-q", "capture", "--final", std::string(32, 'a'), "app"});
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  round_ends.join();
+  EXPECT_EQ(final_capture.exit_code, 0) << final_capture.err;
+  EXPECT_GE(waited, 1.0);
 }
 
 }  // namespace
