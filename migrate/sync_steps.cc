@@ -2,11 +2,9 @@
 // two halves of a sync through vaults (through_vault.cc).
 #include "migrate/sync_steps.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
-#include <cerrno>
 
+#include "catalog/format/repo_config.h"
 #include "core/crash_point.h"
 #include "core/timefmt.h"
 #include "replicator/capture/backup.h"
@@ -29,6 +27,19 @@ Status MarkApplyPending(MigrationContext& ctx, SystemState& state) {
   return ctx.states.Save(state);
 }
 
+// Runs `backup` with `o` into a fresh target; when that fails with a parent
+// (it may have been forgotten meanwhile), once more comparing with nothing.
+template <typename Options, typename Backup>
+Result<BackupResult> BackupWithParentFallback(MigrationContext& ctx, Options& o,
+                                              const Backup& backup) {
+  ASSIGN_OR_RETURN(std::shared_ptr<BackupTarget> target, ctx.open_target());
+  auto result = backup(*target, o);
+  if (result.ok() || !o.parent) return result;
+  o.parent.reset();
+  ASSIGN_OR_RETURN(target, ctx.open_target());
+  return backup(*target, o);
+}
+
 // Backs up the file sources, compared with the snapshot `parent` (hex; may
 // be empty or forgotten).
 Result<Snapshot> CaptureFiles(MigrationContext& ctx, const MigrationSystem& sys,
@@ -39,14 +50,8 @@ Result<Snapshot> CaptureFiles(MigrationContext& ctx, const MigrationSystem& sys,
   o.tags = Tags(ctx, sys, cutover_token);
   if (!parent.empty()) o.parent = parent;
   o.progress = ctx.progress;
-  ASSIGN_OR_RETURN(std::shared_ptr<BackupTarget> target, ctx.open_target());
-  auto backup = RunBackup(*target, o);
-  if (!backup.ok() && o.parent) {
-    // The parent may have been forgotten meanwhile: compare with nothing.
-    o.parent.reset();
-    ASSIGN_OR_RETURN(target, ctx.open_target());
-    backup = RunBackup(*target, o);
-  }
+  auto backup = BackupWithParentFallback(
+      ctx, o, [](BackupTarget& t, const BackupOptions& opt) { return RunBackup(t, opt); });
   if (!backup.ok()) return backup.status().WithContext("capture");
   const Snapshot& snap = backup->snapshot;
   if (snap.partial) {
@@ -69,13 +74,9 @@ Result<Snapshot> CaptureBlock(MigrationContext& ctx, const MigrationSystem& sys,
   o.tags = Tags(ctx, sys, cutover_token);
   if (!parent.empty()) o.parent = parent;
   o.progress = ctx.progress;
-  ASSIGN_OR_RETURN(std::shared_ptr<BackupTarget> target, ctx.open_target());
-  auto backup = RunBlockBackup(*target, o);
-  if (!backup.ok() && o.parent) {
-    o.parent.reset();
-    ASSIGN_OR_RETURN(target, ctx.open_target());
-    backup = RunBlockBackup(*target, o);
-  }
+  auto backup = BackupWithParentFallback(
+      ctx, o,
+      [](BackupTarget& t, const BlockBackupOptions& opt) { return RunBlockBackup(t, opt); });
   if (!backup.ok()) return backup.status().WithContext("capture " + o.source);
   return std::move(backup).value().snapshot;
 }
@@ -108,24 +109,14 @@ bool HasTag(const Snapshot& s, const std::string& tag) {
 }
 
 bool IsCutoverToken(const std::string& t) {
-  return t.size() == 32 && std::all_of(t.begin(), t.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  Id id;
+  return Id::FromHex(t, &id) && id.Hex() == t;
 }
 
 Result<std::string> NewCutoverToken() {
-  unsigned char bytes[16];
-  size_t got = 0;
-  while (got < sizeof bytes) {
-    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, "getrandom");
-    got += static_cast<size_t>(n);
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) out += {kHex[b >> 4], kHex[b & 15]};
-  return out;
+  std::string bytes;
+  RETURN_IF_ERROR(RandomBytes(16, &bytes));
+  return Id::FromBytes(bytes).Hex();
 }
 
 // What the capture of `snap` read, stored and took, added to `rec`.
@@ -238,6 +229,17 @@ Result<SyncRecord> RecordSync(MigrationContext& ctx, SystemState& state, SyncRec
   state.syncs.push_back(rec);
   RETURN_IF_ERROR(ctx.states.Save(state));
   return rec;
+}
+
+Result<SyncRecord> ApplyAndRecord(MigrationContext& ctx, const MigrationSystem& sys,
+                                  SystemState& state, const Captured& c, bool final) {
+  SyncRecord rec;
+  rec.final = final;
+  rec.started_ns = NowUnixNs();
+  for (const auto* snap : {&c.files, &c.block})
+    if (*snap) AddCaptureStats(**snap, rec);
+  RETURN_IF_ERROR(ApplyCaptured(ctx, sys, state, c, rec));
+  return RecordSync(ctx, state, std::move(rec));
 }
 
 // Applying, verifying and finding captures read the repository.

@@ -56,6 +56,10 @@ Status ApplyCaptured(MigrationContext& ctx, const MigrationSystem& sys, SystemSt
                      const Captured& c, SyncRecord& rec);
 // Records a finished sync in `state` (saved): the targets are whole again.
 Result<SyncRecord> RecordSync(MigrationContext& ctx, SystemState& state, SyncRecord rec);
+// A capture taken elsewhere, applied and recorded as one sync (its figures
+// from the snapshots' own statistics).
+Result<SyncRecord> ApplyAndRecord(MigrationContext& ctx, const MigrationSystem& sys,
+                                  SystemState& state, const Captured& c, bool final);
 
 // Applying, verifying and finding captures read the repository.
 Status RequireRepository(const MigrationContext& ctx);

@@ -80,13 +80,7 @@ Result<SyncRecord> ApplyFinalCapture(MigrationContext& ctx, const MigrationSyste
                                      SystemState& state, const std::string& cutover_token) {
   ASSIGN_OR_RETURN(Captured c, NewestCaptures(ctx, sys, cutover_token));
   RETURN_IF_ERROR(RequireCaptures(ctx, sys, c, cutover_token));
-  SyncRecord rec;
-  rec.final = true;
-  rec.started_ns = NowUnixNs();
-  for (const auto* snap : {&c.files, &c.block})
-    if (*snap) AddCaptureStats(**snap, rec);
-  RETURN_IF_ERROR(ApplyCaptured(ctx, sys, state, c, rec));
-  return RecordSync(ctx, state, std::move(rec));
+  return ApplyAndRecord(ctx, sys, state, c, /*final=*/true);
 }
 
 }  // namespace migrate_steps
@@ -148,12 +142,7 @@ Result<std::optional<SyncRecord>> ApplySystem(MigrationContext& ctx, const Migra
   }
   state.phase = MigrationPhase::kSyncing;
   state.error.clear();
-  SyncRecord rec;
-  rec.started_ns = NowUnixNs();
-  for (const auto* snap : {&c->files, &c->block})
-    if (*snap) AddCaptureStats(**snap, rec);
-  if (Status s = ApplyCaptured(ctx, sys, state, *c, rec); !s.ok()) return fail(s);
-  auto recorded = RecordSync(ctx, state, std::move(rec));
+  auto recorded = ApplyAndRecord(ctx, sys, state, *c, /*final=*/false);
   if (!recorded.ok()) return fail(recorded.status());
   state.phase = MigrationPhase::kInSync;
   RETURN_IF_ERROR(ctx.states.Save(state));
