@@ -167,9 +167,13 @@ Result<Schedule> ReadSchedule(const Reader& r, const Value& v, const TimeZone& d
   return s;
 }
 
+// Ten years: longer than any records schedule asks of a backup.
+constexpr int64_t kMaxLockForS = int64_t{10} * 366 * 86400;
+
 Result<RetentionRules> ReadRules(const Reader& r, const Value& v, const TimeZone& zone) {
-  ASSIGN_OR_RETURN(Fields f, r.Map(v, {"keep-last", "keep-hourly", "keep-daily", "keep-weekly",
-                                       "keep-monthly", "keep-yearly", "keep-within", "keep-tag"}));
+  ASSIGN_OR_RETURN(
+      Fields f, r.Map(v, {"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly",
+                          "keep-yearly", "keep-within", "keep-tag", "lock-for"}));
   RetentionRules rules;
   rules.zone = zone;
   const std::pair<const char*, int*> counts[] = {
@@ -186,6 +190,13 @@ Result<RetentionRules> ReadRules(const Reader& r, const Value& v, const TimeZone
   }
   if (const Value* tags = f.Find("keep-tag")) {
     ASSIGN_OR_RETURN(rules.tags, ReadTags(r, *tags));
+  }
+  if (const Value* lock = f.Find("lock-for")) {
+    ASSIGN_OR_RETURN(rules.lock_for_s, r.Duration(*lock));
+    // A lock can never be taken back: a slip of the finger ("100y" for
+    // "100d") would pin every snapshot, and its data, for good.
+    if (rules.lock_for_s <= 0 || rules.lock_for_s > kMaxLockForS)
+      return r.Error(*lock, "must be more than 0s and at most 3660d (ten years)");
   }
   return rules;
 }

@@ -3,6 +3,7 @@
 // line "FILE:LINE:COLUMN: FIELD: message" pointing at the node; no input
 // makes yaml-cpp throw out of the parser; and the examples shipped in
 // policies/examples/ and docs/policies.md stay valid.
+// Over 600 lines because the table of mistakes reads best as one table.
 #include "policies/policy.h"
 
 #include <gtest/gtest.h>
@@ -54,6 +55,7 @@ retention:
   off-site:
     keep-daily: -1
     keep-yearly: 10
+    lock-for: 90d
 rpo: 1h
 alert: "/usr/local/bin/page-oncall"
 drills:
@@ -105,6 +107,9 @@ TEST(Policy, CompletePolicyReadsIntoEveryField) {
   EXPECT_EQ(os.daily, -1);
   EXPECT_EQ(os.yearly, 10);
   EXPECT_EQ(os.within_s, 0);
+  EXPECT_EQ(os.lock_for_s, 90 * 86400);
+  EXPECT_EQ(sc.lock_for_s, 0);
+  EXPECT_EQ(os.Describe(), "daily all, yearly 10, lock-for 12w6d");
   EXPECT_TRUE(os.tags.empty());
   EXPECT_EQ(os.zone.name(), "America/New_York");
 
@@ -306,6 +311,13 @@ TEST(Policy, EveryMistakeIsOneLineNamingFileLineColumnAndField) {
       {h + "retention:\n  same-city: {keep-within: 1y}\n",
        "p.yaml:7:28: retention.same-city.keep-within: duration \"1y\": months and years have no "
        "fixed length"},
+      {h + "retention:\n  same-city: {lock-for: 0s}\n",
+       "p.yaml:7:25: retention.same-city.lock-for: must be more than 0s and at most 3660d (ten "
+       "years)"},
+      {h + "retention:\n  same-city: {lock-for: 4000d}\n",
+       "p.yaml:7:25: retention.same-city.lock-for: must be more than 0s and at most 3660d"},
+      {h + "retention:\n  same-city: {lock-for: soon}\n",
+       "p.yaml:7:25: retention.same-city.lock-for: "},
       {h + "retention:\n  same-city: {keep-lats: 3}\n",
        "p.yaml:7:15: retention.same-city.keep-lats: unknown key; did you mean \"keep-last\"?"},
       {h + "retention:\n  same-city: 3\n",
@@ -356,7 +368,7 @@ TEST(Policy, UnknownKeysAreErrorsAtEveryLevel) {
   EXPECT_EQ(ErrorOf(h + "retention:\n  same-city:\n    keep-last: 1\n    colour: blue\n"),
             "p.yaml:9:5: retention.same-city.colour: unknown key (known here: keep-last, "
             "keep-hourly, keep-daily, keep-weekly, keep-monthly, keep-yearly, keep-within, "
-            "keep-tag)");
+            "keep-tag, lock-for)");
   EXPECT_EQ(ErrorOf(h + "drills:\n  - name: d\n    schedule: {every: 1d}\n    colour: blue\n"),
             "p.yaml:9:5: drills[0].colour: unknown key (known here: name, schedule, site, "
             "checks, rto)");

@@ -86,7 +86,8 @@ std::string RetentionRules::Describe() const {
   }
   if (within_s != 0) parts.push_back("within " + FormatDuration(within_s));
   for (const std::string& tag : tags) parts.push_back("tag " + tag);
-  if (parts.empty()) return "no rules";
+  if (parts.empty()) parts.push_back("no rules");
+  if (lock_for_s != 0) parts.push_back("lock-for " + FormatDuration(lock_for_s));
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
   return out;

@@ -34,8 +34,14 @@ struct RetentionRules {
   int64_t within_s = 0;                                                      // 0: not set
   std::vector<std::string> tags;
   TimeZone zone;  // UTC unless the policy names one
+  // Not a keep rule: every snapshot of the group gets a retention lock
+  // until its time plus this ("lock-for"; LockForPolicy in
+  // snapshot_groups.h writes it), which then keeps it. 0: not set.
+  int64_t lock_for_s = 0;
+  // No keep rule (lock_for_s is not one): such rules keep every snapshot.
   bool empty() const;
-  // "last 3, daily 7, within 2d, tag legal-hold" (for messages and tables).
+  // "last 3, daily 7, within 2d, tag legal-hold, lock-for 30d" (for
+  // messages and tables).
   std::string Describe() const;
 };
 

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
 #include "catalog/format/snapshot.h"
 #include "catalog/retention_lock.h"
 #include "core/timefmt.h"
+#include "policies/duration.h"
 
 namespace dr {
 
@@ -91,15 +93,46 @@ Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns) {
   return store.Delete(SnapshotKey(id));
 }
 
+namespace {
+// When a policy's lock-for holds `snapshot` until; nullopt if that is past
+// the end of time.
+std::optional<int64_t> PolicyLockEnd(const Snapshot& snapshot, int64_t lock_for_s) {
+  constexpr int64_t kNsPerS = 1000000000;
+  if (lock_for_s <= 0 || lock_for_s > std::numeric_limits<int64_t>::max() / kNsPerS ||
+      snapshot.time_ns > std::numeric_limits<int64_t>::max() - lock_for_s * kNsPerS)
+    return std::nullopt;
+  return snapshot.time_ns + lock_for_s * kNsPerS;
+}
+}  // namespace
+
+Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot& snapshot,
+                                             int64_t lock_for_s, std::optional<int64_t> current,
+                                             int64_t now_ns) {
+  const std::optional<int64_t> until = PolicyLockEnd(snapshot, lock_for_s);
+  if (!until || *until <= now_ns || (current && *current >= *until)) return current;
+  Status locked = AddRetentionLock(
+      store, snapshot.id, *until,
+      "policy " + snapshot.policy + ": lock-for " + FormatDuration(lock_for_s), now_ns);
+  if (locked.IsNotFound()) return current;  // forgotten meanwhile: nothing left to keep
+  RETURN_IF_ERROR(locked);
+  return until;
+}
+
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
     int64_t now_ns, bool dry_run) {
   ASSIGN_OR_RETURN(auto locks, ListRetentionLocks(store));
   std::vector<RetentionInput> in;
   for (const Snapshot* s : group) {
-    auto lock = locks.find(s->id);
-    in.push_back({s->id, s->time_ns, s->tags,
-                  lock == locks.end() ? std::nullopt : std::optional<int64_t>(lock->second)});
+    auto found = locks.find(s->id);
+    std::optional<int64_t> lock =
+        found == locks.end() ? std::nullopt : std::optional<int64_t>(found->second);
+    if (rules.lock_for_s != 0 && !dry_run) {
+      ASSIGN_OR_RETURN(lock, LockForPolicy(store, *s, rules.lock_for_s, lock, now_ns));
+    } else if (auto until = PolicyLockEnd(*s, rules.lock_for_s); until && until > lock) {
+      lock = until;  // what the real run would lock, shown by a dry run
+    }
+    in.push_back({s->id, s->time_ns, s->tags, lock});
   }
   std::vector<RetentionDecision> decisions = ApplyRetention(std::move(in), rules, now_ns);
   if (dry_run) return decisions;

@@ -45,10 +45,21 @@ std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
 // a retention lock holds it (catalog/retention_lock.h).
 Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns);
 
+// The lock a policy's `lock-for` asks for: `snapshot` locked until its time
+// plus `lock_for_s`, with the policy named as the reason. Nothing to do when
+// that time has passed or a lock at least as long is there (`current`, the
+// snapshot's latest lock, as ListRetentionLocks gives it); nor when the
+// snapshot is gone. Returns the snapshot's lock afterwards.
+Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot& snapshot,
+                                             int64_t lock_for_s, std::optional<int64_t> current,
+                                             int64_t now_ns);
+
 // Decides with `rules` over one group and, unless `dry_run`, deletes the
 // snapshot objects of the forgotten ones (their data goes with the next
-// prune). A snapshot under a retention lock is kept ("locked until ...").
-// Decisions newest first. Stops at the first failed delete.
+// prune). With `rules.lock_for_s` (and not `dry_run`) it first locks each
+// snapshot still within it (LockForPolicy). A snapshot under a retention
+// lock is kept ("locked until ..."). Decisions newest first. Stops at the
+// first failed lock or delete.
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
     int64_t now_ns, bool dry_run);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -235,6 +236,69 @@ TEST_F(VaultRetentionTest, AnOffsiteThatPrunedIsSentAgainTheChunksANewSnapshotNe
   auto r = offsite_->Agent(agent_, "finance", {"-q", "restore", again, "--target", dir_ / "out"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(test::ReadFile(dir_ / "out" + src_ + "/ledger.csv"), test::RandomBytes(64 << 10, 500));
+}
+
+// The latest lock of each snapshot at `site`, as "<id>" -> seconds from now.
+std::map<std::string, int64_t> LockSecondsLeft(const std::set<std::string>& lock_keys) {
+  std::map<std::string, int64_t> out;
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  for (const auto& k : lock_keys) {  // "<id>/<until ns, 20 digits>"
+    const int64_t left = std::stoll(k.substr(k.find('/') + 1)) / 1'000'000'000 - now_s;
+    int64_t& latest = out[k.substr(0, k.find('/'))];
+    latest = std::max(latest, left);
+  }
+  return out;
+}
+
+TEST_F(VaultRetentionTest, APolicysLockForHoldsEverySnapshotAtEachSiteForThatSitesTime) {
+  test::WriteFile(dir_ / "ledger.yaml",
+                  "name: ledger\nnamespace: finance\nagents: [ledger-01]\nsources:\n  paths: [" +
+                      src_ +
+                      "]\nschedule:\n  every: 1h\nretention:\n  same-city:\n    keep-last: 1\n"
+                      "    lock-for: 1h\n  off-site:\n    keep-last: 1\n    lock-for: 2h\n");
+  Apply(*primary_, dir_ / "ledger.yaml");
+  Apply(*offsite_, dir_ / "ledger.yaml");
+  std::set<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.insert(Backup(i));
+    ASSERT_TRUE(test::WaitFor(60, [&] { return At(*offsite_) == ids; })) << offsite_->Log();
+  }
+  // keep-last 1 would keep one; each site's lock-for keeps all three, with
+  // its own lock: 1 h at the same-city site, 2 h at the off-site.
+  ASSERT_TRUE(test::WaitFor(30,
+                            [&] {
+                              return LockSecondsLeft(At(*primary_, "retention-locks/")).size() ==
+                                         3 &&
+                                     LockSecondsLeft(At(*offsite_, "retention-locks/")).size() == 3;
+                            }))
+      << primary_->Log() << offsite_->Log();
+  for (const auto& [site, hours] : {std::pair{primary_.get(), 1}, {offsite_.get(), 2}}) {
+    for (const auto& [id, left] : LockSecondsLeft(At(*site, "retention-locks/"))) {
+      EXPECT_TRUE(ids.count(id)) << id;
+      EXPECT_GT(left, hours * 3600 - 300) << id;
+      EXPECT_LE(left, hours * 3600) << id;
+    }
+  }
+  EXPECT_EQ(At(*primary_), ids);
+  EXPECT_EQ(At(*offsite_), ids);
+  // Neither an admin's forget nor a prune takes them.
+  for (const VaultSite* site : {primary_.get(), offsite_.get()}) {
+    const std::string repo = site->RepositoryOf("finance");
+    auto forget = RunDrctl({"-q", "-r", repo, "forget", "--keep-last", "1"});
+    EXPECT_EQ(forget.exit_code, 0) << forget.err;
+    auto prune = RunDrctl({"-q", "-r", repo, "prune"});
+    EXPECT_EQ(prune.exit_code, 0) << prune.err;
+    EXPECT_EQ(At(*site), ids) << repo;
+    auto check = RunDrctl({"-q", "-r", repo, "check", "--read-data"});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  }
+  // The lock says which policy set it.
+  auto store = OpenObjectStore(primary_->RepositoryOf("finance"));
+  ASSERT_TRUE(store.ok());
+  const std::string key = "retention-locks/" + *At(*primary_, "retention-locks/").begin();
+  EXPECT_NE((*store)->Get(key)->find("policy ledger: lock-for 1h"), std::string::npos);
 }
 
 TEST_F(VaultRetentionTest, PruneAtTheSameCitySiteWhileItReplicatesLeavesBothSitesWhole) {

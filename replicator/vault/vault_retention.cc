@@ -58,7 +58,7 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
     auto p = policies.find(policy_name);
     if (p == policies.end() || !CoversGroup(p->second, group)) continue;
     const RetentionRules& rules = offsite ? p->second.off_site : p->second.same_city;
-    if (rules.empty()) continue;
+    if (rules.empty() && rules.lock_for_s == 0) continue;
     ASSIGN_OR_RETURN(auto decisions, ApplyGroupRetention(*store, group, rules, now_ns, dry_run));
     out.push_back({policy_name, host, paths, rules.Describe(), std::move(decisions)});
   }

@@ -499,7 +499,7 @@ class PolicyRunner {
   // forget --policy` applies them.
   void ApplyRetention(const DueJob& job, const SnapshotGroupKey& group_key) {
     const RetentionRules& rules = job.policy.same_city;
-    if (rules.empty()) return;
+    if (rules.empty() && rules.lock_for_s == 0) return;
     auto repo = OpenLocalRepo(url_);
     if (!repo.ok()) return Warn("retention skipped: %s", repo.status().message());
     auto all = (*repo)->ListSnapshots();
