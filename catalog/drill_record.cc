@@ -1,9 +1,9 @@
 #include "catalog/drill_record.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <charconv>
+
+#include "catalog/signing.h"
 
 namespace dr {
 namespace {
@@ -11,7 +11,6 @@ namespace {
 constexpr const char* kPrefix = "drills/";
 constexpr const char* kFormat = "dr-drill-record-1";
 constexpr int kSeqDigits = 10;
-const std::string kNoPredecessor(64, '0');
 
 std::string KeyOf(uint64_t seq) {
   std::string n = std::to_string(seq);
@@ -43,21 +42,6 @@ Result<std::vector<uint64_t>> ListSeqs(ObjectStore* store, std::vector<std::stri
 
 }  // namespace
 
-std::string DrillDigest(std::string_view bytes) {
-  static const bool ready = sodium_init() >= 0;  // picks the fastest implementation; idempotent
-  (void)ready;
-  unsigned char out[32];
-  crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(bytes.data()),
-                     bytes.size(), nullptr, 0);
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  for (unsigned char c : out) {
-    s += hex[c >> 4];
-    s += hex[c & 15];
-  }
-  return s;
-}
-
 Result<DrillRecord> AppendDrillRecord(ObjectStore* store, const nlohmann::json& report) {
   for (int attempt = 0; attempt < 20; ++attempt) {
     ASSIGN_OR_RETURN(std::vector<uint64_t> seqs, ListSeqs(store, nullptr));
@@ -66,7 +50,7 @@ Result<DrillRecord> AppendDrillRecord(ObjectStore* store, const nlohmann::json& 
     rec.prev = kNoPredecessor;
     if (!seqs.empty()) {
       ASSIGN_OR_RETURN(std::string last, store->Get(KeyOf(seqs.back())));
-      rec.prev = DrillDigest(last);
+      rec.prev = ChainDigest(last);
     }
     const nlohmann::json body = {
         {"format", kFormat}, {"seq", rec.seq}, {"prev", rec.prev}, {"report", report}};
@@ -75,7 +59,7 @@ Result<DrillRecord> AppendDrillRecord(ObjectStore* store, const nlohmann::json& 
     Status put = store->PutIfAbsent(KeyOf(rec.seq), bytes);
     if (put.code() == Code::kAlreadyExists) continue;  // another drill took the number
     if (!put.ok()) return put.WithContext("store drill record " + KeyOf(rec.seq));
-    rec.digest = DrillDigest(bytes);
+    rec.digest = ChainDigest(bytes);
     rec.report = report;
     return rec;
   }
@@ -113,7 +97,7 @@ Status CheckNextDrillRecord(ObjectStore* store, const std::string& key, std::str
   std::string want = kNoPredecessor;
   if (!seqs.empty()) {
     ASSIGN_OR_RETURN(std::string last, store->Get(KeyOf(seqs.back())));
-    want = DrillDigest(last);
+    want = ChainDigest(last);
   }
   if (body["prev"].get<std::string>() != want) {
     return Status::InvalidArgument(key + ": does not name record " + std::to_string(seq - 1) +
@@ -145,7 +129,7 @@ Result<DrillHistory> ReadDrillHistory(ObjectStore* store) {
       prev_digest.clear();
       continue;
     }
-    rec.digest = DrillDigest(*bytes);
+    rec.digest = ChainDigest(*bytes);
     try {
       auto body = nlohmann::json::parse(*bytes, nullptr, false);
       if (body.is_discarded() || !body.is_object() || body.value("format", "") != kFormat ||

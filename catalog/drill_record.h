@@ -46,7 +46,4 @@ Result<DrillHistory> ReadDrillHistory(ObjectStore* store);
 Status CheckNextDrillRecord(ObjectStore* store, const std::string& key, std::string_view bytes);
 inline constexpr size_t kMaxDrillRecordBytes = 1 << 20;
 
-// Hex BLAKE2b-256 of `bytes`.
-std::string DrillDigest(std::string_view bytes);
-
 }  // namespace dr

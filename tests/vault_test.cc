@@ -13,6 +13,7 @@
 #include "catalog/drill_record.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/format/tree.h"
+#include "catalog/signing.h"
 #include "catalog/store/object_store.h"
 #include "replicator/wire/curve_keys.h"
 #include "replicator/wire/protocol.h"
@@ -194,7 +195,7 @@ TEST_F(Vaults, ADrillThroughAVaultIsRecordedAndTheChainCannotBeForged) {
   auto record_two = (*site_store)->Get("drills/0000000002");
   ASSERT_TRUE(record_two.ok()) << record_two.status().ToString();
   ASSERT_FALSE(record_two->empty());
-  const std::string newest = DrillDigest(*record_two);
+  const std::string newest = ChainDigest(*record_two);
   {
     const std::string extra = nlohmann::json{
         {"format", "dr-drill-record-1"},
@@ -216,7 +217,7 @@ TEST_F(Vaults, ADrillThroughAVaultIsRecordedAndTheChainCannotBeForged) {
   EXPECT_TRUE(put("drills/0000000003", newest, 3).ok());
   auto record_three = (*site_store)->Get("drills/0000000003");
   ASSERT_TRUE(record_three.ok()) << record_three.status().ToString();
-  const std::string third = DrillDigest(*record_three);
+  const std::string third = ChainDigest(*record_three);
   const Status fourth = put("drills/0000000004", third, 4);
   EXPECT_EQ(fourth.code(), Code::kPermissionDenied) << fourth.ToString() << "\n" << primary_->Log();
   auto after = test::RunDrctl({"-r", primary_->RepositoryOf("finance"), "drill", "history"});

@@ -1,6 +1,7 @@
 #include "core/env/file_io.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,6 +167,15 @@ Status WriteFileAtomically(const std::string& path, std::string_view data, Repla
   if (!st.ok() || mode == ReplaceMode::kCreateIfAbsent) ::unlink(tmp.c_str());
   RETURN_IF_ERROR(st);
   return FsyncDir(dir);
+}
+
+Result<UniqueFd> LockFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return Status::FromErrno(errno, "lock " + path);
+  }
+  return fd;
 }
 
 }  // namespace dr

@@ -49,6 +49,10 @@ enum class ReplaceMode {
 // temporary file is left behind. Temporary names start with ".tmp.".
 Status WriteFileAtomically(const std::string& path, std::string_view data,
                            ReplaceMode mode = ReplaceMode::kReplace, unsigned mode_bits = 0600);
+// Holds an exclusive flock on `path` (created with mode 0600) until the
+// descriptor is closed, which also happens when the process dies. For
+// processes of one host taking turns at something.
+Result<UniqueFd> LockFile(const std::string& path);
 // Whether a directory entry is one of WriteFileAtomically's temporary files.
 bool IsAtomicWriteTemp(std::string_view name);
 // A fresh name of that form (".tmp.<pid>.<n>.<random>"), for other code that

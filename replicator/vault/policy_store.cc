@@ -1,7 +1,6 @@
 #include "replicator/vault/policy_store.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,18 +43,6 @@ Status EnsureDir(const std::string& state_dir, const std::string& dir) {
   Status s = Status::FromErrno(errno, "create " + dir);
   if (s.IsNotFound()) return s.WithContext("no state directory (drvault init makes it)");
   return s;
-}
-
-// Holds an exclusive flock on `dir`/.lock until destroyed (closing the
-// descriptor drops it, also when the process dies).
-Result<UniqueFd> LockDir(const std::string& dir) {
-  const std::string path = dir + "/.lock";
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) return Status::FromErrno(errno, "lock " + path);
-  }
-  return fd;
 }
 
 // The stored text of a policy file; nullopt when there is none.
@@ -133,7 +120,7 @@ Result<ApplyOutcome> PolicyStore::Apply(const std::string& file, std::string_vie
   if (who.empty()) return Status::InvalidArgument("apply " + file + ": who applies it is unknown");
   ASSIGN_OR_RETURN(Policy p, Validate(file, yaml));
   RETURN_IF_ERROR(EnsureDir(state_dir_, dir_));
-  ASSIGN_OR_RETURN(UniqueFd lock, LockDir(dir_));
+  ASSIGN_OR_RETURN(UniqueFd lock, LockFile(dir_ + "/.lock"));
   const std::string path = PathOf(p.name);
   ASSIGN_OR_RETURN(std::optional<std::string> previous, ReadIfPresent(path));
   ApplyOutcome outcome{p.name, true, !previous.has_value()};
@@ -154,7 +141,7 @@ Status PolicyStore::Remove(const std::string& name, const std::string& who) {
   struct stat st;
   if (::stat(dir_.c_str(), &st) != 0 && errno == ENOENT)
     return Status::NotFound("no policy " + name + " is applied at this vault");
-  ASSIGN_OR_RETURN(UniqueFd lock, LockDir(dir_));
+  ASSIGN_OR_RETURN(UniqueFd lock, LockFile(dir_ + "/.lock"));
   const std::string path = PathOf(name);
   ASSIGN_OR_RETURN(std::optional<std::string> previous, ReadIfPresent(path));
   if (!previous) return Status::NotFound("no policy " + name + " is applied at this vault");
