@@ -62,7 +62,12 @@ Status Vault::Impl::Init() {
   }
   if (config_.offsite)
     offsite_ = std::make_unique<OffsiteReplicator>(config_, &registry_, &metrics_);
-  retention_ = std::make_unique<VaultRetention>(config_);
+  // Every administrative action here is recorded; a vault whose audit key
+  // is damaged does not start rather than act unrecorded.
+  auto audit = AuditLog::Open(config_);
+  if (!audit.ok()) return audit.status().WithContext("audit log");
+  audit_ = std::move(audit).value();
+  retention_ = std::make_unique<VaultRetention>(config_, audit_.get());
   catalog_ = std::make_unique<VaultCatalog>(config_);
   // Catch up with what arrived while the vault was down.
   if (auto agents = registry_.All(); agents.ok()) {
@@ -83,7 +88,7 @@ Status Vault::Impl::Init() {
     }
   }
   rpo_ = std::make_unique<VaultRpoMonitor>(config_, &metrics_, rpo_period);
-  pruner_ = std::make_unique<VaultPruner>(config_, &registry_, &metrics_);
+  pruner_ = std::make_unique<VaultPruner>(config_, &registry_, &metrics_, audit_.get());
   LogEvent("vault_listening", {{"listen", config_.listen},
                                {"repository", config_.repository},
                                {"server_key", server_keys_.public_key},

@@ -29,6 +29,7 @@
 #include "catalog/store/object_store.h"
 #include "core/bounded_queue.h"
 #include "replicator/vault/agent_registry.h"
+#include "replicator/vault/audit_log.h"
 #include "replicator/vault/metrics_http.h"
 #include "replicator/vault/offsite_replicator.h"
 #include "replicator/vault/snapshot_owners.h"
@@ -135,7 +136,8 @@ class Vault::Impl {
     // start of the job its next commit ends (the vault's job log).
     int64_t opened_ns = 0;
     std::string put_key, put_data;
-    std::string drill_recorded;  // the one drill record this session stored (no flood)
+    std::string drill_recorded;      // the one drill record this session stored (no flood)
+    bool data_read_audited = false;  // the audit log has this session's first read of data
     uint64_t put_total = 0;
     // A replicating peer's view of which blobs are stored here was read
     // after this session's marker went up, and after its last index put.
@@ -221,6 +223,7 @@ class Vault::Impl {
   std::unique_ptr<zmq::socket_t> router_;
   std::unique_ptr<MetricsHttp> http_;
   VaultMetrics metrics_;
+  std::unique_ptr<AuditLog> audit_;  // before the threads that append to it
   std::unique_ptr<OffsiteReplicator> offsite_;
   std::unique_ptr<VaultRetention> retention_;
   std::unique_ptr<VaultCatalog> catalog_;

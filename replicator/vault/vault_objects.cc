@@ -31,6 +31,12 @@ void Vault::Impl::HandleGet(Session& s, const wire::Get& g) {
                         " (the backup right reads only the snapshots it wrote)");
     }
     s.readable_trees.insert(*tree);
+  } else if (!s.data_read_audited && !IsReplicaSession(s) && g.key.rfind("data/", 0) == 0) {
+    // What a restore, a drill, a mount or a verify does first with the
+    // restore right: read stored data. Once per session, not per read.
+    s.data_read_audited = true;
+    AuditOrLog(audit_.get(), "agent " + s.agent.name, "read-data", s.nspace,
+               {{"session", s.id}, {"first_object", g.key}});
   }
   // Reads go to the reader threads, so one restore's disk or RADOS latency
   // does not stall every other session behind this loop.
@@ -239,6 +245,7 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   if (drill) {
     s.drill_recorded = p.key;
     LogEvent("drill_recorded", {{"agent", s.agent.name}, {"namespace", s.nspace}, {"key", p.key}});
+    AuditOrLog(audit_.get(), "agent " + s.agent.name, "drill", s.nspace, {{"record", p.key}});
   }
   Reply(s.routing, wire::Ack{p.seq});
   if (p.key.rfind("snapshots/", 0) == 0) {

@@ -27,8 +27,9 @@ int64_t LastRunNs(DirStore& state) {
 
 }  // namespace
 
-VaultPruner::VaultPruner(VaultConfig config, AgentRegistry* registry, VaultMetrics* metrics)
-    : config_(std::move(config)), registry_(registry), metrics_(metrics) {
+VaultPruner::VaultPruner(VaultConfig config, AgentRegistry* registry, VaultMetrics* metrics,
+                         AuditLog* audit)
+    : config_(std::move(config)), registry_(registry), metrics_(metrics), audit_(audit) {
   if (config_.prune_every_s > 0) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -120,6 +121,16 @@ bool VaultPruner::RunOnce() {
                             {"repacked_bytes", report->repacked_bytes},
                             {"records_waiting", report->records_waiting},
                             {"seconds", report->seconds}});
+    // A run that changed nothing is not an action worth a record.
+    if (report->packs_deleted + report->condemned_unused + report->condemned_unindexed +
+            report->condemned_repacked >
+        0) {
+      AuditOrLog(audit_, "vault", "prune", ns,
+                 {{"packs_deleted", report->packs_deleted},
+                  {"bytes_deleted", report->bytes_deleted},
+                  {"condemned_bytes", report->condemned_bytes},
+                  {"repacked_bytes", report->repacked_bytes}});
+    }
   }
   return waiting;
 }

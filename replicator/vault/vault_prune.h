@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "replicator/vault/agent_registry.h"
+#include "replicator/vault/audit_log.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
 
@@ -32,7 +33,8 @@ class VaultPruner {
  public:
   // Does nothing when config.prune_every_s is 0. `registry` and `metrics`
   // must outlive the pruner.
-  VaultPruner(VaultConfig config, AgentRegistry* registry, VaultMetrics* metrics);
+  // Each run that deletes or condemns something is recorded in `audit`.
+  VaultPruner(VaultConfig config, AgentRegistry* registry, VaultMetrics* metrics, AuditLog* audit);
   // Waits for a prune in progress to finish its current namespace.
   ~VaultPruner();
 
@@ -45,6 +47,7 @@ class VaultPruner {
   const VaultConfig config_;
   AgentRegistry* const registry_;
   VaultMetrics* const metrics_;
+  AuditLog* const audit_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // GUARDED_BY(mu_)

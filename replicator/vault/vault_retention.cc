@@ -65,8 +65,8 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
   return out;
 }
 
-VaultRetention::VaultRetention(VaultConfig config)
-    : config_(std::move(config)), thread_([this] { Loop(); }) {}
+VaultRetention::VaultRetention(VaultConfig config, AuditLog* audit)
+    : config_(std::move(config)), audit_(audit), thread_([this] { Loop(); }) {}
 
 VaultRetention::~VaultRetention() {
   {
@@ -101,7 +101,16 @@ void VaultRetention::Loop() {
     } else {
       for (const auto& g : *r) {
         size_t forgotten = 0;
-        for (const auto& d : g.decisions) forgotten += !d.keep;
+        for (const auto& d : g.decisions) {
+          if (d.keep) continue;
+          ++forgotten;
+          AuditOrLog(audit_, "vault", "forget", d.id.Hex(),
+                     {{"namespace", ns},
+                      {"policy", g.policy},
+                      {"host", g.host},
+                      {"rules", g.rules},
+                      {"snapshot_time", FormatRfc3339Utc(d.time_ns)}});
+        }
         if (forgotten == 0) continue;
         LogEvent("retention_applied", {{"namespace", ns},
                                        {"policy", g.policy},

@@ -26,6 +26,7 @@
 
 #include "core/status.h"
 #include "policies/retention.h"
+#include "replicator/vault/audit_log.h"
 #include "replicator/vault/vault_config.h"
 
 namespace dr {
@@ -45,10 +46,11 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
                                                         std::vector<std::string>* policy_errors);
 
 // Runs ApplyVaultRetention on its own thread for every namespace nudged,
-// so commits never wait for it; each outcome is logged as an event.
+// so commits never wait for it; each outcome is logged as an event, and
+// each forgotten snapshot recorded in `audit` (when given).
 class VaultRetention {
  public:
-  explicit VaultRetention(VaultConfig config);
+  VaultRetention(VaultConfig config, AuditLog* audit);
   ~VaultRetention();
   // A snapshot arrived in `ns`.
   void Nudge(const std::string& ns);
@@ -57,6 +59,7 @@ class VaultRetention {
   void Loop();
 
   const VaultConfig config_;
+  AuditLog* const audit_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> pending_;

@@ -8,8 +8,6 @@
 //   drvault policy history [NAME] [--show-text]
 // Changes are recorded as made by $SUDO_USER (the admin behind sudo), else
 // the login name of the real user id.
-#include <pwd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -26,14 +24,6 @@
 namespace dr::drvault {
 
 namespace {
-
-// Who is making a change, for the history.
-std::string CurrentAdmin() {
-  if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo) return sudo;
-  const uid_t uid = ::getuid();
-  if (const passwd* pw = ::getpwuid(uid); pw && pw->pw_name && *pw->pw_name) return pw->pw_name;
-  return "uid " + std::to_string(uid);
-}
 
 // "every 15m", "cron 0 2 * * * Europe/Berlin", "every 1h 20:00-06:00": the
 // schedule in one table cell.
@@ -132,6 +122,10 @@ void AddApply(CLI::App& policy, Cli& cli) {
         std::printf("%s unchanged\n", done->name.c_str());
       } else {
         std::printf("applied %s (%s)\n", done->name.c_str(), done->created ? "new" : "changed");
+        if (Status a = Audit(c, "policy-apply", done->name,
+                             {{"file", p.file}, {"new", done->created}, {"text", p.source_text}});
+            !a.ok())
+          return Fail(a);
       }
     }
     return kExitOk;
@@ -211,6 +205,8 @@ void AddRemove(CLI::App& policy, Cli& cli) {
     Status s = PolicyStore(c.state_dir).Remove(name, CurrentAdmin());
     if (!s.ok()) return Fail(s);
     std::printf("removed %s\n", name.c_str());
+    if (Status a = Audit(c, "policy-remove", name, nlohmann::json::object()); !a.ok())
+      return Fail(a);
     return kExitOk;
   });
 }

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/status.h"
@@ -40,6 +41,16 @@ struct Cli {
   }
 };
 
+// Who runs this command, for the policy history and the audit log: the
+// sudo user, else the login name, else "uid N".
+std::string CurrentAdmin();
+// Records an action this command took in the vault's audit log (actor
+// "admin USER"). The action has happened: an error says it went unrecorded.
+Status Audit(const VaultConfig& config, const std::string& action, const std::string& subject,
+             nlohmann::json details);
+
+// `drvault audit`: list and verify the audit log (cmd_audit.cc).
+void AddAuditCommand(CLI::App& app, Cli& cli);
 // `drvault policy apply|list|show|diff|remove|history` (cmd_policy.cc).
 void AddPolicyCommands(CLI::App& app, Cli& cli);
 // `drvault status`: the RPO of every policy source at each site (cmd_status.cc).

@@ -9,6 +9,7 @@
 //   drvault policy apply|list|show|diff|remove|history   policies applied here (cmd_policy.cc)
 //   drvault status [--json] [--last-seen]   RPO of each policy source at each site (cmd_status.cc)
 //   drvault jobs [--policy P] [--agent A] [--last N] [--json]   backups committed (cmd_jobs.cc)
+//   drvault audit [--since T] [--verify] [--json]   the audit log, checked (cmd_audit.cc)
 // Each command parses, calls one library function, and prints.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -17,6 +18,7 @@
 
 #include "core/env/process_tuning.h"
 #include "replicator/vault/agent_registry.h"
+#include "replicator/vault/audit_log.h"
 #include "replicator/vault/enrolment.h"
 #include "replicator/vault/vault.h"
 #include "replicator/vault/vault_config.h"
@@ -45,6 +47,9 @@ void AddInit(CLI::App& app, Cli& cli) {
     auto keys = ReadKeyFile(c.server_key_path());
     if (!keys.ok()) return Fail(keys.status());
     std::printf("server key %s\n", keys->public_key.c_str());
+    auto audit = AuditLog::Open(c);  // makes the audit key
+    if (!audit.ok()) return Fail(audit.status());
+    std::printf("audit key %s\n", (*audit)->public_key().c_str());
     return kExitOk;
   });
 }
@@ -106,7 +111,12 @@ void AddEnrol(CLI::App& app, Cli& cli) {
     std::printf("enrolled agent %s (%s) in namespace %s with rights %s\n", entry.name.c_str(),
                 entry.public_key.c_str(), entry.nspace.c_str(),
                 RightsToString(entry.rights).c_str());
-    return kExitOk;
+    Status a = Audit(c, "enrol", entry.name,
+                     {{"key", entry.public_key},
+                      {"namespace", entry.nspace},
+                      {"rights", RightsToString(entry.rights)},
+                      {"created_repository", done->created_repository}});
+    return a.ok() ? kExitOk : Fail(a);
   });
 }
 
@@ -118,7 +128,8 @@ void AddRevoke(CLI::App& app, Cli& cli) {
     Status s = AgentRegistry(c.registry_path()).Revoke(who);
     if (!s.ok()) return Fail(s);
     std::printf("revoked %s\n", who.c_str());
-    return kExitOk;
+    Status a = Audit(c, "revoke", who, nlohmann::json::object());
+    return a.ok() ? kExitOk : Fail(a);
   });
 }
 
@@ -176,6 +187,7 @@ int main(int argc, char** argv) {
   AddPolicyCommands(app, cli);
   AddStatusCommand(app, cli);
   AddJobsCommand(app, cli);
+  AddAuditCommand(app, cli);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,230 @@
+#include "replicator/vault/audit_log.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
+#include "core/env/file_io.h"
+#include "core/timefmt.h"
+#include "replicator/vault/enrolment.h"
+#include "replicator/vault/vault_log.h"
+
+namespace dr {
+
+namespace {
+
+constexpr char kPrefix[] = "audit/";
+constexpr char kFormat[] = "dr-audit-1";
+constexpr int kSeqDigits = 10;
+constexpr size_t kMaxRecordBytes = 64 << 10;
+
+std::string KeyOf(uint64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s%0*llu", kPrefix, kSeqDigits,
+                static_cast<unsigned long long>(seq));
+  return buf;
+}
+
+bool SeqOfKey(std::string_view key, uint64_t* seq) {
+  if (key.rfind(kPrefix, 0) != 0) return false;
+  std::string_view digits = key.substr(sizeof kPrefix - 1);
+  if (digits.size() != kSeqDigits) return false;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), *seq);
+  return ec == std::errc() && end == digits.data() + digits.size() && *seq > 0;
+}
+
+// The record without its signature: what the signature covers.
+nlohmann::json Unsigned(const AuditEntry& e, const std::string& prev, const std::string& key) {
+  return {{"format", kFormat},    {"seq", e.seq},
+          {"prev", prev},         {"time", FormatRfc3339Utc(e.time_ns)},
+          {"time_ns", e.time_ns}, {"actor", e.actor},
+          {"action", e.action},   {"subject", e.subject},
+          {"details", e.details}, {"key", key}};
+}
+
+// What STATE/audit.head remembers: the newest record this vault wrote.
+struct Head {
+  uint64_t seq = 0;
+  std::string digest = kNoPredecessor;
+};
+
+std::string HeadPath(const std::string& state_dir) { return state_dir + "/audit.head"; }
+
+Result<Head> ReadHead(const std::string& state_dir) {
+  auto text = ReadWholeFile(HeadPath(state_dir));
+  if (text.status().IsNotFound()) return Head{};
+  if (!text.ok()) return text.status();
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  Head h;
+  if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_unsigned() ||
+      !j.contains("digest") || !j["digest"].is_string())
+    return Status::Corruption(HeadPath(state_dir) + ": not an audit log head");
+  h.seq = j["seq"].get<uint64_t>();
+  h.digest = j["digest"].get<std::string>();
+  return h;
+}
+
+Status WriteHead(const std::string& state_dir, const Head& h) {
+  return WriteFileAtomically(HeadPath(state_dir),
+                             nlohmann::json{{"seq", h.seq}, {"digest", h.digest}}.dump() + "\n");
+}
+
+// Parses and checks one stored record against its key's number, the digest
+// its predecessor has, and the vault's key. Problems are appended to
+// `problems`, each naming the record.
+std::optional<AuditEntry> CheckRecord(uint64_t seq, const std::string& bytes,
+                                      const std::string& prev_digest, const std::string& key,
+                                      std::vector<std::string>* problems) {
+  const std::string what = "audit record " + std::to_string(seq);
+  auto j = nlohmann::json::parse(bytes, nullptr, false);
+  auto str = [&](const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+  };
+  if (!j.is_object() || str("format") != kFormat || !j.contains("seq") ||
+      !j["seq"].is_number_unsigned() || !j.contains("time_ns") ||
+      !j["time_ns"].is_number_integer() || !j.contains("details") || !j["details"].is_object()) {
+    problems->push_back(what + " is not an audit record (damaged or replaced)");
+    return std::nullopt;
+  }
+  AuditEntry e;
+  e.seq = j["seq"].get<uint64_t>();
+  e.time_ns = j["time_ns"].get<int64_t>();
+  e.actor = str("actor");
+  e.action = str("action");
+  e.subject = str("subject");
+  e.details = j["details"];
+  e.digest = ChainDigest(bytes);
+  if (e.seq != seq) {
+    problems->push_back(what + " says it is record " + std::to_string(e.seq) +
+                        " (moved from another place in the log)");
+  }
+  if (str("key") != key) {
+    problems->push_back(what + " is signed by key " + str("key") + ", not this vault's audit key " +
+                        key + " (forged)");
+  } else if (!VerifySignature(key, Unsigned(e, str("prev"), key).dump(), str("sig"))) {
+    problems->push_back(what + " does not match its signature (edited)");
+  }
+  if (str("prev") != prev_digest) {
+    problems->push_back(what + " does not follow record " + std::to_string(seq - 1) +
+                        " (that record was edited or replaced)");
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<std::string> AuditLogUrl(const VaultConfig& config) {
+  return NamespaceRepositoryUrl(config.repository, "_audit");
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(const VaultConfig& config) {
+  ASSIGN_OR_RETURN(std::string url, AuditLogUrl(config));
+  RETURN_IF_ERROR(CreateRepositoryDirectory(url));
+  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+  ASSIGN_OR_RETURN(SigningKey key, SigningKey::LoadOrCreate(config.state_dir + "/audit.key"));
+  return std::make_unique<AuditLog>(std::move(store), config.state_dir, std::move(key));
+}
+
+AuditLog::AuditLog(std::unique_ptr<ObjectStore> store, std::string state_dir, SigningKey key)
+    : store_(std::move(store)), state_dir_(std::move(state_dir)), key_(std::move(key)) {}
+
+Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
+  std::lock_guard l(mu_);
+  ASSIGN_OR_RETURN(UniqueFd lock, LockFile(state_dir_ + "/audit.lock"));
+  ASSIGN_OR_RETURN(Head head, ReadHead(state_dir_));
+  for (;;) {
+    // A record past the head is one whose writer died before it moved the
+    // head: ours if it checks out, and then the head moves past it.
+    auto next = store_->Get(KeyOf(head.seq + 1));
+    if (next.status().IsNotFound()) break;
+    if (!next.ok()) return next.status();
+    std::vector<std::string> problems;
+    auto e = CheckRecord(head.seq + 1, *next, head.digest, key_.public_hex(), &problems);
+    if (!problems.empty()) {
+      return Status::Corruption("the audit log cannot grow: " + problems.front() +
+                                "; run drvault audit --verify");
+    }
+    head = {e->seq, e->digest};
+    RETURN_IF_ERROR(WriteHead(state_dir_, head));
+  }
+  entry.seq = head.seq + 1;
+  const nlohmann::json body = Unsigned(entry, head.digest, key_.public_hex());
+  nlohmann::json record = body;
+  record["sig"] = key_.Sign(body.dump());
+  const std::string bytes = record.dump() + "\n";
+  if (bytes.size() > kMaxRecordBytes) {
+    return Status::InvalidArgument("audit record of " + std::to_string(bytes.size()) +
+                                   " bytes is over the limit of " +
+                                   std::to_string(kMaxRecordBytes));
+  }
+  RETURN_IF_ERROR(store_->PutIfAbsent(KeyOf(entry.seq), bytes));
+  entry.digest = ChainDigest(bytes);
+  RETURN_IF_ERROR(WriteHead(state_dir_, {entry.seq, entry.digest}));
+  return entry;
+}
+
+Result<AuditLog::Reading> AuditLog::Read(int64_t since_ns) {
+  Reading out;
+  ASSIGN_OR_RETURN(auto objects, store_->List(kPrefix));
+  std::vector<uint64_t> seqs;
+  for (const auto& o : objects) {
+    uint64_t seq = 0;
+    if (SeqOfKey(o.key, &seq)) {
+      seqs.push_back(seq);
+    } else {
+      out.problems.push_back(o.key + " is not an audit record name (planted)");
+    }
+  }
+  std::sort(seqs.begin(), seqs.end());
+  ASSIGN_OR_RETURN(Head head, ReadHead(state_dir_));
+  uint64_t expect = 1;
+  std::string prev = kNoPredecessor;
+  for (uint64_t seq : seqs) {
+    if (seq != expect) {
+      out.problems.push_back("audit records " + std::to_string(expect) + " to " +
+                             std::to_string(seq - 1) + " are missing (removed)");
+      prev = "";  // the next record's predecessor is gone: its link cannot be checked
+    }
+    auto bytes = store_->Get(KeyOf(seq));
+    if (!bytes.ok()) return bytes.status();
+    std::vector<std::string> problems;
+    auto e = CheckRecord(seq, *bytes, prev, key_.public_hex(), &problems);
+    for (auto& p : problems) {
+      // A gap was reported already; "does not follow" would say it twice.
+      if (prev.empty() && p.find("does not follow") != std::string::npos) continue;
+      out.problems.push_back(std::move(p));
+    }
+    prev = e ? e->digest : ChainDigest(*bytes);
+    if (seq == head.seq && prev != head.digest) {
+      out.problems.push_back("audit record " + std::to_string(seq) +
+                             " is not the one this vault wrote (replaced)");
+    }
+    if (e && e->time_ns >= since_ns) out.entries.push_back(std::move(*e));
+    expect = seq + 1;
+  }
+  if (head.seq >= expect) {
+    out.problems.push_back("audit records " + std::to_string(expect) + " to " +
+                           std::to_string(head.seq) +
+                           " are missing: this vault wrote up to record " +
+                           std::to_string(head.seq) + " (the log was cut short)");
+  }
+  return out;
+}
+
+void AuditOrLog(AuditLog* log, const std::string& actor, const std::string& action,
+                const std::string& subject, nlohmann::json details) {
+  if (!log) return;
+  AuditEntry e;
+  e.time_ns = NowUnixNs();
+  e.actor = actor;
+  e.action = action;
+  e.subject = subject;
+  e.details = std::move(details);
+  auto done = log->Append(std::move(e));
+  if (!done.ok()) {
+    LogEvent("audit_failed",
+             {{"action", action}, {"subject", subject}, {"error", done.status().message()}});
+  }
+}
+
+}  // namespace dr
