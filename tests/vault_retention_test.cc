@@ -49,12 +49,6 @@ size_t ForgottenLogged(const std::string& log) {
   return n;
 }
 
-size_t CountOf(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 std::string RetentionPolicyYaml(const std::string& src, int same_city, int off_site) {
   return "name: ledger\nnamespace: finance\nagents: [ledger-01]\nsources:\n  paths: [" + src +
          "]\nschedule:\n  every: 1h\nretention:\n  same-city:\n    keep-last: " +
