@@ -33,6 +33,13 @@ bool SeqOfKey(std::string_view key, uint64_t* seq) {
   return ec == std::errc() && end == digits.data() + digits.size() && *seq > 0;
 }
 
+// How a record is serialised, signed and stored: compact, members sorted,
+// and bytes that are not UTF-8 (a path, a name an admin typed) replaced
+// rather than thrown on, the same way every time.
+std::string Canonical(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // The record without its signature: what the signature covers.
 nlohmann::json Unsigned(const AuditEntry& e, const std::string& prev, const std::string& key) {
   return {{"format", kFormat},    {"seq", e.seq},
@@ -101,7 +108,7 @@ std::optional<AuditEntry> CheckRecord(uint64_t seq, const std::string& bytes,
   if (str("key") != key) {
     problems->push_back(what + " is signed by key " + str("key") + ", not this vault's audit key " +
                         key + " (forged)");
-  } else if (!VerifySignature(key, Unsigned(e, str("prev"), key).dump(), str("sig"))) {
+  } else if (!VerifySignature(key, Canonical(Unsigned(e, str("prev"), key)), str("sig"))) {
     problems->push_back(what + " does not match its signature (edited)");
   }
   if (str("prev") != prev_digest) {
@@ -150,8 +157,8 @@ Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
   entry.seq = head.seq + 1;
   const nlohmann::json body = Unsigned(entry, head.digest, key_.public_hex());
   nlohmann::json record = body;
-  record["sig"] = key_.Sign(body.dump());
-  const std::string bytes = record.dump() + "\n";
+  record["sig"] = key_.Sign(Canonical(body));
+  const std::string bytes = Canonical(record) + "\n";
   if (bytes.size() > kMaxRecordBytes) {
     return Status::InvalidArgument("audit record of " + std::to_string(bytes.size()) +
                                    " bytes is over the limit of " +

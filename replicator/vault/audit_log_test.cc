@@ -63,6 +63,21 @@ TEST_F(AuditLogTest, RecordsChainAndVerify) {
   EXPECT_EQ(since->entries[0].seq, 2u);
 }
 
+TEST_F(AuditLogTest, BytesThatAreNotUtf8AreStoredReplacedAndStillVerify) {
+  auto log = Open();
+  AuditEntry e;
+  e.action = "revoke";
+  e.subject = std::string("agent\xff\xfe", 7);
+  e.details = {{"file", std::string("/etc/p\xc3.yaml", 13)}};
+  auto done = log->Append(e);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  auto r = log->Read();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->problems.empty()) << Problems(*log);
+  ASSERT_EQ(r->entries.size(), 1u);
+  EXPECT_EQ(r->entries[0].subject.rfind("agent", 0), 0u);
+}
+
 TEST_F(AuditLogTest, AnEditedRecordIsNamed) {
   auto log = Open();
   AppendThree(*log);

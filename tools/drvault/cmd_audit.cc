@@ -46,6 +46,14 @@ nlohmann::json EntryJson(const AuditEntry& e) {
           {"digest", e.digest}};
 }
 
+// A field as one line of the table: control characters (a terminal escape
+// in a name someone typed) shown as '?'.
+std::string Printable(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
 }  // namespace
 
 void AddAuditCommand(CLI::App& app, Cli& cli) {
@@ -90,7 +98,8 @@ void AddAuditCommand(CLI::App& app, Cli& cli) {
             e.details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       }
     }
-    for (const auto& p : r->problems) std::fprintf(stderr, "drvault: audit log: %s\n", p.c_str());
+    for (const auto& p : r->problems)
+      std::fprintf(stderr, "drvault: audit log: %s\n", Printable(p).c_str());
     if (!intact) return kExitError;
     if (verify)
       std::printf("audit log intact: %zu records, signed by %s\n", r->entries.size(),
