@@ -108,6 +108,11 @@ TEST(TimeFormat, ParsesLocalAndUtcForms) {
   EXPECT_FALSE(ParseTimeArg("2026-13-01").ok());
   EXPECT_FALSE(ParseTimeArg("2026-11-27 03:00 junk").ok());
   EXPECT_EQ(FormatRfc3339Utc(1795748405LL * 1000000000 + 7), "2026-11-27T03:00:05.000000007Z");
+  // --since: the start of what is named, so the whole day or minute counts.
+  EXPECT_EQ(*ParseTimeArgStart("2026-11-27"), (1795748400LL - 3 * 3600) * 1000000000);
+  EXPECT_EQ(*ParseTimeArgStart("2026-11-27 03:00"), 1795748400LL * 1000000000);
+  EXPECT_EQ(*ParseTimeArgStart("@1795748405"), 1795748405LL * 1000000000);
+  EXPECT_EQ(*ParseTimeArg("2026-11-27"), (1795748400LL + 21 * 3600) * 1000000000 - 1);
 }
 
 }  // namespace

@@ -36,7 +36,11 @@ std::string FormatLocal(int64_t unix_ns) {
   return buf;
 }
 
-Result<int64_t> ParseTimeArg(const std::string& s) {
+namespace {
+
+// The end of the named second, minute or day ("at or before T"), or with
+// `start` its beginning ("at or after T").
+Result<int64_t> ParseTimeArgAt(const std::string& s, bool start) {
   auto bad = [&] {
     return Status::InvalidArgument("time '" + s +
                                    "' is not understood (use \"YYYY-MM-DD HH:MM[:SS]\", local "
@@ -46,10 +50,10 @@ Result<int64_t> ParseTimeArg(const std::string& s) {
     char* end = nullptr;
     long long v = strtoll(s.c_str() + 1, &end, 10);
     if (end == s.c_str() + 1 || *end) return bad();
-    return static_cast<int64_t>(v) * 1000000000 + 999999999;
+    return static_cast<int64_t>(v) * 1000000000 + (start ? 0 : 999999999);
   }
   struct tm tm = {};
-  int y, mo, d, h = 23, mi = 59, sec = 59;
+  int y, mo, d, h = start ? 0 : 23, mi = start ? 0 : 59, sec = start ? 0 : 59;
   char sep = 0, z = 0;
   int n = 0;
   int fields = sscanf(s.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &n);
@@ -63,7 +67,7 @@ Result<int64_t> ParseTimeArg(const std::string& s) {
     } else {
       if (sep != ' ' && sep != 'T') return bad();
       int m = 0;
-      sec = 59;  // "03:00" means up to the end of that minute
+      sec = start ? 0 : 59;  // "03:00" means up to the end of that minute
       if (sscanf(s.c_str() + pos + 1, "%2d:%2d%n", &h, &mi, &m) != 2) return bad();
       size_t p2 = pos + 1 + static_cast<size_t>(m);
       if (p2 < s.size() && s[p2] == ':') {
@@ -89,8 +93,13 @@ Result<int64_t> ParseTimeArg(const std::string& s) {
   time_t t = utc ? timegm(&tm) : mktime(&tm);
   if (t == static_cast<time_t>(-1)) return bad();
   // The whole named second counts as "at or before".
-  return static_cast<int64_t>(t) * 1000000000 + 999999999;
+  return static_cast<int64_t>(t) * 1000000000 + (start ? 0 : 999999999);
 }
+
+}  // namespace
+
+Result<int64_t> ParseTimeArg(const std::string& s) { return ParseTimeArgAt(s, false); }
+Result<int64_t> ParseTimeArgStart(const std::string& s) { return ParseTimeArgAt(s, true); }
 
 std::string HumanBytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};

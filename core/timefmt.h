@@ -15,8 +15,12 @@ std::string FormatRfc3339Utc(int64_t unix_ns);
 std::string FormatLocal(int64_t unix_ns);
 // Accepts "YYYY-MM-DD", "YYYY-MM-DD HH:MM", "YYYY-MM-DD HH:MM:SS" (local time,
 // 'T' may replace the space) and the same with a trailing "Z" (UTC), or "@UNIXSECONDS".
-// An unparsable string gives InvalidArgument naming it.
+// An unparsable string gives InvalidArgument naming it. The end of what it
+// names ("2026-12-01" is 23:59:59.999999999 that day): for "at or before".
 Result<int64_t> ParseTimeArg(const std::string& s);
+// The same, the start of what it names ("2026-12-01" is 00:00:00): for
+// "at or after" (--since).
+Result<int64_t> ParseTimeArgStart(const std::string& s);
 // "12.3 MiB"
 std::string HumanBytes(double bytes);
 

@@ -120,7 +120,8 @@ Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot&
 
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
-    int64_t now_ns, bool dry_run) {
+    int64_t now_ns, bool dry_run,
+    const std::function<void(const RetentionDecision&)>& before_forget) {
   ASSIGN_OR_RETURN(auto locks, ListRetentionLocks(store));
   std::vector<RetentionInput> in;
   for (const Snapshot* s : group) {
@@ -137,7 +138,9 @@ Result<std::vector<RetentionDecision>> ApplyGroupRetention(
   std::vector<RetentionDecision> decisions = ApplyRetention(std::move(in), rules, now_ns);
   if (dry_run) return decisions;
   for (const auto& d : decisions) {
-    if (!d.keep) RETURN_IF_ERROR(ForgetSnapshot(store, d.id, now_ns));
+    if (d.keep) continue;
+    if (before_forget) before_forget(d);
+    RETURN_IF_ERROR(ForgetSnapshot(store, d.id, now_ns));
   }
   return decisions;
 }

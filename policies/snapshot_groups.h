@@ -4,6 +4,8 @@
 // weighs one machine's (or one source's) snapshots against another's.
 #pragma once
 
+#include <functional>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -56,12 +58,15 @@ Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot&
 
 // Decides with `rules` over one group and, unless `dry_run`, deletes the
 // snapshot objects of the forgotten ones (their data goes with the next
-// prune). With `rules.lock_for_s` (and not `dry_run`) it first locks each
-// snapshot still within it (LockForPolicy). A snapshot under a retention
-// lock is kept ("locked until ..."). Decisions newest first. Stops at the
-// first failed lock or delete.
+// prune), calling `before_forget` (when given) with each just before its
+// delete: an audit record is written even if what follows fails. With
+// `rules.lock_for_s` (and not `dry_run`) it first locks each snapshot still
+// within it (LockForPolicy). A snapshot under a retention lock is kept
+// ("locked until ..."). Decisions newest first. Stops at the first failed
+// lock or delete.
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
-    int64_t now_ns, bool dry_run);
+    int64_t now_ns, bool dry_run,
+    const std::function<void(const RetentionDecision&)>& before_forget = {});
 
 }  // namespace dr

@@ -78,6 +78,8 @@ TEST_F(VaultAuditTest, AdminsVaultAndAgentActionsAreRecordedInOrderAndVerify) {
   })) << vault_->Log();
   auto r = vault_->Agent(key_, "finance", {"-q", "restore", "latest", "--target", dir_ / "out"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The vault writes its records on a thread of its own.
+  ASSERT_TRUE(test::WaitFor(30, [&] { return Actions().size() == 4; })) << vault_->Log();
   auto revoked = Drvault({"revoke", "ledger-01"});
   ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
 

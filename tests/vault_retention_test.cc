@@ -276,11 +276,17 @@ TEST_F(VaultRetentionTest, APolicysLockForHoldsEverySnapshotAtEachSiteForThatSit
   }
   // keep-last 1 would keep one; each site's lock-for keeps all three, with
   // its own lock: 1 h at the same-city site, 2 h at the off-site.
+  // The same-city site's locks reach the off-site too: wait for the
+  // off-site's own, longer ones.
+  auto all_locked_for = [&](const VaultSite& site, int64_t at_least_s) {
+    auto left = LockSecondsLeft(At(site, "retention-locks/"));
+    return left.size() == 3 && std::all_of(left.begin(), left.end(),
+                                           [&](const auto& kv) { return kv.second > at_least_s; });
+  };
   ASSERT_TRUE(test::WaitFor(30,
                             [&] {
-                              return LockSecondsLeft(At(*primary_, "retention-locks/")).size() ==
-                                         3 &&
-                                     LockSecondsLeft(At(*offsite_, "retention-locks/")).size() == 3;
+                              return all_locked_for(*primary_, 3600 - 300) &&
+                                     all_locked_for(*offsite_, 7200 - 300);
                             }))
       << primary_->Log() << offsite_->Log();
   for (const auto& [site, hours] : {std::pair{primary_.get(), 1}, {offsite_.get(), 2}}) {

@@ -1,5 +1,6 @@
 #include "replicator/vault/audit_log.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -87,9 +88,12 @@ std::optional<AuditEntry> CheckRecord(uint64_t seq, const std::string& bytes,
   auto str = [&](const char* k) {
     return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
   };
-  if (!j.is_object() || str("format") != kFormat || !j.contains("seq") ||
+  // Exactly the members a record has, so nothing unsigned rides along.
+  constexpr size_t kMembers = 11;
+  if (!j.is_object() || j.size() != kMembers || str("format") != kFormat || !j.contains("seq") ||
       !j["seq"].is_number_unsigned() || !j.contains("time_ns") ||
-      !j["time_ns"].is_number_integer() || !j.contains("details") || !j["details"].is_object()) {
+      !j["time_ns"].is_number_integer() || !j.contains("details") || !j["details"].is_object() ||
+      str("time") != FormatRfc3339Utc(j["time_ns"].get<int64_t>())) {
     problems->push_back(what + " is not an audit record (damaged or replaced)");
     return std::nullopt;
   }
@@ -118,6 +122,17 @@ std::optional<AuditEntry> CheckRecord(uint64_t seq, const std::string& bytes,
   return e;
 }
 
+// A stored record, read only when it is no bigger than any record this
+// code writes: a planted giant is never loaded whole.
+Result<std::string> GetRecord(ObjectStore& store, uint64_t seq) {
+  ASSIGN_OR_RETURN(uint64_t size, store.Size(KeyOf(seq)));
+  if (size > kMaxRecordBytes) {
+    return Status::Corruption("audit record " + std::to_string(seq) + " is " +
+                              std::to_string(size) + " bytes, more than any record (planted)");
+  }
+  return store.Get(KeyOf(seq));
+}
+
 }  // namespace
 
 Result<std::string> AuditLogUrl(const VaultConfig& config) {
@@ -128,12 +143,59 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const VaultConfig& config) {
   ASSIGN_OR_RETURN(std::string url, AuditLogUrl(config));
   RETURN_IF_ERROR(CreateRepositoryDirectory(url));
   ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-  ASSIGN_OR_RETURN(SigningKey key, SigningKey::LoadOrCreate(config.state_dir + "/audit.key"));
+  const std::string key_path = config.state_dir + "/audit.key";
+  if (::access(key_path.c_str(), F_OK) != 0) {
+    // A new key would call every record so far forged.
+    ASSIGN_OR_RETURN(auto records, store->List(kPrefix));
+    if (!records.empty()) {
+      return Status::NotFound(key_path + " is missing but " + url + " holds " +
+                              std::to_string(records.size()) +
+                              " audit records: restore the key from the state directory's "
+                              "backup (a new key would make them all look forged)");
+    }
+  }
+  ASSIGN_OR_RETURN(SigningKey key, SigningKey::LoadOrCreate(key_path));
   return std::make_unique<AuditLog>(std::move(store), config.state_dir, std::move(key));
 }
 
 AuditLog::AuditLog(std::unique_ptr<ObjectStore> store, std::string state_dir, SigningKey key)
     : store_(std::move(store)), state_dir_(std::move(state_dir)), key_(std::move(key)) {}
+
+AuditLog::~AuditLog() {
+  {
+    std::lock_guard l(posted_mu_);
+    stopping_ = true;
+  }
+  posted_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+void AuditLog::Post(AuditEntry entry) {
+  {
+    std::lock_guard l(posted_mu_);
+    posted_.push_back(std::move(entry));
+    if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+  }
+  posted_cv_.notify_all();
+}
+
+void AuditLog::WriterLoop() {
+  std::unique_lock l(posted_mu_);
+  for (;;) {
+    posted_cv_.wait(l, [this] { return stopping_ || !posted_.empty(); });
+    if (posted_.empty()) return;  // stopping, and everything posted is written
+    AuditEntry e = std::move(posted_.front());
+    posted_.pop_front();
+    l.unlock();
+    const std::string action = e.action, subject = e.subject;
+    auto done = Append(std::move(e));
+    if (!done.ok()) {
+      LogEvent("audit_failed",
+               {{"action", action}, {"subject", subject}, {"error", done.status().message()}});
+    }
+    l.lock();
+  }
+}
 
 Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
   std::lock_guard l(mu_);
@@ -142,7 +204,7 @@ Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
   for (;;) {
     // A record past the head is one whose writer died before it moved the
     // head: ours if it checks out, and then the head moves past it.
-    auto next = store_->Get(KeyOf(head.seq + 1));
+    auto next = GetRecord(*store_, head.seq + 1);
     if (next.status().IsNotFound()) break;
     if (!next.ok()) return next.status();
     std::vector<std::string> problems;
@@ -172,6 +234,9 @@ Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
 
 Result<AuditLog::Reading> AuditLog::Read(int64_t since_ns) {
   Reading out;
+  // The head first: records are stored before it moves, so every record up
+  // to it is in the listing that follows, even while the vault appends.
+  ASSIGN_OR_RETURN(Head head, ReadHead(state_dir_));
   ASSIGN_OR_RETURN(auto objects, store_->List(kPrefix));
   std::vector<uint64_t> seqs;
   for (const auto& o : objects) {
@@ -183,7 +248,11 @@ Result<AuditLog::Reading> AuditLog::Read(int64_t since_ns) {
     }
   }
   std::sort(seqs.begin(), seqs.end());
-  ASSIGN_OR_RETURN(Head head, ReadHead(state_dir_));
+  if (head.seq == 0 && !seqs.empty()) {
+    out.problems.push_back(HeadPath(state_dir_) +
+                           " is missing although the log has records: "
+                           "records cut off its end cannot be told");
+  }
   uint64_t expect = 1;
   std::string prev = kNoPredecessor;
   for (uint64_t seq : seqs) {
@@ -192,7 +261,13 @@ Result<AuditLog::Reading> AuditLog::Read(int64_t since_ns) {
                              std::to_string(seq - 1) + " are missing (removed)");
       prev = "";  // the next record's predecessor is gone: its link cannot be checked
     }
-    auto bytes = store_->Get(KeyOf(seq));
+    auto bytes = GetRecord(*store_, seq);
+    if (bytes.status().IsCorruption()) {
+      out.problems.push_back(bytes.status().message());
+      prev = "";
+      expect = seq + 1;
+      continue;
+    }
     if (!bytes.ok()) return bytes.status();
     std::vector<std::string> problems;
     auto e = CheckRecord(seq, *bytes, prev, key_.public_hex(), &problems);
@@ -227,11 +302,7 @@ void AuditOrLog(AuditLog* log, const std::string& actor, const std::string& acti
   e.action = action;
   e.subject = subject;
   e.details = std::move(details);
-  auto done = log->Append(std::move(e));
-  if (!done.ok()) {
-    LogEvent("audit_failed",
-             {{"action", action}, {"subject", subject}, {"error", done.status().message()}});
-  }
+  log->Post(std::move(e));
 }
 
 }  // namespace dr

@@ -9,11 +9,14 @@
 // a log cut short at the store is caught as well.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "catalog/signing.h"
@@ -44,10 +47,16 @@ class AuditLog {
   static Result<std::unique_ptr<AuditLog>> Open(const VaultConfig& config);
   AuditLog(std::unique_ptr<ObjectStore> store, std::string state_dir, SigningKey key);
 
+  ~AuditLog();  // appends what was posted first
+
   // Appends `entry` as the next record (its seq and digest are filled in).
   // Safe from several threads and from several processes on the vault host
   // (a lock file in the state directory orders them).
   Result<AuditEntry> Append(AuditEntry entry);
+  // Appends `entry` soon, in posting order, on a thread of its own: for the
+  // vault's threads, which must not wait on the store or on a drvault
+  // command holding the log's lock. A failure is logged as `audit_failed`.
+  void Post(AuditEntry entry);
 
   struct Reading {
     std::vector<AuditEntry> entries;    // by number; those at or after `since_ns`
@@ -65,10 +74,17 @@ class AuditLog {
   std::unique_ptr<ObjectStore> store_;
   std::string state_dir_;
   SigningKey key_;
-  std::mutex mu_;
+  std::mutex mu_;  // one Append at a time in this process
+
+  void WriterLoop();
+  std::mutex posted_mu_;
+  std::condition_variable posted_cv_;
+  std::deque<AuditEntry> posted_;  // GUARDED_BY(posted_mu_)
+  bool stopping_ = false;          // GUARDED_BY(posted_mu_)
+  std::thread writer_;             // started by the first Post
 };
 
-// Appends to `log` (when there is one); a failure is logged as the event
+// Posts to `log` (when there is one); a failure is logged as the event
 // `audit_failed` (the action itself has happened and stays done).
 void AuditOrLog(AuditLog* log, const std::string& actor, const std::string& action,
                 const std::string& subject, nlohmann::json details);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "catalog/store/testing/mem_store.h"
 #include "tests/test_util.h"
 
@@ -149,6 +151,37 @@ TEST_F(AuditLogTest, ARecordWrittenBeforeACrashMovedTheHeadIsAdopted) {
   ASSERT_TRUE(fifth.ok()) << fifth.status().message();
   EXPECT_EQ(fifth->seq, 5u);
   EXPECT_TRUE(Problems(*log).empty()) << Problems(*log);
+}
+
+TEST_F(AuditLogTest, AMissingHeadOrAPlantedGiantIsAProblemAndAMissingKeyStopsTheOpen) {
+  auto log = Open();
+  AppendThree(*log);
+  std::filesystem::remove(dir_ / "audit.head");
+  std::string p = Problems(*log);
+  EXPECT_NE(p.find("audit.head is missing although the log has records"), std::string::npos) << p;
+  ASSERT_TRUE(store_->Put("audit/0000000004", std::string(100 << 10, '{')).ok());
+  p = Problems(*log);
+  EXPECT_NE(p.find("audit record 4 is 102400 bytes, more than any record (planted)"),
+            std::string::npos)
+      << p;
+  // A vault whose key is gone does not make a new one over a log it signed.
+  VaultConfig config;
+  config.state_dir = dir_ / "vault-state";
+  config.repository = "dir://" + dir_ / "repo";
+  std::filesystem::create_directories(config.state_dir);
+  {
+    auto real = AuditLog::Open(config);
+    ASSERT_TRUE(real.ok()) << real.status().message();
+    AuditEntry e;
+    e.action = "enrol";
+    ASSERT_TRUE((*real)->Append(e).ok());
+  }
+  std::filesystem::remove(config.state_dir + "/audit.key");
+  auto reopened = AuditLog::Open(config);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_NE(reopened.status().message().find("audit.key is missing but"), std::string::npos)
+      << reopened.status().message();
+  EXPECT_FALSE(std::filesystem::exists(config.state_dir + "/audit.key"));
 }
 
 TEST(SigningKeyTest, AFileThatIsNotAKeyIsNeverReplaced) {

@@ -224,6 +224,7 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
     if (st.ok()) st = ReleasedOrValid(s);
   }
   if (st.ok()) st = store->PutIfAbsent(p.key, s.put_data);
+  const bool created = st.ok();  // a resend of what is stored is answered, not recorded again
   if (st.code() == Code::kAlreadyExists) {
     auto have = store->Get(p.key);
     st = have.ok() && *have == s.put_data
@@ -245,7 +246,8 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   if (drill) {
     s.drill_recorded = p.key;
     LogEvent("drill_recorded", {{"agent", s.agent.name}, {"namespace", s.nspace}, {"key", p.key}});
-    AuditOrLog(audit_.get(), "agent " + s.agent.name, "drill", s.nspace, {{"record", p.key}});
+    if (created)
+      AuditOrLog(audit_.get(), "agent " + s.agent.name, "drill", s.nspace, {{"record", p.key}});
   }
   Reply(s.routing, wire::Ack{p.seq});
   if (p.key.rfind("snapshots/", 0) == 0) {

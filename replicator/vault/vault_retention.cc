@@ -41,7 +41,8 @@ bool CoversGroup(const Policy& policy, const std::vector<const Snapshot*>& group
 Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& config,
                                                         const std::string& ns, int64_t now_ns,
                                                         bool dry_run,
-                                                        std::vector<std::string>* policy_errors) {
+                                                        std::vector<std::string>* policy_errors,
+                                                        AuditLog* audit) {
   std::vector<GroupRetention> out;
   ASSIGN_OR_RETURN(auto policies, NamespacePolicies(config, ns, policy_errors));
   if (policies.empty()) return out;
@@ -59,7 +60,16 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
     if (p == policies.end() || !CoversGroup(p->second, group)) continue;
     const RetentionRules& rules = offsite ? p->second.off_site : p->second.same_city;
     if (rules.empty() && rules.lock_for_s == 0) continue;
-    ASSIGN_OR_RETURN(auto decisions, ApplyGroupRetention(*store, group, rules, now_ns, dry_run));
+    auto record = [&, &policy = policy_name, &host = host](const RetentionDecision& d) {
+      AuditOrLog(audit, "vault", "forget", d.id.Hex(),
+                 {{"namespace", ns},
+                  {"policy", policy},
+                  {"host", host},
+                  {"rules", rules.Describe()},
+                  {"snapshot_time", FormatRfc3339Utc(d.time_ns)}});
+    };
+    ASSIGN_OR_RETURN(auto decisions,
+                     ApplyGroupRetention(*store, group, rules, now_ns, dry_run, record));
     out.push_back({policy_name, host, paths, rules.Describe(), std::move(decisions)});
   }
   return out;
@@ -94,23 +104,14 @@ void VaultRetention::Loop() {
     pending_.erase(pending_.begin());
     l.unlock();
     std::vector<std::string> policy_errors;
-    auto r = ApplyVaultRetention(config_, ns, NowUnixNs(), false, &policy_errors);
+    auto r = ApplyVaultRetention(config_, ns, NowUnixNs(), false, &policy_errors, audit_);
     for (const auto& e : policy_errors) LogEvent("policy_error", {{"error", e}});
     if (!r.ok()) {
       LogEvent("retention_failed", {{"namespace", ns}, {"error", r.status().message()}});
     } else {
       for (const auto& g : *r) {
         size_t forgotten = 0;
-        for (const auto& d : g.decisions) {
-          if (d.keep) continue;
-          ++forgotten;
-          AuditOrLog(audit_, "vault", "forget", d.id.Hex(),
-                     {{"namespace", ns},
-                      {"policy", g.policy},
-                      {"host", g.host},
-                      {"rules", g.rules},
-                      {"snapshot_time", FormatRfc3339Utc(d.time_ns)}});
-        }
+        for (const auto& d : g.decisions) forgotten += !d.keep;
         if (forgotten == 0) continue;
         LogEvent("retention_applied", {{"namespace", ns},
                                        {"policy", g.policy},

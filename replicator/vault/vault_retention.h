@@ -38,12 +38,14 @@ struct GroupRetention {
 };
 
 // One pass over namespace `ns` at time `now_ns`: every group's decisions;
-// snapshots forgotten unless `dry_run`. Policy files that do not parse are
-// skipped (their groups kept) and named in `*policy_errors`.
+// snapshots forgotten unless `dry_run`, each recorded in `audit` (when
+// given) just before it goes. Policy files that do not parse are skipped
+// (their groups kept) and named in `*policy_errors`.
 Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& config,
                                                         const std::string& ns, int64_t now_ns,
                                                         bool dry_run,
-                                                        std::vector<std::string>* policy_errors);
+                                                        std::vector<std::string>* policy_errors,
+                                                        AuditLog* audit = nullptr);
 
 // Runs ApplyVaultRetention on its own thread for every namespace nudged,
 // so commits never wait for it; each outcome is logged as an event, and

@@ -223,7 +223,8 @@ void AddFindCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       for (auto [text, out] :
            {std::pair{&q->since, &query.since_ns}, std::pair{&q->until, &query.until_ns}}) {
         if (text->empty()) continue;
-        auto t = ParseTimeArg(*text);
+        // --since 2026-12-01 takes in that whole day, --until too.
+        auto t = out == &query.since_ns ? ParseTimeArgStart(*text) : ParseTimeArg(*text);
         if (!t.ok()) return Fail(t.status());
         *out = *t;
       }

@@ -47,11 +47,20 @@ nlohmann::json EntryJson(const AuditEntry& e) {
 }
 
 // A field as one line of the table: control characters (a terminal escape
-// in a name someone typed) shown as '?'.
+// in a name someone typed or planted), C1 ones (U+0080-U+009F, 0xc2 0x80-0x9f
+// in UTF-8) too, shown as '?'.
 std::string Printable(std::string s) {
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return s;
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0xc2 && i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xe0) == 0x80) {
+      out += '?';
+      ++i;
+    } else {
+      out += c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -69,7 +78,7 @@ void AddAuditCommand(CLI::App& app, Cli& cli) {
   cli.WithConfig(cmd, [](const VaultConfig& c) {
     int64_t since_ns = 0;
     if (!since.empty()) {
-      auto t = ParseTimeArg(since);
+      auto t = ParseTimeArgStart(since);
       if (!t.ok()) return Fail(t.status().WithContext("--since"));
       since_ns = *t;
     }
@@ -85,7 +94,8 @@ void AddAuditCommand(CLI::App& app, Cli& cli) {
                             {"records", nlohmann::json::array()}};
       if (!verify)
         for (const auto& e : r->entries) out["records"].push_back(EntryJson(e));
-      std::printf("%s\n", out.dump(2).c_str());
+      std::printf("%s\n",
+                  out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return intact ? kExitOk : kExitError;
     }
     if (!verify) {
@@ -94,8 +104,10 @@ void AddAuditCommand(CLI::App& app, Cli& cli) {
       for (const auto& e : r->entries) {
         std::printf(
             "%6llu  %-19s  %-20s  %-14s  %-34s  %s\n", static_cast<unsigned long long>(e.seq),
-            FormatLocal(e.time_ns).c_str(), e.actor.c_str(), e.action.c_str(), e.subject.c_str(),
-            e.details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+            FormatLocal(e.time_ns).c_str(), Printable(e.actor).c_str(), Printable(e.action).c_str(),
+            Printable(e.subject).c_str(),
+            Printable(e.details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+                .c_str());
       }
     }
     for (const auto& p : r->problems)

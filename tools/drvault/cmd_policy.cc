@@ -15,6 +15,7 @@
 #include <optional>
 #include <vector>
 
+#include "catalog/signing.h"
 #include "core/timefmt.h"
 #include "policies/duration.h"
 #include "policies/policy.h"
@@ -115,20 +116,22 @@ void AddApply(CLI::App& policy, Cli& cli) {
     if (!batch.ok()) return Fail(batch.status());
     PolicyStore store(c.state_dir);
     const std::string who = CurrentAdmin();
+    Status unrecorded;  // the batch is applied whole even if the audit log fails
     for (const Policy& p : *batch) {
       auto done = store.Apply(p.file, p.source_text, who);
       if (!done.ok()) return Fail(done.status());
       if (!done->changed) {
         std::printf("%s unchanged\n", done->name.c_str());
-      } else {
-        std::printf("applied %s (%s)\n", done->name.c_str(), done->created ? "new" : "changed");
-        if (Status a = Audit(c, "policy-apply", done->name,
-                             {{"file", p.file}, {"new", done->created}, {"text", p.source_text}});
-            !a.ok())
-          return Fail(a);
+        continue;
       }
+      std::printf("applied %s (%s)\n", done->name.c_str(), done->created ? "new" : "changed");
+      // The text itself is in the policy history; its digest binds it here.
+      Status a = Audit(
+          c, "policy-apply", done->name,
+          {{"file", p.file}, {"new", done->created}, {"text_blake2b", ChainDigest(p.source_text)}});
+      if (!a.ok() && unrecorded.ok()) unrecorded = a;
     }
-    return kExitOk;
+    return unrecorded.ok() ? kExitOk : Fail(unrecorded);
   });
 }
 
