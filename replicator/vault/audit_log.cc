@@ -15,6 +15,9 @@ namespace dr {
 namespace {
 
 constexpr char kPrefix[] = "audit/";
+// Where a record someone without the vault's key put in the log's way is
+// kept: "audit-planted/<10-digit number>-<Unix ns when moved>".
+constexpr char kPlantedPrefix[] = "audit-planted/";
 constexpr char kFormat[] = "dr-audit-1";
 constexpr int kSeqDigits = 10;
 constexpr size_t kMaxRecordBytes = 64 << 10;
@@ -133,6 +136,26 @@ Result<std::string> GetRecord(ObjectStore& store, uint64_t seq) {
   return store.Get(KeyOf(seq));
 }
 
+// Writes `entry` as the record after `head`, signed with `key`, and moves
+// the head to it.
+Status WriteNext(ObjectStore& store, const std::string& state_dir, const SigningKey& key,
+                 Head* head, AuditEntry* entry) {
+  entry->seq = head->seq + 1;
+  const nlohmann::json body = Unsigned(*entry, head->digest, key.public_hex());
+  nlohmann::json record = body;
+  record["sig"] = key.Sign(Canonical(body));
+  const std::string bytes = Canonical(record) + "\n";
+  if (bytes.size() > kMaxRecordBytes) {
+    return Status::InvalidArgument("audit record of " + std::to_string(bytes.size()) +
+                                   " bytes is over the limit of " +
+                                   std::to_string(kMaxRecordBytes));
+  }
+  RETURN_IF_ERROR(store.PutIfAbsent(KeyOf(entry->seq), bytes));
+  entry->digest = ChainDigest(bytes);
+  *head = {entry->seq, entry->digest};
+  return WriteHead(state_dir, *head);
+}
+
 }  // namespace
 
 Result<std::string> AuditLogUrl(const VaultConfig& config) {
@@ -201,34 +224,41 @@ Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
   std::lock_guard l(mu_);
   ASSIGN_OR_RETURN(UniqueFd lock, LockFile(state_dir_ + "/audit.lock"));
   ASSIGN_OR_RETURN(Head head, ReadHead(state_dir_));
+  std::vector<AuditEntry> notes;  // records put where ours go by someone without the key
   for (;;) {
     // A record past the head is one whose writer died before it moved the
     // head: ours if it checks out, and then the head moves past it.
-    auto next = GetRecord(*store_, head.seq + 1);
+    const uint64_t seq = head.seq + 1;
+    auto next = GetRecord(*store_, seq);
     if (next.status().IsNotFound()) break;
-    if (!next.ok()) return next.status();
+    if (!next.ok() && !next.status().IsCorruption()) return next.status();
     std::vector<std::string> problems;
-    auto e = CheckRecord(head.seq + 1, *next, head.digest, key_.public_hex(), &problems);
-    if (!problems.empty()) {
-      return Status::Corruption("the audit log cannot grow: " + problems.front() +
-                                "; run drvault audit --verify");
+    std::optional<AuditEntry> e;
+    if (next.ok()) e = CheckRecord(seq, *next, head.digest, key_.public_hex(), &problems);
+    if (next.ok() && problems.empty()) {
+      head = {e->seq, e->digest};
+      RETURN_IF_ERROR(WriteHead(state_dir_, head));
+      continue;
     }
-    head = {e->seq, e->digest};
-    RETURN_IF_ERROR(WriteHead(state_dir_, head));
+    // Not this vault's: kept beside the log as evidence, out of the way, so
+    // the log goes on (a planted record must not silence it), and recorded.
+    const std::string aside = std::string(kPlantedPrefix) + KeyOf(seq).substr(sizeof kPrefix - 1) +
+                              "-" + std::to_string(NowUnixNs());
+    const std::string why = next.ok() ? problems.front() : next.status().message();
+    RETURN_IF_ERROR(store_->PutIfAbsent(aside, next.ok() ? *next : why + "\n"));
+    RETURN_IF_ERROR(store_->Delete(KeyOf(seq)));
+    AuditEntry note;
+    note.time_ns = NowUnixNs();
+    note.actor = "vault";
+    note.action = "planted-record";
+    note.subject = KeyOf(seq);
+    note.details = {{"moved_to", aside},
+                    {"why", why},
+                    {"blake2b", next.ok() ? ChainDigest(*next) : std::string()}};
+    notes.push_back(std::move(note));
   }
-  entry.seq = head.seq + 1;
-  const nlohmann::json body = Unsigned(entry, head.digest, key_.public_hex());
-  nlohmann::json record = body;
-  record["sig"] = key_.Sign(Canonical(body));
-  const std::string bytes = Canonical(record) + "\n";
-  if (bytes.size() > kMaxRecordBytes) {
-    return Status::InvalidArgument("audit record of " + std::to_string(bytes.size()) +
-                                   " bytes is over the limit of " +
-                                   std::to_string(kMaxRecordBytes));
-  }
-  RETURN_IF_ERROR(store_->PutIfAbsent(KeyOf(entry.seq), bytes));
-  entry.digest = ChainDigest(bytes);
-  RETURN_IF_ERROR(WriteHead(state_dir_, {entry.seq, entry.digest}));
+  for (auto& note : notes) RETURN_IF_ERROR(WriteNext(*store_, state_dir_, key_, &head, &note));
+  RETURN_IF_ERROR(WriteNext(*store_, state_dir_, key_, &head, &entry));
   return entry;
 }
 
@@ -248,6 +278,15 @@ Result<AuditLog::Reading> AuditLog::Read(int64_t since_ns) {
     }
   }
   std::sort(seqs.begin(), seqs.end());
+  ASSIGN_OR_RETURN(auto planted, store_->List(kPlantedPrefix));
+  for (const auto& o : planted) {
+    out.problems.push_back(
+        "someone without this vault's key put a record where the next one "
+        "goes; the vault kept it as " +
+        o.key +
+        " and went on (inspect it, "
+        "then remove it)");
+  }
   if (head.seq == 0 && !seqs.empty()) {
     out.problems.push_back(HeadPath(state_dir_) +
                            " is missing although the log has records: "
