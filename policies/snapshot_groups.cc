@@ -120,8 +120,7 @@ Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot&
 
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
-    int64_t now_ns, bool dry_run,
-    const std::function<void(const RetentionDecision&)>& before_forget) {
+    int64_t now_ns, bool dry_run, const RetentionHooks& hooks) {
   ASSIGN_OR_RETURN(auto locks, ListRetentionLocks(store));
   std::vector<RetentionInput> in;
   for (const Snapshot* s : group) {
@@ -129,7 +128,9 @@ Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     std::optional<int64_t> lock =
         found == locks.end() ? std::nullopt : std::optional<int64_t>(found->second);
     if (rules.lock_for_s != 0 && !dry_run) {
+      const std::optional<int64_t> before = lock;
       ASSIGN_OR_RETURN(lock, LockForPolicy(store, *s, rules.lock_for_s, lock, now_ns));
+      if (lock != before && hooks.locked) hooks.locked(*s, *lock);
     } else if (auto until = PolicyLockEnd(*s, rules.lock_for_s); until && until > lock) {
       lock = until;  // what the real run would lock, shown by a dry run
     }
@@ -139,7 +140,7 @@ Result<std::vector<RetentionDecision>> ApplyGroupRetention(
   if (dry_run) return decisions;
   for (const auto& d : decisions) {
     if (d.keep) continue;
-    if (before_forget) before_forget(d);
+    if (hooks.before_forget) hooks.before_forget(d);
     RETURN_IF_ERROR(ForgetSnapshot(store, d.id, now_ns));
   }
   return decisions;

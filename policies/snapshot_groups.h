@@ -56,17 +56,22 @@ Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot&
                                              int64_t lock_for_s, std::optional<int64_t> current,
                                              int64_t now_ns);
 
+// What a caller such as a vault records as retention acts: each snapshot
+// just before it is forgotten (so a pass that fails halfway leaves none
+// unrecorded), and each lock a policy's lock-for wrote.
+struct RetentionHooks {
+  std::function<void(const RetentionDecision&)> before_forget;
+  std::function<void(const Snapshot&, int64_t until_ns)> locked;
+};
+
 // Decides with `rules` over one group and, unless `dry_run`, deletes the
 // snapshot objects of the forgotten ones (their data goes with the next
-// prune), calling `before_forget` (when given) with each just before its
-// delete: an audit record is written even if what follows fails. With
-// `rules.lock_for_s` (and not `dry_run`) it first locks each snapshot still
-// within it (LockForPolicy). A snapshot under a retention lock is kept
-// ("locked until ..."). Decisions newest first. Stops at the first failed
-// lock or delete.
+// prune). With `rules.lock_for_s` (and not `dry_run`) it first locks each
+// snapshot still within it (LockForPolicy). A snapshot under a retention
+// lock is kept ("locked until ..."). Decisions newest first. Stops at the
+// first failed lock or delete.
 Result<std::vector<RetentionDecision>> ApplyGroupRetention(
     ObjectStore& store, const std::vector<const Snapshot*>& group, const RetentionRules& rules,
-    int64_t now_ns, bool dry_run,
-    const std::function<void(const RetentionDecision&)>& before_forget = {});
+    int64_t now_ns, bool dry_run, const RetentionHooks& hooks = {});
 
 }  // namespace dr

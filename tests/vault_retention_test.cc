@@ -309,6 +309,18 @@ TEST_F(VaultRetentionTest, APolicysLockForHoldsEverySnapshotAtEachSiteForThatSit
     auto check = RunDrctl({"-q", "-r", repo, "check", "--read-data"});
     EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   }
+  // Each lock the policy wrote is in the site's audit log.
+  for (const VaultSite* site : {primary_.get(), offsite_.get()}) {
+    EXPECT_TRUE(test::WaitFor(30, [&] {
+      auto audit = test::RunProgram({DRVAULT_PATH, "-c", site->config(), "audit", "--json"});
+      auto j = nlohmann::json::parse(audit.out, nullptr, false);
+      if (audit.exit_code != 0 || !j.is_object()) return false;
+      std::set<std::string> locked;
+      for (const auto& r : j["records"])
+        if (r["action"] == "lock") locked.insert(r["subject"].get<std::string>());
+      return locked == ids;
+    })) << site->Log();
+  }
   // The lock says which policy set it.
   auto store = OpenObjectStore(primary_->RepositoryOf("finance"));
   ASSERT_TRUE(store.ok());

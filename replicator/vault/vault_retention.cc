@@ -6,6 +6,7 @@
 #include "catalog/repository.h"
 #include "catalog/store/object_store.h"
 #include "core/timefmt.h"
+#include "policies/duration.h"
 #include "policies/snapshot_groups.h"
 #include "replicator/vault/policy_store.h"
 #include "replicator/vault/vault_log.h"
@@ -60,7 +61,8 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
     if (p == policies.end() || !CoversGroup(p->second, group)) continue;
     const RetentionRules& rules = offsite ? p->second.off_site : p->second.same_city;
     if (rules.empty() && rules.lock_for_s == 0) continue;
-    auto record = [&, &policy = policy_name, &host = host](const RetentionDecision& d) {
+    RetentionHooks hooks;
+    hooks.before_forget = [&, &policy = policy_name, &host = host](const RetentionDecision& d) {
       AuditOrLog(audit, "vault", "forget", d.id.Hex(),
                  {{"namespace", ns},
                   {"policy", policy},
@@ -68,8 +70,15 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
                   {"rules", rules.Describe()},
                   {"snapshot_time", FormatRfc3339Utc(d.time_ns)}});
     };
+    hooks.locked = [&, &policy = policy_name](const Snapshot& s, int64_t until_ns) {
+      AuditOrLog(audit, "vault", "lock", s.id.Hex(),
+                 {{"namespace", ns},
+                  {"policy", policy},
+                  {"until", FormatRfc3339Utc(until_ns)},
+                  {"lock_for", FormatDuration(rules.lock_for_s)}});
+    };
     ASSIGN_OR_RETURN(auto decisions,
-                     ApplyGroupRetention(*store, group, rules, now_ns, dry_run, record));
+                     ApplyGroupRetention(*store, group, rules, now_ns, dry_run, hooks));
     out.push_back({policy_name, host, paths, rules.Describe(), std::move(decisions)});
   }
   return out;
