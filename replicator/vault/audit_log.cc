@@ -125,6 +125,17 @@ std::optional<AuditEntry> CheckRecord(uint64_t seq, const std::string& bytes,
   return e;
 }
 
+// Whether `bytes` are this vault's record number `seq`: well formed, carrying
+// that number and signed by `key`, whatever record it says it follows. An
+// old record copied to a new place carries its old number, so it is not.
+bool SignedAt(uint64_t seq, const std::string& bytes, const std::string& key) {
+  auto j = nlohmann::json::parse(bytes, nullptr, false);
+  if (!j.is_object() || !j.contains("prev") || !j["prev"].is_string()) return false;
+  std::vector<std::string> problems;
+  auto e = CheckRecord(seq, bytes, j["prev"].get<std::string>(), key, &problems);
+  return e.has_value() && problems.empty();
+}
+
 // A stored record, read only when it is no bigger than any record this
 // code writes: a planted giant is never loaded whole.
 Result<std::string> GetRecord(ObjectStore& store, uint64_t seq) {
@@ -239,6 +250,14 @@ Result<AuditEntry> AuditLog::Append(AuditEntry entry) {
       head = {e->seq, e->digest};
       RETURN_IF_ERROR(WriteHead(state_dir_, head));
       continue;
+    }
+    // Signed by this vault but not after its head: the state directory and
+    // the log disagree (a head from another copy of the state). Moving the
+    // vault's own record aside would hide it; an admin must look.
+    if (next.ok() && SignedAt(seq, *next, key_.public_hex())) {
+      return Status::Corruption("audit record " + std::to_string(seq) +
+                                " is signed by this vault but does not follow " +
+                                HeadPath(state_dir_) + "; run drvault audit --verify");
     }
     // Not this vault's: kept beside the log as evidence, out of the way, so
     // the log goes on (a planted record must not silence it), and recorded.

@@ -169,6 +169,40 @@ TEST_F(AuditLogTest, ARecordWrittenBeforeACrashMovedTheHeadIsAdopted) {
   EXPECT_TRUE(Problems(*log).empty()) << Problems(*log);
 }
 
+TEST_F(AuditLogTest, ItsOwnRecordAfterADifferentHeadStopsTheLogButAnOldOneCopiedOnIsSetAside) {
+  auto log = Open();
+  AppendThree(*log);
+  AuditEntry e;
+  e.action = "prune";
+  ASSERT_TRUE(log->Append(e).ok());
+  const std::string fourth = *store_->Get("audit/0000000004");
+  // A head from another copy of the state directory: record 3, another digest.
+  test::WriteFile(dir_ / "audit.head", R"({"seq":3,"digest":")" + std::string(64, '0') + "\"}\n");
+  auto refused = log->Append(e);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsCorruption());
+  EXPECT_NE(refused.status().message().find("audit record 4 is signed by this vault but does not "
+                                            "follow"),
+            std::string::npos)
+      << refused.status().message();
+  // The vault's own record is neither moved nor changed.
+  EXPECT_EQ(*store_->Get("audit/0000000004"), fourth);
+  EXPECT_TRUE(store_->List("audit-planted/")->empty());
+
+  // With the right head back, an old record of the vault's copied to the next
+  // place carries its old number: planted, set aside, and the log goes on.
+  test::WriteFile(dir_ / "audit.head", R"({"seq":4,"digest":")" + ChainDigest(fourth) + "\"}\n");
+  ASSERT_TRUE(store_->Put("audit/0000000005", *store_->Get("audit/0000000001")).ok());
+  auto next = log->Append(e);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_EQ(next->seq, 6u);
+  auto r = log->Read();
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->entries.size(), 6u);
+  EXPECT_EQ(r->entries[4].action, "planted-record");
+  EXPECT_EQ(store_->List("audit-planted/")->size(), 1u);
+}
+
 TEST_F(AuditLogTest, AMissingHeadOrAPlantedGiantIsAProblemAndAMissingKeyStopsTheOpen) {
   auto log = Open();
   AppendThree(*log);
