@@ -100,7 +100,7 @@ TEST_F(AuditLogTest, ARemovedRecordIsNamedAlsoTheNewest) {
   // The newest one has no successor: the head the vault keeps catches it.
   ASSERT_TRUE(store_->Delete("audit/0000000003").ok());
   p = Problems(*log);
-  EXPECT_NE(p.find("audit records 2 to 3 are missing: this vault wrote up to record 3"),
+  EXPECT_NE(p.find("audit records 2 to 3 are missing: its writer wrote up to audit record 3"),
             std::string::npos)
       << p;
 }
@@ -142,7 +142,7 @@ TEST_F(AuditLogTest, ARecordSignedByAnotherKeyIsForgedAndSetAsideWhileTheLogGoes
   EXPECT_EQ(r->entries[3].subject, "audit/0000000004");
   EXPECT_EQ(r->entries[3].details["blake2b"], ChainDigest(forged));
   ASSERT_EQ(r->problems.size(), 1u) << Problems(*log);
-  EXPECT_NE(r->problems[0].find("someone without this vault's key put a record"),
+  EXPECT_NE(r->problems[0].find("someone without the writer's key put a record"),
             std::string::npos);
   auto aside = store_->List("audit-planted/");
   ASSERT_TRUE(aside.ok());
@@ -181,7 +181,7 @@ TEST_F(AuditLogTest, ItsOwnRecordAfterADifferentHeadStopsTheLogButAnOldOneCopied
   auto refused = log->Append(e);
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(refused.status().IsCorruption());
-  EXPECT_NE(refused.status().message().find("audit record 4 is signed by this vault but does not "
+  EXPECT_NE(refused.status().message().find("audit record 4 is signed by this key but does not "
                                             "follow"),
             std::string::npos)
       << refused.status().message();
