@@ -140,7 +140,7 @@ Result<std::vector<RetentionDecision>> ApplyGroupRetention(
   if (dry_run) return decisions;
   for (const auto& d : decisions) {
     if (d.keep) continue;
-    if (hooks.before_forget) hooks.before_forget(d);
+    if (hooks.before_forget) RETURN_IF_ERROR(hooks.before_forget(d));
     RETURN_IF_ERROR(ForgetSnapshot(store, d.id, now_ns));
   }
   return decisions;

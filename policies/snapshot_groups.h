@@ -60,7 +60,8 @@ Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot&
 // just before it is forgotten (so a pass that fails halfway leaves none
 // unrecorded), and each lock a policy's lock-for wrote.
 struct RetentionHooks {
-  std::function<void(const RetentionDecision&)> before_forget;
+  // Before each snapshot is deleted; an error stops the pass, nothing deleted.
+  std::function<Status(const RetentionDecision&)> before_forget;
   std::function<void(const Snapshot&, int64_t until_ns)> locked;
 };
 

@@ -30,6 +30,7 @@
 #include "core/bounded_queue.h"
 #include "replicator/vault/agent_registry.h"
 #include "replicator/vault/audit_log.h"
+#include "replicator/vault/history_log.h"
 #include "replicator/vault/metrics_http.h"
 #include "replicator/vault/offsite_replicator.h"
 #include "replicator/vault/snapshot_owners.h"
@@ -114,6 +115,9 @@ class Vault::Impl {
     // At a site fed by a peer: the namespace's hasher, from its config, to
     // check what the peer puts.
     std::optional<KeyedHasher> peer_hasher;
+    // The namespace's sealed history (history_log.h): every snapshot stored
+    // here is sealed in it before the sender hears it was stored.
+    std::unique_ptr<SignedLog> history;
   };
   struct Unacked {
     uint64_t seq;
@@ -186,6 +190,14 @@ class Vault::Impl {
   // Opens `ns.repo` and loads who wrote each snapshot; `adopt` indexes packs
   // an interrupted write of this vault left unindexed.
   Status LoadRepository(const std::string& name, Namespace& ns, bool adopt);
+  // Seals snapshot `id_hex` (stored as `bytes`) in the namespace's history,
+  // once: `again` for a resend, which may find it sealed already.
+  Status OpenHistory(const std::string& name, Namespace& ns);
+  // Seals what a crash left committed but unsealed (see the .cc).
+  Status SealAfterRestart(const std::string& name, Namespace& ns, ObjectStore& store,
+                          const std::vector<Snapshot>& snapshots);
+  Status Seal(Session& s, const std::string& actor, const std::string& id_hex,
+              const std::string& bytes, bool again);
   // A replicating peer asks which blobs are missing here and sends them
   // (docs/design.md, "Two sites"); false when answered with an error.
   bool PrepareReplicaView(Session& s, uint64_t seq);

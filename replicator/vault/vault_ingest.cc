@@ -116,8 +116,14 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   auto sent = DecodeSnapshot(c.snapshot, "snapshot from agent " + s.agent.name);
   if (!sent.ok()) return ReplyError(s.routing, c.seq, sent.status());
   // A commit resent after a lost answer finds its snapshot already there.
-  if (auto done = s.ns->owners.FindResend(*sent, s.agent.name))
+  if (auto done = s.ns->owners.FindResend(*sent, s.agent.name)) {
+    // Its seal may be what the lost answer was waiting for.
+    auto bytes = s.ns->objects()->Get(SnapshotKey(*done));
+    Status sealed =
+        bytes.ok() ? Seal(s, "agent " + s.agent.name, done->Hex(), *bytes, true) : bytes.status();
+    if (!sealed.ok()) return ReplyError(s.routing, c.seq, sealed);
     return Reply(s.routing, wire::Committed{c.seq, *done});
+  }
   const int64_t now_ns = NowUnixNs();
   if (Status allowed = s.ns->owners.CheckCommit(*sent, s.agent.name, now_ns); !allowed.ok()) {
     metrics_.requests_refused++;
@@ -154,6 +160,13 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   Snapshot stored = snap;
   stored.id = *id;
   s.ns->owners.Add(stored);
+  // Sealed before the answer: a crash in between leaves the agent without
+  // one, and its resend seals it (above).
+  CrashPoint("vault-seal-next");
+  auto bytes = s.ns->objects()->Get(SnapshotKey(*id));
+  Status sealed =
+      bytes.ok() ? Seal(s, "agent " + s.agent.name, id->Hex(), *bytes, false) : bytes.status();
+  if (!sealed.ok()) return ReplyError(s.routing, c.seq, sealed);
   metrics_.snapshots_committed++;
   LogEvent("snapshot_committed",
            {{"agent", s.agent.name}, {"namespace", s.nspace}, {"snapshot", id->Hex()}});

@@ -231,6 +231,11 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
              ? Status::OK()
              : Status::AlreadyExists(p.key + " exists here with other content");
   }
+  if (st.ok() && p.key.rfind("snapshots/", 0) == 0) {
+    // The copy is this site's to seal: a resend may find it sealed already.
+    st = Seal(s, "peer " + s.agent.name, p.key.substr(sizeof "snapshots/" - 1), s.put_data,
+              !created);
+  }
   s.put_key.clear();
   std::string().swap(s.put_data);
   if (!st.ok()) {

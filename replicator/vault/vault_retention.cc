@@ -8,6 +8,7 @@
 #include "core/timefmt.h"
 #include "policies/duration.h"
 #include "policies/snapshot_groups.h"
+#include "replicator/vault/history_log.h"
 #include "replicator/vault/policy_store.h"
 #include "replicator/vault/vault_log.h"
 
@@ -55,6 +56,7 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
   const KeyedHasher hasher(repo_config.secret);
   ASSIGN_OR_RETURN(auto all, ListSnapshotsIn(store.get(), hasher));
   const bool offsite = config.site == VaultSiteKind::kOffsite;
+  std::unique_ptr<SignedLog> history;  // opened at the first forget
   for (const auto& [key, group] : GroupSnapshots(all, "", "")) {
     const auto& [policy_name, host, paths] = key;
     auto p = policies.find(policy_name);
@@ -62,13 +64,22 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
     const RetentionRules& rules = offsite ? p->second.off_site : p->second.same_city;
     if (rules.empty() && rules.lock_for_s == 0) continue;
     RetentionHooks hooks;
-    hooks.before_forget = [&, &policy = policy_name, &host = host](const RetentionDecision& d) {
-      AuditOrLog(audit, "vault", "forget", d.id.Hex(),
-                 {{"namespace", ns},
-                  {"policy", policy},
-                  {"host", host},
-                  {"rules", rules.Describe()},
-                  {"snapshot_time", FormatRfc3339Utc(d.time_ns)}});
+    hooks.before_forget = [&, &policy = policy_name,
+                           &host = host](const RetentionDecision& d) -> Status {
+      const nlohmann::json why = {{"policy", policy},
+                                  {"host", host},
+                                  {"rules", rules.Describe()},
+                                  {"snapshot_time", FormatRfc3339Utc(d.time_ns)}};
+      // The history says it was forgotten, not deleted behind the vault's back.
+      if (!history) {
+        ASSIGN_OR_RETURN(history, OpenHistoryLog(config, ns));
+      }
+      ASSIGN_OR_RETURN(std::string bytes, store->Get(SnapshotKey(d.id)));
+      RETURN_IF_ERROR(SealForget(*history, d.id.Hex(), bytes, why));
+      nlohmann::json audited = why;
+      audited["namespace"] = ns;
+      AuditOrLog(audit, "vault", "forget", d.id.Hex(), std::move(audited));
+      return Status::OK();
     };
     hooks.locked = [&, &policy = policy_name](const Snapshot& s, int64_t until_ns) {
       AuditOrLog(audit, "vault", "lock", s.id.Hex(),

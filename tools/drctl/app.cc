@@ -94,6 +94,7 @@ int RunApp(int argc, char** argv, bool agent) {
     AddPruneCommand(app, g, &run);
     AddForgetCommand(app, g, &run);
     AddLockCommand(app, g, &run);
+    AddVerifyHistoryCommand(app, g, &run);
     AddRpoCommand(app, g, &run);
   }
   AddMigrateCommand(app, g, &run, agent);

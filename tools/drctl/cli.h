@@ -93,6 +93,8 @@ void AddPruneCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddForgetCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 // Retention locks (cmd_lock.cc): drctl only, like forget.
 void AddLockCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+// The sealed snapshot history (cmd_verify_history.cc): drctl only.
+void AddVerifyHistoryCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 // The policy service and its job log (policies/scheduler.h), in both
 // programs; the RPO report of a local repository, drctl only (a vault
 // reports its own: drvault status).

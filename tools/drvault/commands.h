@@ -51,6 +51,8 @@ Status Audit(const VaultConfig& config, const std::string& action, const std::st
 
 // `drvault audit`: list and verify the audit log (cmd_audit.cc).
 void AddAuditCommand(CLI::App& app, Cli& cli);
+// `drvault history NS`: a namespace's sealed history, with the head (cmd_history.cc).
+void AddHistoryCommand(CLI::App& app, Cli& cli);
 // `drvault policy apply|list|show|diff|remove|history` (cmd_policy.cc).
 void AddPolicyCommands(CLI::App& app, Cli& cli);
 // `drvault status`: the RPO of every policy source at each site (cmd_status.cc).

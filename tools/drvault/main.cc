@@ -188,6 +188,7 @@ int main(int argc, char** argv) {
   AddStatusCommand(app, cli);
   AddJobsCommand(app, cli);
   AddAuditCommand(app, cli);
+  AddHistoryCommand(app, cli);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,54 @@
+// drvault history: a namespace's sealed snapshot history at this vault
+// (catalog/history.h), checked with the vault's own key and head, so records
+// cut off its end are named too (drctl verify-history, which has neither,
+// compares the two sites instead).
+#include <cstdio>
+
+#include "catalog/history.h"
+#include "replicator/vault/agent_registry.h"
+#include "replicator/vault/audit_log.h"
+#include "replicator/vault/history_log.h"
+#include "tools/drvault/commands.h"
+
+namespace dr::drvault {
+
+void AddHistoryCommand(CLI::App& app, Cli& cli) {
+  static std::string nspace;
+  static bool json = false;
+  auto* cmd = app.add_subcommand(
+      "history", "check a namespace's snapshots against the history this vault sealed");
+  cmd->add_option("namespace", nspace, "the namespace")->required();
+  cmd->add_flag("--json", json, "print JSON");
+  cli.WithConfig(cmd, [](const VaultConfig& c) {
+    if (!IsValidNamespace(nspace))
+      return Fail(Status::InvalidArgument("'" + nspace + "' is not a valid namespace name"));
+    auto log = OpenHistoryLog(c, nspace);
+    if (!log.ok()) return Fail(log.status());
+    auto head = ReadLogHead(c.state_dir + "/history/" + nspace + ".head");
+    if (!head.ok()) return Fail(head.status());
+    auto h = VerifySiteHistory((*log)->store(), (*log)->public_key(), nspace, &*head);
+    if (!h.ok()) return Fail(h.status());
+    size_t forgotten = 0;
+    for (const auto& [id, s] : h->snapshots) forgotten += s.forgotten_seq != 0;
+    if (json) {
+      nlohmann::json out = {{"namespace", nspace},
+                            {"key", (*log)->public_key()},
+                            {"records", h->log.entries.size()},
+                            {"snapshots_present", h->present},
+                            {"snapshots_forgotten", forgotten},
+                            {"intact", h->problems.empty()},
+                            {"problems", h->problems}};
+      std::printf("%s\n",
+                  out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      return h->problems.empty() ? kExitOk : kExitError;
+    }
+    for (const auto& p : h->problems) std::fprintf(stderr, "drvault: %s\n", p.c_str());
+    if (!h->problems.empty()) return kExitError;
+    std::printf("%s: history intact: %zu records, %zu snapshots as sealed, %zu forgotten; key %s\n",
+                nspace.c_str(), h->log.entries.size(), h->present, forgotten,
+                (*log)->public_key().c_str());
+    return kExitOk;
+  });
+}
+
+}  // namespace dr::drvault
