@@ -43,7 +43,7 @@ Id StoreFiles(Repository& repo, const std::vector<std::string>& contents) {
   Tree t;
   for (size_t i = 0; i < contents.size(); ++i) {
     Node n;
-    char name[16];
+    char name[32];
     std::snprintf(name, sizeof(name), "f%05zu", i);  // sorted bytewise
     n.name = name;
     n.size = contents[i].size();

@@ -127,7 +127,9 @@ TEST_F(MigrateVaultTest, TheSourceAgentCapturesTheCloudAgentAppliesAndCutsOver) 
     ASSERT_TRUE(captured.is_array()) << captured;
     auto applied = Json(AtCloud({"--json", "apply", "app"}));
     ASSERT_TRUE(applied.is_array() && applied.size() == 1) << applied;
-    if (round == 0) EXPECT_EQ(applied[0]["blocks_written"].get<int>(), 8) << applied;
+    if (round == 0) {
+      EXPECT_EQ(applied[0]["blocks_written"].get<int>(), 8) << applied;
+    }
   }
   EXPECT_EQ(test::ReadFile(image_target_), disk);
   auto wrong_side = vault_->Agent(source_, "permits", Args({"apply", "app"}));

@@ -41,7 +41,7 @@ class VaultSite {
     int credit_mib = 32;
     // Off-site peer: its endpoint and public key file.
     std::string offsite_endpoint, offsite_server_pub;
-    std::string site;  // "off-site": apply policies' off-site retention
+    std::string site = "";  // "off-site": apply policies' off-site retention
     // "NAME=VALUE" added to the environment of `drvault serve` (test knobs
     // such as DRVAULT_RPO_INTERVAL_S).
     std::vector<std::string> env = {};

@@ -72,7 +72,7 @@ struct Welcome {
   int32_t compression_level = 0;
   // The enrolled name the vault knows this client by: what it stamps on the
   // snapshots the client commits.
-  std::string identity;
+  std::string identity = "";
   bool operator==(const Welcome&) const = default;
 };
 struct Query {

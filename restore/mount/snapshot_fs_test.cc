@@ -54,8 +54,9 @@ class SnapshotFsTest : public ::testing::Test {
 
   static Id Chunk(Repository& r, const std::string& raw) {
     Id id = r.hasher().Hash(raw);
-    if (r.Claim(id))
+    if (r.Claim(id)) {
       EXPECT_TRUE(r.AddBlob(BlobType::kData, id, EncodeBlob(raw, 3), raw.size()).ok());
+    }
     return id;
   }
 
