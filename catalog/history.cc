@@ -1,6 +1,8 @@
 #include "catalog/history.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "catalog/format/snapshot.h"
 #include "core/timefmt.h"
@@ -15,16 +17,37 @@ std::string Short(const std::string& id) { return id.substr(0, 16); }
 
 }  // namespace
 
-LogLayout HistoryLayout(const std::string& head_path, const std::string& lock_path) {
-  return {kHistoryPrefix,   "history-planted/", "dr-history-1",
-          "history record", head_path,          lock_path};
+LogLayout HistoryLayout(const std::string& ns, const std::string& head_path,
+                        const std::string& lock_path) {
+  return {kHistoryPrefix,
+          "history-planted/",
+          "dr-history-1",
+          "history record",
+          head_path,
+          lock_path,
+          ns,
+          "drvault history " + ns};
 }
 
-Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key,
-                                      const std::string& site, const LogHead* head) {
+namespace {
+
+// The namespace the first record names ("" when there is none to read).
+std::string FirstRecordsNamespace(ObjectStore& store) {
+  auto bytes = store.Get(std::string(kHistoryPrefix) + "0000000001");
+  if (!bytes.ok() || bytes->size() > (64 << 10)) return "";
+  auto j = nlohmann::json::parse(*bytes, nullptr, false);
+  if (!j.is_object() || !j.contains("details") || !j["details"].is_object()) return "";
+  const auto& d = j["details"];
+  return d.contains("namespace") && d["namespace"].is_string() ? d["namespace"].get<std::string>()
+                                                               : "";
+}
+
+Result<SiteHistory> VerifyOnce(ObjectStore& store, const std::string& key, const std::string& site,
+                               const std::string& ns, const LogHead* head) {
   SiteHistory h;
   h.site = site;
-  ASSIGN_OR_RETURN(h.log, ReadSignedLog(store, HistoryLayout(), key, head));
+  h.nspace = ns.empty() ? FirstRecordsNamespace(store) : ns;
+  ASSIGN_OR_RETURN(h.log, ReadSignedLog(store, HistoryLayout(h.nspace), key, head));
   for (const auto& p : h.log.problems) h.problems.push_back(site + ": " + p);
   for (const auto& r : h.log.entries) {
     const std::string digest = r.details.contains("blake2b") && r.details["blake2b"].is_string()
@@ -42,6 +65,8 @@ Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key
                              " again with other content than record " +
                              std::to_string(s.accepted_seq));
       }
+      // Accepted again after a forget: a forget a retention lock refused.
+      s.forgotten_seq = 0;
     } else if (r.action == kHistoryForget) {
       auto it = h.snapshots.find(r.subject);
       if (it == h.snapshots.end()) {
@@ -50,6 +75,12 @@ Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key
         h.snapshots[r.subject] = {r.subject, digest, 0, 0, r.seq};
       } else {
         it->second.forgotten_seq = r.seq;
+        if (it->second.digest != digest) {
+          h.problems.push_back(site + ": snapshot " + Short(r.subject) +
+                               " was edited before the vault forgot it (history record " +
+                               std::to_string(r.seq) + " names other content than record " +
+                               std::to_string(it->second.accepted_seq) + ")");
+        }
       }
     } else if (r.action != "planted-record") {
       h.problems.push_back(site + ": history record " + std::to_string(r.seq) +
@@ -98,6 +129,25 @@ Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key
                          ") is gone and no forget was recorded: deleted behind the vault's back");
   }
   return h;
+}
+
+}  // namespace
+
+Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key,
+                                      const std::string& site, const std::string& ns,
+                                      const LogHead* head) {
+  ASSIGN_OR_RETURN(SiteHistory first, VerifyOnce(store, key, site, ns, head));
+  if (first.problems.empty()) return first;
+  // A commit or forget halfway through is done after a pause; tampering
+  // stays. Only what both readings find is reported.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSIGN_OR_RETURN(SiteHistory second, VerifyOnce(store, key, site, first.nspace, head));
+  std::vector<std::string> lasting;
+  for (const auto& p : second.problems)
+    if (std::find(first.problems.begin(), first.problems.end(), p) != first.problems.end())
+      lasting.push_back(p);
+  second.problems = std::move(lasting);
+  return second;
 }
 
 HistoryComparison CompareHistories(const SiteHistory& source, const SiteHistory& copy) {

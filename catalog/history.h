@@ -26,9 +26,10 @@ inline constexpr char kHistoryPrefix[] = "history/";
 inline constexpr char kHistoryAccept[] = "accept";
 inline constexpr char kHistoryForget[] = "forget";
 
-// The layout of the history log; the head and lock files are the writer's
-// (empty for a reader).
-LogLayout HistoryLayout(const std::string& head_path = "", const std::string& lock_path = "");
+// The layout of namespace `ns`'s history log (every record names the
+// namespace); the head and lock files are the writer's (empty for a reader).
+LogLayout HistoryLayout(const std::string& ns, const std::string& head_path = "",
+                        const std::string& lock_path = "");
 
 // One snapshot as a site's history knows it.
 struct HistorySnapshot {
@@ -40,8 +41,9 @@ struct HistorySnapshot {
 };
 
 struct SiteHistory {
-  std::string site;  // how problems name the site ("same-city", a URL)
-  LogReading log;    // the records, and the problems of the chain itself
+  std::string site;    // how problems name the site ("same-city", a URL)
+  std::string nspace;  // whose history it is
+  LogReading log;      // the records, and the problems of the chain itself
   std::map<std::string, HistorySnapshot> snapshots;  // by id, every one ever accepted
   std::vector<std::string> problems;  // the chain's, then every snapshot not as sealed
   size_t present = 0;                 // snapshots stored that check out
@@ -52,10 +54,15 @@ struct SiteHistory {
 // a snapshot the history never accepted (inserted), one whose bytes differ
 // from the sealed digest (edited), one accepted and not forgotten yet gone
 // (deleted), one forgotten yet present. An error only when the store cannot
-// be read. With `head` (the writer's, drvault history), records cut off the
-// end are named too.
+// be read. `ns`: the namespace whose history it must be (empty: the one the
+// first record names, in `SiteHistory::nspace`). With `head` (the
+// writer's, drvault history), records cut off the end are named too.
+// Read while its vault works, a check can see a commit or a forget halfway:
+// what is found is checked again after a pause, and only what is still
+// wrong is reported.
 Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key,
-                                      const std::string& site, const LogHead* head = nullptr);
+                                      const std::string& site, const std::string& ns = "",
+                                      const LogHead* head = nullptr);
 
 struct HistoryComparison {
   bool diverged = false;

@@ -30,6 +30,12 @@ bool SeqOfKey(const LogLayout& l, std::string_view key, uint64_t* seq) {
 
 std::string Named(const LogLayout& l, uint64_t seq) { return l.noun + " " + std::to_string(seq); }
 
+// "audit record 3 is" or "audit records 3 to 5 are".
+std::string Span(const LogLayout& l, uint64_t first, uint64_t last) {
+  if (first == last) return Named(l, first) + " is";
+  return l.noun + "s " + std::to_string(first) + " to " + std::to_string(last) + " are";
+}
+
 // How a record is serialised, signed and stored: compact, members sorted,
 // and bytes that are not UTF-8 (a path, a name an admin typed) replaced
 // rather than thrown on, the same way every time.
@@ -81,13 +87,16 @@ std::optional<LogRecord> CheckRecord(const LogLayout& l, uint64_t seq, const std
   e.details = j["details"];
   e.digest = ChainDigest(bytes);
   e.key = str("key");
+  if (!l.scope.empty() && (!e.details.contains("namespace") || e.details["namespace"] != l.scope)) {
+    problems->push_back(what + " belongs to another namespace's log (copied here)");
+  }
   if (e.seq != seq) {
     problems->push_back(what + " says it is record " + std::to_string(e.seq) +
                         " (moved from another place in the log)");
   }
   if (e.key != key) {
-    problems->push_back(what + " is signed by key " + e.key + ", not the expected key " + key +
-                        " (forged)");
+    problems->push_back(what + " is signed by key " + (e.key.empty() ? "(none)" : e.key) +
+                        ", not the expected key " + key + " (forged)");
   } else if (!VerifySignature(key, Canonical(Unsigned(l, e, str("prev"), key)), str("sig"))) {
     problems->push_back(what + " does not match its signature (edited)");
   }
@@ -130,8 +139,8 @@ Status WriteNext(ObjectStore& store, const LogLayout& l, const SigningKey& key, 
   record["sig"] = key.Sign(Canonical(body));
   const std::string bytes = Canonical(record) + "\n";
   if (bytes.size() > kMaxRecordBytes) {
-    return Status::InvalidArgument(l.noun + " of " + std::to_string(bytes.size()) +
-                                   " bytes is over the limit of " +
+    return Status::InvalidArgument(l.noun + " about " + entry->subject + " of " +
+                                   std::to_string(bytes.size()) + " bytes is over the limit of " +
                                    std::to_string(kMaxRecordBytes));
   }
   RETURN_IF_ERROR(store.PutIfAbsent(KeyOf(l, entry->seq), bytes));
@@ -188,8 +197,7 @@ Result<LogReading> ReadSignedLog(ObjectStore& store, const LogLayout& layout,
   std::string prev = kNoPredecessor;
   for (uint64_t seq : seqs) {
     if (seq != expect) {
-      out.problems.push_back(layout.noun + "s " + std::to_string(expect) + " to " +
-                             std::to_string(seq - 1) + " are missing (removed)");
+      out.problems.push_back(Span(layout, expect, seq - 1) + " missing (removed)");
       prev = "";  // the next record's predecessor is gone: its link cannot be checked
     }
     auto bytes = GetRecord(store, layout, seq);
@@ -221,8 +229,7 @@ Result<LogReading> ReadSignedLog(ObjectStore& store, const LogLayout& layout,
     expect = seq + 1;
   }
   if (head && head->seq >= expect) {
-    out.problems.push_back(layout.noun + "s " + std::to_string(expect) + " to " +
-                           std::to_string(head->seq) + " are missing: its writer wrote up to " +
+    out.problems.push_back(Span(layout, expect, head->seq) + " missing: its writer wrote up to " +
                            Named(layout, head->seq) + " (the log was cut short)");
   }
   return out;
@@ -289,7 +296,7 @@ Result<LogRecord> SignedLog::Append(LogRecord entry) {
     if (next.ok() && SignedAt(layout_, seq, *next, key_.public_hex())) {
       return Status::Corruption(Named(layout_, seq) +
                                 " is signed by this key but does not follow " + layout_.head_path +
-                                "; run the log's verify");
+                                "; run " + layout_.verify_hint);
     }
     // Not ours: kept beside the log as evidence, out of the way, so the log
     // goes on (a planted record must not silence it), and recorded.

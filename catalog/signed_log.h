@@ -44,6 +44,10 @@ struct LogLayout {
   std::string noun;            // "audit record": how problems name a record
   std::string head_path;       // the writer's file: {"seq","digest"} of its newest record
   std::string lock_path;       // flock'd around each append
+  // When set, every record's details must carry "namespace": scope, so a
+  // record copied from another namespace's log (same key) is not this one's.
+  std::string scope;
+  std::string verify_hint;  // the command that checks this log, for errors
 };
 
 struct LogHead {

@@ -141,7 +141,10 @@ Result<std::vector<RetentionDecision>> ApplyGroupRetention(
   for (const auto& d : decisions) {
     if (d.keep) continue;
     if (hooks.before_forget) RETURN_IF_ERROR(hooks.before_forget(d));
-    RETURN_IF_ERROR(ForgetSnapshot(store, d.id, now_ns));
+    Status forgot = ForgetSnapshot(store, d.id, now_ns);
+    if (!forgot.ok() && forgot.code() == Code::kPermissionDenied && hooks.forget_refused)
+      RETURN_IF_ERROR(hooks.forget_refused(d, forgot));
+    RETURN_IF_ERROR(forgot);
   }
   return decisions;
 }

@@ -62,6 +62,8 @@ Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot&
 struct RetentionHooks {
   // Before each snapshot is deleted; an error stops the pass, nothing deleted.
   std::function<Status(const RetentionDecision&)> before_forget;
+  // When the delete was then refused (a lock arrived after the decision).
+  std::function<Status(const RetentionDecision&, const Status&)> forget_refused;
   std::function<void(const Snapshot&, int64_t until_ns)> locked;
 };
 

@@ -108,11 +108,13 @@ TEST_F(HistoryTest, BothSitesSealEverySnapshotAndEveryTamperingIsNamed) {
                                      v.out.find("holds everything") != std::string::npos;
                             }))
       << v.out << v.err;
-  EXPECT_NE(v.out.find("same-city: history intact: 3 records, 3 snapshots as sealed"),
+  EXPECT_NE(v.out.find(
+                "same-city: history of namespace records intact: 3 records, 3 snapshots as sealed"),
             std::string::npos)
       << v.out;
-  EXPECT_NE(v.out.find("off-site: history intact: 3 records, 3 snapshots as sealed"),
-            std::string::npos)
+  EXPECT_NE(
+      v.out.find("off-site: history of namespace records intact: 3 records, 3 snapshots as sealed"),
+      std::string::npos)
       << v.out;
   auto at_vault = test::RunProgram({DRVAULT_PATH, "-c", primary_->config(), "history", "records"});
   EXPECT_EQ(at_vault.exit_code, 0) << at_vault.err;
@@ -203,7 +205,7 @@ TEST_F(HistoryTest, BothSitesSealEverySnapshotAndEveryTamperingIsNamed) {
   // The vault itself remembers its newest record.
   at_vault = test::RunProgram({DRVAULT_PATH, "-c", primary_->config(), "history", "records"});
   EXPECT_EQ(at_vault.exit_code, 1);
-  EXPECT_NE(at_vault.err.find("history records 3 to 3 are missing: its writer wrote up to history "
+  EXPECT_NE(at_vault.err.find("history record 3 is missing: its writer wrote up to history "
                               "record 3 (the log was cut short)"),
             std::string::npos)
       << at_vault.err;
@@ -237,7 +239,8 @@ TEST_F(HistoryTest, ALaggingOffsiteIsToldFromADivergedOneAndForgetsAreRecorded) 
                               return v.exit_code == 0;
                             }))
       << v.out << v.err;
-  EXPECT_NE(v.out.find("same-city: history intact: 4 records, 2 snapshots as sealed, 1 forgotten"),
+  EXPECT_NE(v.out.find("same-city: history of namespace records intact: 4 records, 2 snapshots as "
+                       "sealed, 1 forgotten"),
             std::string::npos)
       << v.out;
   EXPECT_NE(v.out.find("holds everything"), std::string::npos) << v.out;

@@ -17,7 +17,7 @@ LogLayout AuditLayout(const std::string& state_dir) {
           // Where a record someone without the vault's key put in the log's
           // way is kept: "audit-planted/<10-digit number>-<Unix ns when moved>".
           "audit-planted/", "dr-audit-1", "audit record", state_dir + "/audit.head",
-          state_dir + "/audit.lock"};
+          state_dir + "/audit.lock", "", "drvault audit --verify"};
 }
 
 }  // namespace

@@ -117,7 +117,7 @@ class Vault::Impl {
     std::optional<KeyedHasher> peer_hasher;
     // The namespace's sealed history (history_log.h): every snapshot stored
     // here is sealed in it before the sender hears it was stored.
-    std::unique_ptr<SignedLog> history;
+    std::unique_ptr<NamespaceHistory> history;
   };
   struct Unacked {
     uint64_t seq;
@@ -190,14 +190,13 @@ class Vault::Impl {
   // Opens `ns.repo` and loads who wrote each snapshot; `adopt` indexes packs
   // an interrupted write of this vault left unindexed.
   Status LoadRepository(const std::string& name, Namespace& ns, bool adopt);
-  // Seals snapshot `id_hex` (stored as `bytes`) in the namespace's history,
-  // once: `again` for a resend, which may find it sealed already.
+  // Opens the namespace's history once, settling what a crash left journaled.
   Status OpenHistory(const std::string& name, Namespace& ns);
-  // Seals what a crash left committed but unsealed (see the .cc).
-  Status SealAfterRestart(const std::string& name, Namespace& ns, ObjectStore& store,
-                          const std::vector<Snapshot>& snapshots);
-  Status Seal(Session& s, const std::string& actor, const std::string& id_hex,
-              const std::string& bytes, bool again);
+  // Journals snapshot `id_hex` (`bytes`) before it is stored; SettleSeal
+  // seals it once stored (history_log.h).
+  Status BeginSeal(Session& s, const std::string& actor, const std::string& id_hex,
+                   const std::string& bytes);
+  Status SettleSeal(Session& s);
   // A replicating peer asks which blobs are missing here and sends them
   // (docs/design.md, "Two sites"); false when answered with an error.
   bool PrepareReplicaView(Session& s, uint64_t seq);

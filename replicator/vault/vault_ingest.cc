@@ -118,10 +118,7 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   // A commit resent after a lost answer finds its snapshot already there.
   if (auto done = s.ns->owners.FindResend(*sent, s.agent.name)) {
     // Its seal may be what the lost answer was waiting for.
-    auto bytes = s.ns->objects()->Get(SnapshotKey(*done));
-    Status sealed =
-        bytes.ok() ? Seal(s, "agent " + s.agent.name, done->Hex(), *bytes, true) : bytes.status();
-    if (!sealed.ok()) return ReplyError(s.routing, c.seq, sealed);
+    if (Status sealed = SettleSeal(s); !sealed.ok()) return ReplyError(s.routing, c.seq, sealed);
     return Reply(s.routing, wire::Committed{c.seq, *done});
   }
   const int64_t now_ns = NowUnixNs();
@@ -150,6 +147,12 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   if (Status valid = ReleasedOrValid(s); !valid.ok()) {
     return ReplyError(s.routing, c.seq, valid);
   }
+  // Journaled before it is written, with the bytes the repository will
+  // write: only what this vault wrote is ever sealed (history_log.h).
+  const std::string encoded = EncodeSnapshot(snap);
+  const Id expected = repo.hasher().Hash(encoded);
+  if (Status begun = BeginSeal(s, "agent " + s.agent.name, expected.Hex(), encoded); !begun.ok())
+    return ReplyError(s.routing, c.seq, begun);
   CrashPoint("vault-commit-next");
   auto id = repo.CommitSnapshot(snap);
   if (!id.ok()) {
@@ -161,12 +164,9 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   stored.id = *id;
   s.ns->owners.Add(stored);
   // Sealed before the answer: a crash in between leaves the agent without
-  // one, and its resend seals it (above).
+  // one, and the journal is settled when the vault is back.
   CrashPoint("vault-seal-next");
-  auto bytes = s.ns->objects()->Get(SnapshotKey(*id));
-  Status sealed =
-      bytes.ok() ? Seal(s, "agent " + s.agent.name, id->Hex(), *bytes, false) : bytes.status();
-  if (!sealed.ok()) return ReplyError(s.routing, c.seq, sealed);
+  if (Status sealed = SettleSeal(s); !sealed.ok()) return ReplyError(s.routing, c.seq, sealed);
   metrics_.snapshots_committed++;
   LogEvent("snapshot_committed",
            {{"agent", s.agent.name}, {"namespace", s.nspace}, {"snapshot", id->Hex()}});

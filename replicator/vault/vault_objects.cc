@@ -223,6 +223,10 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
     if (s.ns->repo) st = s.ns->repo->Flush();
     if (st.ok()) st = ReleasedOrValid(s);
   }
+  const bool snapshot = p.key.rfind("snapshots/", 0) == 0;
+  // The copy is this site's to seal (history_log.h): journaled first.
+  if (st.ok() && snapshot)
+    st = BeginSeal(s, "peer " + s.agent.name, p.key.substr(sizeof "snapshots/" - 1), s.put_data);
   if (st.ok()) st = store->PutIfAbsent(p.key, s.put_data);
   const bool created = st.ok();  // a resend of what is stored is answered, not recorded again
   if (st.code() == Code::kAlreadyExists) {
@@ -231,11 +235,7 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
              ? Status::OK()
              : Status::AlreadyExists(p.key + " exists here with other content");
   }
-  if (st.ok() && p.key.rfind("snapshots/", 0) == 0) {
-    // The copy is this site's to seal: a resend may find it sealed already.
-    st = Seal(s, "peer " + s.agent.name, p.key.substr(sizeof "snapshots/" - 1), s.put_data,
-              !created);
-  }
+  if (st.ok() && snapshot) st = SettleSeal(s);
   s.put_key.clear();
   std::string().swap(s.put_data);
   if (!st.ok()) {

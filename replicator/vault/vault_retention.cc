@@ -56,7 +56,7 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
   const KeyedHasher hasher(repo_config.secret);
   ASSIGN_OR_RETURN(auto all, ListSnapshotsIn(store.get(), hasher));
   const bool offsite = config.site == VaultSiteKind::kOffsite;
-  std::unique_ptr<SignedLog> history;  // opened at the first forget
+  std::unique_ptr<NamespaceHistory> history;  // opened at the first forget
   for (const auto& [key, group] : GroupSnapshots(all, "", "")) {
     const auto& [policy_name, host, paths] = key;
     auto p = policies.find(policy_name);
@@ -72,14 +72,19 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
                                   {"snapshot_time", FormatRfc3339Utc(d.time_ns)}};
       // The history says it was forgotten, not deleted behind the vault's back.
       if (!history) {
-        ASSIGN_OR_RETURN(history, OpenHistoryLog(config, ns));
+        ASSIGN_OR_RETURN(history, NamespaceHistory::Open(config, ns));
       }
       ASSIGN_OR_RETURN(std::string bytes, store->Get(SnapshotKey(d.id)));
-      RETURN_IF_ERROR(SealForget(*history, d.id.Hex(), bytes, why));
+      RETURN_IF_ERROR(history->Forget(d.id.Hex(), bytes, why));
       nlohmann::json audited = why;
       audited["namespace"] = ns;
       AuditOrLog(audit, "vault", "forget", d.id.Hex(), std::move(audited));
       return Status::OK();
+    };
+    hooks.forget_refused = [&](const RetentionDecision& d, const Status& why) -> Status {
+      // Locked after the forget was sealed: the history says it is kept.
+      ASSIGN_OR_RETURN(std::string bytes, store->Get(SnapshotKey(d.id)));
+      return history ? history->Unforget(d.id.Hex(), bytes, why.message()) : Status::OK();
     };
     hooks.locked = [&, &policy = policy_name](const Snapshot& s, int64_t until_ns) {
       AuditOrLog(audit, "vault", "lock", s.id.Hex(),

@@ -32,7 +32,7 @@ Status Vault::Impl::LoadRepository(const std::string& name, Namespace& ns, bool 
   std::vector<std::string> bad;
   ASSIGN_OR_RETURN(auto snapshots, (*repo)->ListSnapshots(&bad));
   for (const auto& b : bad) LogEvent("snapshot_unreadable", {{"namespace", name}, {"error", b}});
-  if (adopt) RETURN_IF_ERROR(SealAfterRestart(name, ns, *(*repo)->store(), snapshots));
+  if (adopt) RETURN_IF_ERROR(OpenHistory(name, ns));
   ns.owners = SnapshotOwners();
   for (const auto& snap : snapshots) ns.owners.Add(snap);
   ns.repo = std::move(repo).value();
@@ -54,57 +54,30 @@ Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& na
 
 Status Vault::Impl::OpenHistory(const std::string& name, Namespace& ns) {
   if (ns.history) return Status::OK();
-  auto log = OpenHistoryLog(config_, name);
-  if (!log.ok()) return log.status().WithContext("history of namespace " + name);
-  ns.history = std::move(log).value();
+  auto history = NamespaceHistory::Open(config_, name);
+  if (!history.ok()) return history.status().WithContext("history of namespace " + name);
+  // A snapshot stored just before a crash cut its seal off is sealed now.
+  RETURN_IF_ERROR((*history)->Settle());
+  ns.history = std::move(history).value();
   return Status::OK();
 }
 
-Status Vault::Impl::SealAfterRestart(const std::string& name, Namespace& ns, ObjectStore& store,
-                                     const std::vector<Snapshot>& snapshots) {
-  RETURN_IF_ERROR(OpenHistory(name, ns));
-  ASSIGN_OR_RETURN(LogReading history, ns.history->Read());
-  std::set<std::string> known;
-  int64_t newest_accept_ns = 0;
-  for (const auto& r : history.entries) {
-    known.insert(r.subject);
-    if (r.action == kHistoryAccept) newest_accept_ns = std::max(newest_accept_ns, r.time_ns);
-  }
-  // Committed by this vault after its last seal: the vault died between
-  // the two, and the agent that never heard back may not resend. Anything
-  // older than the newest seal stays unsealed, for verify-history to name.
-  std::vector<const Snapshot*> unsealed;
-  for (const auto& snap : snapshots) {
-    if (!snap.identity.empty() && snap.time_ns >= newest_accept_ns && !known.count(snap.id.Hex()))
-      unsealed.push_back(&snap);
-  }
-  std::sort(unsealed.begin(), unsealed.end(),
-            [](const Snapshot* a, const Snapshot* b) { return a->time_ns < b->time_ns; });
-  for (const Snapshot* snap : unsealed) {
-    ASSIGN_OR_RETURN(std::string bytes, store.Get(SnapshotKey(snap->id)));
-    LogRecord r;
-    r.time_ns = NowUnixNs();
-    r.actor = "vault";
-    r.action = kHistoryAccept;
-    r.subject = snap->id.Hex();
-    r.details = {{"blake2b", ChainDigest(bytes)}, {"sealed", "after a restart"}};
-    RETURN_IF_ERROR(ns.history->Append(std::move(r)).status());
-    LogEvent("snapshot_sealed_after_restart", {{"namespace", name}, {"snapshot", snap->id.Hex()}});
-  }
-  return Status::OK();
-}
-
-Status Vault::Impl::Seal(Session& s, const std::string& actor, const std::string& id_hex,
-                         const std::string& bytes, bool again) {
+Status Vault::Impl::BeginSeal(Session& s, const std::string& actor, const std::string& id_hex,
+                              const std::string& bytes) {
   Status st = OpenHistory(s.nspace, *s.ns);
-  if (st.ok())
-    st = again ? SealAgain(*s.ns->history, actor, id_hex, bytes)
-               : SealAccepted(*s.ns->history, actor, id_hex, bytes);
+  if (st.ok()) st = s.ns->history->Begin(actor, id_hex, bytes);
   if (!st.ok()) {
     LogEvent("seal_failed",
              {{"namespace", s.nspace}, {"snapshot", id_hex}, {"error", st.message()}});
   }
-  return st.WithContext("sealing snapshot " + id_hex.substr(0, 16) + " in the history");
+  return st;
+}
+
+Status Vault::Impl::SettleSeal(Session& s) {
+  Status st = OpenHistory(s.nspace, *s.ns);
+  if (st.ok()) st = s.ns->history->Settle();
+  if (!st.ok()) LogEvent("seal_failed", {{"namespace", s.nspace}, {"error", st.message()}});
+  return st;
 }
 
 bool Vault::Impl::PrepareReplicaView(Session& s, uint64_t seq) {

@@ -14,7 +14,7 @@ namespace dr::cli {
 namespace {
 
 struct VerifyHistoryFlags {
-  std::string key, offsite, offsite_key;
+  std::string key, offsite, offsite_key, nspace;
 };
 
 bool IsKeyHex(const std::string& k) {
@@ -25,20 +25,21 @@ bool IsKeyHex(const std::string& k) {
 }
 
 Result<SiteHistory> ReadSite(const std::string& url, const std::string& key,
-                             const std::string& site) {
+                             const std::string& site, const std::string& ns) {
   if (IsVaultUrl(url)) {
     return Status::InvalidArgument(site +
                                    ": verify-history reads a site's storage (dir:// or "
                                    "rados://), not a vault");
   }
   ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-  return VerifySiteHistory(*store, key, site);
+  return VerifySiteHistory(*store, key, site, ns);
 }
 
 nlohmann::json SiteJson(const SiteHistory& h) {
   size_t forgotten = 0;
   for (const auto& [id, s] : h.snapshots) forgotten += s.forgotten_seq != 0;
   return {{"site", h.site},
+          {"namespace", h.nspace},
           {"key", h.log.key},
           {"records", h.log.entries.size()},
           {"snapshots_present", h.present},
@@ -50,10 +51,12 @@ nlohmann::json SiteJson(const SiteHistory& h) {
 void PrintSite(const SiteHistory& h) {
   const nlohmann::json j = SiteJson(h);
   if (h.problems.empty()) {
-    std::printf("%s: history intact: %zu records, %zu snapshots as sealed, %zu forgotten; key %s\n",
-                h.site.c_str(), h.log.entries.size(), h.present,
-                j["snapshots_forgotten"].get<size_t>(),
-                h.log.key.empty() ? "(no records)" : h.log.key.c_str());
+    std::printf(
+        "%s: history of namespace %s intact: %zu records, %zu snapshots as sealed, %zu "
+        "forgotten; key %s\n",
+        h.site.c_str(), h.nspace.empty() ? "(none)" : h.nspace.c_str(), h.log.entries.size(),
+        h.present, j["snapshots_forgotten"].get<size_t>(),
+        h.log.key.empty() ? "(no records)" : h.log.key.c_str());
   }
   for (const auto& p : h.problems) std::fprintf(stderr, "%s: %s\n", ProgramName(), p.c_str());
 }
@@ -68,13 +71,14 @@ int RunVerifyHistory(const GlobalOptions& g, const VerifyHistoryFlags& f) {
                                           "(drvault init and drvault audit --json print it)"));
     }
   }
-  auto same =
-      ReadSite(g.repo, f.key, f.offsite.empty() ? RepositoryUrlForDisplay(g.repo) : "same-city");
+  auto same = ReadSite(g.repo, f.key,
+                       f.offsite.empty() ? RepositoryUrlForDisplay(g.repo) : "same-city", f.nspace);
   if (!same.ok()) return Fail(same.status());
   std::optional<SiteHistory> off;
   std::optional<HistoryComparison> cmp;
   if (!f.offsite.empty()) {
-    auto o = ReadSite(f.offsite, f.offsite_key, "off-site");
+    // The off-site's history must be of the same namespace.
+    auto o = ReadSite(f.offsite, f.offsite_key, "off-site", same->nspace);
     if (!o.ok()) return Fail(o.status());
     off = std::move(o).value();
     cmp = CompareHistories(*same, *off);
@@ -119,6 +123,9 @@ void AddVerifyHistoryCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--key", f->key, "the same-city vault's key (drvault init prints it)");
   cmd->add_option("--offsite", f->offsite, "the off-site's storage of the same namespace");
   cmd->add_option("--offsite-key", f->offsite_key, "the off-site vault's key");
+  cmd->add_option("--namespace", f->nspace,
+                  "the namespace the history must be of (default: the one its first record "
+                  "names, printed)");
   cmd->callback([&g, run, f] { *run = [&g, f] { return RunVerifyHistory(g, *f); }; });
 }
 

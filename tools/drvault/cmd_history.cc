@@ -1,13 +1,15 @@
 // drvault history: a namespace's sealed snapshot history at this vault
 // (catalog/history.h), checked with the vault's own key and head, so records
 // cut off its end are named too (drctl verify-history, which has neither,
-// compares the two sites instead).
+// compares the two sites instead). Read only: it writes nothing, not even
+// the state directory's history folder.
 #include <cstdio>
 
 #include "catalog/history.h"
+#include "catalog/store/object_store.h"
 #include "replicator/vault/agent_registry.h"
 #include "replicator/vault/audit_log.h"
-#include "replicator/vault/history_log.h"
+#include "replicator/vault/enrolment.h"
 #include "tools/drvault/commands.h"
 
 namespace dr::drvault {
@@ -22,17 +24,21 @@ void AddHistoryCommand(CLI::App& app, Cli& cli) {
   cli.WithConfig(cmd, [](const VaultConfig& c) {
     if (!IsValidNamespace(nspace))
       return Fail(Status::InvalidArgument("'" + nspace + "' is not a valid namespace name"));
-    auto log = OpenHistoryLog(c, nspace);
-    if (!log.ok()) return Fail(log.status());
+    auto url = NamespaceRepositoryUrl(c.repository, nspace);
+    if (!url.ok()) return Fail(url.status());
+    auto store = OpenObjectStore(*url);
+    if (!store.ok()) return Fail(store.status());
+    auto key = SigningKey::Load(VaultSigningKeyPath(c));
+    if (!key.ok()) return Fail(key.status());
     auto head = ReadLogHead(c.state_dir + "/history/" + nspace + ".head");
     if (!head.ok()) return Fail(head.status());
-    auto h = VerifySiteHistory((*log)->store(), (*log)->public_key(), nspace, &*head);
+    auto h = VerifySiteHistory(**store, key->public_hex(), nspace, nspace, &*head);
     if (!h.ok()) return Fail(h.status());
     size_t forgotten = 0;
     for (const auto& [id, s] : h->snapshots) forgotten += s.forgotten_seq != 0;
     if (json) {
       nlohmann::json out = {{"namespace", nspace},
-                            {"key", (*log)->public_key()},
+                            {"key", key->public_hex()},
                             {"records", h->log.entries.size()},
                             {"snapshots_present", h->present},
                             {"snapshots_forgotten", forgotten},
@@ -46,7 +52,7 @@ void AddHistoryCommand(CLI::App& app, Cli& cli) {
     if (!h->problems.empty()) return kExitError;
     std::printf("%s: history intact: %zu records, %zu snapshots as sealed, %zu forgotten; key %s\n",
                 nspace.c_str(), h->log.entries.size(), h->present, forgotten,
-                (*log)->public_key().c_str());
+                key->public_hex().c_str());
     return kExitOk;
   });
 }
