@@ -135,12 +135,13 @@ Result<SiteHistory> VerifyOnce(ObjectStore& store, const std::string& key, const
 
 Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key,
                                       const std::string& site, const std::string& ns,
-                                      const LogHead* head) {
+                                      const LogHead* head,
+                                      std::chrono::milliseconds recheck_after) {
   ASSIGN_OR_RETURN(SiteHistory first, VerifyOnce(store, key, site, ns, head));
   if (first.problems.empty()) return first;
   // A commit or forget halfway through is done after a pause; tampering
   // stays. Only what both readings find is reported.
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::this_thread::sleep_for(recheck_after);
   ASSIGN_OR_RETURN(SiteHistory second, VerifyOnce(store, key, site, first.nspace, head));
   std::vector<std::string> lasting;
   for (const auto& p : second.problems)

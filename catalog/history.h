@@ -11,6 +11,7 @@
 // one.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -60,9 +61,10 @@ struct SiteHistory {
 // Read while its vault works, a check can see a commit or a forget halfway:
 // what is found is checked again after a pause, and only what is still
 // wrong is reported.
-Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key,
-                                      const std::string& site, const std::string& ns = "",
-                                      const LogHead* head = nullptr);
+Result<SiteHistory> VerifySiteHistory(
+    ObjectStore& store, const std::string& key, const std::string& site, const std::string& ns = "",
+    const LogHead* head = nullptr,
+    std::chrono::milliseconds recheck_after = std::chrono::seconds(2));
 
 struct HistoryComparison {
   bool diverged = false;

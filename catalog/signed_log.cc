@@ -193,6 +193,15 @@ Result<LogReading> ReadSignedLog(ObjectStore& store, const LogLayout& layout,
                            " is missing although the log has records: "
                            "records cut off its end cannot be told");
   }
+  // Unpinned: the first record that names a key names the one every record
+  // must have, the earlier ones included.
+  for (size_t i = 0; out.key.empty() && i < seqs.size(); ++i) {
+    auto bytes = GetRecord(store, layout, seqs[i]);
+    if (!bytes.ok()) continue;
+    auto j = nlohmann::json::parse(*bytes, nullptr, false);
+    if (j.is_object() && j.contains("key") && j["key"].is_string())
+      out.key = j["key"].get<std::string>();
+  }
   uint64_t expect = 1;
   std::string prev = kNoPredecessor;
   for (uint64_t seq : seqs) {
@@ -208,12 +217,6 @@ Result<LogReading> ReadSignedLog(ObjectStore& store, const LogLayout& layout,
       continue;
     }
     if (!bytes.ok()) return bytes.status();
-    if (out.key.empty()) {
-      // Unpinned: the first readable record names the key the rest must have.
-      auto j = nlohmann::json::parse(*bytes, nullptr, false);
-      if (j.is_object() && j.contains("key") && j["key"].is_string())
-        out.key = j["key"].get<std::string>();
-    }
     std::vector<std::string> problems;
     auto e = CheckRecord(layout, seq, *bytes, prev, out.key, &problems);
     for (auto& p : problems) {
@@ -314,6 +317,7 @@ Result<LogRecord> SignedLog::Append(LogRecord entry) {
     note.details = {{"moved_to", aside},
                     {"why", why},
                     {"blake2b", next.ok() ? ChainDigest(*next) : std::string()}};
+    if (!layout_.scope.empty()) note.details["namespace"] = layout_.scope;
     notes.push_back(std::move(note));
   }
   for (auto& note : notes) RETURN_IF_ERROR(WriteNext(*store_, layout_, key_, &head, &note));

@@ -71,6 +71,20 @@ Result<SigningKey> SigningKey::LoadOrCreate(const std::string& path) {
   return Load(path);
 }
 
+Result<SigningKey> SigningKey::FromSeed(std::string_view seed) {
+  if (!SodiumReady()) return Status::Unavailable("libsodium failed to initialise");
+  if (seed.size() != crypto_sign_SEEDBYTES)
+    return Status::InvalidArgument("a signing key seed is " +
+                                   std::to_string(crypto_sign_SEEDBYTES) + " bytes");
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_seed_keypair(pk, sk, Bytes(seed));
+  SigningKey key;
+  key.secret_.assign(reinterpret_cast<const char*>(sk), sizeof sk);
+  sodium_memzero(sk, sizeof sk);
+  key.public_hex_ = ToHex(std::string_view(reinterpret_cast<const char*>(pk), sizeof pk));
+  return key;
+}
+
 std::string SigningKey::Sign(std::string_view message) const {
   unsigned char sig[crypto_sign_BYTES];
   crypto_sign_detached(sig, nullptr, Bytes(message), message.size(), Bytes(secret_));

@@ -25,6 +25,9 @@ class SigningKey {
   // records signed by it would no longer verify.
   static Result<SigningKey> LoadOrCreate(const std::string& path);
   static Result<SigningKey> Load(const std::string& path);
+  // The key made from a 32-byte seed: the same key every time (the fuzz
+  // seed corpus). Never for a vault, whose key must be secret.
+  static Result<SigningKey> FromSeed(std::string_view seed);
 
   const std::string& public_hex() const { return public_hex_; }
   // Hex of the 64-byte Ed25519 signature of `message`.

@@ -17,6 +17,10 @@
 #include "catalog/format/repo_config.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/format/tree.h"
+#include "catalog/history.h"
+#include "catalog/signed_log.h"
+#include "catalog/signing.h"
+#include "catalog/store/testing/mem_store.h"
 #include "fuzz/fuzz_util.h"
 #include "replicator/vault/agent_registry.h"
 #include "replicator/wire/protocol.h"
@@ -328,6 +332,40 @@ void GoldenSeeds(const fs::path& repo) {
 
 }  // namespace
 
+// Signed log records (the audit log's and a history's format), signed with
+// a key made from a fixed seed, so the seeds are the same every time.
+void SignedLogSeeds() {
+  auto key = dr::SigningKey::FromSeed(std::string(32, 's'));
+  if (!key.ok()) return;
+  auto mem = std::make_unique<dr::MemStore>();
+  dr::MemStore* store = mem.get();
+  const fs::path dir = fs::temp_directory_path() / "dr-make-seeds-log";
+  fs::create_directories(dir);
+  dr::SignedLog log(std::move(mem),
+                    dr::HistoryLayout("hr", (dir / "head").string(), (dir / "lock").string()),
+                    std::move(key).value());
+  std::string chain;
+  const char* actions[] = {"accept", "accept", "forget"};
+  for (int i = 0; i < 3; ++i) {
+    dr::LogRecord r;
+    r.time_ns = 1'764'547'200'000'000'000LL + i;
+    r.actor = i < 2 ? "agent clerk-01" : "vault";
+    r.action = actions[i];
+    r.subject = std::string(32, i == 2 ? 'a' : static_cast<char>('a' + i));
+    r.details = {{"blake2b", dr::ChainDigest(i == 1 ? "another" : "a snapshot")},
+                 {"namespace", "hr"}};
+    if (!log.Append(std::move(r)).ok()) return;
+    char k[32];
+    std::snprintf(k, sizeof k, "history/%010d", i + 1);
+    auto bytes = store->Get(k);
+    if (!bytes.ok()) return;
+    Write("signed_log", "record-" + std::to_string(i + 1), *bytes);
+    chain += (i ? "\xff\xfeREC" : "") + *bytes;
+  }
+  Write("signed_log", "chain", chain);
+  fs::remove_all(dir);
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: make_seeds OUT_DIR [GOLDEN_REPO_DIR]\n");
@@ -340,6 +378,7 @@ int main(int argc, char** argv) {
   SnapshotSeeds();
   WireSeeds();
   VaultSeeds();
+  SignedLogSeeds();
   if (argc == 3) GoldenSeeds(argv[2]);
   return 0;
 }

@@ -71,7 +71,8 @@ std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
   return newest;
 }
 
-Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns) {
+Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns,
+                      const std::function<Status()>& before_delete) {
   auto refuse_if_locked = [&]() -> Status {
     ASSIGN_OR_RETURN(std::optional<int64_t> locked, RetentionLockOf(store, id));
     if (locked && *locked > now_ns)
@@ -89,6 +90,12 @@ Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns) {
   if (Status locked = refuse_if_locked(); !locked.ok()) {
     (void)store.Delete(ForgottenKey(id));
     return locked;
+  }
+  if (before_delete) {
+    if (Status ready = before_delete(); !ready.ok()) {
+      (void)store.Delete(ForgottenKey(id));
+      return ready;
+    }
   }
   return store.Delete(SnapshotKey(id));
 }
@@ -140,11 +147,9 @@ Result<std::vector<RetentionDecision>> ApplyGroupRetention(
   if (dry_run) return decisions;
   for (const auto& d : decisions) {
     if (d.keep) continue;
-    if (hooks.before_forget) RETURN_IF_ERROR(hooks.before_forget(d));
-    Status forgot = ForgetSnapshot(store, d.id, now_ns);
-    if (!forgot.ok() && forgot.code() == Code::kPermissionDenied && hooks.forget_refused)
-      RETURN_IF_ERROR(hooks.forget_refused(d, forgot));
-    RETURN_IF_ERROR(forgot);
+    std::function<Status()> before_delete;
+    if (hooks.before_forget) before_delete = [&] { return hooks.before_forget(d); };
+    RETURN_IF_ERROR(ForgetSnapshot(store, d.id, now_ns, before_delete));
   }
   return decisions;
 }

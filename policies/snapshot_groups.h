@@ -45,7 +45,10 @@ std::optional<int64_t> NewestRecoveryPoint(const std::vector<Snapshot>& all,
 // Deletes snapshot object `id`, first leaving its tombstone
 // (ForgottenKey): the data goes with the next prune. PermissionDenied while
 // a retention lock holds it (catalog/retention_lock.h).
-Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns);
+// `before_delete` runs after the last lock check, just before the delete
+// (the vault seals the forget in the history there); its error stops it.
+Status ForgetSnapshot(ObjectStore& store, const Id& id, int64_t now_ns,
+                      const std::function<Status()>& before_delete = {});
 
 // The lock a policy's `lock-for` asks for: `snapshot` locked until its time
 // plus `lock_for_s`, with the policy named as the reason. Nothing to do when
@@ -60,10 +63,9 @@ Result<std::optional<int64_t>> LockForPolicy(ObjectStore& store, const Snapshot&
 // just before it is forgotten (so a pass that fails halfway leaves none
 // unrecorded), and each lock a policy's lock-for wrote.
 struct RetentionHooks {
-  // Before each snapshot is deleted; an error stops the pass, nothing deleted.
+  // Just before each snapshot is deleted, after its last lock check; an
+  // error stops the pass with it not deleted.
   std::function<Status(const RetentionDecision&)> before_forget;
-  // When the delete was then refused (a lock arrived after the decision).
-  std::function<Status(const RetentionDecision&, const Status&)> forget_refused;
   std::function<void(const Snapshot&, int64_t until_ns)> locked;
 };
 

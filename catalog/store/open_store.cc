@@ -1,4 +1,3 @@
-#include <cstring>
 #include <filesystem>
 
 #include "catalog/store/dir_store.h"
@@ -7,13 +6,6 @@
 #include "catalog/store/retry_store.h"
 
 namespace dr {
-
-Status ObjectStore::ReadRangeInto(const std::string& key, uint64_t offset, uint64_t length,
-                                  char* out) {
-  ASSIGN_OR_RETURN(std::string data, GetRange(key, offset, length));
-  std::memcpy(out, data.data(), data.size());
-  return Status::OK();
-}
 
 Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const std::string& url) {
   if (url.rfind("rados://", 0) == 0) {

@@ -46,10 +46,15 @@ Status NamespaceHistory::Append(const std::string& actor, const char* action,
 
 Status NamespaceHistory::Begin(const std::string& actor, const std::string& id_hex,
                                const std::string& bytes) {
-  RETURN_IF_ERROR(Settle());
+  if (Status earlier = Settle(); !earlier.ok()) {
+    return earlier.WithContext("namespace " + ns_ +
+                               ": the seal of an earlier snapshot could not be settled, so no "
+                               "snapshot is stored until it is");
+  }
   const nlohmann::json pending = {
       {"actor", actor}, {"snapshot", id_hex}, {"blake2b", ChainDigest(bytes)}};
-  return WriteFileAtomically(pending_path_, pending.dump() + "\n");
+  return WriteFileAtomically(pending_path_, pending.dump() + "\n")
+      .WithContext("journaling the seal of snapshot " + id_hex.substr(0, 16));
 }
 
 Status NamespaceHistory::Settle() {
@@ -86,11 +91,6 @@ Status NamespaceHistory::Settle() {
 Status NamespaceHistory::Forget(const std::string& id_hex, const std::string& bytes,
                                 nlohmann::json details) {
   return Append("vault", kHistoryForget, id_hex, ChainDigest(bytes), std::move(details));
-}
-
-Status NamespaceHistory::Unforget(const std::string& id_hex, const std::string& bytes,
-                                  const std::string& why) {
-  return Append("vault", kHistoryAccept, id_hex, ChainDigest(bytes), {{"kept", why}});
 }
 
 }  // namespace dr

@@ -39,11 +39,9 @@ class NamespaceHistory {
   // without an answer.
   Status Settle();
 
-  // Appends "forget" for snapshot `id_hex` (stored as `bytes`) before it is
-  // deleted, and "accept" again when the delete was then refused (a
-  // retention lock arrived in between).
+  // Appends "forget" for snapshot `id_hex` (stored as `bytes`) just before
+  // it is deleted (after the last retention-lock check).
   Status Forget(const std::string& id_hex, const std::string& bytes, nlohmann::json details);
-  Status Unforget(const std::string& id_hex, const std::string& bytes, const std::string& why);
 
   SignedLog& log() { return *log_; }
 

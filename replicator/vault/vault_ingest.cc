@@ -160,6 +160,13 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
              {{"agent", s.agent.name}, {"namespace", s.nspace}, {"error", id.status().message()}});
     return ReplyError(s.routing, c.seq, id.status());
   }
+  if (*id != expected) {
+    return ReplyError(s.routing, c.seq,
+                      Status::Corruption("snapshot " + id->Hex() +
+                                         " was written under another id "
+                                         "than the vault journaled (" +
+                                         expected.Hex() + ")"));
+  }
   Snapshot stored = snap;
   stored.id = *id;
   s.ns->owners.Add(stored);

@@ -225,7 +225,8 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   }
   const bool snapshot = p.key.rfind("snapshots/", 0) == 0;
   // The copy is this site's to seal (history_log.h): journaled first.
-  if (st.ok() && snapshot)
+  // A resend of one stored here needs no new journal: settling is enough.
+  if (st.ok() && snapshot && store->Size(p.key).status().IsNotFound())
     st = BeginSeal(s, "peer " + s.agent.name, p.key.substr(sizeof "snapshots/" - 1), s.put_data);
   if (st.ok()) st = store->PutIfAbsent(p.key, s.put_data);
   const bool created = st.ok();  // a resend of what is stored is answered, not recorded again

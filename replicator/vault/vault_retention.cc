@@ -81,11 +81,6 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
       AuditOrLog(audit, "vault", "forget", d.id.Hex(), std::move(audited));
       return Status::OK();
     };
-    hooks.forget_refused = [&](const RetentionDecision& d, const Status& why) -> Status {
-      // Locked after the forget was sealed: the history says it is kept.
-      ASSIGN_OR_RETURN(std::string bytes, store->Get(SnapshotKey(d.id)));
-      return history ? history->Unforget(d.id.Hex(), bytes, why.message()) : Status::OK();
-    };
     hooks.locked = [&, &policy = policy_name](const Snapshot& s, int64_t until_ns) {
       AuditOrLog(audit, "vault", "lock", s.id.Hex(),
                  {{"namespace", ns},
