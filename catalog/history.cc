@@ -151,6 +151,12 @@ Result<SiteHistory> VerifySiteHistory(ObjectStore& store, const std::string& key
   return second;
 }
 
+size_t SiteHistory::forgotten() const {
+  size_t n = 0;
+  for (const auto& [id, s] : snapshots) n += s.forgotten_seq != 0;
+  return n;
+}
+
 HistoryComparison CompareHistories(const SiteHistory& source, const SiteHistory& copy) {
   HistoryComparison c;
   for (const auto& [id, s] : copy.snapshots) {

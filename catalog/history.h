@@ -48,6 +48,7 @@ struct SiteHistory {
   std::map<std::string, HistorySnapshot> snapshots;  // by id, every one ever accepted
   std::vector<std::string> problems;  // the chain's, then every snapshot not as sealed
   size_t present = 0;                 // snapshots stored that check out
+  size_t forgotten() const;           // snapshots the vault forgot
 };
 
 // Reads the history log at `store` (signed by `key`; empty: whichever key

@@ -152,6 +152,17 @@ Status WriteNext(ObjectStore& store, const LogLayout& l, const SigningKey& key, 
 
 }  // namespace
 
+LogRecord NewLogRecord(std::string actor, std::string action, std::string subject,
+                       nlohmann::json details) {
+  LogRecord r;
+  r.time_ns = NowUnixNs();
+  r.actor = std::move(actor);
+  r.action = std::move(action);
+  r.subject = std::move(subject);
+  r.details = std::move(details);
+  return r;
+}
+
 Result<LogHead> ReadLogHead(const std::string& path) {
   auto text = ReadWholeFile(path);
   if (text.status().IsNotFound()) return LogHead{};
@@ -309,14 +320,10 @@ Result<LogRecord> SignedLog::Append(LogRecord entry) {
     const std::string why = next.ok() ? problems.front() : next.status().message();
     RETURN_IF_ERROR(store_->PutIfAbsent(aside, next.ok() ? *next : why + "\n"));
     RETURN_IF_ERROR(store_->Delete(KeyOf(layout_, seq)));
-    LogRecord note;
-    note.time_ns = NowUnixNs();
-    note.actor = "vault";
-    note.action = "planted-record";
-    note.subject = KeyOf(layout_, seq);
-    note.details = {{"moved_to", aside},
-                    {"why", why},
-                    {"blake2b", next.ok() ? ChainDigest(*next) : std::string()}};
+    LogRecord note = NewLogRecord("vault", "planted-record", KeyOf(layout_, seq),
+                                  {{"moved_to", aside},
+                                   {"why", why},
+                                   {"blake2b", next.ok() ? ChainDigest(*next) : std::string()}});
     if (!layout_.scope.empty()) note.details["namespace"] = layout_.scope;
     notes.push_back(std::move(note));
   }

@@ -36,6 +36,10 @@ struct LogRecord {
   std::string key;     // hex public key that signed it (filled when read)
 };
 
+// A record of `action` by `actor` on `subject`, timed now.
+LogRecord NewLogRecord(std::string actor, std::string action, std::string subject,
+                       nlohmann::json details = nlohmann::json::object());
+
 // Where one log lives and what its records are called.
 struct LogLayout {
   std::string prefix;          // "audit/"

@@ -60,13 +60,7 @@ AuditLog::AuditLog(std::unique_ptr<ObjectStore> store, const std::string& state_
 void AuditOrLog(AuditLog* log, const std::string& actor, const std::string& action,
                 const std::string& subject, nlohmann::json details) {
   if (!log) return;
-  AuditEntry e;
-  e.time_ns = NowUnixNs();
-  e.actor = actor;
-  e.action = action;
-  e.subject = subject;
-  e.details = std::move(details);
-  log->Post(std::move(e));
+  log->Post(NewLogRecord(actor, action, subject, std::move(details)));
 }
 
 }  // namespace dr

@@ -31,12 +31,7 @@ Result<std::unique_ptr<NamespaceHistory>> NamespaceHistory::Open(const VaultConf
 Status NamespaceHistory::Append(const std::string& actor, const char* action,
                                 const std::string& id_hex, const std::string& digest,
                                 nlohmann::json details) {
-  LogRecord r;
-  r.time_ns = NowUnixNs();
-  r.actor = actor;
-  r.action = action;
-  r.subject = id_hex;
-  r.details = std::move(details);
+  LogRecord r = NewLogRecord(actor, action, id_hex, std::move(details));
   r.details["blake2b"] = digest;
   r.details["namespace"] = ns_;
   return log_->Append(std::move(r))

@@ -36,27 +36,23 @@ Result<SiteHistory> ReadSite(const std::string& url, const std::string& key,
 }
 
 nlohmann::json SiteJson(const SiteHistory& h) {
-  size_t forgotten = 0;
-  for (const auto& [id, s] : h.snapshots) forgotten += s.forgotten_seq != 0;
   return {{"site", h.site},
           {"namespace", h.nspace},
           {"key", h.log.key},
           {"records", h.log.entries.size()},
           {"snapshots_present", h.present},
-          {"snapshots_forgotten", forgotten},
+          {"snapshots_forgotten", h.forgotten()},
           {"intact", h.problems.empty()},
           {"problems", h.problems}};
 }
 
 void PrintSite(const SiteHistory& h) {
-  const nlohmann::json j = SiteJson(h);
   if (h.problems.empty()) {
     std::printf(
         "%s: history of namespace %s intact: %zu records, %zu snapshots as sealed, %zu "
         "forgotten; key %s\n",
         h.site.c_str(), h.nspace.empty() ? "(none)" : h.nspace.c_str(), h.log.entries.size(),
-        h.present, j["snapshots_forgotten"].get<size_t>(),
-        h.log.key.empty() ? "(no records)" : h.log.key.c_str());
+        h.present, h.forgotten(), h.log.key.empty() ? "(no records)" : h.log.key.c_str());
   }
   for (const auto& p : h.problems) std::fprintf(stderr, "%s: %s\n", ProgramName(), p.c_str());
 }

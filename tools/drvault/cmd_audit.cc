@@ -24,13 +24,9 @@ Status Audit(const VaultConfig& config, const std::string& action, const std::st
   auto log = AuditLog::Open(config);
   Status st = log.status();
   if (log.ok()) {
-    AuditEntry e;
-    e.time_ns = NowUnixNs();
-    e.actor = "admin " + CurrentAdmin();
-    e.action = action;
-    e.subject = subject;
-    e.details = std::move(details);
-    st = (*log)->Append(std::move(e)).status();
+    st = (*log)
+             ->Append(NewLogRecord("admin " + CurrentAdmin(), action, subject, std::move(details)))
+             .status();
   }
   return st.ok() ? st
                  : Status::FromCode(static_cast<int>(st.code()),

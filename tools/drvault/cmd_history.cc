@@ -34,8 +34,7 @@ void AddHistoryCommand(CLI::App& app, Cli& cli) {
     if (!head.ok()) return Fail(head.status());
     auto h = VerifySiteHistory(**store, key->public_hex(), nspace, nspace, &*head);
     if (!h.ok()) return Fail(h.status());
-    size_t forgotten = 0;
-    for (const auto& [id, s] : h->snapshots) forgotten += s.forgotten_seq != 0;
+    const size_t forgotten = h->forgotten();
     if (json) {
       nlohmann::json out = {{"namespace", nspace},
                             {"key", key->public_hex()},
