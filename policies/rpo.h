@@ -53,8 +53,9 @@ std::optional<ExpectedSlot> LastExpectedSlot(const Schedule& schedule,
                                              const std::string& jitter_key, int64_t now_s);
 
 // What an alert command is told, as environment variables: DR_EVENT
-// (rpo-breach or run-failed), DR_POLICY, DR_SOURCE, DR_SITE, DR_RPO_STATE,
-// DR_RPO_AGE_S (empty when there is no snapshot), DR_ERROR (run-failed),
+// (rpo-breach, run-failed, drill-failed or suspicious-change), DR_POLICY,
+// DR_SOURCE, DR_SITE, DR_RPO_STATE, DR_RPO_AGE_S (empty when there is no
+// snapshot), DR_ERROR (what failed, or why the change looks like ransomware),
 // and at a vault DR_AGENT and DR_NAMESPACE (empty from drctl run).
 struct AlertInfo {
   std::string event = "rpo-breach";

@@ -26,6 +26,7 @@ Vault::Impl::~Impl() {
   pruner_.reset();
   rpo_.reset();
   offsite_.reset();
+  change_watch_.reset();  // nudges retention_
   retention_.reset();
   catalog_.reset();
   readers_.reset();
@@ -68,6 +69,8 @@ Status Vault::Impl::Init() {
   if (!audit.ok()) return audit.status().WithContext("audit log");
   audit_ = std::move(audit).value();
   retention_ = std::make_unique<VaultRetention>(config_, audit_.get());
+  change_watch_ = std::make_unique<VaultChangeWatch>(
+      config_, &metrics_, audit_.get(), [this](const std::string& ns) { retention_->Nudge(ns); });
   catalog_ = std::make_unique<VaultCatalog>(config_);
   // Catch up with what arrived while the vault was down.
   if (auto agents = registry_.All(); agents.ok()) {

@@ -36,6 +36,7 @@
 #include "replicator/vault/snapshot_owners.h"
 #include "replicator/vault/vault.h"
 #include "replicator/vault/vault_catalog.h"
+#include "replicator/vault/vault_change_watch.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
 #include "replicator/vault/vault_prune.h"
@@ -105,7 +106,9 @@ class Vault::Impl {
  private:
   using Clock = vault_internal::Clock;
   struct Namespace {
-    std::unique_ptr<Repository> repo;  // for agents that back up; dropped after a write failure
+    // For agents that back up; dropped after a write failure. Shared with
+    // the change watch, which reads what a commit wrote after the answer.
+    std::shared_ptr<Repository> repo;
     // Raw reads (also from the reader threads) and replicated puts. Never
     // reset, so a read in flight never outlives its store.
     std::unique_ptr<ObjectStore> objects_store;
@@ -237,6 +240,7 @@ class Vault::Impl {
   std::unique_ptr<AuditLog> audit_;  // before the threads that append to it
   std::unique_ptr<OffsiteReplicator> offsite_;
   std::unique_ptr<VaultRetention> retention_;
+  std::unique_ptr<VaultChangeWatch> change_watch_;  // nudges retention_ when it is done
   std::unique_ptr<VaultCatalog> catalog_;
   std::unique_ptr<VaultRpoMonitor> rpo_;
   std::unique_ptr<VaultPruner> pruner_;

@@ -188,7 +188,7 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   if (Status logged = AppendJobRecord(config_.state_dir, job); !logged.ok())
     LogEvent("job_log_failed", {{"agent", s.agent.name}, {"error", logged.message()}});
   if (offsite_) offsite_->Nudge();
-  retention_->Nudge(s.nspace);
+  change_watch_->Nudge(s.nspace, s.ns->repo, stored);  // then retention
   catalog_->Nudge(s.nspace);
 }
 

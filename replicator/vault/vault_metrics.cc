@@ -38,6 +38,11 @@ void VaultMetrics::SetLag(const std::string& nspace, const OffsiteLag& lag) {
   lag_[nspace] = lag;
 }
 
+void VaultMetrics::CountSuspicious(const std::string& nspace, const std::string& policy) {
+  std::lock_guard l(mu_);
+  suspicious_[{nspace, policy}]++;
+}
+
 void VaultMetrics::SetRpo(std::vector<RpoGauge> rows) {
   std::lock_guard l(mu_);
   rpo_ = std::move(rows);
@@ -89,7 +94,18 @@ std::string VaultMetrics::Render() const {
          prune_failures.load());
   metric("drvault_prune_deleted_bytes_total", "counter", "Pack bytes deleted by scheduled prunes.",
          prune_bytes_deleted.load());
+  metric("drvault_change_measured_snapshots_total", "counter",
+         "File snapshots whose change was weighed for ransomware's marks.",
+         snapshots_measured.load());
+  metric("drvault_change_watch_failures_total", "counter",
+         "Snapshots whose change could not be weighed (logged).", change_watch_failures.load());
   std::lock_guard l(mu_);
+  o << "# HELP drvault_suspicious_snapshots_total Snapshots whose change looked like ransomware "
+       "(the last clean one was locked).\n# TYPE drvault_suspicious_snapshots_total counter\n";
+  for (const auto& [key, n] : suspicious_) {
+    o << "drvault_suspicious_snapshots_total{namespace=\"" << LabelValue(key.first)
+      << "\",policy=\"" << LabelValue(key.second) << "\"} " << n << "\n";
+  }
   if (!rpo_.empty()) {
     auto rpo = [&](const char* name, const char* help, auto get) {
       o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n";

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dr {
@@ -47,6 +48,11 @@ struct VaultMetrics {
   std::atomic<uint64_t> prune_failures{0};
   std::atomic<uint64_t> prune_bytes_deleted{0};  // blobs a snapshot needed that the peer lacked
 
+  std::atomic<uint64_t> snapshots_measured{0};  // change signals weighed (change_watch.h)
+  std::atomic<uint64_t> change_watch_failures{0};
+
+  // A snapshot of `policy` in `nspace` whose change looked like ransomware.
+  void CountSuspicious(const std::string& nspace, const std::string& policy);
   void SetLag(const std::string& nspace, const OffsiteLag& lag);
   std::map<std::string, OffsiteLag> lags() const;
   // Replaces every RPO row (rows of removed policies disappear).
@@ -56,8 +62,9 @@ struct VaultMetrics {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, OffsiteLag> lag_;  // GUARDED_BY(mu_)
-  std::vector<RpoGauge> rpo_;              // GUARDED_BY(mu_)
+  std::map<std::string, OffsiteLag> lag_;                               // GUARDED_BY(mu_)
+  std::vector<RpoGauge> rpo_;                                           // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, uint64_t> suspicious_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace dr

@@ -16,7 +16,17 @@ namespace dr {
 
 namespace {
 
-// The policies applied at this vault for `ns`, by name.
+// Whether `policy` covers every snapshot of `group`: each was written by an
+// agent the policy names (the vault's stamp, which no agent can forge).
+bool CoversGroup(const Policy& policy, const std::vector<const Snapshot*>& group) {
+  for (const Snapshot* s : group) {
+    if (s->identity.empty() || !policy.AppliesTo(s->identity)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<std::map<std::string, Policy>> NamespacePolicies(const VaultConfig& config,
                                                         const std::string& ns,
                                                         std::vector<std::string>* errors) {
@@ -28,17 +38,6 @@ Result<std::map<std::string, Policy>> NamespacePolicies(const VaultConfig& confi
   }
   return out;
 }
-
-// Whether `policy` covers every snapshot of `group`: each was written by an
-// agent the policy names (the vault's stamp, which no agent can forge).
-bool CoversGroup(const Policy& policy, const std::vector<const Snapshot*>& group) {
-  for (const Snapshot* s : group) {
-    if (s->identity.empty() || !policy.AppliesTo(s->identity)) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& config,
                                                         const std::string& ns, int64_t now_ns,

@@ -18,6 +18,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -25,11 +26,18 @@
 #include <vector>
 
 #include "core/status.h"
+#include "policies/policy.h"
 #include "policies/retention.h"
 #include "replicator/vault/audit_log.h"
 #include "replicator/vault/vault_config.h"
 
 namespace dr {
+
+// The policies applied at this vault for `ns`, by name; policy files that
+// do not parse are named in `*errors` (when given).
+Result<std::map<std::string, Policy>> NamespacePolicies(const VaultConfig& config,
+                                                        const std::string& ns,
+                                                        std::vector<std::string>* errors);
 
 struct GroupRetention {
   std::string policy, host, paths;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "catalog/change_signals.h"
 #include "catalog/drill_record.h"
 #include "catalog/index/catalog.h"
 #include "catalog/repository.h"
@@ -75,6 +76,14 @@ struct DrillRun {
 Result<DrillRun> RunAndRecordDrill(Repository& repo, const Snapshot& snapshot,
                                    const DrillOptions& options, const std::string& catalog_file,
                                    const std::string& report_prefix);
+
+// Weighs a file snapshot just written into a local repository for
+// ransomware's marks (policies/change_watch.h). One that looks like an
+// attack is reported on stderr with the clean snapshot the watch locked; a
+// failure to weigh is a warning, never the backup's failure. nullopt when
+// nothing was weighed.
+std::optional<ChangeRecord> WatchLocalBackup(Repository& repo, const Snapshot& snapshot);
+nlohmann::json ChangeRecordJson(const ChangeRecord& record);
 
 // Each command registers itself on `app` and sets `*run` when chosen.
 using Runner = std::function<int()>;

@@ -98,7 +98,8 @@ int RunBlock(const GlobalOptions& g, const BackupOptions& opts, BlockArgs& block
   return PrintBlockBackup(g, *r, t.vault.get());
 }
 
-void PrintFileBackup(const GlobalOptions& g, const BackupResult& r, const VaultClient* vault) {
+void PrintFileBackup(const GlobalOptions& g, const BackupResult& r, const VaultClient* vault,
+                     const std::optional<ChangeRecord>& change) {
   const Snapshot& s = r.snapshot;
   const SnapshotStats& st = s.stats;
   for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
@@ -118,6 +119,7 @@ void PrintFileBackup(const GlobalOptions& g, const BackupResult& r, const VaultC
                           {"duration_s", st.duration_s},
                           {"consistency", s.consistency}};
     if (vault) out["wire_bytes_sent"] = wire_bytes;
+    if (change) out["change"] = ChangeRecordJson(*change);
     PrintJson(out);
     return;
   }
@@ -142,7 +144,10 @@ int RunFiles(const GlobalOptions& g, BackupOptions& opts, OpenedTarget& t) {
   opts.progress = &counters;
   auto r = WithProgress(g, &counters, "backup", [&] { return RunBackup(*t.target, opts); });
   if (!r.ok()) return Fail(r.status());
-  PrintFileBackup(g, *r, t.vault.get());
+  // Sent to a vault, the vault weighs it (it never trusts the agent's word).
+  std::optional<ChangeRecord> change;
+  if (t.repo) change = WatchLocalBackup(*t.repo, r->snapshot);
+  PrintFileBackup(g, *r, t.vault.get(), change);
   return r->snapshot.partial ? kExitPartial : kExitOk;
 }
 

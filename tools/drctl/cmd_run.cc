@@ -35,6 +35,7 @@
 #include "replicator/wire/vault_store.h"
 #include "tools/drctl/cli.h"
 #include "tools/drctl/policy_sync.h"
+#include "tools/drctl/run_jobs.h"
 
 namespace dr::cli {
 
@@ -60,13 +61,6 @@ void InstallSignals(Clock* clock) {
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
 }
-
-struct RunFlags {
-  std::string policies, state, host, prune_every = "24h";
-  std::string offsite;  // the off-site site's repository, for drills that name it
-  bool once = false, all = false;
-  bool agent = false;  // the repository is a vault: dragent run
-};
 
 // "2026-11-27 03:00:00 " before every line: cron mails and plain logs have
 // no other time stamp. Results go to stdout, trouble to stderr.
@@ -106,133 +100,6 @@ Result<UniqueFd> LockStateDir(const std::string& dir) {
     return Status::FromErrno(errno, "lock " + path);
   }
   return fd;
-}
-
-// The job log record of `job` (a backup source or a drill), started now.
-JobRecord StartRecord(const DueJob& job, std::string source) {
-  JobRecord rec;
-  rec.policy = job.policy.name;
-  rec.source = std::move(source);
-  rec.attempt = job.attempt;
-  rec.start_ns = NowUnixNs();
-  return rec;
-}
-
-JobRecord Failed(JobRecord rec, const Status& why) {
-  rec.end_ns = NowUnixNs();
-  rec.result = JobResult::kFailed;
-  rec.error = why.message();
-  return rec;
-}
-
-// One backup of one policy source; never fails as a whole: a failure is a
-// record saying so.
-JobRecord RunJob(const std::string& url, const DueJob& job, const std::string& host,
-                 std::string* snapshot_group_paths) {
-  JobRecord rec = StartRecord(job, job.source.Label());
-  auto finish = [&](const Status& s) { return Failed(std::move(rec), s); };
-  // Opened fresh for every job: a repository that was unreachable for the
-  // last job may be back, and nothing stale is carried between jobs.
-  auto opened = OpenBackupTarget(url, 0);
-  if (!opened.ok()) return finish(opened.status());
-  const Policy& p = job.policy;
-  Result<BackupResult> r = Status::InvalidArgument("no source");
-  if (job.source.kind == PolicySource::Kind::kFiles) {
-    BackupOptions o;
-    o.paths = job.source.paths;
-    o.excludes = p.excludes;
-    o.one_file_system = p.one_file_system;
-    o.btrfs_snapshot = p.btrfs_snapshot;
-    o.tags = p.tags;
-    o.policy = p.name;
-    o.host = host;
-    o.pre_hook = p.pre_hook;
-    o.post_hook = p.post_hook;
-    r = RunBackup(*opened->target, o);
-  } else {
-    BlockBackupOptions o;
-    o.source = job.source.paths.front();
-    o.tags = p.tags;
-    o.policy = p.name;
-    o.host = host;
-    o.pre_hook = p.pre_hook;
-    o.post_hook = p.post_hook;
-    r = RunBlockBackup(*opened->target, o);
-  }
-  if (!r.ok()) return finish(r.status());
-  const Snapshot& s = r->snapshot;
-  rec.end_ns = NowUnixNs();
-  rec.result = s.partial ? JobResult::kPartial : JobResult::kOk;
-  rec.bytes_read = s.stats.bytes_read;
-  rec.bytes_new = s.stats.bytes_added;
-  rec.snapshot = s.id.Hex();
-  if (s.partial && !r->warnings.empty()) {
-    rec.error = std::to_string(r->warnings.size()) + " warnings, first: " + r->warnings.front();
-  }
-  *snapshot_group_paths = JoinedPaths(s.paths);
-  return rec;
-}
-
-// One scheduled drill (a policy's `drills:` entry): the newest snapshot of
-// the policy at the drill's site, restored into STATE/drill-sandbox/, checked
-// against the drill's rto and the policy's rpo, reported under STATE/drills/
-// and recorded in the site's drill history. Like a backup job, it never
-// fails as a whole: a failure is a record saying so.
-JobRecord RunDrillJob(const std::string& url, const RunFlags& f, const DueJob& job) {
-  const DrillSpec& d = *job.drill;
-  JobRecord rec = StartRecord(job, "drill:" + d.name);
-  auto finish = [&](const Status& s) { return Failed(std::move(rec), s); };
-  const std::string site_url = d.site == "off-site" ? f.offsite : url;
-  if (site_url.empty()) {
-    return finish(Status::InvalidArgument(
-        "drill " + d.name + " restores from the off-site site: give run --offsite URL"));
-  }
-  auto store = IsVaultUrl(site_url) ? OpenVaultStore(site_url) : OpenObjectStore(site_url);
-  if (!store.ok()) return finish(store.status());
-  auto repo = Repository::Open(std::move(store).value(), IsVaultUrl(site_url) ? "" : "restore");
-  if (!repo.ok()) return finish(repo.status());
-  auto all = (*repo)->ListSnapshots();
-  if (!all.ok()) return finish(all.status());
-  std::optional<Snapshot> newest;
-  for (Snapshot& s : OfHost(std::move(all).value(), f.agent ? "" : f.host)) {
-    if (s.policy == job.policy.name) newest = std::move(s);  // oldest first
-  }
-  if (!newest) {
-    return finish(Status::NotFound("no snapshot of policy " + job.policy.name + " at " +
-                                   RepositoryUrlForDisplay(site_url) + " to drill"));
-  }
-  const Snapshot& chosen = *newest;
-  DrillOptions o;
-  const std::string tag = job.policy.name + "-" + d.name;
-  o.sandbox = f.state + "/drill-sandbox/" + tag;
-  o.checks = d.checks;
-  o.site = d.site;
-  o.repository = RepositoryUrlForDisplay(site_url);
-  o.operator_name = "scheduled (" + f.host + ")";
-  if (d.rto_s > 0) o.rto_objective_s = d.rto_s;
-  if (job.policy.rpo_s > 0) o.rpo_objective_s = job.policy.rpo_s;
-  std::error_code ec;
-  std::filesystem::create_directories(f.state + "/drills", ec);
-  std::filesystem::create_directories(f.state + "/drill-sandbox", ec);
-  const std::string prefix =
-      f.state + "/drills/" + tag + "-" + std::to_string(rec.start_ns / 1000000000);
-  auto run = RunAndRecordDrill(**repo, chosen, o, f.state + "/catalog.db", prefix);
-  if (!run.ok()) return finish(run.status());
-  rec.end_ns = NowUnixNs();
-  rec.snapshot = run->report.snapshot_id;
-  rec.bytes_read = run->report.bytes;
-  if (run->report.passed) {
-    rec.result = run->warnings.empty() ? JobResult::kOk : JobResult::kPartial;
-    if (!run->warnings.empty()) rec.error = run->warnings.front();
-  } else {
-    rec.result = JobResult::kFailed;
-    rec.error = "drill failed (report " + run->report_prefix + ".html)";
-    if (!run->report.problems.empty())
-      rec.error += ": " + run->report.problems.front();
-    else if (!run->report.verdict.empty())
-      rec.error += ": " + run->report.verdict.front();
-  }
-  return rec;
 }
 
 std::string Describe(const JobRecord& r) {
@@ -314,8 +181,9 @@ class PolicyRunner {
   // Runs `job` now, logs it, and applies retention after a good run.
   JobResult RunOne(const DueJob& job) {
     scheduler_.Started(job);
-    std::string paths;
-    JobRecord rec = job.drill ? RunDrillJob(url_, f_, job) : RunJob(url_, job, f_.host, &paths);
+    std::string paths, suspicion;
+    JobRecord rec = job.drill ? RunDrillJob(url_, f_, job)
+                              : RunBackupJob(url_, job, f_.host, &paths, &suspicion);
     const bool ok = rec.result != JobResult::kFailed;
     std::string line = Describe(rec);
     if (Status s = scheduler_.Finished(job, ok); !s.ok())
@@ -337,6 +205,18 @@ class PolicyRunner {
           Warn("warning: %s", s.message());
       }
       return rec.result;
+    }
+    if (!suspicion.empty() && !AlertCommand(job.policy).empty()) {
+      AlertInfo info{"suspicious-change",
+                     job.policy.name,
+                     job.source.Label(),
+                     "same-city",
+                     {},
+                     suspicion,
+                     "",
+                     ""};
+      if (Status s = RunAlertCommand(AlertCommand(job.policy), info); !s.ok())
+        Warn("warning: %s", s.message());
     }
     if (rec.result == JobResult::kOk) {
       if (!f_.agent) ApplyRetention(job, {job.policy.name, f_.host, paths});

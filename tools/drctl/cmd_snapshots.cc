@@ -1,6 +1,8 @@
 #include <cstdio>
+#include <map>
 
 #include "core/timefmt.h"
+#include "policies/change_watch.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {
@@ -65,9 +67,19 @@ void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
           continue;
         shown.push_back(s);
       }
+      // What the watch weighed (policies/change_watch.h); an agent that
+      // may not read the records lists without them.
+      std::map<Id, ChangeRecord> change;
+      if (auto records = ReadChangeRecords(*repo->store()); records.ok()) {
+        for (auto& r : *records) change.emplace(r.snapshot, std::move(r));
+      }
       if (g.json) {
         nlohmann::json arr = nlohmann::json::array();
-        for (const auto& s : shown) arr.push_back(SnapshotJson(s));
+        for (const auto& s : shown) {
+          arr.push_back(SnapshotJson(s));
+          if (auto c = change.find(s.id); c != change.end())
+            arr.back()["change"] = ChangeRecordJson(c->second);
+        }
         PrintJson(arr);
         return kExitOk;
       }
@@ -79,6 +91,8 @@ void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         std::string paths;
         for (const auto& p : s.paths) paths += (paths.empty() ? "" : " ") + p;
         std::string detail = s.partial ? "  (partial)" : "";
+        if (auto c = change.find(s.id); c != change.end() && c->second.verdict.suspicious)
+          detail += "  (SUSPICIOUS: looks like ransomware; drctl snapshots --json says why)";
         if (s.block) {
           char buf[160];
           std::snprintf(buf, sizeof buf, "  [%s, %u KiB blocks, %llu of %llu changed, %s]",

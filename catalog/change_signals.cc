@@ -1,0 +1,293 @@
+#include "catalog/change_signals.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace dr {
+namespace {
+
+constexpr const char* kFormat = "dr-change-signals-1";
+
+struct Compression {
+  uint64_t stored = 0, raw = 0;
+  bool known = true;  // every chunk found in the index
+};
+
+Compression CompressionOf(const Repository& repo, const Node& file) {
+  Compression c;
+  for (const Extent& e : file.content) {
+    if (e.hole) continue;
+    auto where = repo.FindBlob(e.chunk);
+    if (!where) {
+      c.known = false;
+      continue;
+    }
+    c.stored += where->stored_len;
+    c.raw += where->raw_len;
+  }
+  return c;
+}
+
+// "a.docx" -> "a", ".profile" -> ".profile", "README" -> "README".
+std::string_view Stem(std::string_view name) {
+  const size_t dot = name.rfind('.');
+  return dot == std::string_view::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
+std::string_view Extension(std::string_view name) { return name.substr(Stem(name).size()); }
+
+class Differ {
+ public:
+  Differ(Repository& repo, ChangeSignals* out) : repo_(repo), out_(out) {}
+
+  // Either side may be absent: everything below the other was added or deleted.
+  Status Dir(const Id* base, const Id* tree) {
+    if (base != nullptr && tree != nullptr && *base == *tree) return Status::OK();
+    Tree before, after;
+    if (base != nullptr) {
+      ASSIGN_OR_RETURN(before, repo_.LoadTree(*base));
+    }
+    if (tree != nullptr) {
+      ASSIGN_OR_RETURN(after, repo_.LoadTree(*tree));
+    }
+    std::vector<const Node*> gone, came;
+    for (const Node& b : before.nodes) {
+      const Node* a = after.Find(b.name);
+      if (b.type == NodeType::kDir) {
+        const bool still_dir = a != nullptr && a->type == NodeType::kDir;
+        RETURN_IF_ERROR(Dir(&b.subtree, still_dir ? &a->subtree : nullptr));
+      } else if (b.type == NodeType::kFile) {
+        if (a != nullptr && a->type == NodeType::kFile) {
+          if (a->digest != b.digest) {
+            out_->changed++;
+            Rewritten(b, *a);
+          }
+        } else {
+          gone.push_back(&b);
+        }
+      }
+    }
+    for (const Node& a : after.nodes) {
+      const Node* b = before.Find(a.name);
+      if (a.type == NodeType::kDir && (b == nullptr || b->type != NodeType::kDir)) {
+        RETURN_IF_ERROR(Dir(nullptr, &a.subtree));
+      } else if (a.type == NodeType::kFile && (b == nullptr || b->type != NodeType::kFile)) {
+        came.push_back(&a);
+      }
+    }
+    PairRenames(gone, came);
+    return Status::OK();
+  }
+
+ private:
+  void Rewritten(const Node& before, const Node& after) {
+    out_->rewritten++;
+    if (before.size < kMinWeighedBytes || after.size < kMinWeighedBytes) return;
+    const Compression old = CompressionOf(repo_, before);
+    // Compressible: stored below 90 % of its size.
+    if (!old.known || old.raw == 0 || old.stored * 10 >= old.raw * 9) return;
+    out_->weighed++;
+    const Compression now = CompressionOf(repo_, after);
+    if (now.known && now.raw > 0 && now.stored * 100 >= now.raw * 98) out_->became_incompressible++;
+  }
+
+  // A new file that is a gone one under another extension is a rename:
+  // "a.docx" -> "a.docx.locked" (an extension added) or "a.enc" (replaced).
+  void PairRenames(const std::vector<const Node*>& gone, const std::vector<const Node*>& came) {
+    std::map<std::string_view, const Node*> by_name;
+    std::multimap<std::string_view, const Node*> by_stem;
+    for (const Node* g : gone) {
+      by_name.emplace(g->name, g);
+      by_stem.emplace(Stem(g->name), g);
+    }
+    std::set<const Node*> paired;
+    for (const Node* c : came) {
+      const std::string_view name = c->name;
+      const Node* match = nullptr;
+      for (size_t dot = name.find('.', 1); dot != std::string_view::npos && match == nullptr;
+           dot = name.find('.', dot + 1)) {
+        auto it = by_name.find(name.substr(0, dot));
+        if (it != by_name.end() && !paired.count(it->second)) match = it->second;
+      }
+      auto [from, to] = by_stem.equal_range(Stem(name));
+      for (auto it = from; it != to && match == nullptr; ++it) {
+        if (!paired.count(it->second) && Extension(it->second->name) != Extension(name))
+          match = it->second;
+      }
+      if (match == nullptr) {
+        out_->added++;
+        continue;
+      }
+      paired.insert(match);
+      out_->renamed++;
+      if (match->digest != c->digest) Rewritten(*match, *c);
+    }
+    out_->deleted += gone.size() - paired.size();
+  }
+
+  Repository& repo_;
+  ChangeSignals* out_;
+};
+
+double Share(uint64_t n, uint64_t of) { return of == 0 ? 0.0 : static_cast<double>(n) / of; }
+
+std::string Percent(double share) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %%", share * 100);
+  return buf;
+}
+
+// The signal flags when `count` reaches the floors and its share of the base
+// is above `factor` times the group's highest share before.
+struct Signal {
+  uint64_t count;
+  double share, floor_share, history_max;
+};
+
+bool Flags(const Signal& s, const ChangeThresholds& t) {
+  return s.count >= t.min_files && s.share >= s.floor_share &&
+         s.share > t.history_factor * s.history_max;
+}
+
+template <class F>
+double HighestShare(const std::vector<ChangeSignals>& history, F count) {
+  double best = 0;
+  for (const ChangeSignals& h : history) best = std::max(best, Share(count(h), h.files_before));
+  return best;
+}
+
+std::optional<Id> OptionalId(const nlohmann::json& j, const char* member) {
+  if (!j.contains(member) || j[member].is_null()) return std::nullopt;
+  Id id;
+  if (!Id::FromHex(j[member].get<std::string>(), &id)) throw std::invalid_argument(member);
+  return id;
+}
+
+}  // namespace
+
+Result<uint64_t> CountFiles(Repository& repo, const Id& tree) {
+  ASSIGN_OR_RETURN(Tree t, repo.LoadTree(tree));
+  uint64_t n = 0;
+  for (const Node& node : t.nodes) {
+    if (node.type == NodeType::kFile) ++n;
+    if (node.type == NodeType::kDir) {
+      ASSIGN_OR_RETURN(uint64_t below, CountFiles(repo, node.subtree));
+      n += below;
+    }
+  }
+  return n;
+}
+
+Result<ChangeSignals> MeasureChange(Repository& repo, const Id& base, const Id& tree,
+                                    std::optional<uint64_t> files_before) {
+  ChangeSignals s;
+  if (!files_before) {
+    ASSIGN_OR_RETURN(files_before, CountFiles(repo, base));
+  }
+  s.files_before = *files_before;
+  Differ differ(repo, &s);
+  RETURN_IF_ERROR(differ.Dir(&base, &tree));
+  // A base count taken from a damaged record must not wrap around.
+  s.files_after = s.files_before + s.added >= s.deleted ? s.files_before + s.added - s.deleted : 0;
+  return s;
+}
+
+ChangeVerdict JudgeChange(const ChangeSignals& now, const std::vector<ChangeSignals>& history,
+                          const ChangeThresholds& t) {
+  ChangeVerdict v;
+  const uint64_t of = now.files_before;
+  const std::string files = " of " + std::to_string(of) + " files";
+  auto before = [](double share) { return "; this group's highest before: " + Percent(share); };
+
+  const Signal encrypted{now.became_incompressible, Share(now.became_incompressible, of), 0.0,
+                         HighestShare(history, [](auto& h) { return h.became_incompressible; })};
+  if (Flags(encrypted, t) && Share(now.rewritten, of) >= t.rewritten_share &&
+      Share(now.became_incompressible, now.weighed) >= t.incompressible_share) {
+    v.reasons.push_back(std::to_string(now.rewritten) + files + " (" +
+                        Percent(Share(now.rewritten, of)) + ") rewritten, and " +
+                        std::to_string(now.became_incompressible) + " of the " +
+                        std::to_string(now.weighed) + " that compressed no longer do (encrypted?)" +
+                        before(encrypted.history_max));
+  }
+  const Signal renamed{now.renamed, Share(now.renamed, of), t.renamed_share,
+                       HighestShare(history, [](auto& h) { return h.renamed; })};
+  if (Flags(renamed, t)) {
+    v.reasons.push_back(std::to_string(now.renamed) + files + " (" + Percent(renamed.share) +
+                        ") renamed to another extension" + before(renamed.history_max));
+  }
+  const Signal deleted{now.deleted, Share(now.deleted, of), t.deleted_share,
+                       HighestShare(history, [](auto& h) { return h.deleted; })};
+  if (Flags(deleted, t)) {
+    v.reasons.push_back(std::to_string(now.deleted) + files + " (" + Percent(deleted.share) +
+                        ") deleted" + before(deleted.history_max));
+  }
+  v.suspicious = !v.reasons.empty();
+  return v;
+}
+
+std::string ChangeRecordKey(const Id& snapshot) { return kChangeSignalsPrefix + snapshot.Hex(); }
+
+std::string EncodeChangeRecord(const ChangeRecord& r) {
+  nlohmann::json j = {{"format", kFormat},
+                      {"snapshot", r.snapshot.Hex()},
+                      {"base", r.base ? nlohmann::json(r.base->Hex()) : nlohmann::json()},
+                      {"measured_ns", r.measured_ns},
+                      {"signals", ChangeSignalsJson(r.signals)},
+                      {"suspicious", r.verdict.suspicious},
+                      {"reasons", r.verdict.reasons},
+                      {"locked", r.locked ? nlohmann::json(r.locked->Hex()) : nlohmann::json()},
+                      {"locked_until_ns", r.locked_until_ns}};
+  return j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+Result<ChangeRecord> DecodeChangeRecord(std::string_view bytes, const std::string& what) {
+  auto j = nlohmann::json::parse(bytes, nullptr, false);
+  try {
+    if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat)
+      return Status::Corruption(what + ": not a change-signals record");
+    ChangeRecord r;
+    if (!Id::FromHex(j.at("snapshot").get<std::string>(), &r.snapshot))
+      throw std::invalid_argument("snapshot");
+    r.base = OptionalId(j, "base");
+    r.locked = OptionalId(j, "locked");
+    r.measured_ns = j.at("measured_ns").get<int64_t>();
+    r.locked_until_ns = j.at("locked_until_ns").get<int64_t>();
+    const auto& s = j.at("signals");
+    ChangeSignals& c = r.signals;
+    for (auto [name, field] : {std::pair{"files_before", &c.files_before},
+                               {"files_after", &c.files_after},
+                               {"changed", &c.changed},
+                               {"added", &c.added},
+                               {"deleted", &c.deleted},
+                               {"renamed", &c.renamed},
+                               {"rewritten", &c.rewritten},
+                               {"weighed", &c.weighed},
+                               {"became_incompressible", &c.became_incompressible}}) {
+      if (!s.at(name).is_number_unsigned()) throw std::invalid_argument(name);
+      *field = s.at(name).get<uint64_t>();
+    }
+    r.verdict.suspicious = j.at("suspicious").get<bool>();
+    r.verdict.reasons = j.at("reasons").get<std::vector<std::string>>();
+    return r;
+  } catch (const std::exception& e) {
+    return Status::Corruption(what + ": a change-signals record with a bad member (" + e.what() +
+                              ")");
+  }
+}
+
+nlohmann::json ChangeSignalsJson(const ChangeSignals& s) {
+  return {{"files_before", s.files_before},
+          {"files_after", s.files_after},
+          {"changed", s.changed},
+          {"added", s.added},
+          {"deleted", s.deleted},
+          {"renamed", s.renamed},
+          {"rewritten", s.rewritten},
+          {"weighed", s.weighed},
+          {"became_incompressible", s.became_incompressible}};
+}
+
+}  // namespace dr

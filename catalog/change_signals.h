@@ -1,0 +1,101 @@
+// Change signals: how a file snapshot differs from the one before it in its
+// group, measured where the snapshot is stored (a vault, or drctl on its own
+// repository), never taken from the agent: ransomware on the production host
+// controls the agent. Ransomware leaves a mark no ordinary week of work does:
+// many files rewritten at once whose content went from compressible to
+// incompressible (encrypted), often renamed to a new extension, or many
+// files deleted. JudgeChange weighs a snapshot's signals against floors and
+// against the group's own recent history, so a share of churn that is normal
+// for one policy is not an alarm and a jump for it is.
+//
+// Each measured snapshot gets a record "change-signals/<snapshot id>"
+// (docs/format/change-signals.md). Records are advice for the operator and
+// the next judgement, written once and never replicated.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catalog/repository.h"
+#include "core/hash.h"
+#include "core/status.h"
+
+namespace dr {
+
+inline constexpr char kChangeSignalsPrefix[] = "change-signals/";
+
+struct ChangeSignals {
+  uint64_t files_before = 0;  // regular files in the base snapshot
+  uint64_t files_after = 0;   // regular files in the measured snapshot
+  uint64_t changed = 0;       // same path, other content
+  uint64_t added = 0;         // new paths that are not a rename
+  uint64_t deleted = 0;       // gone paths that are not a rename
+  // Gone, and in the same directory a file of the same name under another
+  // extension ("a.docx" -> "a.docx.locked" or "a.enc").
+  uint64_t renamed = 0;
+  uint64_t rewritten = 0;  // changed, plus renamed with other content
+  // Rewritten files whose old content compressed (stored below 90 % of its
+  // size, at least kMinWeighedBytes), and of those, the ones whose new
+  // content does not (stored at 98 % or more: zstd found nothing to take).
+  uint64_t weighed = 0;
+  uint64_t became_incompressible = 0;
+};
+
+// Files smaller than this are not weighed: a few hundred bytes compress
+// poorly whatever they hold.
+inline constexpr uint64_t kMinWeighedBytes = 512;
+
+// Diffs the file trees `base` and `tree` in `repo`, skipping subtrees whose
+// ids are equal. `files_before` is the base's file count when known (the
+// base's own record), otherwise the base is walked once to count it.
+Result<ChangeSignals> MeasureChange(Repository& repo, const Id& base, const Id& tree,
+                                    std::optional<uint64_t> files_before);
+
+// The regular files in the file tree `tree`.
+Result<uint64_t> CountFiles(Repository& repo, const Id& tree);
+
+struct ChangeThresholds {
+  uint64_t min_files = 20;            // fewer files than this never flag
+  double rewritten_share = 0.05;      // of files_before, for encryption
+  double incompressible_share = 0.5;  // of weighed, for encryption
+  double renamed_share = 0.05;        // of files_before
+  double deleted_share = 0.25;        // of files_before
+  // A signal flags only above this many times its highest share in the
+  // group's recent unflagged history: a policy whose data churns a lot
+  // sets its own baseline.
+  double history_factor = 3.0;
+};
+
+struct ChangeVerdict {
+  bool suspicious = false;
+  std::vector<std::string> reasons;  // one sentence per signal over its threshold
+};
+
+// `history`: the signals of the group's recent snapshots that were not
+// flagged (any order). Pure.
+ChangeVerdict JudgeChange(const ChangeSignals& now, const std::vector<ChangeSignals>& history,
+                          const ChangeThresholds& thresholds = {});
+
+struct ChangeRecord {
+  Id snapshot;
+  std::optional<Id> base;  // nullopt: the first of its group (nothing measured)
+  ChangeSignals signals;
+  ChangeVerdict verdict;
+  std::optional<Id> locked;  // the clean snapshot locked because of this one
+  int64_t locked_until_ns = 0;
+  int64_t measured_ns = 0;
+};
+
+std::string ChangeRecordKey(const Id& snapshot);
+std::string EncodeChangeRecord(const ChangeRecord& record);
+// Corruption naming `what` for bytes that are not a record.
+Result<ChangeRecord> DecodeChangeRecord(std::string_view bytes, const std::string& what);
+
+// The signals as a JSON object, as records and `--json` output carry them.
+nlohmann::json ChangeSignalsJson(const ChangeSignals& s);
+
+}  // namespace dr

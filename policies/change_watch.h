@@ -1,0 +1,40 @@
+// Ransomware watch: every new file snapshot is measured against the one
+// before it in its group (catalog/change_signals.h) where it is stored, and
+// when its change looks like ransomware at work, the newest earlier snapshot
+// of the group that did not is locked (catalog/retention_lock.h), so the
+// copy to recover from outlives every retention rule, forget and prune until
+// someone has looked. Used by the vault after each commit and by drctl after
+// a backup into its own repository.
+#pragma once
+
+#include <cstdint>
+
+#include "catalog/change_signals.h"
+#include "catalog/format/snapshot.h"
+#include "catalog/repository.h"
+#include "core/status.h"
+
+namespace dr {
+
+// How long the last clean snapshot is locked when a later one is flagged.
+inline constexpr int64_t kSuspectLockSeconds = 30 * 86400;
+// How many of the group's earlier records set its baseline.
+inline constexpr size_t kChangeHistoryLength = 10;
+
+// Measures `snapshot` (committed to `repo`) against the newest earlier
+// snapshot of its group: same policy, host and paths, written by the same
+// identity. Judges it against the records of the group's last
+// kChangeHistoryLength unflagged snapshots, stores its record, and when it is
+// suspicious locks the newest earlier snapshot of the group that was not
+// flagged, until `now_ns` + `lock_for_s` (a longer lock it has is kept).
+// The first snapshot of a group is recorded with its file count only (no
+// base, never flagged). A snapshot already recorded returns its record
+// unchanged. Block snapshots are not measured: NotFound.
+Result<ChangeRecord> WatchSnapshot(Repository& repo, const Snapshot& snapshot, int64_t now_ns,
+                                   int64_t lock_for_s = kSuspectLockSeconds);
+
+// Every record in `store` that parses (for listings that mark suspicious
+// snapshots); the ones that do not are skipped.
+Result<std::vector<ChangeRecord>> ReadChangeRecords(ObjectStore& store);
+
+}  // namespace dr
