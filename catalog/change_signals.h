@@ -8,13 +8,10 @@
 // against the group's own recent history, so a share of churn that is normal
 // for one policy is not an alarm and a jump for it is.
 //
-// Each measured snapshot gets a record "change-signals/<snapshot id>"
-// (docs/format/change-signals.md). Records are advice for the operator and
-// the next judgement, written once and never replicated.
+// Each measured snapshot gets a record (change_record.h).
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,8 +22,6 @@
 #include "core/status.h"
 
 namespace dr {
-
-inline constexpr char kChangeSignalsPrefix[] = "change-signals/";
 
 struct ChangeSignals {
   uint64_t files_before = 0;  // regular files in the base snapshot
@@ -79,23 +74,5 @@ struct ChangeVerdict {
 // flagged (any order). Pure.
 ChangeVerdict JudgeChange(const ChangeSignals& now, const std::vector<ChangeSignals>& history,
                           const ChangeThresholds& thresholds = {});
-
-struct ChangeRecord {
-  Id snapshot;
-  std::optional<Id> base;  // nullopt: the first of its group (nothing measured)
-  ChangeSignals signals;
-  ChangeVerdict verdict;
-  std::optional<Id> locked;  // the clean snapshot locked because of this one
-  int64_t locked_until_ns = 0;
-  int64_t measured_ns = 0;
-};
-
-std::string ChangeRecordKey(const Id& snapshot);
-std::string EncodeChangeRecord(const ChangeRecord& record);
-// Corruption naming `what` for bytes that are not a record.
-Result<ChangeRecord> DecodeChangeRecord(std::string_view bytes, const std::string& what);
-
-// The signals as a JSON object, as records and `--json` output carry them.
-nlohmann::json ChangeSignalsJson(const ChangeSignals& s);
 
 }  // namespace dr

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <map>
 
+#include "catalog/change_record.h"
 #include "catalog/format/blob.h"
 #include "catalog/format/block_map.h"
 #include "catalog/format/index.h"
@@ -366,6 +367,30 @@ void SignedLogSeeds() {
   fs::remove_all(dir);
 }
 
+// The ransomware watch's records: a first of its group, an ordinary one and
+// a flagged one with its lock.
+void ChangeRecordSeeds() {
+  dr::ChangeRecord first;
+  first.snapshot.b.fill(1);
+  first.signals.files_after = 1339;
+  first.measured_ns = 1'764'547'200'000'000'000LL;
+  Write("change_record", "first", dr::EncodeChangeRecord(first));
+  dr::ChangeRecord churn = first;
+  churn.snapshot.b.fill(2);
+  churn.base = first.snapshot;
+  churn.signals = {1339, 1339, 8, 1, 1, 1, 8, 5, 1};
+  Write("change_record", "churn", dr::EncodeChangeRecord(churn));
+  dr::ChangeRecord attack = churn;
+  attack.snapshot.b.fill(3);
+  attack.base = churn.snapshot;
+  attack.signals = {1339, 1339, 0, 0, 0, 267, 267, 177, 177};
+  attack.verdict.suspicious = true;
+  attack.verdict.reasons = {"267 of 1339 files (19.9 %) renamed to another extension"};
+  attack.locked = churn.snapshot;
+  attack.locked_until_ns = attack.measured_ns + 30 * 86400'000'000'000LL;
+  Write("change_record", "attack", dr::EncodeChangeRecord(attack));
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: make_seeds OUT_DIR [GOLDEN_REPO_DIR]\n");
@@ -378,6 +403,7 @@ int main(int argc, char** argv) {
   SnapshotSeeds();
   WireSeeds();
   VaultSeeds();
+  ChangeRecordSeeds();
   SignedLogSeeds();
   if (argc == 3) GoldenSeeds(argv[2]);
   return 0;

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "catalog/change_signals.h"
+#include "catalog/change_record.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/repository.h"
 #include "core/status.h"

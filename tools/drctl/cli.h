@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "catalog/change_signals.h"
+#include "catalog/change_record.h"
 #include "catalog/drill_record.h"
 #include "catalog/index/catalog.h"
 #include "catalog/repository.h"
