@@ -58,7 +58,9 @@ class Differ {
         RETURN_IF_ERROR(Dir(&b.subtree, still_dir ? &a->subtree : nullptr));
       } else if (b.type == NodeType::kFile) {
         if (a != nullptr && a->type == NodeType::kFile) {
-          if (a->digest != b.digest) {
+          // Content, not the digest or size the agent wrote beside it:
+          // the vault checked every chunk id, never those fields.
+          if (a->content != b.content) {
             out_->changed++;
             Rewritten(b, *a);
           }
@@ -80,15 +82,17 @@ class Differ {
   }
 
  private:
+  // Sizes from the index (the raw lengths of the stored chunks), not from
+  // the nodes.
   void Rewritten(const Node& before, const Node& after) {
     out_->rewritten++;
-    if (before.size < kMinWeighedBytes || after.size < kMinWeighedBytes) return;
     const Compression old = CompressionOf(repo_, before);
     // Compressible: stored below 90 % of its size.
-    if (!old.known || old.raw == 0 || old.stored * 10 >= old.raw * 9) return;
-    out_->weighed++;
+    if (!old.known || old.raw < kMinWeighedBytes || old.stored * 10 >= old.raw * 9) return;
     const Compression now = CompressionOf(repo_, after);
-    if (now.known && now.raw > 0 && now.stored * 100 >= now.raw * 98) out_->became_incompressible++;
+    if (!now.known || now.raw < kMinWeighedBytes) return;
+    out_->weighed++;
+    if (now.stored * 100 >= now.raw * 98) out_->became_incompressible++;
   }
 
   // A new file that is a gone one under another extension is a rename:
@@ -104,8 +108,10 @@ class Differ {
     for (const Node* c : came) {
       const std::string_view name = c->name;
       const Node* match = nullptr;
-      for (size_t dot = name.find('.', 1); dot != std::string_view::npos && match == nullptr;
-           dot = name.find('.', dot + 1)) {
+      // The longest gone name first: "a.txt.locked" is "a.txt" renamed
+      // rather than "a".
+      for (size_t dot = name.rfind('.'); dot != std::string_view::npos && dot > 0 && !match;
+           dot = name.rfind('.', dot - 1)) {
         auto it = by_name.find(name.substr(0, dot));
         if (it != by_name.end() && !paired.count(it->second)) match = it->second;
       }
@@ -120,7 +126,7 @@ class Differ {
       }
       paired.insert(match);
       out_->renamed++;
-      if (match->digest != c->digest) Rewritten(*match, *c);
+      if (match->content != c->content) Rewritten(*match, *c);
     }
     out_->deleted += gone.size() - paired.size();
   }
@@ -145,8 +151,10 @@ struct Signal {
 };
 
 bool Flags(const Signal& s, const ChangeThresholds& t) {
+  // The history raises the bar to at most `history_factor` times the floor,
+  // so snapshots just under a floor cannot ratchet it up for good.
   return s.count >= t.min_files && s.share >= s.floor_share &&
-         s.share > t.history_factor * s.history_max;
+         s.share > t.history_factor * std::min(s.history_max, s.floor_share);
 }
 
 template <class F>
@@ -181,18 +189,21 @@ Result<ChangeSignals> MeasureChange(Repository& repo, const Id& base, const Id& 
   Differ differ(repo, &s);
   RETURN_IF_ERROR(differ.Dir(&base, &tree));
   // A base count taken from a damaged record must not wrap around.
-  s.files_after = s.files_before + s.added >= s.deleted ? s.files_before + s.added - s.deleted : 0;
+  const uint64_t grown =
+      s.files_before > UINT64_MAX - s.added ? UINT64_MAX : s.files_before + s.added;
+  s.files_after = grown >= s.deleted ? grown - s.deleted : 0;
   return s;
 }
 
 ChangeVerdict JudgeChange(const ChangeSignals& now, const std::vector<ChangeSignals>& history,
-                          const ChangeThresholds& t) {
+                          bool partial, const ChangeThresholds& t) {
   ChangeVerdict v;
   const uint64_t of = now.files_before;
   const std::string files = " of " + std::to_string(of) + " files";
   auto before = [](double share) { return "; this group's highest before: " + Percent(share); };
 
-  const Signal encrypted{now.became_incompressible, Share(now.became_incompressible, of), 0.0,
+  const Signal encrypted{now.became_incompressible, Share(now.became_incompressible, of),
+                         t.incompressible_floor,
                          HighestShare(history, [](auto& h) { return h.became_incompressible; })};
   if (Flags(encrypted, t) && Share(now.rewritten, of) >= t.rewritten_share &&
       Share(now.became_incompressible, now.weighed) >= t.incompressible_share) {
@@ -210,7 +221,7 @@ ChangeVerdict JudgeChange(const ChangeSignals& now, const std::vector<ChangeSign
   }
   const Signal deleted{now.deleted, Share(now.deleted, of), t.deleted_share,
                        HighestShare(history, [](auto& h) { return h.deleted; })};
-  if (Flags(deleted, t)) {
+  if (!partial && Flags(deleted, t)) {
     v.reasons.push_back(std::to_string(now.deleted) + files + " (" + Percent(deleted.share) +
                         ") deleted" + before(deleted.history_max));
   }

@@ -54,14 +54,20 @@ Result<ChangeSignals> MeasureChange(Repository& repo, const Id& base, const Id& 
 Result<uint64_t> CountFiles(Repository& repo, const Id& tree);
 
 struct ChangeThresholds {
-  uint64_t min_files = 20;            // fewer files than this never flag
-  double rewritten_share = 0.05;      // of files_before, for encryption
-  double incompressible_share = 0.5;  // of weighed, for encryption
-  double renamed_share = 0.05;        // of files_before
-  double deleted_share = 0.25;        // of files_before
+  uint64_t min_files = 20;  // fewer files than this never flag
+  // Encryption: files that went from compressible to incompressible, at
+  // least this share of the files, among rewrites of at least
+  // `rewritten_share` of the files, at least `incompressible_share` of the
+  // rewrites weighed.
+  double incompressible_floor = 0.02;
+  double rewritten_share = 0.05;
+  double incompressible_share = 0.5;
+  double renamed_share = 0.05;  // of files_before
+  double deleted_share = 0.25;  // of files_before
   // A signal flags only above this many times its highest share in the
-  // group's recent unflagged history: a policy whose data churns a lot
-  // sets its own baseline.
+  // group's recent unflagged history (a policy whose data churns a lot sets
+  // its own baseline), a baseline counted at most up to the signal's floor:
+  // a run of snapshots just under a floor cannot raise the bar further.
   double history_factor = 3.0;
 };
 
@@ -71,8 +77,9 @@ struct ChangeVerdict {
 };
 
 // `history`: the signals of the group's recent snapshots that were not
-// flagged (any order). Pure.
+// flagged (any order). In a `partial` snapshot files that could not be read
+// look deleted: its deletions are not judged. Pure.
 ChangeVerdict JudgeChange(const ChangeSignals& now, const std::vector<ChangeSignals>& history,
-                          const ChangeThresholds& thresholds = {});
+                          bool partial = false, const ChangeThresholds& thresholds = {});
 
 }  // namespace dr

@@ -61,6 +61,28 @@ TEST(JudgeChange, EncryptionRenamesAndDeletionsAreEachNamed) {
       << v.reasons[0];
 }
 
+TEST(JudgeChange, SnapshotsJustUnderTheFloorsCannotRaiseTheBarForGood) {
+  // A ramp: ten snapshots each encrypting 4.9 % (over the 2 % floor, but
+  // judged against a baseline capped at that floor).
+  ChangeSignals ramp = Encrypted(5000, 272);  // 4.9 % became incompressible
+  ramp.renamed = 0;
+  const std::vector<ChangeSignals> history(10, ramp);
+  ChangeSignals next = Encrypted(5000, 600);  // 10.8 %: under 3 x 4.9 %
+  next.renamed = 0;
+  EXPECT_TRUE(JudgeChange(next, history).suspicious);
+  // Deletions just under their floor likewise.
+  const std::vector<ChangeSignals> deleting(10, Churn(4000, 0, 0, 990));
+  EXPECT_TRUE(JudgeChange(Churn(4000, 0, 0, 3100), deleting).suspicious);
+}
+
+TEST(JudgeChange, APartialSnapshotsDeletionsAreNotJudged) {
+  // Files that could not be read look deleted; encryption is still judged.
+  EXPECT_FALSE(JudgeChange(Churn(5000, 20, 0, 2000), {}, /*partial=*/true).suspicious);
+  ChangeSignals both = Encrypted(5000, 1000);
+  both.deleted = 2000;
+  EXPECT_TRUE(JudgeChange(both, {}, /*partial=*/true).suspicious);
+}
+
 TEST(JudgeChange, RewritesThatStillCompressAreNotEncryption) {
   // Half the files rewritten (a reformat, a bulk edit), still compressible.
   ChangeSignals edit = Churn(5000, 2500, 0, 0);

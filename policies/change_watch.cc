@@ -24,21 +24,20 @@ std::vector<Snapshot> EarlierInGroup(const std::vector<Snapshot>& all, const Sna
   return out;
 }
 
-// The record of `id`. NotFound when there is none or it does not parse (a
-// damaged record only loses its say in the baseline); other errors are the
-// store's.
+// The record of `id`: NotFound when there is none, Corruption when what is
+// there does not parse (a damaged record loses its say in the baseline).
 Result<ChangeRecord> RecordOf(ObjectStore& store, const Id& id) {
   ASSIGN_OR_RETURN(std::string bytes, store.Get(ChangeRecordKey(id)));
   auto record = DecodeChangeRecord(bytes, ChangeRecordKey(id));
-  if (!record.ok() || record->snapshot != id)
-    return Status::NotFound(ChangeRecordKey(id) + " is not a record of that snapshot");
+  if (record.ok() && record->snapshot != id)
+    return Status::Corruption(ChangeRecordKey(id) + " is the record of another snapshot");
   return record;
 }
 
-// A record that is there, or NotFound; the store's other errors stop the watch.
-bool Found(const Result<ChangeRecord>& r, Status* error) {
-  if (!r.ok() && r.status().code() != Code::kNotFound) *error = r.status();
-  return r.ok();
+// The store's own errors stop the watch; a missing or damaged record does not.
+Status StoreError(const Result<ChangeRecord>& r) {
+  const Code c = r.status().code();
+  return r.ok() || c == Code::kNotFound || c == Code::kCorruption ? Status::OK() : r.status();
 }
 
 // Locks the newest of `earlier` that was not flagged itself.
@@ -46,10 +45,9 @@ Status LockLastClean(ObjectStore& store, const std::vector<Snapshot>& earlier,
                      const Snapshot& suspect, int64_t until_ns, int64_t now_ns,
                      ChangeRecord* record) {
   for (const Snapshot& s : earlier) {
-    Status error;
     auto r = RecordOf(store, s.id);
-    if (Found(r, &error) && r->verdict.suspicious) continue;
-    RETURN_IF_ERROR(error);
+    RETURN_IF_ERROR(StoreError(r));
+    if (r.ok() && r->verdict.suspicious) continue;
     ASSIGN_OR_RETURN(auto current, RetentionLockOf(store, s.id));
     if (!current || *current < until_ns) {
       Status locked = AddRetentionLock(
@@ -68,13 +66,11 @@ Status LockLastClean(ObjectStore& store, const std::vector<Snapshot>& earlier,
   return Status::OK();
 }
 
-Result<ChangeRecord> WatchIn(Repository& repo, const std::vector<Snapshot>& all,
-                             const Snapshot& snapshot, int64_t now_ns, int64_t lock_for_s,
-                             size_t depth) {
+// Weighs `snapshot` (after its base, when the base was never weighed) and
+// appends every record it writes to `*made`, the snapshot's last.
+Status WatchIn(Repository& repo, const std::vector<Snapshot>& all, const Snapshot& snapshot,
+               int64_t now_ns, int64_t lock_for_s, size_t depth, std::vector<ChangeRecord>* made) {
   ObjectStore& store = *repo.store();
-  Status error;
-  if (auto existing = RecordOf(store, snapshot.id); Found(existing, &error)) return existing;
-  RETURN_IF_ERROR(error);
   const std::vector<Snapshot> earlier = EarlierInGroup(all, snapshot);
   ChangeRecord record;
   record.snapshot = snapshot.id;
@@ -86,52 +82,57 @@ Result<ChangeRecord> WatchIn(Repository& repo, const std::vector<Snapshot>& all,
     // A base never weighed (the vault stopped before it could, or it is
     // older than the watch) is weighed first: measured only against the
     // base, an attack in it would pass unseen into the next snapshot's.
-    const bool base_weighed = Found(RecordOf(store, base.id), &error);
-    RETURN_IF_ERROR(error);
-    if (!base_weighed && depth < kChangeHistoryLength)
-      RETURN_IF_ERROR(WatchIn(repo, all, base, now_ns, lock_for_s, depth + 1).status());
+    auto base_record = RecordOf(store, base.id);
+    RETURN_IF_ERROR(StoreError(base_record));
+    if (base_record.status().code() == Code::kNotFound && depth < kChangeHistoryLength)
+      RETURN_IF_ERROR(WatchIn(repo, all, base, now_ns, lock_for_s, depth + 1, made));
     record.base = base.id;
     std::vector<ChangeSignals> history;
     std::optional<uint64_t> base_files;
     for (size_t i = 0; i < earlier.size() && history.size() < kChangeHistoryLength; ++i) {
       auto r = RecordOf(store, earlier[i].id);
-      if (!Found(r, &error)) {
-        RETURN_IF_ERROR(error);
-        continue;
-      }
+      RETURN_IF_ERROR(StoreError(r));
+      if (!r.ok()) continue;
       if (i == 0) base_files = r->signals.files_after;
       if (r->base && !r->verdict.suspicious) history.push_back(r->signals);
     }
     ASSIGN_OR_RETURN(record.signals, MeasureChange(repo, base.tree, snapshot.tree, base_files));
-    record.verdict = JudgeChange(record.signals, history);
+    record.verdict = JudgeChange(record.signals, history, snapshot.partial);
     if (record.verdict.suspicious) {
-      RETURN_IF_ERROR(LockLastClean(store, earlier, snapshot, now_ns + lock_for_s * 1'000'000'000,
-                                    now_ns, &record));
+      constexpr int64_t kNs = 1'000'000'000;
+      const int64_t until_ns =
+          lock_for_s > (INT64_MAX - now_ns) / kNs ? INT64_MAX : now_ns + lock_for_s * kNs;
+      RETURN_IF_ERROR(LockLastClean(store, earlier, snapshot, until_ns, now_ns, &record));
     }
   }
   Status put = store.PutIfAbsent(ChangeRecordKey(snapshot.id), EncodeChangeRecord(record));
-  // Two watchers of one snapshot: the first record stands.
   if (put.code() == Code::kAlreadyExists) {
-    if (auto first = RecordOf(store, snapshot.id); first.ok()) return first;
+    // Another watcher's record stands; over a damaged one nothing is
+    // written, and this judgement is still the one reported.
+    auto first = RecordOf(store, snapshot.id);
+    made->push_back(first.ok() ? *first : record);
+    return Status::OK();
   }
   RETURN_IF_ERROR(put.WithContext("store " + ChangeRecordKey(snapshot.id)));
-  return record;
+  made->push_back(record);
+  return Status::OK();
 }
 
 }  // namespace
 
-Result<ChangeRecord> WatchSnapshot(Repository& repo, const Snapshot& snapshot, int64_t now_ns,
-                                   int64_t lock_for_s) {
+Result<std::vector<ChangeRecord>> WatchSnapshot(Repository& repo, const Snapshot& snapshot,
+                                                int64_t now_ns, int64_t lock_for_s) {
   if (snapshot.block) {
     return Status::NotFound("snapshot " + snapshot.id.Hex() +
                             " is a block snapshot; only file snapshots are measured");
   }
-  Status error;
-  if (auto existing = RecordOf(*repo.store(), snapshot.id); Found(existing, &error))
-    return existing;
-  RETURN_IF_ERROR(error);
+  auto existing = RecordOf(*repo.store(), snapshot.id);
+  RETURN_IF_ERROR(StoreError(existing));
+  if (existing.ok()) return std::vector<ChangeRecord>{*existing};
   ASSIGN_OR_RETURN(auto all, repo.ListSnapshots());
-  return WatchIn(repo, all, snapshot, now_ns, lock_for_s, 0);
+  std::vector<ChangeRecord> made;
+  RETURN_IF_ERROR(WatchIn(repo, all, snapshot, now_ns, lock_for_s, 0, &made));
+  return made;
 }
 
 Result<std::vector<ChangeRecord>> ReadChangeRecords(ObjectStore& store) {
@@ -142,10 +143,9 @@ Result<std::vector<ChangeRecord>> ReadChangeRecords(ObjectStore& store) {
     if (!Id::FromHex(std::string_view(o.key).substr(std::string_view(kChangeSignalsPrefix).size()),
                      &id))
       continue;
-    Status error;
     auto r = RecordOf(store, id);
-    if (Found(r, &error)) out.push_back(std::move(r).value());
-    RETURN_IF_ERROR(error);
+    RETURN_IF_ERROR(StoreError(r));
+    if (r.ok()) out.push_back(std::move(r).value());
   }
   return out;
 }

@@ -27,11 +27,16 @@ inline constexpr size_t kChangeHistoryLength = 10;
 // kChangeHistoryLength unflagged snapshots, stores its record, and when it is
 // suspicious locks the newest earlier snapshot of the group that was not
 // flagged, until `now_ns` + `lock_for_s` (a longer lock it has is kept).
-// The first snapshot of a group is recorded with its file count only (no
-// base, never flagged). A snapshot already recorded returns its record
-// unchanged. Block snapshots are not measured: NotFound.
-Result<ChangeRecord> WatchSnapshot(Repository& repo, const Snapshot& snapshot, int64_t now_ns,
-                                   int64_t lock_for_s = kSuspectLockSeconds);
+// A base that was never weighed is weighed first (up to
+// kChangeHistoryLength deep), so an attack in it is not hidden by measuring
+// the next snapshot against it. Returns every record written, the
+// snapshot's last: each suspicious one is to be reported. The first
+// snapshot of a group is recorded with its file count only (no base, never
+// flagged). A snapshot already recorded returns its record alone. Block
+// snapshots are not measured: NotFound.
+Result<std::vector<ChangeRecord>> WatchSnapshot(Repository& repo, const Snapshot& snapshot,
+                                                int64_t now_ns,
+                                                int64_t lock_for_s = kSuspectLockSeconds);
 
 // Every record in `store` that parses (for listings that mark suspicious
 // snapshots); the ones that do not are skipped.

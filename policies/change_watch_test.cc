@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <climits>
 #include <map>
 
 #include "catalog/retention_lock.h"
@@ -21,7 +23,9 @@ class ChangeWatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(Repository::Init(&mem_, {}).ok());
-    auto r = Repository::Open(std::make_unique<FaultStore>(&mem_));
+    auto fault = std::make_unique<FaultStore>(&mem_);
+    fault_ = fault.get();
+    auto r = Repository::Open(std::move(fault));
     ASSERT_TRUE(r.ok());
     repo_ = std::move(r).value();
     // 40 compressible documents in each of five folders.
@@ -52,13 +56,22 @@ class ChangeWatchTest : public ::testing::Test {
     return n;
   }
 
+  // "dir/name" files in directories, "name" ones at the top.
   Id StoreTree() {
     std::map<std::string, Tree> dirs;
+    Tree root;
     for (const auto& [path, content] : files_) {
       const size_t slash = path.find('/');
-      dirs[path.substr(0, slash)].nodes.push_back(FileNode(path.substr(slash + 1), content));
+      Node n = FileNode(slash == std::string::npos ? path : path.substr(slash + 1), content);
+      if (lie_ != nullptr && lie_->count(path)) {  // the old digest and size, new content
+        n.digest = lie_->at(path).digest;
+        n.size = lie_->at(path).size;
+      }
+      if (slash == std::string::npos)
+        root.nodes.push_back(n);
+      else
+        dirs[path.substr(0, slash)].nodes.push_back(n);
     }
-    Tree root;
     for (auto& [name, tree] : dirs) {
       Node d;
       d.name = name;
@@ -67,6 +80,8 @@ class ChangeWatchTest : public ::testing::Test {
       d.subtree = *repo_->StoreTree(tree);
       root.nodes.push_back(d);
     }
+    std::sort(root.nodes.begin(), root.nodes.end(),
+              [](const Node& a, const Node& b) { return a.name < b.name; });
     return *repo_->StoreTree(root);
   }
 
@@ -84,10 +99,11 @@ class ChangeWatchTest : public ::testing::Test {
     return s;
   }
 
+  // The snapshot's own record (the last of those written).
   ChangeRecord Watch(const Snapshot& s) {
     auto r = WatchSnapshot(*repo_, s, s.time_ns + kWatchSecond);
     EXPECT_TRUE(r.ok()) << r.status().message();
-    return r.ok() ? *r : ChangeRecord{};
+    return r.ok() && !r->empty() ? r->back() : ChangeRecord{};
   }
 
   // Files `every`-th in name order, as ransomware leaves them: encrypted
@@ -105,6 +121,8 @@ class ChangeWatchTest : public ::testing::Test {
   }
 
   MemStore mem_;
+  FaultStore* fault_ = nullptr;
+  const std::map<std::string, Node>* lie_ = nullptr;
   std::unique_ptr<Repository> repo_;
   std::map<std::string, std::string> files_;
   int count_ = 0;
@@ -176,23 +194,73 @@ TEST_F(ChangeWatchTest, EncryptionFlagsTheSnapshotAndLocksTheLastCleanOne) {
   EXPECT_EQ(records->size(), 4u);
 }
 
-TEST_F(ChangeWatchTest, ASnapshotNeverWeighedIsWeighedBeforeTheNextOne) {
+TEST_F(ChangeWatchTest, ASnapshotNeverWeighedIsWeighedBeforeTheNextOneAndReported) {
   const Snapshot clean = Commit();
   Watch(clean);
   EncryptEvery(4);
   const Snapshot attacked = Commit();  // the vault stopped before weighing it
   files_["dept0/report-1.odt.locked"] += "x";
-  const ChangeRecord next = Watch(Commit());
-  EXPECT_FALSE(next.verdict.suspicious);
-  auto records = ReadChangeRecords(mem_);
-  ASSERT_TRUE(records.ok());
-  ASSERT_EQ(records->size(), 3u);
-  const ChangeRecord& of_attack = (*records)[0].snapshot == attacked.id   ? (*records)[0]
-                                  : (*records)[1].snapshot == attacked.id ? (*records)[1]
-                                                                          : (*records)[2];
-  ASSERT_EQ(of_attack.snapshot, attacked.id);
-  EXPECT_TRUE(of_attack.verdict.suspicious);
-  EXPECT_EQ(of_attack.locked, clean.id);
+  const Snapshot next = Commit();
+  auto made = WatchSnapshot(*repo_, next, next.time_ns + kWatchSecond);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  ASSERT_EQ(made->size(), 2u);
+  EXPECT_EQ((*made)[0].snapshot, attacked.id);
+  EXPECT_TRUE((*made)[0].verdict.suspicious);
+  EXPECT_EQ((*made)[0].locked, clean.id);
+  EXPECT_EQ((*made)[1].snapshot, next.id);
+  EXPECT_FALSE((*made)[1].verdict.suspicious);
+  EXPECT_EQ(ReadChangeRecords(mem_)->size(), 3u);
+}
+
+TEST_F(ChangeWatchTest, WhatTheAgentWritesBesideTheContentCannotHideARewrite) {
+  Watch(Commit());
+  // Encrypted in place, names kept, the old digests and sizes written
+  // beside the new content: the chunks tell.
+  std::map<std::string, Node> old_nodes;
+  for (const auto& [path, content] : files_) old_nodes[path] = FileNode("x", content);
+  int i = 0;
+  for (auto& [path, content] : files_)
+    if (i++ % 5 == 0) content = test::RandomBytes(content.size(), i);
+  lie_ = &old_nodes;
+  const ChangeRecord r = Watch(Commit());
+  lie_ = nullptr;
+  EXPECT_EQ(r.signals.changed, 40u);
+  EXPECT_EQ(r.signals.became_incompressible, 40u);
+  EXPECT_TRUE(r.verdict.suspicious);
+}
+
+TEST_F(ChangeWatchTest, ADirectoryThatBecameAFileCountsItsFilesOnce) {
+  Watch(Commit());
+  std::map<std::string, std::string> after;
+  for (auto& [path, content] : files_)
+    if (path.rfind("dept4/", 0) != 0) after[path] = content;
+  after["dept4"] = test::TextBytes(900, 4);  // a file where the directory was
+  files_ = after;
+  const ChangeRecord r = Watch(Commit());
+  EXPECT_EQ(r.signals.deleted, 40u);
+  EXPECT_EQ(r.signals.added, 1u);
+  EXPECT_EQ(r.signals.files_after, 161u);
+  EXPECT_FALSE(r.verdict.suspicious);  // 20 %: under the deletion floor
+  // And back: the file goes, the directory's files come.
+  files_.erase("dept4");
+  for (int f = 0; f < 40; ++f) files_["dept4/new-" + std::to_string(f)] = "x";
+  const ChangeRecord back = Watch(Commit());
+  EXPECT_EQ(back.signals.deleted, 1u);
+  EXPECT_EQ(back.signals.added, 40u);
+  EXPECT_EQ(back.signals.files_after, 200u);
+}
+
+TEST_F(ChangeWatchTest, AStoreErrorIsAnErrorNeverAVerdict) {
+  Watch(Commit());
+  EncryptEvery(5);
+  const Snapshot s = Commit();
+  fault_->OnlyKeysWithPrefix("change-signals/");
+  fault_->FailCalls(StoreOp::kGet, 1, INT_MAX, Status::Unavailable("timed out"));
+  auto r = WatchSnapshot(*repo_, s, s.time_ns);
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_EQ(ReadChangeRecords(mem_)->size(), 1u);  // nothing written
+  fault_->FailCalls(StoreOp::kGet, 1, 0, Status::OK());
+  EXPECT_TRUE(Watch(s).verdict.suspicious);
 }
 
 TEST_F(ChangeWatchTest, AnotherIdentitysSnapshotsAreAnotherGroup) {
@@ -203,6 +271,7 @@ TEST_F(ChangeWatchTest, AnotherIdentitysSnapshotsAreAnotherGroup) {
   const ChangeRecord other = Watch(Commit("intruder"));
   EXPECT_FALSE(other.base.has_value());
   EXPECT_FALSE(other.verdict.suspicious);
+  EXPECT_EQ(ListRetentionLocks(mem_)->size(), 0u);
 }
 
 TEST_F(ChangeWatchTest, ABlockSnapshotIsNotMeasured) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/test_util.h"
 #include "tests/vault_harness.h"
@@ -94,9 +95,12 @@ TEST_F(RansomwareTest, ChurnIsNotFlaggedAndTheAttackIsAndItsCleanSnapshotIsLocke
   // Nothing removes the clean copy: forget keeps it, the table marks the
   // suspicious snapshot.
   auto forget = test::RunDrctl({"-r", repo, "forget", "--keep-last", "1"});
+  EXPECT_EQ(forget.exit_code, 0) << forget.err;
   auto listed = test::RunDrctl({"-r", repo, "snapshots", "--json"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
-  EXPECT_NE(listed.out.find(clean), std::string::npos) << forget.out << forget.err;
+  std::vector<std::string> ids;
+  for (const auto& snap : nlohmann::json::parse(listed.out)) ids.push_back(snap["id"]);
+  EXPECT_EQ(ids, (std::vector<std::string>{clean, Parse(hit)["snapshot"]})) << forget.out;
   auto table = test::RunDrctl({"-r", repo, "snapshots"});
   EXPECT_NE(table.out.find("(SUSPICIOUS: looks like ransomware"), std::string::npos) << table.out;
   auto locks = test::RunDrctl({"-r", repo, "lock", "--list"});
@@ -109,7 +113,7 @@ TEST_F(RansomwareTest, ChurnIsNotFlaggedAndTheAttackIsAndItsCleanSnapshotIsLocke
 TEST_F(RansomwareTest, AtAVaultTheAlertRunsTheMetricRisesAndTheLockIsAudited) {
   std::filesystem::create_directories(dir_ / "vault");
   test::VaultSite vault(dir_ / "vault", test::TestPort(44),
-                        test::VaultSite::Options{"dir://" + dir_ / "vault-repo"});
+                        test::VaultSite::Options{"dir://" + dir_ / "vault-repo", 32, "", ""});
   const auto agent = test::MakeAgentKey(dir_.path(), "clerk-01");
   vault.Enrol("clerk-01", agent.pub_file, "records");
   const std::string alerts = dir_ / "alerts.txt";
@@ -142,13 +146,20 @@ TEST_F(RansomwareTest, AtAVaultTheAlertRunsTheMetricRisesAndTheLockIsAudited) {
       vault.Metric("drvault_suspicious_snapshots_total{namespace=\"records\",policy=\"records\"}"),
       -1);
 
+  auto count = [&](const std::string& what) {
+    const std::string log = vault.Log();
+    size_t n = 0;
+    for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+    return n;
+  };
   Attack();
   const std::string attacked = backup();
   ASSERT_TRUE(test::WaitFor(60, [&] {
     return vault.Metric(
                "drvault_suspicious_snapshots_total{namespace=\"records\",policy=\"records\"}") == 1;
   })) << vault.Log();
-  EXPECT_NE(vault.Log().find("suspicious_snapshot"), std::string::npos);
+  EXPECT_TRUE(test::WaitFor(
+      30, [&] { return vault.Log().find("suspicious_snapshot") != std::string::npos; }));
   std::string said;
   ASSERT_TRUE(test::WaitFor(30, [&] {
     std::ifstream in(alerts);
@@ -161,20 +172,18 @@ TEST_F(RansomwareTest, AtAVaultTheAlertRunsTheMetricRisesAndTheLockIsAudited) {
       << said;
   EXPECT_NE(said.find("locked snapshot " + clean), std::string::npos) << said;
 
-  // Retention (keep-last 1) ran after the watch: the attacked snapshot and
-  // the locked clean one are both kept.
-  auto snapshots = [&] {
-    auto l = vault.Agent(agent, "records", {"-q", "--json", "snapshots"});
-    return l.out;
-  };
-  ASSERT_TRUE(test::WaitFor(30,
-                            [&] {
-                              const std::string out = snapshots();
-                              return out.find(attacked) != std::string::npos &&
-                                     out.find(clean) != std::string::npos &&
-                                     nlohmann::json::parse(out, nullptr, false).size() == 2;
-                            }))
-      << snapshots() << vault.Log();
+  // Retention (keep-last 1) forgets the attacked snapshot once a newer one
+  // comes, never the locked clean one.
+  const size_t retention_runs = count("retention_applied");
+  Churn(300);
+  const std::string after = backup();
+  ASSERT_TRUE(test::WaitFor(30, [&] { return count("retention_applied") > retention_runs; }))
+      << vault.Log();
+  auto listed = vault.Agent(agent, "records", {"-q", "--json", "snapshots"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  std::vector<std::string> ids;
+  for (const auto& snap : nlohmann::json::parse(listed.out)) ids.push_back(snap["id"]);
+  EXPECT_EQ(ids, (std::vector<std::string>{clean, after})) << listed.out << vault.Log();
   auto verified = test::RunProgram({DRVAULT_PATH, "-c", vault.config(), "audit", "--verify"});
   EXPECT_EQ(verified.exit_code, 0) << verified.err;
   auto audit = test::RunProgram({DRVAULT_PATH, "-c", vault.config(), "audit"});

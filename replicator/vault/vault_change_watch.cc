@@ -42,42 +42,53 @@ void VaultChangeWatch::Loop() {
     Job job = std::move(jobs_.front());
     jobs_.pop_front();
     l.unlock();
-    Weigh(job);
-    then_(job.ns);
+    // Not weighed: no retention pass on its account (one that ran anyway
+    // keeps the group while its newest snapshot has no record).
+    if (Weigh(job)) then_(job.ns);
     job.repo.reset();  // outside the lock: the last reference may close it
     l.lock();
   }
 }
 
-void VaultChangeWatch::Weigh(const Job& job) {
+bool VaultChangeWatch::Weigh(const Job& job) {
   const Snapshot& s = job.snapshot;
-  if (s.block) return;
-  auto record = WatchSnapshot(*job.repo, s, NowUnixNs());
-  if (!record.ok()) {
+  if (s.block) return true;
+  auto records = WatchSnapshot(*job.repo, s, NowUnixNs());
+  if (!records.ok()) {
     metrics_->change_watch_failures++;
     LogEvent(
         "change_watch_failed",
-        {{"namespace", job.ns}, {"snapshot", s.id.Hex()}, {"error", record.status().message()}});
-    return;
+        {{"namespace", job.ns}, {"snapshot", s.id.Hex()}, {"error", records.status().message()}});
+    return false;
   }
-  metrics_->snapshots_measured++;
-  if (!record->verdict.suspicious) return;
+  // An earlier snapshot weighed first (the vault stopped before it could)
+  // is reported like the one just committed: same group, same agent.
+  for (const ChangeRecord& r : *records) {
+    metrics_->snapshots_measured++;
+    if (r.verdict.suspicious) Report(job, r);
+  }
+  return true;
+}
+
+void VaultChangeWatch::Report(const Job& job, const ChangeRecord& record) {
+  const Snapshot& s = job.snapshot;
+  const std::string suspect = record.snapshot.Hex();
   metrics_->CountSuspicious(job.ns, s.policy);
   std::string reasons;
-  for (const auto& r : record->verdict.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
-  const std::string locked = record->locked ? record->locked->Hex() : "";
+  for (const auto& r : record.verdict.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
+  const std::string locked = record.locked ? record.locked->Hex() : "";
   LogEvent("suspicious_snapshot", {{"namespace", job.ns},
                                    {"agent", s.identity},
                                    {"policy", s.policy},
-                                   {"snapshot", s.id.Hex()},
+                                   {"snapshot", suspect},
                                    {"reasons", reasons},
                                    {"locked", locked}});
-  if (record->locked) {
+  if (record.locked) {
     AuditOrLog(audit_, "vault", "lock", locked,
                {{"namespace", job.ns},
                 {"policy", s.policy},
-                {"until", FormatRfc3339Utc(record->locked_until_ns)},
-                {"because", "snapshot " + s.id.Hex() + " looks like ransomware: " + reasons}});
+                {"until", FormatRfc3339Utc(record.locked_until_ns)},
+                {"because", "snapshot " + suspect + " looks like ransomware: " + reasons}});
   }
   std::vector<std::string> policy_errors;
   auto policies = NamespacePolicies(config_, job.ns, &policy_errors);
@@ -90,7 +101,7 @@ void VaultChangeWatch::Weigh(const Job& job) {
   info.policy = s.policy;
   info.source = "files";
   info.site = config_.site == VaultSiteKind::kOffsite ? "off-site" : "same-city";
-  info.error = "snapshot " + s.id.Hex() + ": " + reasons +
+  info.error = "snapshot " + suspect + ": " + reasons +
                (locked.empty() ? "" : "; locked snapshot " + locked);
   info.agent = s.identity;
   info.nspace = job.ns;

@@ -3,9 +3,10 @@
 // so a commit never waits for it. A flagged snapshot is logged
 // (`suspicious_snapshot`), counted in the metrics, its last clean
 // predecessor locked and the lock audited, and the policy's alert command
-// run with DR_EVENT=suspicious-change. Retention for the namespace runs only
-// after its snapshots are weighed (`then`), so no retention pass can forget
-// the clean copy before the watch has locked it.
+// run with DR_EVENT=suspicious-change. Retention for the namespace is nudged
+// only after a snapshot is weighed (`then`), and itself skips a group whose
+// newest snapshot is not weighed yet (vault_retention.h), so no retention
+// pass forgets the clean copy before the watch has locked it.
 #pragma once
 
 #include <condition_variable>
@@ -16,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "catalog/change_record.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/repository.h"
 #include "replicator/vault/audit_log.h"
@@ -40,7 +42,9 @@ class VaultChangeWatch {
     Snapshot snapshot;
   };
   void Loop();
-  void Weigh(const Job& job);
+  // False when the snapshot could not be weighed (logged).
+  bool Weigh(const Job& job);
+  void Report(const Job& job, const ChangeRecord& record);
 
   const VaultConfig config_;
   VaultMetrics* const metrics_;

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "catalog/change_record.h"
 #include "catalog/format/repo_config.h"
 #include "catalog/repository.h"
 #include "catalog/store/object_store.h"
@@ -62,6 +63,24 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
     if (p == policies.end() || !CoversGroup(p->second, group)) continue;
     const RetentionRules& rules = offsite ? p->second.off_site : p->second.same_city;
     if (rules.empty() && rules.lock_for_s == 0) continue;
+    // The same-city site weighs each file snapshot for ransomware before its
+    // retention (vault_change_watch.h); a group whose newest one, committed
+    // within the hour, is not weighed yet waits, so it cannot lose the clean
+    // snapshot the watch is about to lock. (Older than that, the watch
+    // failed or predates it: waiting longer would stop retention for good.)
+    constexpr int64_t kWeighWithinNs = 3600LL * 1'000'000'000;
+    if (!offsite && !group.empty() && !group.back()->block &&
+        group.back()->time_ns > now_ns - kWeighWithinNs) {
+      auto weighed = store->Get(ChangeRecordKey(group.back()->id));
+      if (weighed.status().code() == Code::kNotFound) {
+        LogEvent("retention_deferred", {{"namespace", ns},
+                                        {"policy", policy_name},
+                                        {"snapshot", group.back()->id.Hex()},
+                                        {"why", "not yet weighed for ransomware"}});
+        continue;
+      }
+      RETURN_IF_ERROR(weighed.status());
+    }
     RetentionHooks hooks;
     hooks.before_forget = [&, &policy = policy_name,
                            &host = host](const RetentionDecision& d) -> Status {

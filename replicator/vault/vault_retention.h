@@ -13,7 +13,9 @@
 // tombstones (policies/snapshot_groups.h): the same-city replicator never
 // sends a snapshot back to an off-site that forgot it, and nothing is ever
 // deleted at one site because the other deleted it (there is no message
-// that deletes). The data goes with the next prune.
+// that deletes). The data goes with the next prune. At the same-city site a
+// group whose newest file snapshot, committed within the hour, has not been
+// weighed for ransomware yet (vault_change_watch.h) waits for the next pass.
 #pragma once
 
 #include <condition_variable>

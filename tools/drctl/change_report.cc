@@ -10,23 +10,26 @@ namespace dr::cli {
 
 std::optional<ChangeRecord> WatchLocalBackup(Repository& repo, const Snapshot& snapshot) {
   if (snapshot.block) return std::nullopt;
-  auto record = WatchSnapshot(repo, snapshot, NowUnixNs());
-  if (!record.ok()) {
+  auto records = WatchSnapshot(repo, snapshot, NowUnixNs());
+  if (!records.ok() || records->empty()) {
     std::fprintf(stderr, "warning: the change of snapshot %s was not weighed: %s\n",
-                 snapshot.ShortId().c_str(), record.status().message().c_str());
+                 snapshot.ShortId().c_str(), records.status().message().c_str());
     return std::nullopt;
   }
-  if (record->verdict.suspicious) {
+  // Earlier snapshots weighed first (a run stopped before weighing them)
+  // are reported too.
+  for (const ChangeRecord& r : *records) {
+    if (!r.verdict.suspicious) continue;
     std::fprintf(stderr, "warning: snapshot %s looks like ransomware at work:\n",
-                 snapshot.ShortId().c_str());
-    for (const auto& r : record->verdict.reasons) std::fprintf(stderr, "  %s\n", r.c_str());
-    if (record->locked) {
+                 r.snapshot.Hex().substr(0, 8).c_str());
+    for (const auto& why : r.verdict.reasons) std::fprintf(stderr, "  %s\n", why.c_str());
+    if (r.locked) {
       std::fprintf(stderr, "  snapshot %s, the last before it, is locked until %s\n",
-                   record->locked->Hex().substr(0, 8).c_str(),
-                   FormatRfc3339Utc(record->locked_until_ns).c_str());
+                   r.locked->Hex().substr(0, 8).c_str(),
+                   FormatRfc3339Utc(r.locked_until_ns).c_str());
     }
   }
-  return *record;
+  return records->back();
 }
 
 nlohmann::json ChangeRecordJson(const ChangeRecord& r) {
