@@ -2,11 +2,26 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <utility>
 
 namespace dr {
 namespace {
 
 constexpr const char* kFormat = "dr-change-signals-1";
+
+// Every count of ChangeSignals by its JSON name: what records and `--json`
+// carry, written and read from this one list.
+constexpr std::pair<const char*, uint64_t ChangeSignals::*> kSignalFields[] = {
+    {"files_before", &ChangeSignals::files_before},
+    {"files_after", &ChangeSignals::files_after},
+    {"changed", &ChangeSignals::changed},
+    {"added", &ChangeSignals::added},
+    {"deleted", &ChangeSignals::deleted},
+    {"renamed", &ChangeSignals::renamed},
+    {"rewritten", &ChangeSignals::rewritten},
+    {"weighed", &ChangeSignals::weighed},
+    {"became_incompressible", &ChangeSignals::became_incompressible},
+};
 
 std::optional<Id> OptionalId(const nlohmann::json& j, const char* member) {
   if (!j.contains(member) || j[member].is_null()) return std::nullopt;
@@ -55,18 +70,9 @@ Result<ChangeRecord> DecodeChangeRecord(std::string_view bytes, const std::strin
     r.measured_ns = Int64Member(j, "measured_ns");
     r.locked_until_ns = Int64Member(j, "locked_until_ns");
     const auto& s = j.at("signals");
-    ChangeSignals& c = r.signals;
-    for (auto [name, field] : {std::pair{"files_before", &c.files_before},
-                               {"files_after", &c.files_after},
-                               {"changed", &c.changed},
-                               {"added", &c.added},
-                               {"deleted", &c.deleted},
-                               {"renamed", &c.renamed},
-                               {"rewritten", &c.rewritten},
-                               {"weighed", &c.weighed},
-                               {"became_incompressible", &c.became_incompressible}}) {
+    for (const auto& [name, field] : kSignalFields) {
       if (!s.at(name).is_number_unsigned()) throw std::invalid_argument(name);
-      *field = s.at(name).get<uint64_t>();
+      r.signals.*field = s.at(name).get<uint64_t>();
     }
     r.verdict.suspicious = j.at("suspicious").get<bool>();
     r.verdict.reasons = j.at("reasons").get<std::vector<std::string>>();
@@ -78,15 +84,16 @@ Result<ChangeRecord> DecodeChangeRecord(std::string_view bytes, const std::strin
 }
 
 nlohmann::json ChangeSignalsJson(const ChangeSignals& s) {
-  return {{"files_before", s.files_before},
-          {"files_after", s.files_after},
-          {"changed", s.changed},
-          {"added", s.added},
-          {"deleted", s.deleted},
-          {"renamed", s.renamed},
-          {"rewritten", s.rewritten},
-          {"weighed", s.weighed},
-          {"became_incompressible", s.became_incompressible}};
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, field] : kSignalFields) j[name] = s.*field;
+  return j;
+}
+
+std::string DescribeSuspicion(const ChangeRecord& r) {
+  std::string reasons;
+  for (const auto& why : r.verdict.reasons) reasons += (reasons.empty() ? "" : "; ") + why;
+  return "snapshot " + r.snapshot.Hex() + ": " + reasons +
+         (r.locked ? "; locked snapshot " + r.locked->Hex() : "");
 }
 
 }  // namespace dr

@@ -34,5 +34,8 @@ Result<ChangeRecord> DecodeChangeRecord(std::string_view bytes, const std::strin
 
 // The signals as a JSON object, as records and `--json` output carry them.
 nlohmann::json ChangeSignalsJson(const ChangeSignals& s);
+// "snapshot ID: reason; reason; locked snapshot ID": what an alert command
+// is told (DR_ERROR) about a flagged snapshot.
+std::string DescribeSuspicion(const ChangeRecord& record);
 
 }  // namespace dr

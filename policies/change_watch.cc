@@ -135,13 +135,15 @@ Result<std::vector<ChangeRecord>> WatchSnapshot(Repository& repo, const Snapshot
   return made;
 }
 
-Result<std::vector<ChangeRecord>> ReadChangeRecords(ObjectStore& store) {
+Result<std::vector<ChangeRecord>> ReadChangeRecords(ObjectStore& store,
+                                                    const std::function<bool(const Id&)>& wanted) {
   ASSIGN_OR_RETURN(auto objects, store.List(kChangeSignalsPrefix));
   std::vector<ChangeRecord> out;
   for (const ObjectInfo& o : objects) {
     Id id;
     if (!Id::FromHex(std::string_view(o.key).substr(std::string_view(kChangeSignalsPrefix).size()),
-                     &id))
+                     &id) ||
+        (wanted && !wanted(id)))
       continue;
     auto r = RecordOf(store, id);
     RETURN_IF_ERROR(StoreError(r));

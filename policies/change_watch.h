@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 #include "catalog/change_record.h"
 #include "catalog/format/snapshot.h"
@@ -38,8 +40,11 @@ Result<std::vector<ChangeRecord>> WatchSnapshot(Repository& repo, const Snapshot
                                                 int64_t now_ns,
                                                 int64_t lock_for_s = kSuspectLockSeconds);
 
-// Every record in `store` that parses (for listings that mark suspicious
-// snapshots); the ones that do not are skipped.
-Result<std::vector<ChangeRecord>> ReadChangeRecords(ObjectStore& store);
+// The records in `store` that parse, of the snapshots `wanted` accepts
+// (all when it is empty): one listing, then a read per wanted record, so a
+// listing of a few snapshots does not read the records of every snapshot
+// ever weighed.
+Result<std::vector<ChangeRecord>> ReadChangeRecords(
+    ObjectStore& store, const std::function<bool(const Id&)>& wanted = {});
 
 }  // namespace dr

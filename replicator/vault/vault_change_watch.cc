@@ -101,8 +101,7 @@ void VaultChangeWatch::Report(const Job& job, const ChangeRecord& record) {
   info.policy = s.policy;
   info.source = "files";
   info.site = config_.site == VaultSiteKind::kOffsite ? "off-site" : "same-city";
-  info.error = "snapshot " + suspect + ": " + reasons +
-               (locked.empty() ? "" : "; locked snapshot " + locked);
+  info.error = DescribeSuspicion(record);
   info.agent = s.identity;
   info.nspace = job.ns;
   if (Status ran = RunAlertCommand(p->second.alert_command, info); !ran.ok())

@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "core/timefmt.h"
 #include "policies/change_watch.h"
@@ -70,7 +71,11 @@ void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       // What the watch weighed (policies/change_watch.h); an agent that
       // may not read the records lists without them.
       std::map<Id, ChangeRecord> change;
-      if (auto records = ReadChangeRecords(*repo->store()); records.ok()) {
+      std::set<Id> shown_ids;
+      for (const auto& s : shown) shown_ids.insert(s.id);
+      auto records =
+          ReadChangeRecords(*repo->store(), [&](const Id& id) { return shown_ids.count(id) > 0; });
+      if (records.ok()) {
         for (auto& r : *records) change.emplace(r.snapshot, std::move(r));
       }
       if (g.json) {

@@ -79,9 +79,7 @@ JobRecord RunBackupJob(const std::string& url, const DueJob& job, const std::str
   *snapshot_group_paths = JoinedPaths(s.paths);
   if (opened->repo) {
     if (auto change = WatchLocalBackup(*opened->repo, s); change && change->verdict.suspicious) {
-      *suspicion = "snapshot " + s.id.Hex() + ":";
-      for (const auto& r : change->verdict.reasons) *suspicion += " " + r + ";";
-      if (change->locked) *suspicion += " locked snapshot " + change->locked->Hex();
+      *suspicion = DescribeSuspicion(*change);
     }
   }
   return rec;
