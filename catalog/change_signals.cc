@@ -22,7 +22,9 @@ Compression CompressionOf(const Repository& repo, const Node& file) {
       c.known = false;
       continue;
     }
-    c.stored += where->stored_len;
+    // The stored form, without an encrypted repository's seal.
+    const uint32_t seal = repo.keyring() != nullptr ? kSealOverhead : 0;
+    c.stored += where->stored_len - std::min(where->stored_len, seal);
     c.raw += where->raw_len;
   }
   return c;

@@ -112,7 +112,7 @@ void CheckRun::CheckPack(const Id& pack, const std::vector<std::pair<Id, BlobLoc
       std::lock_guard l(mu_);
       report_.bytes_read += bytes.size();
     }
-    if (repo_.hasher().Hash(bytes) != pack) {
+    if (repo_.names().Hash(bytes) != pack) {
       Problem(ProblemKind::kPackDamaged, where, "content does not match the pack's id");
     }
     auto parsed = ParsePack(bytes, where);
@@ -134,6 +134,7 @@ void CheckRun::CheckPack(const Id& pack, const std::vector<std::pair<Id, BlobLoc
   }
   std::unordered_map<Id, const PackEntry*, IdHash> by_id;
   for (const auto& e : entries) by_id[e.id] = &e;
+  Repository::BlobBuffers buffers;
   for (const auto& [id, loc] : expected) {
     auto it = by_id.find(id);
     bool header_ok = it != by_id.end() && it->second->offset == loc.offset &&
@@ -145,8 +146,9 @@ void CheckRun::CheckPack(const Id& pack, const std::vector<std::pair<Id, BlobLoc
       if (static_cast<uint64_t>(loc.offset) + loc.stored_len > bytes.size()) {
         data_ok = false;
       } else {
-        auto raw = DecodeBlob(std::string_view(bytes).substr(loc.offset, loc.stored_len),
-                              loc.raw_len, id, repo_.hasher(), where);
+        auto raw = repo_.DecodePacked(loc.type, id, loc.raw_len,
+                                      std::string_view(bytes).substr(loc.offset, loc.stored_len),
+                                      where, &buffers);
         data_ok = raw.ok();
         if (!raw.ok()) Problem(ProblemKind::kBlobDamaged, where, raw.status().message());
       }

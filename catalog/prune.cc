@@ -67,7 +67,8 @@ Result<Look> TakeLook(const RepositoryOpener& open, Repository& anchor, PruneRep
                       const Look* since = nullptr) {
   Look look;
   std::vector<std::string> bad;
-  ASSIGN_OR_RETURN(look.snapshots, ListSnapshotsIn(anchor.store(), anchor.hasher(), &bad));
+  ASSIGN_OR_RETURN(look.snapshots,
+                   ListSnapshotsIn(anchor.store(), anchor.names(), &bad, anchor.keyring()));
   ASSIGN_OR_RETURN(look.repo, open());
   const std::string url = look.repo->store()->Url();
   const auto& warnings = look.repo->open_warnings();
@@ -227,7 +228,7 @@ class PruneRun {
     if (nobody_waiting && !opt_.dry_run) RETURN_IF_ERROR(DeleteRipe(&condemned_by));
     if (!opt_.dry_run && report_.segments_after > kMaxSegmentsBeforeMerge) {
       Log("merging " + std::to_string(report_.segments_after) + " index segments");
-      ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, anchor_->hasher(), {}, &report_));
+      ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, anchor_->names(), {}, &report_));
       RETURN_IF_ERROR(DeleteKeys(store_, replaced, "prune-segment-deleted"));
     }
     report_.seconds =
@@ -292,7 +293,7 @@ class PruneRun {
     // New segments first, so no reader ever finds a live pack unlisted; the
     // records stay until the end, so writers keep away from the doomed
     // packs even if we stop halfway.
-    ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, look.repo->hasher(), doomed, &report_));
+    ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, look.repo->names(), doomed, &report_));
     CrashPoint("prune-index-rewritten");
     std::vector<std::string> pack_keys;
     for (const Id& p : doomed)
@@ -417,7 +418,7 @@ class PruneRun {
     // most kRepackWindow unless one blob is larger) into one reused buffer,
     // verified, and only then copied: memory stays at a window, not a pack.
     std::string window;
-    BlobScratch scratch;
+    Repository::BlobBuffers buffers;
     for (auto& [pack, blobs] : live) {
       if (opt_.dry_run) {
         for (const auto& [id, loc] : blobs) report_.repacked_bytes += loc.stored_len;
@@ -451,7 +452,7 @@ class PruneRun {
         for (size_t k = i; k < j && !damaged; ++k) {
           const auto& [id, loc] = blobs[k];
           std::string_view blob(window.data() + (loc.offset - begin), loc.stored_len);
-          auto check = DecodeBlobInto(blob, loc.raw_len, id, look.repo->hasher(), what, &scratch);
+          auto check = look.repo->DecodePacked(loc.type, id, loc.raw_len, blob, what, &buffers);
           if (!check.ok()) {
             report_.warnings.push_back("not repacking " + pack.Hex() + ": " +
                                        check.status().message());
@@ -462,7 +463,7 @@ class PruneRun {
         // damage showed is a harmless second copy.
         for (size_t k = i; k < j && !damaged; ++k) {
           const auto& [id, loc] = blobs[k];
-          RETURN_IF_ERROR(look.repo->AddBlob(
+          RETURN_IF_ERROR(look.repo->CopyPackedBlob(
               loc.type, id, std::string_view(window.data() + (loc.offset - begin), loc.stored_len),
               loc.raw_len));
           report_.repacked_bytes += loc.stored_len;

@@ -43,8 +43,9 @@ Repository::Impl::~Impl() {
 }
 
 Status Repository::Init(ObjectStore* store, const InitOptions& options) {
-  ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Generate(options.chunker, options.pack_size,
-                                                           options.compression_level));
+  ASSIGN_OR_RETURN(RepoConfig config,
+                   RepoConfig::Generate(options.chunker, options.pack_size,
+                                        options.compression_level, options.encrypt.has_value()));
   // A pack is sealed once it reaches pack_size, so it can hold one more
   // chunk (stored form at most its raw size plus zstd's overhead) and its
   // header beyond that.
@@ -58,6 +59,17 @@ Status Repository::Init(ObjectStore* store, const InitOptions& options) {
         std::to_string(store->MaxObjectBytes() >> 20) + " MiB one write to " + store->Url() +
         " may hold; choose a smaller pack size");
   }
+  if (options.encrypt) {
+    // The keys go in before `config`, so a config never exists without
+    // them. An init that then loses a race leaves a slot and a keyring
+    // bound to its own repo_id, which open nothing of the winner's.
+    auto existing = store->Get(kConfigKey);
+    if (existing.ok()) {
+      return Status::AlreadyExists(store->Url() + " already holds a repository (config exists)");
+    }
+    if (!existing.status().IsNotFound()) return existing.status();
+    RETURN_IF_ERROR(CreateKeys(store, config.repo_id, *options.encrypt).status());
+  }
   Status s = store->PutIfAbsent(kConfigKey, config.Encode());
   if (s.code() == Code::kAlreadyExists) {
     return Status::AlreadyExists(store->Url() + " already holds a repository (config exists)");
@@ -66,7 +78,8 @@ Status Repository::Init(ObjectStore* store, const InitOptions& options) {
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore> store,
-                                                     const std::string& session_kind) {
+                                                     const std::string& session_kind,
+                                                     const KeySource& keys) {
   const std::string what = store->Url() + "/config";
   auto raw = store->Get(kConfigKey);
   if (!raw.ok()) {
@@ -77,7 +90,13 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore
     return raw.status();
   }
   ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Decode(*raw, what));
-  auto impl = std::make_unique<Impl>(std::move(store), std::move(config));
+  std::unique_ptr<Keyring> keyring;
+  if (config.encrypted()) {
+    ASSIGN_OR_RETURN(UnlockedKeys unlocked, UnlockKeys(store.get(), config.repo_id, keys));
+    config.secret = unlocked.keyring.id_secret();
+    keyring = std::make_unique<Keyring>(std::move(unlocked.keyring));
+  }
+  auto impl = std::make_unique<Impl>(std::move(store), std::move(config), std::move(keyring));
   if (!session_kind.empty()) {
     // A store this reader cannot write to (a read-only copy) cannot be
     // pruned by it either, nor, for the same reason, by anyone it shares
@@ -130,7 +149,20 @@ Result<std::string> Repository::Impl::LoadBlob(const Id& id) {
   if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index");
   const std::string key = PackKey(loc->pack);
   ASSIGN_OR_RETURN(std::string stored, store_->GetRange(key, loc->offset, loc->stored_len));
-  return DecodeBlob(stored, loc->raw_len, id, hasher_, "pack " + loc->pack.Hex());
+  BlobBuffers buffers;
+  ASSIGN_OR_RETURN(std::string_view raw, DecodePacked(loc->type, id, loc->raw_len, stored,
+                                                      "pack " + loc->pack.Hex(), &buffers));
+  return std::string(raw);
+}
+
+Result<std::string_view> Repository::Impl::DecodePacked(BlobType type, const Id& id,
+                                                        uint32_t raw_len, std::string_view packed,
+                                                        const std::string& what,
+                                                        BlobBuffers* buffers) const {
+  if (keys_) {
+    ASSIGN_OR_RETURN(packed, keys_->OpenBlob(type, id, raw_len, packed, what, &buffers->opened));
+  }
+  return DecodeBlobInto(packed, raw_len, id, hasher_, what, &buffers->raw);
 }
 
 Result<std::string_view> Repository::Impl::LoadBlobView(const Id& id, BlobBuffers* buffers) {
@@ -138,8 +170,8 @@ Result<std::string_view> Repository::Impl::LoadBlobView(const Id& id, BlobBuffer
   if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index");
   char* stored = ScratchSpace(&buffers->stored, loc->stored_len);
   RETURN_IF_ERROR(store_->ReadRangeInto(PackKey(loc->pack), loc->offset, loc->stored_len, stored));
-  return DecodeBlobInto(std::string_view(stored, loc->stored_len), loc->raw_len, id, hasher_,
-                        "pack " + loc->pack.Hex(), &buffers->raw);
+  return DecodePacked(loc->type, id, loc->raw_len, std::string_view(stored, loc->stored_len),
+                      "pack " + loc->pack.Hex(), buffers);
 }
 
 Result<Tree> Repository::LoadTree(const Id& id) {
@@ -152,7 +184,7 @@ Result<BlockMap> Repository::LoadBlockMap(const Id& head) {
 }
 
 Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>* bad) {
-  return ListSnapshotsIn(impl_->store_.get(), impl_->hasher_, bad);
+  return ListSnapshotsIn(impl_->store_.get(), impl_->names_, bad, impl_->keys_.get());
 }
 
 namespace {
@@ -195,6 +227,16 @@ void Repository::Impl::LatchError(const Status& s) {
 
 Status Repository::Impl::AddBlob(BlobType type, const Id& id, std::string_view stored,
                                  uint32_t raw_len) {
+  if (!keys_) return AddPacked(type, id, stored, raw_len);
+  // Sealed outside the pack lock, so the compression threads seal in parallel.
+  thread_local std::string sealed;
+  sealed.clear();
+  keys_->SealBlob(type, id, raw_len, stored, &sealed);
+  return AddPacked(type, id, sealed, raw_len);
+}
+
+Status Repository::Impl::AddPacked(BlobType type, const Id& id, std::string_view stored,
+                                   uint32_t raw_len) {
   {
     std::lock_guard l(error_mu_);
     if (!first_error_.ok()) return first_error_;
@@ -244,7 +286,7 @@ namespace {
 // overwrite a pack that is about to be deleted; a random extra blob gives the
 // pack a name of its own (the blob is garbage for the next prune).
 std::string Resalted(const std::string& pack, std::vector<PackEntry>* entries,
-                     const KeyedHasher& hasher) {
+                     const KeyedHasher& hasher, const Keyring* keys) {
   PackBuilder b;
   for (const auto& e : *entries) {
     b.Add(e.type, e.id, std::string_view(pack).substr(e.offset, e.stored_len), e.raw_len);
@@ -252,22 +294,29 @@ std::string Resalted(const std::string& pack, std::vector<PackEntry>* entries,
   std::random_device rd;
   std::string salt(32, '\0');
   for (char& c : salt) c = static_cast<char>(rd());
-  b.Add(BlobType::kData, hasher.Hash(salt), EncodeBlob(salt, 1),
-        static_cast<uint32_t>(salt.size()));
+  const Id id = hasher.Hash(salt);
+  const auto raw_len = static_cast<uint32_t>(salt.size());
+  std::string stored = EncodeBlob(salt, 1);
+  if (keys) {
+    std::string sealed;
+    keys->SealBlob(BlobType::kData, id, raw_len, stored, &sealed);
+    stored = std::move(sealed);
+  }
+  b.Add(BlobType::kData, id, stored, raw_len);
   *entries = b.entries();
   return b.Finish();
 }
 }  // namespace
 
 Status Repository::Impl::WritePack(std::string pack, std::vector<PackEntry> entries) {
-  Id pack_id = hasher_.Hash(pack);
+  Id pack_id = names_.Hash(pack);
   for (;;) {
     {
       std::shared_lock l(index_mu_);
       if (!index_.IsExcluded(pack_id)) break;
     }
-    pack = Resalted(pack, &entries, hasher_);
-    pack_id = hasher_.Hash(pack);
+    pack = Resalted(pack, &entries, hasher_, keys_.get());
+    pack_id = names_.Hash(pack);
   }
   Status st = store_->Put(PackKey(pack_id), pack);
   if (!st.ok()) {
@@ -290,7 +339,7 @@ Status Repository::Impl::WritePack(std::string pack, std::vector<PackEntry> entr
 Status Repository::Impl::WriteIndexSegment(std::vector<IndexPack> packs) {
   if (packs.empty()) return Status::OK();
   std::string seg = EncodeIndexSegment(packs);
-  const std::string key = "index/" + hasher_.Hash(seg).Hex();
+  const std::string key = "index/" + names_.Hash(seg).Hex();
   Status st = store_->Put(key, seg);
   if (st.ok()) {
     std::unique_lock l(index_mu_);
@@ -355,10 +404,10 @@ Result<Id> Repository::Impl::CommitSnapshot(Snapshot snapshot) {
     return Status::Corruption("refusing to commit a snapshot whose root tree " +
                               snapshot.tree.Hex() + " is not stored");
   }
-  std::string object = EncodeSnapshot(snapshot);
+  std::string object = EncodeSnapshotObject(snapshot, keys_.get());
   // Never write a snapshot that readers would refuse (docs/format/snapshot.md).
-  RETURN_IF_ERROR(DecodeSnapshot(object, "snapshot to commit").status());
-  Id id = hasher_.Hash(object);
+  RETURN_IF_ERROR(DecodeSnapshotObject(object, keys_.get(), "snapshot to commit").status());
+  Id id = names_.Hash(object);
   CrashPoint("snapshot-next");
   RETURN_IF_ERROR(store_->Put(SnapshotKey(id), object));
   CrashPoint("snapshot-written");
@@ -405,6 +454,17 @@ Result<int> Repository::Impl::AdoptUnindexedPacks() {
 // ---- the public face: forwards to Impl
 const RepoConfig& Repository::config() const { return impl_->config_; }
 const KeyedHasher& Repository::hasher() const { return impl_->hasher_; }
+const KeyedHasher& Repository::names() const { return impl_->names_; }
+const Keyring* Repository::keyring() const { return impl_->keys_.get(); }
+Result<std::string_view> Repository::DecodePacked(BlobType type, const Id& id, uint32_t raw_len,
+                                                  std::string_view packed, const std::string& what,
+                                                  BlobBuffers* buffers) const {
+  return impl_->DecodePacked(type, id, raw_len, packed, what, buffers);
+}
+Status Repository::CopyPackedBlob(BlobType type, const Id& id, std::string_view packed,
+                                  uint32_t raw_len) {
+  return impl_->AddPacked(type, id, packed, raw_len);
+}
 ObjectStore* Repository::store() { return impl_->store_.get(); }
 const std::vector<std::string>& Repository::open_warnings() const { return impl_->open_warnings_; }
 bool Repository::HasBlob(const Id& id) const { return impl_->HasBlob(id); }

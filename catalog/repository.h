@@ -24,6 +24,7 @@
 #include "catalog/format/snapshot.h"
 #include "catalog/format/tree.h"
 #include "catalog/pack_reader.h"
+#include "catalog/repo_keys.h"
 #include "catalog/store/object_store.h"
 #include "core/hash.h"
 #include "core/status.h"
@@ -34,6 +35,9 @@ struct InitOptions {
   ChunkerParams chunker;
   uint32_t pack_size = 16 << 20;
   int compression_level = 3;
+  // Set: an encrypted repository (docs/format/keys.md) whose first key slot
+  // is this passphrase or new key file.
+  std::optional<SlotSpec> encrypt;
 };
 
 struct WriteStats {
@@ -45,8 +49,15 @@ struct WriteStats {
 
 // Every snapshot in `store`, oldest first (what Repository::ListSnapshots
 // does, for readers that have no index, such as a backup-only vault agent).
-Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& hasher,
-                                              std::vector<std::string>* bad = nullptr);
+// `names` keys the object names; `keys` opens sealed snapshots (encrypted
+// repositories) and is null for plaintext ones.
+Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& names,
+                                              std::vector<std::string>* bad = nullptr,
+                                              const Keyring* keys = nullptr);
+// A snapshot object as stored: sealed when `keys` is given.
+std::string EncodeSnapshotObject(const Snapshot& snapshot, const Keyring* keys);
+Result<Snapshot> DecodeSnapshotObject(std::string_view object, const Keyring* keys,
+                                      const std::string& what);
 // `spec` ("latest", an id or a unique prefix) among `all`; `where` names the
 // repository in errors.
 Result<Snapshot> PickSnapshot(const std::vector<Snapshot>& all, const std::string& spec,
@@ -64,12 +75,22 @@ class Repository {
   // up before the index is read and held until the repository is closed, so
   // a concurrent prune deletes nothing this reader may still look for
   // (when the store refuses the marker, reading goes on without one).
+  // An encrypted repository is opened with `keys` (UnlockKeys); without a
+  // key, or with a wrong one, Open fails naming the repository.
   static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<ObjectStore> store,
-                                                  const std::string& session_kind = "");
+                                                  const std::string& session_kind = "",
+                                                  const KeySource& keys = {});
   ~Repository();
 
+  // With an encrypted repository's id secret filled in.
   const RepoConfig& config() const;
+  // Keys blob ids and file digests.
   const KeyedHasher& hasher() const;
+  // Keys the names of packs, index segments and snapshots (the id hasher
+  // unless the repository is encrypted).
+  const KeyedHasher& names() const;
+  // The data keys of an encrypted repository; null for a plaintext one.
+  const Keyring* keyring() const;
   ObjectStore* store();
   // Problems met while opening (an unreadable index segment, say); `check`
   // reports them, other commands carry on with what could be read.
@@ -85,9 +106,14 @@ class Repository {
   // Same, into reusable buffers (no allocation per blob); the view lives
   // until the next call with the same buffers.
   struct BlobBuffers {
-    BlobScratch stored, raw;
+    BlobScratch stored, opened, raw;
   };
   Result<std::string_view> LoadBlobView(const Id& id, BlobBuffers* buffers);
+  // A blob's bytes as a pack holds them (`packed`), opened (encrypted
+  // repositories), decompressed and verified against `id`.
+  Result<std::string_view> DecodePacked(BlobType type, const Id& id, uint32_t raw_len,
+                                        std::string_view packed, const std::string& what,
+                                        BlobBuffers* buffers) const;
   Result<Tree> LoadTree(const Id& id);
   // A block snapshot's map, from its head (the snapshot's `tree`).
   Result<BlockMap> LoadBlockMap(const Id& head);
@@ -115,6 +141,9 @@ class Repository {
   // bounded and compression never waits for fsync). Returns the first write
   // error seen, if any.
   Status AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
+  // Appends a blob exactly as a pack of this repository holds it (sealed,
+  // in an encrypted one): what a repack copies.
+  Status CopyPackedBlob(BlobType type, const Id& id, std::string_view packed, uint32_t raw_len);
   // Encodes, hashes and stores a tree (if new); returns its id.
   Result<Id> StoreTree(const Tree& tree) { return StoreMetadata(EncodeTree(tree)); }
   // Stores a metadata blob (a tree or block map part; blob type 1) if new.

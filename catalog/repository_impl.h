@@ -21,8 +21,13 @@
 namespace dr {
 
 struct Repository::Impl {
-  Impl(std::unique_ptr<ObjectStore> store, RepoConfig config)
-      : store_(std::move(store)), config_(std::move(config)), hasher_(config_.secret) {}
+  // `config.secret` is filled in (from `keys` when encrypted).
+  Impl(std::unique_ptr<ObjectStore> store, RepoConfig config, std::unique_ptr<Keyring> keys)
+      : store_(std::move(store)),
+        config_(std::move(config)),
+        hasher_(config_.secret),
+        names_(config_.naming_secret()),
+        keys_(std::move(keys)) {}
   ~Impl();
 
   struct PendingPack {
@@ -37,6 +42,10 @@ struct Repository::Impl {
   Result<std::string_view> LoadBlobView(const Id& id, BlobBuffers* buffers);
   bool Claim(const Id& id);
   Status AddBlob(BlobType type, const Id& id, std::string_view stored, uint32_t raw_len);
+  Status AddPacked(BlobType type, const Id& id, std::string_view packed, uint32_t raw_len);
+  Result<std::string_view> DecodePacked(BlobType type, const Id& id, uint32_t raw_len,
+                                        std::string_view packed, const std::string& what,
+                                        BlobBuffers* buffers) const;
   Result<Id> StoreMetadata(std::string_view raw);
   void SealOpenPack();
   Status Flush();
@@ -53,6 +62,8 @@ struct Repository::Impl {
   std::unique_ptr<SessionMarker> session_;  // declared after store_: removed before it closes
   RepoConfig config_;
   KeyedHasher hasher_;
+  KeyedHasher names_;
+  std::unique_ptr<const Keyring> keys_;  // null unless encrypted
   std::vector<std::string> open_warnings_;
 
   mutable std::shared_mutex index_mu_;

@@ -3,11 +3,26 @@
 #include <algorithm>
 
 #include "catalog/repository.h"
+#include "core/envelope.h"
 
 namespace dr {
 
+std::string EncodeSnapshotObject(const Snapshot& snapshot, const Keyring* keys) {
+  std::string plain = EncodeSnapshot(snapshot);
+  if (!keys) return plain;
+  return SealEnvelope(EnvelopeKind::kSealedSnapshot, keys->SealObject("snapshot", plain));
+}
+
+Result<Snapshot> DecodeSnapshotObject(std::string_view object, const Keyring* keys,
+                                      const std::string& what) {
+  if (!keys) return DecodeSnapshot(object, what);
+  ASSIGN_OR_RETURN(std::string sealed, OpenEnvelope(EnvelopeKind::kSealedSnapshot, object, what));
+  ASSIGN_OR_RETURN(std::string plain, keys->OpenObject("snapshot", sealed, what));
+  return DecodeSnapshot(plain, what);
+}
+
 Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHasher& hasher,
-                                              std::vector<std::string>* bad) {
+                                              std::vector<std::string>* bad, const Keyring* keys) {
   ASSIGN_OR_RETURN(auto objects, store->List("snapshots/"));
   std::vector<Snapshot> out;
   for (const auto& o : objects) {
@@ -17,7 +32,8 @@ Result<std::vector<Snapshot>> ListSnapshotsIn(ObjectStore* store, const KeyedHas
     // Gone since the listing: forgotten meanwhile (a vault applies
     // retention after each commit), so no longer a snapshot.
     if (raw.status().IsNotFound()) continue;
-    Result<Snapshot> s = raw.ok() ? DecodeSnapshot(*raw, what) : Result<Snapshot>(raw.status());
+    Result<Snapshot> s =
+        raw.ok() ? DecodeSnapshotObject(*raw, keys, what) : Result<Snapshot>(raw.status());
     if (s.ok() && (!SnapshotIdFromKey(o.key, &id) || hasher.Hash(*raw) != id)) {
       s = Status::Corruption(what + ": content does not match its name");
     }

@@ -17,6 +17,7 @@ enum class EnvelopeKind : uint8_t {
   kConfig = 1,
   kIndex = 2,
   kSnapshot = 3,
+  kSealedSnapshot = 4,  // an encrypted repository's snapshot (docs/format/keys.md)
 };
 
 inline constexpr uint8_t kEnvelopeVersion = 1;

@@ -391,6 +391,20 @@ void ChangeRecordSeeds() {
   Write("change_record", "attack", dr::EncodeChangeRecord(attack));
 }
 
+// Key slots as `drctl init --encrypt` and `key add` write them.
+void KeySlotSeeds() {
+  const std::string salt(32, 'a'), wrapped(2 * (24 + 32 + 16), 'b');
+  Write("key_slot", "passphrase",
+        "{\"format\": 1, \"kind\": \"passphrase\", \"label\": \"admin\", "
+        "\"created_unix_ns\": 1764547200000000000, \"wrapped_master\": \"" +
+            wrapped + "\", \"kdf\": {\"algorithm\": \"argon2id13\", \"salt\": \"" + salt +
+            "\", \"ops\": 3, \"mem\": 67108864}}");
+  Write("key_slot", "key-file",
+        "{\"format\": 1, \"kind\": \"key-file\", \"label\": \"\", \"created_unix_ns\": "
+        "1764547200000000000, \"wrapped_master\": \"" +
+            wrapped + "\"}");
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: make_seeds OUT_DIR [GOLDEN_REPO_DIR]\n");
@@ -404,6 +418,7 @@ int main(int argc, char** argv) {
   WireSeeds();
   VaultSeeds();
   ChangeRecordSeeds();
+  KeySlotSeeds();
   SignedLogSeeds();
   if (argc == 3) GoldenSeeds(argv[2]);
   return 0;

@@ -21,6 +21,12 @@ enum class BlobType : uint8_t { kData = 0, kTree = 1 };
 // most this (what a vault accepts from an agent, and what Repository refuses
 // to write beyond). Readers refuse larger raw lengths before they allocate.
 inline constexpr uint32_t kMaxBlobBytes = 64u << 20;
+// Bytes a sealed blob (an encrypted repository's, docs/format/keys.md) has
+// beyond its stored form: the data key's number (u32), a 24-byte nonce and a
+// 16-byte tag. Pack headers and index entries allow a stored length of up to
+// the raw length plus this; DecodeBlob still refuses an unsealed stored form
+// longer than its raw length.
+inline constexpr uint32_t kSealOverhead = 4 + 24 + 16;
 
 // Reusable output space for EncodeBlobInto (not zero-filled: cheaper than a
 // std::string for megabyte chunks).

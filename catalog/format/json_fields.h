@@ -85,6 +85,7 @@ class JsonWriter {
   // A fixed value the reader does not look at.
   void Const(const char* name, const char* v) { (*j_)[name] = v; }
   void Version(const char* name, int v, int /*expected*/) { (*j_)[name] = v; }
+  void VersionIn(const char* name, int v, int /*lo*/, int /*hi*/) { (*j_)[name] = v; }
   // A nested object; `fields(sub_archive)`.
   template <class F>
   void Object(const char* name, F&& fields) {
@@ -147,6 +148,11 @@ class JsonReader {
     v = Integer<int>(name, j_.at(name), std::numeric_limits<int>::min(),
                      std::numeric_limits<int>::max());
     if (v != expected) throw UnsupportedVersion(v);
+  }
+  void VersionIn(const char* name, int& v, int lo, int hi) {
+    v = Integer<int>(name, j_.at(name), std::numeric_limits<int>::min(),
+                     std::numeric_limits<int>::max());
+    if (v < lo || v > hi) throw UnsupportedVersion(v);
   }
   template <class F>
   void Object(const char* name, F&& fields) {

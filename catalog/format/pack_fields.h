@@ -11,9 +11,10 @@ namespace dr {
 // docs/format/pack.md "Header entry" (25 bytes, without the offset) and
 // docs/format/index.md "Blob entry" (29 bytes, with it), with the checks both
 // readers make before anyone allocates a blob's lengths: the raw length is at
-// most kMaxBlobBytes, and the stored length at most the raw length (a blob is
-// compressed exactly when it is shorter, and zstd output that is not shorter
-// is never kept), so neither can ask for more than kMaxBlobBytes.
+// most kMaxBlobBytes, and the stored length at most the raw length plus a
+// seal (a blob is compressed exactly when its stored form is shorter, zstd
+// output that is not shorter is never kept, and an encrypted repository seals
+// that form), so neither can ask for more than kMaxBlobBytes + kSealOverhead.
 template <class A, codec::Of<PackEntry> E>
 void PackEntryFields(A& a, E& e, bool with_offset) {
   a.Enum("blob type", e.type, 0, 1);
@@ -25,7 +26,7 @@ void PackEntryFields(A& a, E& e, bool with_offset) {
     return "raw_len " + std::to_string(e.raw_len) + " of blob " + e.id.Hex() +
            " is over the limit of " + std::to_string(kMaxBlobBytes);
   });
-  a.Check(e.stored_len <= e.raw_len,
+  a.Check(e.stored_len <= uint64_t{e.raw_len} + kSealOverhead,
           [&] { return "blob " + e.id.Hex() + " stored larger than raw"; });
 }
 

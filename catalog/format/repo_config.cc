@@ -45,7 +45,7 @@ Status RandomBytes(size_t n, std::string* out) {
 }
 
 Result<RepoConfig> RepoConfig::Generate(const ChunkerParams& chunker, uint32_t pack_size,
-                                        int compression_level) {
+                                        int compression_level, bool encrypted) {
   RETURN_IF_ERROR(chunker.Validate());
   if (pack_size < kMinPackSize || pack_size > kMaxPackSize) {
     return Status::InvalidArgument("pack size must be between 1 MiB and 1 GiB");
@@ -57,7 +57,12 @@ Result<RepoConfig> RepoConfig::Generate(const ChunkerParams& chunker, uint32_t p
   std::string id;
   RETURN_IF_ERROR(RandomBytes(16, &id));
   c.repo_id = ToHex(id);
-  RETURN_IF_ERROR(RandomBytes(192, &c.secret));
+  if (encrypted) {
+    c.format_version = kEncryptedRepoFormatVersion;
+    RETURN_IF_ERROR(RandomBytes(192, &c.object_secret));
+  } else {
+    RETURN_IF_ERROR(RandomBytes(192, &c.secret));
+  }
   c.chunker = chunker;
   c.pack_size = pack_size;
   c.compression_level = compression_level;
@@ -65,6 +70,12 @@ Result<RepoConfig> RepoConfig::Generate(const ChunkerParams& chunker, uint32_t p
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   return c;
+}
+
+std::string EncryptedNamespaceError(const std::string& ns) {
+  return "namespace " + ns +
+         " holds an encrypted repository; vaults do not serve encrypted namespaces yet "
+         "(use drctl on the repository directly)";
 }
 
 namespace {
@@ -103,7 +114,7 @@ bool IsRepoId(const std::string& s) {
 // (Encode) and JsonReader (Decode).
 template <class A, codec::Of<RepoConfig> C>
 void ConfigFields(A& a, C& c) {
-  a.Version("format_version", c.format_version, kRepoFormatVersion);
+  a.VersionIn("format_version", c.format_version, kRepoFormatVersion, kEncryptedRepoFormatVersion);
   a.Field("repo_id", c.repo_id);
   a.Check(IsRepoId(c.repo_id), "repo_id is not 32 lower-case hex digits");
   a.Field("id_algorithm", c.id_algorithm);
@@ -113,8 +124,17 @@ void ConfigFields(A& a, C& c) {
     o.Field("avg_size", c.chunker.avg_size);
     o.Field("max_size", c.chunker.max_size);
   });
-  a.Field("secret", c.secret, HexForm{});
-  a.Check(c.secret.size() >= 136, "secret is not at least 136 bytes of hex");
+  if (c.format_version == kEncryptedRepoFormatVersion) {
+    a.Object("encryption", [&](auto& o) {
+      o.Const("cipher", "xchacha20poly1305-ietf");
+      o.Const("kdf", "argon2id13");
+    });
+    a.Field("object_secret", c.object_secret, HexForm{});
+    a.Check(c.object_secret.size() >= 136, "object_secret is not at least 136 bytes of hex");
+  } else {
+    a.Field("secret", c.secret, HexForm{});
+    a.Check(c.secret.size() >= 136, "secret is not at least 136 bytes of hex");
+  }
   a.Number("pack_size", c.pack_size, kMinPackSize, kMaxPackSize);
   a.Object("compression", [&](auto& o) {
     o.Const("algorithm", "zstd");
@@ -143,10 +163,10 @@ Result<RepoConfig> RepoConfig::Decode(std::string_view object, const std::string
     jsonfields::JsonReader r(j);
     ConfigFields(r, c);
   } catch (const jsonfields::UnsupportedVersion& e) {
-    return Status::InvalidArgument(what + ": repository format version " +
-                                   std::to_string(e.version) +
-                                   " is not supported (this program reads version " +
-                                   std::to_string(kRepoFormatVersion) + ")");
+    return Status::InvalidArgument(
+        what + ": repository format version " + std::to_string(e.version) +
+        " is not supported (this program reads versions " + std::to_string(kRepoFormatVersion) +
+        " and " + std::to_string(kEncryptedRepoFormatVersion) + ")");
   } catch (const std::exception& e) {
     return Status::Corruption(what + ": " + e.what());
   }

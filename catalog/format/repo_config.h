@@ -12,6 +12,9 @@
 namespace dr {
 
 inline constexpr int kRepoFormatVersion = 1;
+// An encrypted repository (docs/format/keys.md): blobs and snapshots sealed,
+// the id secret kept in the keyring instead of here.
+inline constexpr int kEncryptedRepoFormatVersion = 2;
 inline constexpr char kIdAlgorithm[] = "xxh3-128-keyed";
 inline constexpr char kChunkerAlgorithm[] = "fastcdc-gear64-nc2";
 // Checked by Generate (init) and by Decode (every open).
@@ -33,18 +36,33 @@ struct RepoConfig {
   std::string id_algorithm = kIdAlgorithm;
   std::string chunker_algorithm = kChunkerAlgorithm;
   ChunkerParams chunker;
-  std::string secret;  // 192 random bytes (raw)
+  // 192 random bytes (raw) keying blob ids and the chunker. An encrypted
+  // repository does not store it here: Repository::Open fills it in from
+  // the keyring.
+  std::string secret;
+  // Encrypted repositories only: 192 random bytes, stored in the clear, that
+  // key the names of packs, index segments and snapshots (what a site
+  // without the key checks objects against).
+  std::string object_secret;
   uint32_t pack_size = 16 << 20;
   int compression_level = 3;  // zstd; 0 = store raw
   int64_t created_unix_ns = 0;
 
-  // A new config with fresh random id and secret.
+  bool encrypted() const { return format_version == kEncryptedRepoFormatVersion; }
+  // The secret that keys object names: `secret` unless encrypted.
+  const std::string& naming_secret() const { return encrypted() ? object_secret : secret; }
+
+  // A new config with fresh random id and secrets.
   static Result<RepoConfig> Generate(const ChunkerParams& chunker, uint32_t pack_size,
-                                     int compression_level);
+                                     int compression_level, bool encrypted = false);
   std::string Encode() const;
   // `what` names the object for error messages.
   static Result<RepoConfig> Decode(std::string_view object, const std::string& what);
 };
+
+// What a vault says of a namespace whose repository is encrypted: it does
+// not serve those yet (docs/design.md, trust model).
+std::string EncryptedNamespaceError(const std::string& ns);
 
 // Fills `n` bytes from the kernel's CSPRNG.
 Status RandomBytes(size_t n, std::string* out);

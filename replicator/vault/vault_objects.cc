@@ -158,6 +158,7 @@ Status Vault::Impl::VerifyPut(Session& s, const std::string& key) {
                                      "' has no config yet: send it first");
     auto decoded = RepoConfig::Decode(*config, "config of namespace " + s.nspace);
     if (!decoded.ok()) return decoded.status();
+    if (decoded->encrypted()) return Status::InvalidArgument(EncryptedNamespaceError(s.nspace));
     ns.peer_hasher.emplace(decoded->secret);
   }
   Status verified =

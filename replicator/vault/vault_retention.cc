@@ -53,6 +53,7 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
   ASSIGN_OR_RETURN(std::string config_object, store->Get("config"));
   ASSIGN_OR_RETURN(RepoConfig repo_config,
                    RepoConfig::Decode(config_object, "config of namespace " + ns));
+  if (repo_config.encrypted()) return Status::InvalidArgument(EncryptedNamespaceError(ns));
   const KeyedHasher hasher(repo_config.secret);
   ASSIGN_OR_RETURN(auto all, ListSnapshotsIn(store.get(), hasher));
   const bool offsite = config.site == VaultSiteKind::kOffsite;

@@ -64,6 +64,7 @@ Result<std::vector<Snapshot>> NamespaceSnapshots(const VaultConfig& config, cons
   }
   ASSIGN_OR_RETURN(RepoConfig repo_config,
                    RepoConfig::Decode(*config_object, "config of namespace " + ns));
+  if (repo_config.encrypted()) return Status::InvalidArgument(EncryptedNamespaceError(ns));
   const KeyedHasher hasher(repo_config.secret);
   return ListSnapshotsIn(store.get(), hasher);
 }

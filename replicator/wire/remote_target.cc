@@ -170,7 +170,7 @@ Result<std::unique_ptr<BackupTarget>> MakeRemoteTarget(std::shared_ptr<VaultClie
 
 namespace dr {
 
-Result<OpenedTarget> OpenBackupTarget(const std::string& url, int threads) {
+Result<OpenedTarget> OpenBackupTarget(const std::string& url, int threads, const KeySource& keys) {
   OpenedTarget t;
   if (IsVaultUrl(url)) {
     ASSIGN_OR_RETURN(VaultAddress address, ParseVaultUrl(url));
@@ -179,7 +179,7 @@ Result<OpenedTarget> OpenBackupTarget(const std::string& url, int threads) {
     return t;
   }
   ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-  ASSIGN_OR_RETURN(t.repo, Repository::Open(std::move(store)));
+  ASSIGN_OR_RETURN(t.repo, Repository::Open(std::move(store), "", keys));
   t.target = MakeRepositoryTarget(*t.repo, threads);
   return t;
 }

@@ -5,6 +5,8 @@
 // vault says the snapshot is durable there.
 #pragma once
 
+#include "catalog/repo_keys.h"
+
 #include <memory>
 
 #include "replicator/capture/backup_target.h"
@@ -29,6 +31,7 @@ struct OpenedTarget {
   std::shared_ptr<VaultClient> vault;
   std::unique_ptr<BackupTarget> target;  // last: destroyed before what it uses
 };
-Result<OpenedTarget> OpenBackupTarget(const std::string& url, int threads);
+Result<OpenedTarget> OpenBackupTarget(const std::string& url, int threads,
+                                      const KeySource& keys = {});
 
 }  // namespace dr

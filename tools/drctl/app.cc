@@ -73,11 +73,22 @@ int RunApp(int argc, char** argv, bool agent) {
                    "repository: dir:///path, a path, rados://POOL[/NS]?conf=..., or "
                    "vault://HOST:PORT/NS?key=...&server-key=... (env DR_REPOSITORY)");
   }
+  std::string key_file, passphrase_file;
+  if (!agent) {
+    app.add_option("--key-file", key_file,
+                   "key file that opens an encrypted repository (env DR_KEY_FILE)");
+    app.add_option("--passphrase-file", passphrase_file,
+                   "file whose first line is the passphrase of an encrypted repository (env "
+                   "DR_PASSPHRASE_FILE; or DR_PASSPHRASE)");
+  }
   app.add_flag("--json", g.json, "machine-readable output on stdout");
   app.add_flag("-q,--quiet", g.quiet, "print only errors");
   app.add_flag("--progress", g.progress, "show the live progress line even when not a terminal");
   Runner run;
-  if (!agent) AddInitCommand(app, g, &run);
+  if (!agent) {
+    AddInitCommand(app, g, &run);
+    AddKeyCommand(app, g, &run);
+  }
   AddBackupCommand(app, g, &run);
   AddSnapshotsCommand(app, g, &run);
   AddLsCommand(app, g, &run);
@@ -109,6 +120,10 @@ int RunApp(int argc, char** argv, bool agent) {
     return kExitUsage;
   }
   if (!run) return kExitUsage;
+  // One place the key is looked up (KeySourceFromEnvironment), for every
+  // command and the jobs `run` starts.
+  if (!key_file.empty()) setenv("DR_KEY_FILE", key_file.c_str(), 1);
+  if (!passphrase_file.empty()) setenv("DR_PASSPHRASE_FILE", passphrase_file.c_str(), 1);
   if (agent) {
     Status s = ComposeVaultUrl(a, &g.repo);
     if (!s.ok()) {

@@ -1,8 +1,10 @@
 #include "tools/drctl/cli.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
+#include "core/env/file_io.h"
 #include "core/progress.h"
 #include "core/timefmt.h"
 #include "replicator/wire/vault_store.h"
@@ -31,12 +33,42 @@ std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g, const std::string& 
     Fail(store.status());
     return nullptr;
   }
-  auto repo = Repository::Open(std::move(store).value(), IsVaultUrl(g.repo) ? "" : session_kind);
+  auto keys = KeySourceFromEnvironment();
+  if (!keys.ok()) {
+    Fail(keys.status());
+    return nullptr;
+  }
+  auto repo =
+      Repository::Open(std::move(store).value(), IsVaultUrl(g.repo) ? "" : session_kind, *keys);
   if (!repo.ok()) {
     Fail(repo.status());
     return nullptr;
   }
   return std::move(repo).value();
+}
+
+Result<KeySource> KeySourceFromEnvironment() {
+  KeySource k;
+  if (const char* f = std::getenv("DR_KEY_FILE"); f && *f) k.key_file = f;
+  if (const char* f = std::getenv("DR_PASSPHRASE_FILE"); f && *f) {
+    auto text = ReadWholeFile(f);
+    if (!text.ok()) return text.status().WithContext("DR_PASSPHRASE_FILE");
+    std::string line = text->substr(0, text->find('\n'));
+    if (line.empty()) {
+      return Status::InvalidArgument(std::string("passphrase file ") + f + " is empty");
+    }
+    k.passphrase = std::move(line);
+  } else if (const char* p = std::getenv("DR_PASSPHRASE"); p && *p) {
+    k.passphrase = std::string(p);
+  }
+  return k;
+}
+
+Result<std::unique_ptr<Repository>> OpenRepoAt(const std::string& url,
+                                               const std::string& session_kind) {
+  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+  ASSIGN_OR_RETURN(KeySource keys, KeySourceFromEnvironment());
+  return Repository::Open(std::move(store), session_kind, keys);
 }
 
 bool ShowProgress(const GlobalOptions& g) {

@@ -41,6 +41,14 @@ int Fail(const Status& s);
 // (catalog/session_marker.h); through a vault there is none (the vault keeps
 // its own sessions).
 std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g, const std::string& session_kind = "");
+// The key that opens an encrypted repository, from the environment:
+// DR_KEY_FILE (a key file), DR_PASSPHRASE_FILE (its first line) or
+// DR_PASSPHRASE; the global --key-file and --passphrase-file set the first
+// two. Empty when none is set (plaintext repositories need none).
+Result<KeySource> KeySourceFromEnvironment();
+// Opens a repository (not a vault) at `url` with that key.
+Result<std::unique_ptr<Repository>> OpenRepoAt(const std::string& url,
+                                               const std::string& session_kind = "");
 bool ShowProgress(const GlobalOptions& g);
 void PrintJson(const nlohmann::json& j);
 // What a block snapshot captured, as `backup --json` and `snapshots --json` show it.
@@ -88,6 +96,7 @@ nlohmann::json ChangeRecordJson(const ChangeRecord& record);
 // Each command registers itself on `app` and sets `*run` when chosen.
 using Runner = std::function<int()>;
 void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run);
+void AddKeyCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddSnapshotsCommand(CLI::App& app, GlobalOptions& g, Runner* run);
 void AddLsCommand(CLI::App& app, GlobalOptions& g, Runner* run);

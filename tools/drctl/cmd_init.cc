@@ -17,8 +17,14 @@ void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   cmd->add_option("--pack-size", *pack_mib, "pack size in MiB")->capture_default_str();
   cmd->add_option("--compression", opts->compression_level, "zstd level, 0 = off")
       ->capture_default_str();
-  cmd->callback([&g, run, opts, pack_mib] {
-    *run = [&g, opts, pack_mib] {
+  auto encrypt = std::make_shared<bool>(false);
+  auto label = std::make_shared<std::string>();
+  cmd->add_flag("--encrypt", *encrypt,
+                "encrypt everything stored; the first key is the passphrase (DR_PASSPHRASE or "
+                "--passphrase-file) or a new key file written at --key-file PATH");
+  cmd->add_option("--label", *label, "label of the first key slot (with --encrypt)");
+  cmd->callback([&g, run, opts, pack_mib, encrypt, label] {
+    *run = [&g, opts, pack_mib, encrypt, label] {
       if (g.repo.empty()) {
         return Fail(
             Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
@@ -34,12 +40,28 @@ void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
                                             std::to_string(*pack_mib)));
       }
       opts->pack_size = *pack_mib << 20;
+      if (*encrypt) {
+        auto keys = KeySourceFromEnvironment();
+        if (!keys.ok()) return Fail(keys.status());
+        if (keys->given() == (keys->passphrase.has_value() && !keys->key_file.empty())) {
+          return Fail(Status::InvalidArgument(
+              "init --encrypt needs one first key: a passphrase (DR_PASSPHRASE or "
+              "--passphrase-file) or a new key file (--key-file PATH), not both"));
+        }
+        opts->encrypt = SlotSpec{keys->passphrase, keys->key_file, *label};
+      }
       Status s = Repository::Init(store->get(), *opts);
       if (!s.ok()) return Fail(s);
       if (g.json) {
-        PrintJson({{"repository", (*store)->Url()}, {"created", true}});
+        PrintJson({{"repository", (*store)->Url()}, {"created", true}, {"encrypted", *encrypt}});
       } else if (!g.quiet) {
-        std::printf("created repository at %s\n", (*store)->Url().c_str());
+        std::printf("created %srepository at %s\n", *encrypt ? "encrypted " : "",
+                    (*store)->Url().c_str());
+        if (*encrypt) {
+          std::printf(
+              "keep its key safe: without a passphrase or key file nothing in it can be read.\n"
+              "export an escrow copy with 'drctl key export --out PATH'\n");
+        }
       }
       return kExitOk;
     };

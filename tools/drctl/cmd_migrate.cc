@@ -79,7 +79,8 @@ std::optional<Opened> Open(const GlobalOptions& g, const MigrateFlags& f, bool w
   o.states = std::move(states).value();
   if (f.agent) {
     o.open_target = [url = o.url]() -> Result<std::shared_ptr<BackupTarget>> {
-      ASSIGN_OR_RETURN(OpenedTarget t, OpenBackupTarget(url, 0));
+      ASSIGN_OR_RETURN(KeySource keys, KeySourceFromEnvironment());
+      ASSIGN_OR_RETURN(OpenedTarget t, OpenBackupTarget(url, 0, keys));
       auto owner = std::make_shared<OpenedTarget>(std::move(t));
       return std::shared_ptr<BackupTarget>(owner, owner->target.get());
     };

@@ -94,10 +94,7 @@ void AddPruneCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         return Fail(
             Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
       }
-      RepositoryOpener open = [&g]() -> Result<std::unique_ptr<Repository>> {
-        ASSIGN_OR_RETURN(auto store, OpenObjectStore(g.repo));
-        return Repository::Open(std::move(store));
-      };
+      RepositoryOpener open = [&g]() { return OpenRepoAt(g.repo); };
       PruneOptions opts;
       opts.dry_run = *dry_run;
       opts.max_unused = *max_unused / 100.0;

@@ -74,8 +74,7 @@ void Say(const char* fmt, const std::string& text) { SayTo(stdout, fmt, text); }
 void Warn(const char* fmt, const std::string& text) { SayTo(stderr, fmt, text); }
 
 Result<std::unique_ptr<Repository>> OpenLocalRepo(const std::string& url) {
-  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-  return Repository::Open(std::move(store));
+  return OpenRepoAt(url);
 }
 
 // Through a vault, the snapshots the agent may see (its own, for a

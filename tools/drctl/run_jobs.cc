@@ -40,7 +40,9 @@ JobRecord RunBackupJob(const std::string& url, const DueJob& job, const std::str
   auto finish = [&](const Status& s) { return FailedJobRecord(std::move(rec), s); };
   // Opened fresh for every job: a repository that was unreachable for the
   // last job may be back, and nothing stale is carried between jobs.
-  auto opened = OpenBackupTarget(url, 0);
+  auto keys = KeySourceFromEnvironment();
+  if (!keys.ok()) return finish(keys.status());
+  auto opened = OpenBackupTarget(url, 0, *keys);
   if (!opened.ok()) return finish(opened.status());
   const Policy& p = job.policy;
   Result<BackupResult> r = Status::InvalidArgument("no source");
@@ -96,7 +98,10 @@ JobRecord RunDrillJob(const std::string& url, const RunFlags& f, const DueJob& j
   }
   auto store = IsVaultUrl(site_url) ? OpenVaultStore(site_url) : OpenObjectStore(site_url);
   if (!store.ok()) return finish(store.status());
-  auto repo = Repository::Open(std::move(store).value(), IsVaultUrl(site_url) ? "" : "restore");
+  auto keys = KeySourceFromEnvironment();
+  if (!keys.ok()) return finish(keys.status());
+  auto repo =
+      Repository::Open(std::move(store).value(), IsVaultUrl(site_url) ? "" : "restore", *keys);
   if (!repo.ok()) return finish(repo.status());
   auto all = (*repo)->ListSnapshots();
   if (!all.ok()) return finish(all.status());
