@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "catalog/format/repo_config.h"
@@ -141,49 +143,58 @@ Result<Keyring> Keyring::Decode(std::string_view plain, const std::string& what)
   return k;
 }
 
-void Keyring::SealBlob(BlobType type, const Id& id, uint32_t raw_len, std::string_view stored,
-                       std::string* out) const {
-  const uint32_t number = current();
-  const std::string& key = data_keys_.rbegin()->second;
+std::string_view Keyring::SealBlob(BlobType type, const Id& id, uint32_t raw_len,
+                                   std::string_view stored, BlobScratch* scratch) const {
   const std::string ad = BlobAd(type, id, raw_len);
-  const size_t at = out->size();
-  ByteWriter(out).U32(number);
-  out->resize(at + kSealOverhead + stored.size());
-  auto* o = reinterpret_cast<unsigned char*>(out->data() + at);
+  const size_t n = kSealOverhead + stored.size();
+  auto* o = reinterpret_cast<unsigned char*>(ScratchSpace(scratch, n));
+  std::string number;
+  ByteWriter(&number).U32(current());
+  std::copy(number.begin(), number.end(), o);
   randombytes_buf(o + 4, kNonceBytes);
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       o + 4 + kNonceBytes, nullptr, reinterpret_cast<const unsigned char*>(stored.data()),
       stored.size(), reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, o + 4,
-      reinterpret_cast<const unsigned char*>(key.data()));
+      reinterpret_cast<const unsigned char*>(data_keys_.rbegin()->second.data()));
+  return std::string_view(reinterpret_cast<const char*>(o), n);
 }
 
 Result<std::string_view> Keyring::OpenBlob(BlobType type, const Id& id, uint32_t raw_len,
                                            std::string_view sealed, const std::string& what,
                                            BlobScratch* scratch) const {
-  if (sealed.size() < kSealOverhead) {
+  char* copy = ScratchSpace(scratch, sealed.size());
+  std::copy(sealed.begin(), sealed.end(), copy);
+  return OpenBlobInPlace(type, id, raw_len, copy, sealed.size(), what);
+}
+
+Result<std::string_view> Keyring::OpenBlobInPlace(BlobType type, const Id& id, uint32_t raw_len,
+                                                  char* sealed, size_t size,
+                                                  const std::string& what) const {
+  if (size < kSealOverhead) {
     return Status::Corruption(what + ": blob " + id.Hex() + " is truncated (" +
-                              std::to_string(sealed.size()) + " bytes, less than the " +
+                              std::to_string(size) + " bytes, less than the " +
                               std::to_string(kSealOverhead) + " of its seal)");
   }
   uint32_t number = 0;
-  ByteReader(sealed).U32(&number);
+  ByteReader(std::string_view(sealed, 4)).U32(&number);
   auto key = data_keys_.find(number);
   if (key == data_keys_.end()) {
     return Status::Corruption(what + ": blob " + id.Hex() + " is sealed with data key " +
                               std::to_string(number) + ", which the keyring does not hold");
   }
   const std::string ad = BlobAd(type, id, raw_len);
-  const size_t n = sealed.size() - kSealOverhead;
-  char* out = ScratchSpace(scratch, n);
-  const auto* s = reinterpret_cast<const unsigned char*>(sealed.data());
+  // The tag is checked before anything is decrypted, and the ciphertext is
+  // decrypted onto itself (libsodium allows m == c).
+  auto* c = reinterpret_cast<unsigned char*>(sealed + 4 + kNonceBytes);
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          reinterpret_cast<unsigned char*>(out), nullptr, nullptr, s + 4 + kNonceBytes,
-          sealed.size() - 4 - kNonceBytes, reinterpret_cast<const unsigned char*>(ad.data()),
-          ad.size(), s + 4, reinterpret_cast<const unsigned char*>(key->second.data())) != 0) {
+          c, nullptr, nullptr, c, size - 4 - kNonceBytes,
+          reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
+          reinterpret_cast<const unsigned char*>(sealed + 4),
+          reinterpret_cast<const unsigned char*>(key->second.data())) != 0) {
     return Status::Corruption(what + ": blob " + id.Hex() +
                               " fails authentication (truncated, forged, or moved from elsewhere)");
   }
-  return std::string_view(out, n);
+  return std::string_view(reinterpret_cast<const char*>(c), size - kSealOverhead);
 }
 
 std::string Keyring::SealObject(std::string_view domain, std::string_view plain) const {

@@ -41,15 +41,20 @@ class Keyring {
   Status Merge(const Keyring& other, const std::string& what);
 
   // A blob's stored form (EncodeBlob output) sealed with the current key,
-  // bound to its type, id and raw length: appended to `out`.
-  void SealBlob(BlobType type, const Id& id, uint32_t raw_len, std::string_view stored,
-                std::string* out) const;
+  // bound to its type, id and raw length, written into `scratch` (the view
+  // lives until its next use).
+  std::string_view SealBlob(BlobType type, const Id& id, uint32_t raw_len, std::string_view stored,
+                            BlobScratch* scratch) const;
   // The stored form back from `sealed`, written into `scratch`. Corruption
   // naming `what` when it was truncated, forged, moved to another id or
   // sealed with a key this keyring lacks.
   Result<std::string_view> OpenBlob(BlobType type, const Id& id, uint32_t raw_len,
                                     std::string_view sealed, const std::string& what,
                                     BlobScratch* scratch) const;
+  // Same, decrypting in place: the stored form is returned inside `sealed`.
+  Result<std::string_view> OpenBlobInPlace(BlobType type, const Id& id, uint32_t raw_len,
+                                           char* sealed, size_t size,
+                                           const std::string& what) const;
   // A small object (a snapshot), bound to `domain` (its kind).
   std::string SealObject(std::string_view domain, std::string_view plain) const;
   Result<std::string> OpenObject(std::string_view domain, std::string_view sealed,

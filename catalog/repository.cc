@@ -170,6 +170,13 @@ Result<std::string_view> Repository::Impl::LoadBlobView(const Id& id, BlobBuffer
   if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index");
   char* stored = ScratchSpace(&buffers->stored, loc->stored_len);
   RETURN_IF_ERROR(store_->ReadRangeInto(PackKey(loc->pack), loc->offset, loc->stored_len, stored));
+  if (keys_) {
+    const std::string what = "pack " + loc->pack.Hex();
+    ASSIGN_OR_RETURN(
+        std::string_view opened,
+        keys_->OpenBlobInPlace(loc->type, id, loc->raw_len, stored, loc->stored_len, what));
+    return DecodeBlobInto(opened, loc->raw_len, id, hasher_, what, &buffers->raw);
+  }
   return DecodePacked(loc->type, id, loc->raw_len, std::string_view(stored, loc->stored_len),
                       "pack " + loc->pack.Hex(), buffers);
 }
@@ -229,10 +236,8 @@ Status Repository::Impl::AddBlob(BlobType type, const Id& id, std::string_view s
                                  uint32_t raw_len) {
   if (!keys_) return AddPacked(type, id, stored, raw_len);
   // Sealed outside the pack lock, so the compression threads seal in parallel.
-  thread_local std::string sealed;
-  sealed.clear();
-  keys_->SealBlob(type, id, raw_len, stored, &sealed);
-  return AddPacked(type, id, sealed, raw_len);
+  thread_local BlobScratch sealed;
+  return AddPacked(type, id, keys_->SealBlob(type, id, raw_len, stored, &sealed), raw_len);
 }
 
 Status Repository::Impl::AddPacked(BlobType type, const Id& id, std::string_view stored,
@@ -296,13 +301,12 @@ std::string Resalted(const std::string& pack, std::vector<PackEntry>* entries,
   for (char& c : salt) c = static_cast<char>(rd());
   const Id id = hasher.Hash(salt);
   const auto raw_len = static_cast<uint32_t>(salt.size());
-  std::string stored = EncodeBlob(salt, 1);
-  if (keys) {
-    std::string sealed;
-    keys->SealBlob(BlobType::kData, id, raw_len, stored, &sealed);
-    stored = std::move(sealed);
-  }
-  b.Add(BlobType::kData, id, stored, raw_len);
+  const std::string stored = EncodeBlob(salt, 1);
+  BlobScratch sealed;
+  b.Add(BlobType::kData, id,
+        keys ? keys->SealBlob(BlobType::kData, id, raw_len, stored, &sealed)
+             : std::string_view(stored),
+        raw_len);
   *entries = b.entries();
   return b.Finish();
 }

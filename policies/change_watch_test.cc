@@ -18,14 +18,22 @@ namespace {
 constexpr int64_t kWatchSecond = 1'000'000'000;
 
 // A repository in memory and a source tree described as path -> content
-// ("docs/a.txt"), committed as file snapshots of one group.
-class ChangeWatchTest : public ::testing::Test {
+// ("docs/a.txt"), committed as file snapshots of one group. The parameter:
+// whether the repository is encrypted (its blobs' seals must not read as
+// incompressible content).
+class ChangeWatchTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(Repository::Init(&mem_, {}).ok());
+    InitOptions init;
+    KeySource keys;
+    if (GetParam()) {
+      init.encrypt = SlotSpec{std::nullopt, key_dir_ / "repo.key", ""};
+      keys.key_file = key_dir_ / "repo.key";
+    }
+    ASSERT_TRUE(Repository::Init(&mem_, init).ok());
     auto fault = std::make_unique<FaultStore>(&mem_);
     fault_ = fault.get();
-    auto r = Repository::Open(std::move(fault));
+    auto r = Repository::Open(std::move(fault), "", keys);
     ASSERT_TRUE(r.ok());
     repo_ = std::move(r).value();
     // 40 compressible documents in each of five folders.
@@ -120,6 +128,7 @@ class ChangeWatchTest : public ::testing::Test {
     files_ = std::move(after);
   }
 
+  test::TempDir key_dir_{"change-watch"};
   MemStore mem_;
   FaultStore* fault_ = nullptr;
   const std::map<std::string, Node>* lie_ = nullptr;
@@ -128,7 +137,7 @@ class ChangeWatchTest : public ::testing::Test {
   int count_ = 0;
 };
 
-TEST_F(ChangeWatchTest, TheFirstSnapshotIsCountedAndChurnIsMeasuredNotFlagged) {
+TEST_P(ChangeWatchTest, TheFirstSnapshotIsCountedAndChurnIsMeasuredNotFlagged) {
   const ChangeRecord first = Watch(Commit());
   EXPECT_FALSE(first.base.has_value());
   EXPECT_EQ(first.signals.files_after, 200u);
@@ -162,7 +171,7 @@ TEST_F(ChangeWatchTest, TheFirstSnapshotIsCountedAndChurnIsMeasuredNotFlagged) {
   EXPECT_EQ(ListRetentionLocks(mem_)->size(), 0u);
 }
 
-TEST_F(ChangeWatchTest, EncryptionFlagsTheSnapshotAndLocksTheLastCleanOne) {
+TEST_P(ChangeWatchTest, EncryptionFlagsTheSnapshotAndLocksTheLastCleanOne) {
   Watch(Commit());
   files_["dept0/report-1.odt"] += "an added paragraph";
   const Snapshot clean = Commit();
@@ -194,7 +203,7 @@ TEST_F(ChangeWatchTest, EncryptionFlagsTheSnapshotAndLocksTheLastCleanOne) {
   EXPECT_EQ(records->size(), 4u);
 }
 
-TEST_F(ChangeWatchTest, ASnapshotNeverWeighedIsWeighedBeforeTheNextOneAndReported) {
+TEST_P(ChangeWatchTest, ASnapshotNeverWeighedIsWeighedBeforeTheNextOneAndReported) {
   const Snapshot clean = Commit();
   Watch(clean);
   EncryptEvery(4);
@@ -212,7 +221,7 @@ TEST_F(ChangeWatchTest, ASnapshotNeverWeighedIsWeighedBeforeTheNextOneAndReporte
   EXPECT_EQ(ReadChangeRecords(mem_)->size(), 3u);
 }
 
-TEST_F(ChangeWatchTest, WhatTheAgentWritesBesideTheContentCannotHideARewrite) {
+TEST_P(ChangeWatchTest, WhatTheAgentWritesBesideTheContentCannotHideARewrite) {
   Watch(Commit());
   // Encrypted in place, names kept, the old digests and sizes written
   // beside the new content: the chunks tell.
@@ -229,7 +238,7 @@ TEST_F(ChangeWatchTest, WhatTheAgentWritesBesideTheContentCannotHideARewrite) {
   EXPECT_TRUE(r.verdict.suspicious);
 }
 
-TEST_F(ChangeWatchTest, ADirectoryThatBecameAFileCountsItsFilesOnce) {
+TEST_P(ChangeWatchTest, ADirectoryThatBecameAFileCountsItsFilesOnce) {
   Watch(Commit());
   std::map<std::string, std::string> after;
   for (auto& [path, content] : files_)
@@ -250,7 +259,7 @@ TEST_F(ChangeWatchTest, ADirectoryThatBecameAFileCountsItsFilesOnce) {
   EXPECT_EQ(back.signals.files_after, 200u);
 }
 
-TEST_F(ChangeWatchTest, AStoreErrorIsAnErrorNeverAVerdict) {
+TEST_P(ChangeWatchTest, AStoreErrorIsAnErrorNeverAVerdict) {
   Watch(Commit());
   EncryptEvery(5);
   const Snapshot s = Commit();
@@ -263,7 +272,7 @@ TEST_F(ChangeWatchTest, AStoreErrorIsAnErrorNeverAVerdict) {
   EXPECT_TRUE(Watch(s).verdict.suspicious);
 }
 
-TEST_F(ChangeWatchTest, AnotherIdentitysSnapshotsAreAnotherGroup) {
+TEST_P(ChangeWatchTest, AnotherIdentitysSnapshotsAreAnotherGroup) {
   Watch(Commit("clerk-01"));
   // An intruder's snapshot of the same host and paths neither serves as
   // the base nor gets the clean snapshot locked.
@@ -274,11 +283,16 @@ TEST_F(ChangeWatchTest, AnotherIdentitysSnapshotsAreAnotherGroup) {
   EXPECT_EQ(ListRetentionLocks(mem_)->size(), 0u);
 }
 
-TEST_F(ChangeWatchTest, ABlockSnapshotIsNotMeasured) {
+TEST_P(ChangeWatchTest, ABlockSnapshotIsNotMeasured) {
   Snapshot s = Commit();
   s.block = BlockInfo{};
   EXPECT_EQ(WatchSnapshot(*repo_, s, s.time_ns).status().code(), Code::kNotFound);
 }
+
+INSTANTIATE_TEST_SUITE_P(PlainAndEncrypted, ChangeWatchTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? std::string("encrypted") : std::string("plain");
+                         });
 
 }  // namespace
 }  // namespace dr

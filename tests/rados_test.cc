@@ -50,6 +50,48 @@ TEST(Rados, BackupRestoreCheckRoundTrip) {
   EXPECT_NE(check.out.find("no errors found"), std::string::npos);
 }
 
+// An encrypted repository in a RADOS namespace: slots and keyrings are
+// RADOS objects too (a slot removed is a RADOS delete), and one
+// department's key opens nothing of another's even with its objects at hand.
+TEST(Rados, EncryptedRepositoryRoundTripAndSlotsAndForeignKeys) {
+  std::string url = test::RadosTestUrl("encrypted"), other = test::RadosTestUrl("encrypted-b");
+  DR_REQUIRE_RADOS(url);
+  test::TempDir dir("rados-enc");
+  const std::string src = dir / "src";
+  test::MakeTortureTree(src);
+  ASSERT_EQ(RunDrctl({"-q", "-r", url, "--key-file", dir / "a.key", "init", "--encrypt"}).exit_code,
+            0);
+  ASSERT_EQ(
+      RunDrctl({"-q", "-r", other, "--key-file", dir / "b.key", "init", "--encrypt"}).exit_code, 0);
+  auto b = RunDrctl({"-q", "-r", url, "--key-file", dir / "a.key", "backup", src});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  auto r = RunDrctl(
+      {"-q", "-r", url, "--key-file", dir / "a.key", "restore", "latest", "-t", dir / "out"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto diffs = test::CompareTrees(src, dir / "out" + src);
+  EXPECT_TRUE(diffs.empty()) << diffs[0];
+  auto check = RunDrctl({"-r", url, "--key-file", dir / "a.key", "check", "--read-data"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  auto foreign = RunDrctl({"-r", url, "--key-file", dir / "b.key", "snapshots"});
+  EXPECT_EQ(foreign.exit_code, 1);
+  EXPECT_NE(foreign.err.find("is for repository"), std::string::npos) << foreign.err;
+  ASSERT_EQ(RunDrctl({"-q", "-r", url, "--key-file", dir / "a.key", "key", "add", "--new-key-file",
+                      dir / "a2.key"})
+                .exit_code,
+            0);
+  auto list = RunDrctl({"--json", "-r", url, "--key-file", dir / "a2.key", "key", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  const auto slots = nlohmann::json::parse(list.out)["slots"];
+  ASSERT_EQ(slots.size(), 2u);
+  const std::string first = slots[0]["slot"];
+  ASSERT_EQ(
+      RunDrctl({"-q", "-r", url, "--key-file", dir / "a2.key", "key", "remove", first}).exit_code,
+      0);
+  auto removed = RunDrctl({"-r", url, "--key-file", dir / "a.key", "snapshots"});
+  EXPECT_EQ(removed.exit_code, 1);
+  EXPECT_NE(removed.err.find("no longer holds (removed)"), std::string::npos) << removed.err;
+}
+
 TEST(Rados, RepositoriesInNamespacesAreSeparate) {
   std::string a = test::RadosTestUrl("ns-a"), b = test::RadosTestUrl("ns-b");
   DR_REQUIRE_RADOS(a);
