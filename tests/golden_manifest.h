@@ -200,6 +200,7 @@ struct ExpectedSnapshot {
 };
 
 struct Manifest {
+  int format = 0;
   Fields repo;
   std::vector<ExpectedSnapshot> snapshots;  // in the order they were taken
   const ExpectedSnapshot* Find(const std::string& label) const {
@@ -245,7 +246,8 @@ inline std::string ParseManifest(const std::string& text, Manifest* m) {
   } catch (const std::exception& e) {
     return "line " + std::to_string(n) + ": " + e.what();
   }
-  if (format != 1) return "format is not 1";
+  if (format != 1 && format != 2) return "format is not 1 or 2";
+  m->format = format;
   for (auto& s : m->snapshots) s.entries = std::move(entries[s.label]);
   return "";
 }
@@ -307,7 +309,12 @@ inline std::string TypeOf(mode_t m) {
 
 inline bool IsAclName(const std::string& name) { return name.rfind("system.posix_acl_", 0) == 0; }
 
-inline const std::string kGolden = std::string(DR_SOURCE_DIR) + "/tests/data/golden-v1";
+// The vectors of format version `v`: golden-v1 (plaintext) and golden-v2
+// (the same content, encrypted; its key file is checked in beside it).
+inline std::string GoldenDir(int v) {
+  return std::string(DR_SOURCE_DIR) + "/tests/data/golden-v" + std::to_string(v);
+}
+inline const std::string kGolden = GoldenDir(1);
 
 // Only root can create devices: as another user, restore reports them (and
 // the comparisons skip them).
@@ -334,23 +341,39 @@ inline std::vector<std::string> Keys(const std::string& dir, const std::string& 
   return out;
 }
 
-class Golden : public ::testing::Test {
+template <int V>
+class GoldenAt : public ::testing::Test {
+ public:
+  static constexpr int kFormat = V;
+  // What opens the vectors: nothing for version 1, the checked-in key file
+  // for version 2.
+  static KeySource OpenKeys() {
+    KeySource k;
+    if (V == 2) k.key_file = GoldenDir(V) + "/golden.key";
+    return k;
+  }
+
  protected:
   // The repository is copied first, so nothing a test does (or a future
   // Open that tidies up) can change the checked-in vectors.
   static void SetUpTestSuite() {
     dir_ = new test::TempDir("golden");
-    const std::string text = test::ReadFile(kGolden + "/expected.txt");
+    const std::string golden = GoldenDir(V);
+    const std::string text = test::ReadFile(golden + "/expected.txt");
     manifest_ = new Manifest;
     setup_error_ = ParseManifest(text, manifest_);
+    if (setup_error_.empty() && manifest_->format != V) {
+      setup_error_ =
+          "format is " + std::to_string(manifest_->format) + ", not " + std::to_string(V);
+    }
     if (!setup_error_.empty()) {
-      setup_error_ = kGolden + "/expected.txt: " + setup_error_;
+      setup_error_ = golden + "/expected.txt: " + setup_error_;
       return;
     }
     std::error_code ec;
-    fs::copy(kGolden + "/repo", repo_dir(), fs::copy_options::recursive, ec);
+    fs::copy(golden + "/repo", repo_dir(), fs::copy_options::recursive, ec);
     if (ec) {
-      setup_error_ = "copy " + kGolden + "/repo: " + ec.message();
+      setup_error_ = "copy " + golden + "/repo: " + ec.message();
       return;
     }
     auto store = OpenObjectStore("dir://" + repo_dir());
@@ -358,7 +381,7 @@ class Golden : public ::testing::Test {
       setup_error_ = store.status().ToString();
       return;
     }
-    auto repo = Repository::Open(std::move(store).value());
+    auto repo = Repository::Open(std::move(store).value(), "", OpenKeys());
     if (!repo.ok()) {
       setup_error_ = "open golden repository: " + repo.status().ToString();
       return;
@@ -421,7 +444,8 @@ class Golden : public ::testing::Test {
   static Snapshot SnapshotOf(const ExpectedSnapshot& es) {
     Id id;
     EXPECT_TRUE(Id::FromHex(es.id(), &id));
-    auto s = DecodeSnapshot(ReadBytes(repo_dir() + "/" + SnapshotKey(id)), es.label);
+    auto s = DecodeSnapshotObject(ReadBytes(repo_dir() + "/" + SnapshotKey(id)), repo_->keyring(),
+                                  es.label);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (!s.ok()) return Snapshot{};
     s->id = id;
@@ -433,6 +457,8 @@ class Golden : public ::testing::Test {
   inline static Repository* repo_ = nullptr;
   inline static std::string setup_error_;
 };
+// The version-1 vectors, decoded object by object (golden_decode_test.cc).
+using Golden = GoldenAt<1>;
 
 // Checks the envelope frame by hand, as docs/format/envelope.md lays it out.
 inline void ExpectEnvelope(const std::string& obj, EnvelopeKind kind, const std::string& what) {

@@ -1,6 +1,7 @@
-// Golden test vectors: a repository written once by the format-version-1 code
-// (tests/data/golden-v1/repo, made by tools/make-golden) must be read, checked
-// and restored exactly by today's code. The expected results
+// Golden test vectors: repositories written once by the format-version-1 code
+// (tests/data/golden-v1/repo) and the format-version-2 (encrypted) code
+// (tests/data/golden-v2/repo, with its key file), made by tools/make-golden,
+// must be read, checked and restored exactly by today's code. The expected results
 // (tests/data/golden-v1/expected.txt) were taken from the source tree with
 // stat, sha256sum and getfattr, not from drctl.
 //
@@ -49,57 +50,70 @@ namespace {
 namespace fs = std::filesystem;
 using namespace golden;  // NOLINT: the manifest types are this file's vocabulary
 
-TEST_F(Golden, CheckWithReadDataIsClean) {
+// Every test runs on both sets of vectors: format 1 (plaintext) and format 2
+// (encrypted), the same source content.
+template <class Vectors>
+class GoldenVectors : public Vectors {};
+struct GoldenVersionName {
+  template <class T>
+  static std::string GetName(int) {
+    return "v" + std::to_string(T::kFormat);
+  }
+};
+using GoldenVersions = ::testing::Types<GoldenAt<1>, GoldenAt<2>>;
+TYPED_TEST_SUITE(GoldenVectors, GoldenVersions, GoldenVersionName);
+
+TYPED_TEST(GoldenVectors, CheckWithReadDataIsClean) {
   CheckOptions o;
   o.read_data = true;
-  auto r = CheckRepository(repo(), o);
+  auto r = CheckRepository(this->repo(), o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   std::string problems;
   for (const auto& p : r->problems)
     problems += std::string(ProblemKindName(p.kind)) + " " + p.where + ": " + p.message + "\n";
   EXPECT_TRUE(r->problems.empty()) << problems;
-  EXPECT_EQ(r->snapshots, manifest().snapshots.size());
-  EXPECT_EQ(r->packs, Keys(repo_dir(), "data").size());
+  EXPECT_EQ(r->snapshots, this->manifest().snapshots.size());
+  EXPECT_EQ(r->packs, Keys(this->repo_dir(), "data").size());
   EXPECT_GT(r->blobs, 0u);
 }
 
-TEST_F(Golden, ListedSnapshotsMatchTheManifest) {
+TYPED_TEST(GoldenVectors, ListedSnapshotsMatchTheManifest) {
   std::vector<std::string> bad;
-  auto all = repo().ListSnapshots(&bad);
+  auto all = this->repo().ListSnapshots(&bad);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   EXPECT_TRUE(bad.empty()) << bad[0];
-  ASSERT_EQ(all->size(), manifest().snapshots.size());
+  ASSERT_EQ(all->size(), this->manifest().snapshots.size());
   for (size_t i = 0; i < all->size(); ++i) {
     const Snapshot& s = (*all)[i];
-    const ExpectedSnapshot& es = manifest().snapshots[i];  // both oldest first
+    const ExpectedSnapshot& es = this->manifest().snapshots[i];  // both oldest first
     SCOPED_TRACE(es.label);
     EXPECT_EQ(s.id.Hex(), es.id());
     EXPECT_EQ(s.block.has_value(), es.block());
     EXPECT_EQ(s.tags, es.tags());
     EXPECT_EQ(s.paths, std::vector<std::string>{es.path()});
   }
-  auto latest = repo().FindSnapshot("latest");
+  auto latest = this->repo().FindSnapshot("latest");
   ASSERT_TRUE(latest.ok()) << latest.status().ToString();
-  EXPECT_EQ(latest->id.Hex(), manifest().snapshots.back().id());
-  auto by_prefix = repo().FindSnapshot(manifest().snapshots.front().id().substr(0, 8));
+  EXPECT_EQ(latest->id.Hex(), this->manifest().snapshots.back().id());
+  auto by_prefix = this->repo().FindSnapshot(this->manifest().snapshots.front().id().substr(0, 8));
   ASSERT_TRUE(by_prefix.ok()) << by_prefix.status().ToString();
-  EXPECT_EQ(by_prefix->id.Hex(), manifest().snapshots.front().id());
+  EXPECT_EQ(by_prefix->id.Hex(), this->manifest().snapshots.front().id());
 }
 
-TEST_F(Golden, FileSnapshotsRestoreExactly) {
+TYPED_TEST(GoldenVectors, FileSnapshotsRestoreExactly) {
   const bool root = test::IsRoot();
   if (!root) {
     std::printf(
         "[ NOTE     ] not root: owners, devices and POSIX ACLs of the restore are not compared\n");
   }
-  for (const auto& es : manifest().snapshots) {
+  for (const auto& es : this->manifest().snapshots) {
     if (es.block()) continue;
     SCOPED_TRACE(es.label);
     test::TempDir out("golden-restore");
     RestoreOptions o;
     o.target = out.path();
     o.threads = 2;
-    auto r = RestoreSnapshot(repo(), SnapshotOf(es), o);
+    auto r = RestoreSnapshot(this->repo(), this->SnapshotOf(es), o);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     for (const auto& err : r->errors) {
       EXPECT_TRUE(DeviceErrorAsNonRoot(err)) << err;
@@ -162,15 +176,15 @@ TEST_F(Golden, FileSnapshotsRestoreExactly) {
   }
 }
 
-TEST_F(Golden, BlockSnapshotRestoresExactly) {
-  for (const auto& es : manifest().snapshots) {
+TYPED_TEST(GoldenVectors, BlockSnapshotRestoresExactly) {
+  for (const auto& es : this->manifest().snapshots) {
     if (!es.block()) continue;
     SCOPED_TRACE(es.label);
     test::TempDir out("golden-image");
     BlockRestoreOptions o;
     o.target = out / "disk.img";
     o.threads = 2;
-    auto r = RestoreBlockSnapshot(repo(), SnapshotOf(es), o);
+    auto r = RestoreBlockSnapshot(this->repo(), this->SnapshotOf(es), o);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->length, std::stoull(es.f.at("length")));
     EXPECT_EQ(r->zero_blocks, std::stoull(es.f.at("zero_blocks")));
@@ -182,10 +196,10 @@ TEST_F(Golden, BlockSnapshotRestoresExactly) {
 
 // ---- the checks above can fail: a damaged copy is reported
 
-TEST_F(Golden, ADamagedCopyOfTheGoldenRepositoryIsReported) {
+TYPED_TEST(GoldenVectors, ADamagedCopyOfTheGoldenRepositoryIsReported) {
   test::TempDir copy("golden-damaged");
   const std::string dir = copy / "repo";
-  fs::copy(repo_dir(), dir, fs::copy_options::recursive);
+  fs::copy(this->repo_dir(), dir, fs::copy_options::recursive);
   // Flip one byte in the middle of the largest data blob stored raw (a chunk
   // of the incompressible file), in the copy only.
   std::string victim_key;
@@ -194,7 +208,7 @@ TEST_F(Golden, ADamagedCopyOfTheGoldenRepositoryIsReported) {
     auto entries = ParsePack(ReadBytes(dir + "/" + key), key);
     ASSERT_TRUE(entries.ok()) << entries.status().ToString();
     for (const auto& e : *entries) {
-      if (e.type == BlobType::kData && e.stored_len == e.raw_len && e.raw_len > victim.raw_len) {
+      if (e.type == BlobType::kData && e.stored_len >= e.raw_len && e.raw_len > victim.raw_len) {
         victim_key = key;
         victim = e;
       }
@@ -207,11 +221,11 @@ TEST_F(Golden, ADamagedCopyOfTheGoldenRepositoryIsReported) {
     std::ofstream f(dir + "/" + victim_key, std::ios::binary | std::ios::trunc);
     f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
-  ASSERT_NE(ReadBytes(dir + "/" + victim_key), ReadBytes(repo_dir() + "/" + victim_key));
+  ASSERT_NE(ReadBytes(dir + "/" + victim_key), ReadBytes(this->repo_dir() + "/" + victim_key));
 
   auto store = OpenObjectStore("dir://" + dir);
   ASSERT_TRUE(store.ok());
-  auto damaged = Repository::Open(std::move(store).value());
+  auto damaged = Repository::Open(std::move(store).value(), "", TestFixture::OpenKeys());
   ASSERT_TRUE(damaged.ok()) << damaged.status().ToString();
   CheckOptions co;
   co.read_data = true;
@@ -224,11 +238,11 @@ TEST_F(Golden, ADamagedCopyOfTheGoldenRepositoryIsReported) {
   EXPECT_TRUE(kinds.count(ProblemKind::kFileDamaged)) << "traced to the files that use it";
 
   // Restoring the first snapshot names the damaged file and no other.
-  const ExpectedSnapshot& first = manifest().snapshots.front();
+  const ExpectedSnapshot& first = this->manifest().snapshots.front();
   test::TempDir out("golden-damaged-restore");
   RestoreOptions ro;
   ro.target = out.path();
-  auto r = RestoreSnapshot(**damaged, SnapshotOf(first), ro);
+  auto r = RestoreSnapshot(**damaged, this->SnapshotOf(first), ro);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   size_t named = 0;
   for (const auto& err : r->errors) {
