@@ -288,6 +288,28 @@ TEST(Encryption, AKeyringOrSlotPlantedByAStrangerOpensNothing) {
   EXPECT_EQ(ours->keyring()->key_count(), 1u);
 }
 
+// Found by the key_slot fuzz target: numbers that are not integers of their
+// field's range (a time of 1.7e30) were converted with undefined behaviour.
+TEST(Encryption, APlantedSlotWithNumbersOutOfRangeIsRefusedByName) {
+  const std::string wrapped(2 * 72, 'b');
+  for (const std::string& field :
+       {std::string("\"created_unix_ns\": 1764547200000082125235000000000"),
+        std::string("\"created_unix_ns\": 1.5"), std::string("\"created_unix_ns\": -1e300")}) {
+    const std::string slot = "{\"format\": 1, \"kind\": \"key-file\", " + field +
+                             ", \"wrapped_master\": \"" + wrapped + "\"}";
+    auto s = DecodeKeySlot("0123456789abcdef", slot, "keys/0123456789abcdef");
+    ASSERT_FALSE(s.ok()) << field;
+    EXPECT_EQ(s.status().code(), Code::kCorruption);
+    EXPECT_NE(s.status().message().find("created_unix_ns is not an integer"), std::string::npos)
+        << s.status().ToString();
+  }
+  const std::string good =
+      "{\"format\": 1, \"kind\": \"key-file\", \"created_unix_ns\": 5, "
+      "\"wrapped_master\": \"" +
+      wrapped + "\"}";
+  EXPECT_TRUE(DecodeKeySlot("0123456789abcdef", good, "slot").ok());
+}
+
 TEST(Encryption, PlaintextRepositoriesAreUnchanged) {
   MemStore mem;
   ASSERT_TRUE(Repository::Init(&mem, {}).ok());

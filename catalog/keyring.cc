@@ -3,6 +3,8 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +41,20 @@ std::string BlobAd(BlobType type, const Id& id, uint32_t raw_len) {
 std::string ObjectAd(std::string_view domain) { return "dr-object:" + std::string(domain); }
 
 }  // namespace
+
+int64_t JsonIntegerIn(const json& j, const char* name, int64_t lo, int64_t hi) {
+  if (j.is_number_unsigned()) {
+    const auto u = j.get<uint64_t>();
+    if (u <= static_cast<uint64_t>(hi) && static_cast<int64_t>(u) >= lo) {
+      return static_cast<int64_t>(u);
+    }
+  } else if (j.is_number_integer()) {
+    const auto v = j.get<int64_t>();
+    if (v >= lo && v <= hi) return v;
+  }
+  throw std::runtime_error(std::string(name) + " is not an integer from " + std::to_string(lo) +
+                           " to " + std::to_string(hi));
+}
 
 bool FromHexExact(const std::string& hex, size_t want, std::string* out) {
   if (hex.size() != 2 * want) return false;
@@ -129,7 +145,7 @@ Result<Keyring> Keyring::Decode(std::string_view plain, const std::string& what)
                                 " bytes of hex");
     }
     for (const auto& e : j.at("data_keys")) {
-      const auto n = e.at("number").get<uint32_t>();
+      const auto n = static_cast<uint32_t>(JsonIntegerIn(e.at("number"), "number", 1, UINT32_MAX));
       std::string key;
       if (n == 0 || !FromHexExact(e.at("key").get<std::string>(), kKeyBytes, &key) ||
           !k.data_keys_.emplace(n, std::move(key)).second) {

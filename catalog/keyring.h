@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -65,6 +66,10 @@ class Keyring {
   std::map<uint32_t, std::string> data_keys_;  // number -> 32 bytes; never empty
 };
 
+// The JSON integer `j` if it is one within [lo, hi]: never a fraction, an
+// exponent or a value beyond the range, which nlohmann would convert with
+// undefined behaviour. Throws std::runtime_error naming `name` otherwise.
+int64_t JsonIntegerIn(const nlohmann::json& j, const char* name, int64_t lo, int64_t hi);
 // `want` bytes from exactly 2 * `want` hex digits (key material in JSON).
 bool FromHexExact(const std::string& hex, size_t want, std::string* out);
 

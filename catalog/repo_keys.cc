@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <nlohmann/json.hpp>
 
 #include "catalog/format/repo_config.h"
@@ -85,10 +86,13 @@ Result<Slot> DecodeSlot(const std::string& id, std::string_view bytes, const std
   s.info.id = id;
   try {
     const json j = json::parse(bytes);
-    if (j.at("format").get<int>() != 1) return Status::InvalidArgument(what + ": unknown format");
+    if (JsonIntegerIn(j.at("format"), "format", 0, INT32_MAX) != 1) {
+      return Status::InvalidArgument(what + ": unknown format");
+    }
     s.info.kind = j.at("kind").get<std::string>();
     s.info.label = j.value("label", "");
-    s.info.created_unix_ns = j.at("created_unix_ns").get<int64_t>();
+    s.info.created_unix_ns =
+        JsonIntegerIn(j.at("created_unix_ns"), "created_unix_ns", INT64_MIN, INT64_MAX);
     const std::string wrapped = j.at("wrapped_master").get<std::string>();
     if (wrapped.size() > 4096 || !FromHexExact(wrapped, wrapped.size() / 2, &s.wrapped)) {
       return Status::Corruption(what + ": wrapped_master is not hex");
@@ -96,8 +100,8 @@ Result<Slot> DecodeSlot(const std::string& id, std::string_view bytes, const std
     if (s.info.kind == "passphrase") {
       const json& k = j.at("kdf");
       Kdf kdf;
-      kdf.ops = k.at("ops").get<unsigned long long>();
-      kdf.mem = k.at("mem").get<size_t>();
+      kdf.ops = static_cast<unsigned long long>(JsonIntegerIn(k.at("ops"), "ops", 0, INT64_MAX));
+      kdf.mem = static_cast<size_t>(JsonIntegerIn(k.at("mem"), "mem", 0, INT64_MAX));
       if (k.at("algorithm").get<std::string>() != "argon2id13" ||
           !FromHexExact(k.at("salt").get<std::string>(), kSaltBytes, &kdf.salt) ||
           kdf.ops < crypto_pwhash_OPSLIMIT_MIN || kdf.ops > kMaxSlotOps ||
@@ -148,7 +152,9 @@ Result<KeyFile> ReadKeyFile(const std::string& path, const std::string& repo_id)
   std::string repo;
   try {
     const json j = json::parse(text);
-    if (j.at("drctl_key_file").get<int>() != 1) throw std::runtime_error("unknown version");
+    if (JsonIntegerIn(j.at("drctl_key_file"), "drctl_key_file", 0, INT32_MAX) != 1) {
+      throw std::runtime_error("unknown version");
+    }
     repo = j.at("repo_id").get<std::string>();
     f.kind = j.at("kind").get<std::string>();
     f.slot = j.value("slot", "");
