@@ -69,6 +69,7 @@ Status Repository::Init(ObjectStore* store, const InitOptions& options) {
     }
     if (!existing.status().IsNotFound()) return existing.status();
     RETURN_IF_ERROR(CreateKeys(store, config.repo_id, *options.encrypt).status());
+    CrashPoint("encrypt-keys-written");
   }
   Status s = store->PutIfAbsent(kConfigKey, config.Encode());
   if (s.code() == Code::kAlreadyExists) {
