@@ -167,8 +167,16 @@ TEST(Encryption, PassphraseSlotsComeAndGoWithoutRewritingData) {
   auto pass = AddSlot(&r.mem, r.repo_id, *unlocked, SlotSpec{"correct horse", "", "admin"});
   ASSERT_TRUE(pass.ok()) << pass.status().ToString();
   EXPECT_EQ(ListSlots(&r.mem)->size(), 2u);
-  // The key file's slot removed: the file no longer opens it, the passphrase does.
-  ASSERT_TRUE(RemoveSlot(&r.mem, unlocked->slot).ok());
+  // The slot a command was opened with is never the one it removes, so a
+  // slot known to work always stays.
+  Status own = RemoveSlot(&r.mem, *unlocked, unlocked->slot);
+  EXPECT_NE(own.message().find("is the one this command was opened with"), std::string::npos)
+      << own.ToString();
+  // The key file's slot removed through the passphrase: the file no longer
+  // opens it, the passphrase does.
+  auto by_passphrase = UnlockKeys(&r.mem, r.repo_id, KeySource{std::string("correct horse"), ""});
+  ASSERT_TRUE(by_passphrase.ok()) << by_passphrase.status().ToString();
+  ASSERT_TRUE(RemoveSlot(&r.mem, *by_passphrase, unlocked->slot).ok());
   auto stale = r.Open(KeySource{std::nullopt, r.key_file});
   EXPECT_NE(stale.status().message().find("no longer holds (removed)"), std::string::npos)
       << stale.status().ToString();
@@ -180,8 +188,9 @@ TEST(Encryption, PassphraseSlotsComeAndGoWithoutRewritingData) {
             std::string::npos)
       << wrong.status().ToString();
   // The last slot stays.
-  Status last = RemoveSlot(&r.mem, *pass);
-  EXPECT_NE(last.message().find("is the last key slot"), std::string::npos) << last.ToString();
+  Status last = RemoveSlot(&r.mem, *by_passphrase, *pass);
+  EXPECT_NE(last.message().find("is the one this command was opened with"), std::string::npos)
+      << last.ToString();
   EXPECT_EQ(ListSlots(&r.mem)->size(), 1u);
   // No pack was rewritten.
   EXPECT_EQ(r.mem.List("data/")->size(), packs_before.size());
@@ -308,6 +317,49 @@ TEST(Encryption, APlantedSlotWithNumbersOutOfRangeIsRefusedByName) {
       "\"wrapped_master\": \"" +
       wrapped + "\"}";
   EXPECT_TRUE(DecodeKeySlot("0123456789abcdef", good, "slot").ok());
+}
+
+// A storage attacker edits config: to plaintext (so new backups would be
+// stored in the clear), or to other settings. Opening with the key refuses
+// both; nothing is written.
+TEST(Encryption, AnEditedOrDowngradedConfigIsRefused) {
+  EncryptedRepo r;
+  const std::string original = *r.mem.Get("config");
+  auto config = *RepoConfig::Decode(original, "config");
+  RepoConfig plain = config;
+  plain.format_version = kRepoFormatVersion;
+  plain.secret = std::string(192, 'x');
+  ASSERT_TRUE(r.mem.Put("config", plain.Encode()).ok());
+  auto downgraded = r.Open(KeySource{std::nullopt, r.key_file});
+  ASSERT_FALSE(downgraded.ok());
+  EXPECT_NE(downgraded.status().message().find("not encrypted, but a key was given"),
+            std::string::npos)
+      << downgraded.status().ToString();
+  RepoConfig edited = config;
+  edited.compression_level = 0;
+  ASSERT_TRUE(r.mem.Put("config", edited.Encode()).ok());
+  auto changed = r.Open(KeySource{std::nullopt, r.key_file});
+  ASSERT_FALSE(changed.ok());
+  EXPECT_NE(changed.status().message().find("is not the one this repository's keys were made for"),
+            std::string::npos)
+      << changed.status().ToString();
+  ASSERT_TRUE(r.mem.Put("config", original).ok());
+  EXPECT_TRUE(r.Open(KeySource{std::nullopt, r.key_file}).ok());
+}
+
+// A slot that does not decode (planted, or of a later format) is passed
+// over: the passphrase still opens, and the slot can be listed around and
+// removed.
+TEST(Encryption, AnUndecodableSlotLocksNobodyOut) {
+  EncryptedRepo r;
+  auto unlocked = UnlockKeys(&r.mem, r.repo_id, KeySource{std::nullopt, r.key_file});
+  ASSERT_TRUE(unlocked.ok());
+  ASSERT_TRUE(AddSlot(&r.mem, r.repo_id, *unlocked, SlotSpec{"pass phrase", "", ""}).ok());
+  ASSERT_TRUE(r.mem.Put("keys/00000000000000aa", "{not json").ok());
+  EXPECT_EQ(ListSlots(&r.mem)->size(), 2u);
+  auto opened = r.Open(KeySource{std::string("pass phrase"), ""});
+  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_TRUE(RemoveSlot(&r.mem, *unlocked, "00000000000000aa").ok());
 }
 
 TEST(Encryption, PlaintextRepositoriesAreUnchanged) {

@@ -115,7 +115,8 @@ Status Keyring::Rotate() {
 }
 
 Status Keyring::Merge(const Keyring& other, const std::string& what) {
-  if (other.id_secret_ != id_secret_) {
+  if (other.id_secret_ != id_secret_ || (!other.config_digest_.empty() && !config_digest_.empty() &&
+                                         other.config_digest_ != config_digest_)) {
     return Status::InvalidArgument(what +
                                    ": keyring of another repository (its id secret differs)");
   }
@@ -133,6 +134,7 @@ std::string Keyring::Encode() const {
   json keys = json::array();
   for (const auto& [n, key] : data_keys_) keys.push_back({{"number", n}, {"key", ToHex(key)}});
   json j = {{"id_secret", ToHex(id_secret_)}, {"data_keys", keys}};
+  if (!config_digest_.empty()) j["config_digest"] = config_digest_;
   return j.dump();
 }
 
@@ -144,6 +146,7 @@ Result<Keyring> Keyring::Decode(std::string_view plain, const std::string& what)
       return Status::Corruption(what + ": id_secret is not " + std::to_string(kIdSecretBytes) +
                                 " bytes of hex");
     }
+    k.config_digest_ = j.value("config_digest", "");
     for (const auto& e : j.at("data_keys")) {
       const auto n = static_cast<uint32_t>(JsonIntegerIn(e.at("number"), "number", 1, UINT32_MAX));
       std::string key;

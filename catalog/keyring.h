@@ -33,6 +33,11 @@ class Keyring {
   // The 192-byte secret that keys blob ids and the chunker (the plaintext
   // repository keeps it in `config`; an encrypted one only here).
   const std::string& id_secret() const { return id_secret_; }
+  // Hex BLAKE2b-256 of the exact `config` object the keyring belongs to, so
+  // an edited config (a downgrade to plaintext, other chunking) is refused;
+  // empty in keyrings written before it was recorded.
+  const std::string& config_digest() const { return config_digest_; }
+  void set_config_digest(std::string digest) { config_digest_ = std::move(digest); }
   uint32_t current() const { return data_keys_.rbegin()->first; }
   size_t key_count() const { return data_keys_.size(); }
   // Adds a new data key, numbered one above the newest; later seals use it.
@@ -63,6 +68,7 @@ class Keyring {
 
  private:
   std::string id_secret_;
+  std::string config_digest_;
   std::map<uint32_t, std::string> data_keys_;  // number -> 32 bytes; never empty
 };
 

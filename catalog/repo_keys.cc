@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/format/repo_config.h"
+#include "catalog/signing.h"
 #include "core/env/file_io.h"
 
 namespace dr {
@@ -124,7 +125,9 @@ bool IsSlotName(const std::string& s) {
   return s.size() == 16 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-Result<std::vector<Slot>> ReadSlots(ObjectStore* store) {
+// With `skip_bad`, a slot that does not decode is passed over (one planted
+// or unknown slot must not lock everyone out); otherwise it is an error.
+Result<std::vector<Slot>> ReadSlots(ObjectStore* store, bool skip_bad) {
   ASSIGN_OR_RETURN(auto objects, store->List(kSlotPrefix));
   std::vector<Slot> out;
   for (const auto& o : objects) {
@@ -133,8 +136,12 @@ Result<std::vector<Slot>> ReadSlots(ObjectStore* store) {
     auto bytes = store->Get(o.key);
     if (bytes.status().IsNotFound()) continue;  // removed since the listing
     if (!bytes.ok()) return bytes.status();
-    ASSIGN_OR_RETURN(Slot s, DecodeSlot(id, *bytes, store->Url() + "/" + o.key));
-    out.push_back(std::move(s));
+    auto s = DecodeSlot(id, *bytes, store->Url() + "/" + o.key);
+    if (!s.ok()) {
+      if (skip_bad) continue;
+      return s.status();
+    }
+    out.push_back(std::move(s).value());
   }
   return out;
 }
@@ -262,10 +269,11 @@ Result<std::string> AddSlot(ObjectStore* store, const std::string& repo_id,
 }
 
 Result<UnlockedKeys> CreateKeys(ObjectStore* store, const std::string& repo_id,
-                                const SlotSpec& first) {
+                                const std::string& config, const SlotSpec& first) {
   UnlockedKeys keys;
   RETURN_IF_ERROR(RandomBytes(kKeyBytes, &keys.master));
   ASSIGN_OR_RETURN(keys.keyring, Keyring::Generate());
+  keys.keyring.set_config_digest(ChainDigest(config));
   // The slot first: its key file is written before anything is stored, so
   // a key file path that is taken stops init with the store untouched.
   ASSIGN_OR_RETURN(keys.slot, AddSlot(store, repo_id, keys, first));
@@ -273,14 +281,24 @@ Result<UnlockedKeys> CreateKeys(ObjectStore* store, const std::string& repo_id,
   return keys;
 }
 
+namespace {
+Status CheckConfigDigest(const UnlockedKeys& keys, std::string_view config,
+                         const std::string& where) {
+  if (config.empty() || keys.keyring.config_digest().empty() ||
+      keys.keyring.config_digest() == ChainDigest(config)) {
+    return Status::OK();
+  }
+  return Status::Corruption(where +
+                            "/config is not the one this repository's keys were made for (edited "
+                            "or replaced); refusing to use it");
+}
+}  // namespace
+
 Result<UnlockedKeys> UnlockKeys(ObjectStore* store, const std::string& repo_id,
-                                const KeySource& source) {
+                                const KeySource& source, std::string_view config) {
   const std::string where = store->Url();
   if (!source.given()) {
-    return Status::PermissionDenied(
-        where +
-        " is encrypted and no key was given (DR_PASSPHRASE, DR_PASSPHRASE_FILE or "
-        "DR_KEY_FILE)");
+    return Status::PermissionDenied(where + " is encrypted and no key was given");
   }
   UnlockedKeys keys;
   if (!source.key_file.empty()) {
@@ -307,23 +325,31 @@ Result<UnlockedKeys> UnlockKeys(ObjectStore* store, const std::string& repo_id,
     auto ring = ReadKeyring(store, repo_id, keys.master);
     if (!ring.ok()) return ring.status().WithContext("key file " + source.key_file);
     keys.keyring = std::move(ring).value();
+    RETURN_IF_ERROR(CheckConfigDigest(keys, config, where));
     return keys;
   }
-  ASSIGN_OR_RETURN(auto slots, ReadSlots(store));
+  ASSIGN_OR_RETURN(auto slots, ReadSlots(store, /*skip_bad=*/true));
   int tried = 0;
+  std::string no_keyring;
   for (const auto& s : slots) {
     if (!s.kdf) continue;
     ++tried;
-    ASSIGN_OR_RETURN(std::string wrapping, DeriveKey(*source.passphrase, *s.kdf));
-    auto master = OpenWithKey(wrapping, SlotAd(repo_id, s.info.id), s.wrapped, "slot");
+    auto wrapping = DeriveKey(*source.passphrase, *s.kdf);
+    if (!wrapping.ok()) continue;  // a slot asking for more memory than there is
+    auto master = OpenWithKey(*wrapping, SlotAd(repo_id, s.info.id), s.wrapped, "slot");
     if (!master.ok()) continue;
     auto ring = ReadKeyring(store, repo_id, *master);
-    if (!ring.ok()) continue;  // a slot left by an init that lost a race
+    if (!ring.ok()) {  // a slot left by an init that lost a race, or keyrings lost
+      no_keyring = "the passphrase opens slot " + s.info.id + " but " + ring.status().message();
+      continue;
+    }
     keys.master = std::move(master).value();
     keys.keyring = std::move(ring).value();
     keys.slot = s.info.id;
+    RETURN_IF_ERROR(CheckConfigDigest(keys, config, where));
     return keys;
   }
+  if (!no_keyring.empty()) return Status::Corruption(no_keyring);
   if (tried == 0) {
     return Status::PermissionDenied(where + " has no passphrase slot; open it with its key file");
   }
@@ -332,7 +358,7 @@ Result<UnlockedKeys> UnlockKeys(ObjectStore* store, const std::string& repo_id,
 }
 
 Result<std::vector<SlotInfo>> ListSlots(ObjectStore* store) {
-  ASSIGN_OR_RETURN(auto slots, ReadSlots(store));
+  ASSIGN_OR_RETURN(auto slots, ReadSlots(store, /*skip_bad=*/true));
   std::vector<SlotInfo> out;
   for (auto& s : slots) out.push_back(std::move(s.info));
   std::sort(out.begin(), out.end(), [](const SlotInfo& a, const SlotInfo& b) {
@@ -342,20 +368,26 @@ Result<std::vector<SlotInfo>> ListSlots(ObjectStore* store) {
   return out;
 }
 
-Status RemoveSlot(ObjectStore* store, const std::string& id) {
-  ASSIGN_OR_RETURN(auto slots, ListSlots(store));
-  const SlotInfo* found = nullptr;
-  for (const auto& s : slots) {
-    if (id.empty() || s.id.rfind(id, 0) != 0) continue;
-    if (found) return Status::InvalidArgument("key slot prefix '" + id + "' is ambiguous");
-    found = &s;
+Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::string& id) {
+  ASSIGN_OR_RETURN(auto objects, store->List(kSlotPrefix));
+  std::string found;
+  for (const auto& o : objects) {
+    const std::string slot = o.key.substr(sizeof(kSlotPrefix) - 1);
+    if (id.empty() || slot.rfind(id, 0) != 0) continue;
+    if (!found.empty()) return Status::InvalidArgument("key slot prefix '" + id + "' is ambiguous");
+    found = slot;
   }
-  if (!found) return Status::NotFound("no key slot " + id + " in " + store->Url());
-  if (slots.size() == 1) {
-    return Status::InvalidArgument("slot " + found->id + " is the last key slot of " +
-                                   store->Url() + "; add another before removing it");
+  if (found.empty()) return Status::NotFound("no key slot " + id + " in " + store->Url());
+  if (found == keys.slot) {
+    return Status::InvalidArgument("slot " + found +
+                                   " is the one this command was opened with; "
+                                   "open with another key to remove it (the last key slot stays)");
   }
-  return store->Delete(kSlotPrefix + found->id);
+  if (keys.slot.empty() && objects.size() == 1) {
+    return Status::InvalidArgument("slot " + found + " is the last key slot of " + store->Url() +
+                                   "; add another before removing it");
+  }
+  return store->Delete(kSlotPrefix + found);
 }
 
 Status ExportMasterKey(const std::string& repo_id, const UnlockedKeys& keys,

@@ -52,13 +52,16 @@ struct UnlockedKeys {
 
 // Writes the first keyring and the first slot of a new repository. Returns
 // the keys (the caller then writes `config`).
+// `config` is the exact config object about to be written: the keyring
+// records its digest.
 Result<UnlockedKeys> CreateKeys(ObjectStore* store, const std::string& repo_id,
-                                const SlotSpec& first);
+                                const std::string& config, const SlotSpec& first);
 // Opens the master key with `source` and reads every keyring object it
 // opens. Errors name the repository and say what was wrong: no key given,
 // a wrong passphrase, a key file of another repository, a slot removed.
+// `config`, when given, must be the object the keyring recorded.
 Result<UnlockedKeys> UnlockKeys(ObjectStore* store, const std::string& repo_id,
-                                const KeySource& source);
+                                const KeySource& source, std::string_view config = {});
 
 Result<std::vector<SlotInfo>> ListSlots(ObjectStore* store);
 // A `keys/<id>` object as stored (anyone who can write the store can plant
@@ -68,8 +71,9 @@ Result<SlotInfo> DecodeKeySlot(const std::string& id, std::string_view bytes,
 // Adds a slot wrapping `keys.master`; returns its id.
 Result<std::string> AddSlot(ObjectStore* store, const std::string& repo_id,
                             const UnlockedKeys& keys, const SlotSpec& spec);
-// Removes slot `id` (a unique prefix will do). Refuses to remove the last one.
-Status RemoveSlot(ObjectStore* store, const std::string& id);
+// Removes slot `id` (a unique prefix will do). Refuses to remove the slot
+// `keys` was opened with, so a slot known to work always remains.
+Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::string& id);
 // Writes the master key as a key file at `path` (mode 0600, never over an
 // existing file): the escrow copy that opens the repository without a slot.
 Status ExportMasterKey(const std::string& repo_id, const UnlockedKeys& keys,

@@ -59,6 +59,7 @@ Status Repository::Init(ObjectStore* store, const InitOptions& options) {
         std::to_string(store->MaxObjectBytes() >> 20) + " MiB one write to " + store->Url() +
         " may hold; choose a smaller pack size");
   }
+  const std::string encoded = config.Encode();
   if (options.encrypt) {
     // The keys go in before `config`, so a config never exists without
     // them. An init that then loses a race leaves a slot and a keyring
@@ -68,10 +69,10 @@ Status Repository::Init(ObjectStore* store, const InitOptions& options) {
       return Status::AlreadyExists(store->Url() + " already holds a repository (config exists)");
     }
     if (!existing.status().IsNotFound()) return existing.status();
-    RETURN_IF_ERROR(CreateKeys(store, config.repo_id, *options.encrypt).status());
+    RETURN_IF_ERROR(CreateKeys(store, config.repo_id, encoded, *options.encrypt).status());
     CrashPoint("encrypt-keys-written");
   }
-  Status s = store->PutIfAbsent(kConfigKey, config.Encode());
+  Status s = store->PutIfAbsent(kConfigKey, encoded);
   if (s.code() == Code::kAlreadyExists) {
     return Status::AlreadyExists(store->Url() + " already holds a repository (config exists)");
   }
@@ -92,8 +93,16 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore
   }
   ASSIGN_OR_RETURN(RepoConfig config, RepoConfig::Decode(*raw, what));
   std::unique_ptr<Keyring> keyring;
+  if (!config.encrypted() && keys.given()) {
+    // A key for a plaintext repository: either the wrong repository, or a
+    // config edited to drop encryption, which would have new backups
+    // written in the clear.
+    return Status::InvalidArgument(what +
+                                   " says the repository is not encrypted, but a key was given: "
+                                   "refusing (an edited config would store new data unencrypted)");
+  }
   if (config.encrypted()) {
-    ASSIGN_OR_RETURN(UnlockedKeys unlocked, UnlockKeys(store.get(), config.repo_id, keys));
+    ASSIGN_OR_RETURN(UnlockedKeys unlocked, UnlockKeys(store.get(), config.repo_id, keys, *raw));
     config.secret = unlocked.keyring.id_secret();
     keyring = std::make_unique<Keyring>(std::move(unlocked.keyring));
   }

@@ -161,6 +161,12 @@ Status Vault::Impl::VerifyPut(Session& s, const std::string& key) {
     if (decoded->encrypted()) return Status::InvalidArgument(EncryptedNamespaceError(s.nspace));
     ns.peer_hasher.emplace(decoded->secret);
   }
+  if (key == "config") {
+    auto decoded = RepoConfig::Decode(s.put_data, "config of namespace " + s.nspace);
+    if (decoded.ok() && decoded->encrypted()) {
+      return Status::InvalidArgument(EncryptedNamespaceError(s.nspace));
+    }
+  }
   Status verified =
       VerifyRepositoryObject(key, s.put_data, ns.peer_hasher ? &*ns.peer_hasher : nullptr);
   if (verified.ok()) return verified;

@@ -124,6 +124,8 @@ int RunApp(int argc, char** argv, bool agent) {
   // command and the jobs `run` starts.
   if (!key_file.empty()) setenv("DR_KEY_FILE", key_file.c_str(), 1);
   if (!passphrase_file.empty()) setenv("DR_PASSPHRASE_FILE", passphrase_file.c_str(), 1);
+  (void)KeySourceFromEnvironment();  // takes the passphrases out of the environment
+  (void)NewPassphraseFromEnvironment();
   if (agent) {
     Status s = ComposeVaultUrl(a, &g.repo);
     if (!s.ok()) {

@@ -46,6 +46,14 @@ std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g, const std::string& 
 // DR_PASSPHRASE; the global --key-file and --passphrase-file set the first
 // two. Empty when none is set (plaintext repositories need none).
 Result<KeySource> KeySourceFromEnvironment();
+// DR_NEW_PASSPHRASE (for `key add`), likewise read once and then removed.
+std::optional<std::string> NewPassphraseFromEnvironment();
+// The same, and when none is set, stdin is a terminal and the repository
+// at `url` is encrypted, the passphrase asked for on the terminal (not
+// echoed).
+Result<KeySource> KeySourceFor(const std::string& url);
+// Reads one line from the terminal with echo off, after `prompt`.
+Result<std::string> AskPassphrase(const std::string& prompt);
 // Opens a repository (not a vault) at `url` with that key.
 Result<std::unique_ptr<Repository>> OpenRepoAt(const std::string& url,
                                                const std::string& session_kind = "");

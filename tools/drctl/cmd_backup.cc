@@ -208,7 +208,7 @@ void AddBackupCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
         return Fail(
             Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
       // A local repository, or a vault session that stores only what the vault lacks.
-      auto keys = KeySourceFromEnvironment();
+      auto keys = KeySourceFor(g.repo);
       if (!keys.ok()) return Fail(keys.status());
       auto opened = OpenBackupTarget(g.repo, opts->threads, *keys);
       if (!opened.ok()) return Fail(opened.status());

@@ -78,7 +78,13 @@ Result<DrillRun> RunAndRecordDrill(Repository& repo, const Snapshot& snapshot,
   run.json = DrillReportJson(report);
   // The record: in the repository first (the history of record), then the
   // catalog's anchor of it.
-  auto record = AppendDrillRecord(repo.store(), run.json);
+  // An encrypted repository keeps the report (paths, hosts, check output)
+  // sealed; the chain (seq, prev, digests) stays checkable without the key.
+  nlohmann::json stored = run.json;
+  if (const Keyring* keys = repo.keyring()) {
+    stored = {{"sealed", ToHex(keys->SealObject("drill-report", run.json.dump()))}};
+  }
+  auto record = AppendDrillRecord(repo.store(), stored);
   if (!record.ok()) {
     run.warnings.push_back("drill not recorded in the repository: " + record.status().message());
   } else {

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "tools/drctl/cli.h"
@@ -43,6 +45,16 @@ void AddInitCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
       if (*encrypt) {
         auto keys = KeySourceFromEnvironment();
         if (!keys.ok()) return Fail(keys.status());
+        if (!keys->given() && ::isatty(STDIN_FILENO)) {
+          auto first = AskPassphrase("passphrase for the new repository: ");
+          if (!first.ok()) return Fail(first.status());
+          auto again = AskPassphrase("the same passphrase again: ");
+          if (!again.ok()) return Fail(again.status());
+          if (*first != *again) {
+            return Fail(Status::InvalidArgument("the two passphrases differ; nothing created"));
+          }
+          keys->passphrase = *first;
+        }
         if (keys->given() == (keys->passphrase.has_value() && !keys->key_file.empty())) {
           return Fail(Status::InvalidArgument(
               "init --encrypt needs one first key: a passphrase (DR_PASSPHRASE or "

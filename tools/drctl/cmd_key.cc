@@ -47,8 +47,8 @@ Result<OpenedKeys> OpenKeys(const GlobalOptions& g) {
                                    " is not encrypted: it has no keys (create an encrypted "
                                    "repository with 'drctl init --encrypt')");
   }
-  ASSIGN_OR_RETURN(KeySource source, KeySourceFromEnvironment());
-  ASSIGN_OR_RETURN(o.keys, UnlockKeys(o.store.get(), o.config.repo_id, source));
+  ASSIGN_OR_RETURN(KeySource source, KeySourceFor(g.repo));
+  ASSIGN_OR_RETURN(o.keys, UnlockKeys(o.store.get(), o.config.repo_id, source, *raw));
   return o;
 }
 
@@ -59,8 +59,8 @@ Result<SlotSpec> NewSlotSpec(const KeyFlags& f) {
   if (!f.new_passphrase_file.empty()) {
     ASSIGN_OR_RETURN(std::string text, ReadWholeFile(f.new_passphrase_file));
     spec.passphrase = text.substr(0, text.find('\n'));
-  } else if (const char* p = std::getenv("DR_NEW_PASSPHRASE"); p && *p) {
-    spec.passphrase = std::string(p);
+  } else {
+    spec.passphrase = NewPassphraseFromEnvironment();
   }
   if (spec.passphrase.has_value() == !spec.key_file.empty()) {
     return Status::InvalidArgument(
@@ -116,7 +116,7 @@ int RunKey(const GlobalOptions& g, const std::string& action, const KeyFlags& f)
     return kExitOk;
   }
   if (action == "remove") {
-    Status s = RemoveSlot(store, f.slot);
+    Status s = RemoveSlot(store, o->keys, f.slot);
     if (!s.ok()) return Fail(s);
     if (!g.quiet && !g.json) std::printf("removed key slot %s\n", f.slot.c_str());
     if (g.json) PrintJson({{"removed", f.slot}});
