@@ -15,7 +15,7 @@ void Check(std::string_view pack) {
   if (!entries.ok()) return;
   dr::PackBuilder b;
   for (const auto& e : *entries) {
-    FUZZ_CHECK(e.stored_len <= e.raw_len);
+    FUZZ_CHECK(uint64_t{e.stored_len} <= uint64_t{e.raw_len} + dr::kSealOverhead);
     FUZZ_CHECK(static_cast<uint64_t>(e.offset) + e.stored_len <= pack.size());
     b.Add(e.type, e.id, pack.substr(e.offset, e.stored_len), e.raw_len);
   }
