@@ -22,6 +22,8 @@ const char* ProblemKindName(ProblemKind k) {
       return "pack missing";
     case ProblemKind::kCondemnedGone:
       return "condemned pack deleted";
+    case ProblemKind::kKeyDamaged:
+      return "key damaged";
     case ProblemKind::kPackDamaged:
       return "pack damaged";
     case ProblemKind::kBlobDamaged:

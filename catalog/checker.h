@@ -26,6 +26,7 @@ enum class ProblemKind {
   kFileDamaged,      // a file in a snapshot uses a damaged or missing blob
   kUnindexedPack,    // informational: left by an interrupted backup, reclaimable
   kCondemnedGone,    // informational: a condemned pack an interrupted prune already deleted
+  kKeyDamaged,       // a key slot or sealed keyring is malformed (CheckWithoutKey)
 };
 
 const char* ProblemKindName(ProblemKind k);
@@ -55,5 +56,14 @@ struct CheckReport {
 
 // Returns a report; only failing to list the store itself is an error.
 Result<CheckReport> CheckRepository(Repository& repo, const CheckOptions& options);
+
+// What a site holding no key (the off-site provider's copy) can check of an
+// encrypted repository: the config, every index segment and that each pack
+// it lists is present, every snapshot's name and envelope, every key slot
+// and sealed keyring; with read_data, every pack's bytes against its name
+// and its layout, each blob the size of a sealed one (object_verify.h).
+// Whether blobs open and what snapshots reference needs the key
+// (CheckRepository). InvalidArgument for a plaintext repository.
+Result<CheckReport> CheckWithoutKey(ObjectStore* store, const CheckOptions& options);
 
 }  // namespace dr

@@ -20,4 +20,13 @@ namespace dr {
 Status VerifyRepositoryObject(const std::string& key, std::string_view bytes,
                               const KeyedHasher* hasher);
 
+// The same for an encrypted repository at a site holding no key: `names`
+// (the config's clear naming secret) checks every content-addressed object
+// against its name; a pack's layout and each sealed blob's size, a sealed
+// snapshot's envelope, an index segment, a key slot and a keyring's size are
+// checked. Whether a blob opens is known only to a key holder: a forgery
+// that passes here fails authentication at restore.
+Status VerifySealedRepositoryObject(const std::string& key, std::string_view bytes,
+                                    const KeyedHasher& names);
+
 }  // namespace dr

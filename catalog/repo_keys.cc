@@ -17,8 +17,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr char kSlotPrefix[] = "keys/";
-constexpr char kKeyringPrefix[] = "keyring/";
 constexpr size_t kSaltBytes = crypto_pwhash_SALTBYTES;
 // A slot may ask for at most this much work: the store is not trusted, and a
 // planted slot must not make an unlock take hours or all memory.
@@ -256,8 +254,19 @@ Result<SlotInfo> DecodeKeySlot(const std::string& id, std::string_view bytes,
   return s.info;
 }
 
+namespace {
+Status NeedMaster(const UnlockedKeys& keys, const std::string& op) {
+  if (!keys.master.empty()) return Status::OK();
+  return Status::PermissionDenied(
+      op +
+      " needs the master key: open the repository with a passphrase or key file, not "
+      "through a vault session");
+}
+}  // namespace
+
 Result<std::string> AddSlot(ObjectStore* store, const std::string& repo_id,
                             const UnlockedKeys& keys, const SlotSpec& spec) {
+  RETURN_IF_ERROR(NeedMaster(keys, "adding a key slot"));
   std::string file_key;
   ASSIGN_OR_RETURN(Slot s, MakeSlot(repo_id, keys.master, spec, &file_key));
   // The file first: a slot whose key file could not be written opens nothing.
@@ -301,6 +310,11 @@ Result<UnlockedKeys> UnlockKeys(ObjectStore* store, const std::string& repo_id,
     return Status::PermissionDenied(where + " is encrypted and no key was given");
   }
   UnlockedKeys keys;
+  if (!source.keyring.empty()) {
+    ASSIGN_OR_RETURN(keys.keyring, Keyring::Decode(source.keyring, "keyring handed by " + where));
+    RETURN_IF_ERROR(CheckConfigDigest(keys, config, where));
+    return keys;
+  }
   if (!source.key_file.empty()) {
     ASSIGN_OR_RETURN(KeyFile f, ReadKeyFile(source.key_file, repo_id));
     if (f.kind == "master") {
@@ -369,6 +383,7 @@ Result<std::vector<SlotInfo>> ListSlots(ObjectStore* store) {
 }
 
 Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::string& id) {
+  RETURN_IF_ERROR(NeedMaster(keys, "removing a key slot"));
   ASSIGN_OR_RETURN(auto objects, store->List(kSlotPrefix));
   std::string found;
   for (const auto& o : objects) {
@@ -392,10 +407,12 @@ Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::strin
 
 Status ExportMasterKey(const std::string& repo_id, const UnlockedKeys& keys,
                        const std::string& path) {
+  RETURN_IF_ERROR(NeedMaster(keys, "exporting the master key"));
   return WriteKeyFile(path, repo_id, "master", "", keys.master);
 }
 
 Result<uint32_t> RotateDataKey(ObjectStore* store, const std::string& repo_id, UnlockedKeys* keys) {
+  RETURN_IF_ERROR(NeedMaster(*keys, "rotating the data key"));
   Keyring next = keys->keyring;
   RETURN_IF_ERROR(next.Rotate());
   RETURN_IF_ERROR(WriteKeyring(store, repo_id, keys->master, next));

@@ -20,12 +20,22 @@
 
 namespace dr {
 
+// Where a repository's key slots and sealed keyrings are stored.
+inline constexpr char kSlotPrefix[] = "keys/";
+inline constexpr char kKeyringPrefix[] = "keyring/";
+// A sealed keyring object is never larger (some 10,000 data keys).
+inline constexpr size_t kMaxKeyringObjectBytes = size_t{1} << 20;
+
 // How a user proves they may open a repository: a passphrase, or a key file
 // (one made by `key add --key-file`, or an exported master key).
 struct KeySource {
   std::optional<std::string> passphrase;
   std::string key_file;
-  bool given() const { return passphrase.has_value() || !key_file.empty(); }
+  // The keyring's plaintext (Keyring::Encode) as a vault hands it to an
+  // agent enrolled in the namespace: it reads and writes data, but holds no
+  // master key, so it can do no key operation.
+  std::string keyring;
+  bool given() const { return passphrase.has_value() || !key_file.empty() || !keyring.empty(); }
 };
 
 // What a new slot is: a passphrase, or a new key file written to `key_file`
@@ -45,7 +55,7 @@ struct SlotInfo {
 
 // An opened repository's keys.
 struct UnlockedKeys {
-  std::string master;  // 32 bytes
+  std::string master;  // 32 bytes; empty when opened with a handed keyring
   Keyring keyring;
   std::string slot;  // the slot that opened it; "" for an exported master key
 };

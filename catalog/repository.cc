@@ -412,15 +412,15 @@ Status Repository::Impl::Flush() {
   return WriteIndexSegment(std::move(batch));
 }
 
-Result<Id> Repository::Impl::CommitSnapshot(Snapshot snapshot) {
+Result<Id> Repository::Impl::CommitSnapshotObject(const std::string& object) {
   RETURN_IF_ERROR(Flush());
+  // Never write a snapshot that readers would refuse (docs/format/snapshot.md).
+  ASSIGN_OR_RETURN(Snapshot snapshot,
+                   DecodeSnapshotObject(object, keys_.get(), "snapshot to commit"));
   if (!HasBlob(snapshot.tree)) {
     return Status::Corruption("refusing to commit a snapshot whose root tree " +
                               snapshot.tree.Hex() + " is not stored");
   }
-  std::string object = EncodeSnapshotObject(snapshot, keys_.get());
-  // Never write a snapshot that readers would refuse (docs/format/snapshot.md).
-  RETURN_IF_ERROR(DecodeSnapshotObject(object, keys_.get(), "snapshot to commit").status());
   Id id = names_.Hash(object);
   CrashPoint("snapshot-next");
   RETURN_IF_ERROR(store_->Put(SnapshotKey(id), object));
@@ -495,7 +495,10 @@ Result<Id> Repository::StoreMetadata(std::string_view raw) { return impl_->Store
 void Repository::SealOpenPack() { impl_->SealOpenPack(); }
 Status Repository::Flush() { return impl_->Flush(); }
 Result<Id> Repository::CommitSnapshot(Snapshot snapshot) {
-  return impl_->CommitSnapshot(std::move(snapshot));
+  return impl_->CommitSnapshotObject(EncodeSnapshotObject(snapshot, impl_->keys_.get()));
+}
+Result<Id> Repository::CommitSnapshotObject(const std::string& object) {
+  return impl_->CommitSnapshotObject(object);
 }
 Status Repository::write_error() const { return impl_->write_error(); }
 Result<int> Repository::AdoptUnindexedPacks() { return impl_->AdoptUnindexedPacks(); }

@@ -159,6 +159,11 @@ class Repository {
   Status Flush();
   // Flush(), check the root tree is indexed, then write the snapshot.
   Result<Id> CommitSnapshot(Snapshot snapshot);
+  // The same for a snapshot object already encoded with
+  // EncodeSnapshotObject(snapshot, keyring()): a vault journals exactly the
+  // bytes written (sealed ones carry a random nonce) before writing them.
+  // Its id is names().Hash(object).
+  Result<Id> CommitSnapshotObject(const std::string& object);
   WriteStats write_stats() const;
   // The first write error of a background pack writer, if any. Once set,
   // every later AddBlob and Flush fails: the owner must drop this instance

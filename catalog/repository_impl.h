@@ -49,7 +49,7 @@ struct Repository::Impl {
   Result<Id> StoreMetadata(std::string_view raw);
   void SealOpenPack();
   Status Flush();
-  Result<Id> CommitSnapshot(Snapshot snapshot);
+  Result<Id> CommitSnapshotObject(const std::string& object);
   Status write_error() const;
   Result<int> AdoptUnindexedPacks();
   void EnqueuePack(PendingPack pack);

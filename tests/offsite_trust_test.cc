@@ -21,6 +21,7 @@ namespace dr {
 namespace {
 
 using test::AgentKey;
+using test::StoredKeys;
 using test::VaultSite;
 
 class OffsiteTrust : public ::testing::Test {
@@ -46,24 +47,12 @@ class OffsiteTrust : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
-  std::vector<std::string> Keys(const std::string& url, const std::string& prefix) {
-    auto store = OpenObjectStore(url);
-    EXPECT_TRUE(store.ok());
-    auto list = (*store)->List(prefix);
-    EXPECT_TRUE(list.ok());
-    std::vector<std::string> keys;
-    if (list.ok())
-      for (const auto& o : *list) keys.push_back(o.key);
-    std::sort(keys.begin(), keys.end());
-    return keys;
-  }
-
   // Both sites hold the same objects.
   bool SameObjects(double seconds) {
     return test::WaitFor(seconds, [&] {
       for (const char* prefix : {"snapshots/", "index/", "data/", "config"}) {
-        if (Keys(primary_->RepositoryOf("finance"), prefix) !=
-            Keys(offsite_->RepositoryOf("finance"), prefix))
+        if (StoredKeys(primary_->RepositoryOf("finance"), prefix) !=
+            StoredKeys(offsite_->RepositoryOf("finance"), prefix))
           return false;
       }
       return true;
@@ -95,7 +84,7 @@ TEST_F(OffsiteTrust, APeerObjectThatIsNotWhatItsKeySaysIsRefusedAndQuarantined) 
 
   // A real snapshot's bytes under another snapshot's name, a pack whose bytes
   // are not its id's, and an index segment that is garbage.
-  const auto snaps = Keys(primary_->RepositoryOf("finance"), "snapshots/");
+  const auto snaps = StoredKeys(primary_->RepositoryOf("finance"), "snapshots/");
   ASSERT_FALSE(snaps.empty());
   auto store = OpenObjectStore(primary_->RepositoryOf("finance"));
   ASSERT_TRUE(store.ok());
@@ -111,9 +100,9 @@ TEST_F(OffsiteTrust, APeerObjectThatIsNotWhatItsKeySaysIsRefusedAndQuarantined) 
     auto put = (*client)->Call(wire::Put{0, key, bytes.size(), 0, bytes});
     EXPECT_EQ(put.status().code(), Code::kCorruption) << key << ": " << put.status().ToString();
   }
-  EXPECT_TRUE(Keys(offsite_->RepositoryOf("finance"), forged_snapshot).empty());
-  EXPECT_TRUE(Keys(offsite_->RepositoryOf("finance"), forged_pack).empty());
-  EXPECT_TRUE(Keys(offsite_->RepositoryOf("finance"), forged_index).empty());
+  EXPECT_TRUE(StoredKeys(offsite_->RepositoryOf("finance"), forged_snapshot).empty());
+  EXPECT_TRUE(StoredKeys(offsite_->RepositoryOf("finance"), forged_pack).empty());
+  EXPECT_TRUE(StoredKeys(offsite_->RepositoryOf("finance"), forged_index).empty());
   size_t kept = 0;
   for (const auto& e :
        std::filesystem::directory_iterator(dir_ / "offsite/state/quarantine/finance")) {
@@ -166,8 +155,8 @@ TEST_F(OffsiteTrust, AnOffsiteSiteThatLostObjectsOrWasWipedIsRefilled) {
   ASSERT_TRUE(SameObjects(60)) << primary_->Log() << "\noff-site:\n" << offsite_->Log();
   // Objects lost behind the vault's back: a pack and the latest snapshot.
   const std::string off = dir_ / "offsite-repo/finance";
-  const auto packs = Keys(offsite_->RepositoryOf("finance"), "data/");
-  const auto snaps = Keys(offsite_->RepositoryOf("finance"), "snapshots/");
+  const auto packs = StoredKeys(offsite_->RepositoryOf("finance"), "data/");
+  const auto snaps = StoredKeys(offsite_->RepositoryOf("finance"), "snapshots/");
   ASSERT_FALSE(packs.empty());
   std::filesystem::remove(off + "/" + packs[0]);
   std::filesystem::remove(off + "/" + snaps.back());

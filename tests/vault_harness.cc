@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -23,6 +24,17 @@ namespace dr::test {
 
 // Below 32768, where Linux takes no ephemeral ports for outgoing connections.
 int TestPort(int offset) { return 20000 + static_cast<int>((::getpid() * 8) % 12000) + offset; }
+
+std::vector<std::string> StoredKeys(const std::string& url, const std::string& prefix) {
+  std::vector<std::string> keys;
+  auto store = OpenObjectStore(url);
+  if (!store.ok()) return keys;
+  auto list = (*store)->List(prefix);
+  if (list.ok())
+    for (const auto& o : *list) keys.push_back(o.key);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
 
 uint64_t StoredPackBytes(const std::string& url) {
   uint64_t total = 0;
@@ -95,9 +107,12 @@ VaultSite::VaultSite(const std::string& dir, int port, Options options)
 VaultSite::~VaultSite() { process_.reset(); }
 
 void VaultSite::Enrol(const std::string& name, const std::string& key_pub,
-                      const std::string& nspace, const std::string& rights) {
-  auto r = RunProgram({DRVAULT_PATH, "-c", config_, "enrol", "--name", name, "--key", key_pub,
-                       "--namespace", nspace, "--rights", rights});
+                      const std::string& nspace, const std::string& rights,
+                      const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{DRVAULT_PATH, "-c",    config_,       "enrol", "--name",   name,
+                                "--key",      key_pub, "--namespace", nspace,  "--rights", rights};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = RunProgram(argv);
   if (r.exit_code != 0) throw std::runtime_error("drvault enrol: " + r.err);
 }
 

@@ -23,6 +23,9 @@ namespace dr::test {
 int TestPort(int offset);
 // Bytes of the packs (data/) in the repository at `url`; 0 if unreadable.
 uint64_t StoredPackBytes(const std::string& url);
+// The keys under `prefix` in the store at `url`, sorted; empty if it cannot
+// be listed.
+std::vector<std::string> StoredKeys(const std::string& url, const std::string& prefix);
 // The repository's live session markers, one per line (each marker's
 // text, or its key when unreadable); empty if the listing fails.
 std::string LiveSessionMarkers(const std::string& url);
@@ -51,8 +54,10 @@ class VaultSite {
   VaultSite(const std::string& dir, int port, Options options);
   ~VaultSite();
 
+  // `extra`: more `drvault enrol` options (--encrypt ...).
   void Enrol(const std::string& name, const std::string& key_pub, const std::string& nspace,
-             const std::string& rights = "backup,restore");
+             const std::string& rights = "backup,restore",
+             const std::vector<std::string>& extra = {});
   void Start();  // returns once the vault listens
   void Kill9();
   void Stop();  // SIGTERM, wait

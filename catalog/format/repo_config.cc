@@ -72,12 +72,6 @@ Result<RepoConfig> RepoConfig::Generate(const ChunkerParams& chunker, uint32_t p
   return c;
 }
 
-std::string EncryptedNamespaceError(const std::string& ns) {
-  return "namespace " + ns +
-         " holds an encrypted repository; vaults do not serve encrypted namespaces yet "
-         "(use drctl on the repository directly)";
-}
-
 namespace {
 
 bool HexToBytes(const std::string& hex, std::string* out) {

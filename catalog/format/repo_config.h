@@ -60,10 +60,6 @@ struct RepoConfig {
   static Result<RepoConfig> Decode(std::string_view object, const std::string& what);
 };
 
-// What a vault says of a namespace whose repository is encrypted: it does
-// not serve those yet (docs/design.md, trust model).
-std::string EncryptedNamespaceError(const std::string& ns);
-
 // Fills `n` bytes from the kernel's CSPRNG.
 Status RandomBytes(size_t n, std::string* out);
 

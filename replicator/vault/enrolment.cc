@@ -2,8 +2,10 @@
 
 #include <filesystem>
 
+#include "catalog/format/repo_config.h"
 #include "catalog/repository.h"
 #include "catalog/store/object_store.h"
+#include "replicator/vault/namespace_keys.h"
 
 namespace dr {
 
@@ -15,18 +17,38 @@ Status CreateRepositoryDirectory(const std::string& url) {
   return Status::OK();
 }
 
-Result<std::string> EnsureNamespaceRepository(const VaultConfig& config, const std::string& ns) {
+Result<std::string> EnsureNamespaceRepository(const VaultConfig& config, const std::string& ns,
+                                              const NewNamespace& create) {
   ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config.repository, ns));
   RETURN_IF_ERROR(CreateRepositoryDirectory(url));
   ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-  auto config_size = store->Size("config");
-  if (config_size.ok()) return std::string();
-  if (!config_size.status().IsNotFound()) return config_size.status();
-  RETURN_IF_ERROR(Repository::Init(store.get(), InitOptions{}));
+  auto existing = store->Get("config");
+  if (existing.ok()) {
+    if (!create.encrypt) return std::string();
+    ASSIGN_OR_RETURN(RepoConfig repo_config,
+                     RepoConfig::Decode(*existing, "config of namespace " + ns));
+    if (!repo_config.encrypted()) {
+      return Status::InvalidArgument("namespace " + ns +
+                                     " exists unencrypted; encryption is chosen when a namespace "
+                                     "is created (use a new namespace)");
+    }
+    // Another escrow copy (or the one a creation cut short did not write).
+    if (!create.escrow_key_file.empty()) {
+      RETURN_IF_ERROR(ExportNamespaceMasterKey(config, ns, store.get(), create.escrow_key_file));
+    }
+    return std::string();
+  }
+  if (!existing.status().IsNotFound()) return existing.status();
+  if (create.encrypt) {
+    RETURN_IF_ERROR(CreateEncryptedNamespace(config, ns, store.get(), create.escrow_key_file));
+  } else {
+    RETURN_IF_ERROR(Repository::Init(store.get(), InitOptions{}));
+  }
   return store->Url();
 }
 
-Result<EnrolResult> EnrolAgent(const VaultConfig& config, const AgentEntry& entry) {
+Result<EnrolResult> EnrolAgent(const VaultConfig& config, const AgentEntry& entry,
+                               const NewNamespace& create) {
   if (entry.nspace == "*") {
     if (entry.rights != kRightReplicate)
       return Status::InvalidArgument(
@@ -38,9 +60,14 @@ Result<EnrolResult> EnrolAgent(const VaultConfig& config, const AgentEntry& entr
     if (entry.rights & kRightReplicate)
       return Status::InvalidArgument("the replicate right goes with --namespace '*'");
   }
+  if (create.encrypt && !(entry.rights & kRightBackup)) {
+    return Status::InvalidArgument(
+        "--encrypt creates the namespace: it goes with the backup right");
+  }
   EnrolResult result;
   if (entry.rights & kRightBackup) {
-    ASSIGN_OR_RETURN(result.created_repository, EnsureNamespaceRepository(config, entry.nspace));
+    ASSIGN_OR_RETURN(result.created_repository,
+                     EnsureNamespaceRepository(config, entry.nspace, create));
   }
   AgentRegistry registry(config.registry_path());
   RETURN_IF_ERROR(registry.Enrol(entry));

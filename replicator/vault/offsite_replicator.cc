@@ -9,12 +9,14 @@
 #include "catalog/format/index.h"
 #include "catalog/format/pack.h"
 #include "catalog/format/snapshot.h"
+#include "catalog/repo_keys.h"
 #include "catalog/repository.h"
 #include "catalog/retention_lock.h"
 #include "catalog/store/dir_store.h"
 #include "catalog/store/object_store.h"
 #include "core/crash_point.h"
 #include "core/timefmt.h"
+#include "replicator/vault/namespace_keys.h"
 #include "replicator/vault/offsite_cursor.h"
 #include "replicator/vault/offsite_references.h"
 #include "replicator/vault/vault_log.h"
@@ -96,12 +98,15 @@ struct Plan {
   std::vector<std::pair<ObjectInfo, std::vector<std::string>>> segments;  // with their packs
   std::map<std::string, uint64_t> pack_size;
   bool unreadable = false;  // an index segment could not be read: copy no snapshot this cycle
+  bool sealed = false;      // an encrypted namespace: the peer holds no key for it
   int64_t oldest_ns = 0;
   uint64_t bytes = 0;
 };
 
-Result<Plan> PlanCopies(ObjectStore& local, const OffsiteCursor& cursor, const std::string& ns) {
+Result<Plan> PlanCopies(ObjectStore& local, const OffsiteCursor& cursor, const std::string& ns,
+                        const Keyring* keys) {
   Plan plan;
+  plan.sealed = keys != nullptr;
   // Snapshots are listed first: a commit landing between the listings then
   // adds a segment we copy too, never a snapshot whose segment we did not list.
   ASSIGN_OR_RETURN(auto snaps, local.List("snapshots/"));
@@ -111,7 +116,7 @@ Result<Plan> PlanCopies(ObjectStore& local, const OffsiteCursor& cursor, const s
   for (const auto& o : snaps) {
     if (cursor.snapshots.count(o.key)) continue;
     auto obj = local.Get(o.key);
-    auto s = obj.ok() ? DecodeSnapshot(*obj, o.key) : Result<Snapshot>(obj.status());
+    auto s = obj.ok() ? DecodeSnapshotObject(*obj, keys, o.key) : Result<Snapshot>(obj.status());
     if (!s.ok()) {
       // Only this snapshot waits; `check` at this site names it.
       LogEvent("offsite_skipped", {{"namespace", ns}, {"error", s.status().message()}});
@@ -206,6 +211,7 @@ class OffsiteReplicator::NamespaceCopy {
       cursor_.config = true;
       RETURN_IF_ERROR(Save());
     }
+    if (plan_.sealed) RETURN_IF_ERROR(CopyKeys(peer));
     for (const auto& [seg, pack_keys] : plan_.segments) {
       for (const auto& key : pack_keys) {
         RETURN_IF_ERROR(CopyObject(peer, local_, key, &sent_));
@@ -226,7 +232,9 @@ class OffsiteReplicator::NamespaceCopy {
     }
     if (before_snapshots_) RETURN_IF_ERROR(before_snapshots_());
     auto& snaps = plan_.snapshots;
-    if (!snaps.empty()) RETURN_IF_ERROR(SendReferences(peer));
+    // A peer holding no key cannot say which blobs it lacks; it never
+    // prunes an encrypted namespace either, so it lacks none it was sent.
+    if (!snaps.empty() && !plan_.sealed) RETURN_IF_ERROR(SendReferences(peer));
     while (!snaps.empty()) {
       const ObjectInfo o = snaps.front().second;
       RETURN_IF_ERROR(CopyObject(peer, local_, o.key, &sent_));
@@ -242,15 +250,25 @@ class OffsiteReplicator::NamespaceCopy {
     return Status::OK();
   }
 
+  // The slots and sealed keyrings of an encrypted namespace, so that the
+  // escrowed master key or any slot's key opens the off-site copy on its
+  // own. Few and small; the peer answers a copy it holds without storing.
+  Status CopyKeys(VaultClient& peer) {
+    for (const char* prefix : {kSlotPrefix, kKeyringPrefix}) {
+      ASSIGN_OR_RETURN(auto objects, local_.List(prefix));
+      for (const auto& o : objects) RETURN_IF_ERROR(CopyObject(peer, local_, o.key, &sent_));
+    }
+    return Status::OK();
+  }
+
   // Every blob the planned snapshots reference is made present at the peer
   // first (offsite_references.h): its own prune may have deleted what this
   // site still deduplicates against.
   Status SendReferences(VaultClient& peer) {
-    ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(owner_.config_.repository, ns_));
-    ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
     // Opened after the snapshots were listed, so its index covers them; its
     // marker keeps this site's prune from deleting what is about to be read.
-    ASSIGN_OR_RETURN(auto repo, Repository::Open(std::move(store), "off-site replication"));
+    ASSIGN_OR_RETURN(auto repo,
+                     OpenNamespaceRepository(owner_.config_, ns_, "off-site replication"));
     std::vector<Snapshot> snapshots;
     for (const auto& [time, o] : plan_.snapshots) snapshots.push_back(plan_.decoded.at(o.key));
     ASSIGN_OR_RETURN(ReferencesSent refs, SendMissingReferences(*repo, snapshots, peer));
@@ -372,7 +390,11 @@ Status OffsiteReplicator::ReplicateNamespace(const std::string& ns, const CurveK
         return skip(saved);
     }
   }
-  auto plan = PlanCopies(local, cursor, ns);
+  auto config_object = local.Get("config");
+  if (!config_object.ok()) return skip(config_object.status());
+  auto keyring = NamespaceKeyring(config_, ns, &local, *config_object);
+  if (!keyring.ok()) return skip(keyring.status());
+  auto plan = PlanCopies(local, cursor, ns, keyring->get());
   if (!plan.ok()) return skip(plan.status());
   NamespaceCopy copy(*this, ns, local, std::move(plan).value());
   copy.set_cursor(std::move(cursor));

@@ -8,6 +8,7 @@
 #include "catalog/repository.h"
 #include "catalog/store/object_store.h"
 #include "replicator/vault/agent_registry.h"
+#include "replicator/vault/namespace_keys.h"
 #include "replicator/vault/vault_log.h"
 
 namespace dr {
@@ -64,12 +65,10 @@ void VaultCatalog::Loop() {
     pending_.erase(pending_.begin());
     l.unlock();
     Status st = [&]() -> Status {
-      ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, ns));
-      ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
       // No session marker: a sync must never hold back this site's prune.
       // A snapshot forgotten and pruned while it is read fails its sync
       // (rolled back whole), and the retry below finds it gone.
-      ASSIGN_OR_RETURN(auto repo, Repository::Open(std::move(store)));
+      ASSIGN_OR_RETURN(auto repo, OpenNamespaceRepository(config_, ns));
       std::error_code ec;
       std::filesystem::create_directories(config_.state_dir + "/catalog", ec);
       if (ec) return Status::IOError("create " + config_.state_dir + "/catalog: " + ec.message());
@@ -89,6 +88,8 @@ void VaultCatalog::Loop() {
     // to index until its first commit nudges it.
     if (!st.ok() && !st.IsNotFound()) {
       LogEvent("catalog_sync_failed", {{"namespace", ns}, {"error", st.message()}});
+      // An encrypted namespace at a site without its key stays unreadable.
+      if (st.code() == Code::kPermissionDenied) continue;
       // Again in a while, even if no snapshot arrives to nudge it.
       if (cv_.wait_for(l, std::chrono::seconds(10), [this] { return stop_; })) return;
       pending_.insert(ns);

@@ -118,6 +118,7 @@ class Vault::Impl {
     // At a site fed by a peer: the namespace's hasher, from its config, to
     // check what the peer puts.
     std::optional<KeyedHasher> peer_hasher;
+    bool peer_sealed = false;  // the namespace is encrypted: its objects are checked sealed
     // The namespace's sealed history (history_log.h): every snapshot stored
     // here is sealed in it before the sender hears it was stored.
     std::unique_ptr<NamespaceHistory> history;
@@ -194,6 +195,7 @@ class Vault::Impl {
   // an interrupted write of this vault left unindexed.
   Status LoadRepository(const std::string& name, Namespace& ns, bool adopt);
   // Opens the namespace's history once, settling what a crash left journaled.
+  Result<std::string> HandedKeyring(Namespace& ns, const std::string& name);
   Status OpenHistory(const std::string& name, Namespace& ns);
   // Journals snapshot `id_hex` (`bytes`) before it is stored; SettleSeal
   // seals it once stored (history_log.h).

@@ -149,12 +149,12 @@ void Vault::Impl::HandleCommit(Session& s, const wire::Commit& c) {
   }
   // Journaled before it is written, with the bytes the repository will
   // write: only what this vault wrote is ever sealed (history_log.h).
-  const std::string encoded = EncodeSnapshot(snap);
-  const Id expected = repo.hasher().Hash(encoded);
+  const std::string encoded = EncodeSnapshotObject(snap, repo.keyring());
+  const Id expected = repo.names().Hash(encoded);
   if (Status begun = BeginSeal(s, "agent " + s.agent.name, expected.Hex(), encoded); !begun.ok())
     return ReplyError(s.routing, c.seq, begun);
   CrashPoint("vault-commit-next");
-  auto id = repo.CommitSnapshot(snap);
+  auto id = repo.CommitSnapshotObject(encoded);
   if (!id.ok()) {
     LogEvent("commit_failed",
              {{"agent", s.agent.name}, {"namespace", s.nspace}, {"error", id.status().message()}});

@@ -158,17 +158,15 @@ Status Vault::Impl::VerifyPut(Session& s, const std::string& key) {
                                      "' has no config yet: send it first");
     auto decoded = RepoConfig::Decode(*config, "config of namespace " + s.nspace);
     if (!decoded.ok()) return decoded.status();
-    if (decoded->encrypted()) return Status::InvalidArgument(EncryptedNamespaceError(s.nspace));
-    ns.peer_hasher.emplace(decoded->secret);
-  }
-  if (key == "config") {
-    auto decoded = RepoConfig::Decode(s.put_data, "config of namespace " + s.nspace);
-    if (decoded.ok() && decoded->encrypted()) {
-      return Status::InvalidArgument(EncryptedNamespaceError(s.nspace));
-    }
+    // An encrypted namespace's objects are named under the config's clear
+    // naming secret; this site holds no key to open them (namespace_keys.h).
+    ns.peer_hasher.emplace(decoded->naming_secret());
+    ns.peer_sealed = decoded->encrypted();
   }
   Status verified =
-      VerifyRepositoryObject(key, s.put_data, ns.peer_hasher ? &*ns.peer_hasher : nullptr);
+      ns.peer_sealed && key != "config"
+          ? VerifySealedRepositoryObject(key, s.put_data, *ns.peer_hasher)
+          : VerifyRepositoryObject(key, s.put_data, ns.peer_hasher ? &*ns.peer_hasher : nullptr);
   if (verified.ok()) return verified;
   std::string name = key;
   std::replace(name.begin(), name.end(), '/', '_');

@@ -10,6 +10,7 @@
 #include "policies/duration.h"
 #include "policies/snapshot_groups.h"
 #include "replicator/vault/history_log.h"
+#include "replicator/vault/namespace_keys.h"
 #include "replicator/vault/policy_store.h"
 #include "replicator/vault/vault_log.h"
 
@@ -51,11 +52,7 @@ Result<std::vector<GroupRetention>> ApplyVaultRetention(const VaultConfig& confi
   ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config.repository, ns));
   ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
   ASSIGN_OR_RETURN(std::string config_object, store->Get("config"));
-  ASSIGN_OR_RETURN(RepoConfig repo_config,
-                   RepoConfig::Decode(config_object, "config of namespace " + ns));
-  if (repo_config.encrypted()) return Status::InvalidArgument(EncryptedNamespaceError(ns));
-  const KeyedHasher hasher(repo_config.secret);
-  ASSIGN_OR_RETURN(auto all, ListSnapshotsIn(store.get(), hasher));
+  ASSIGN_OR_RETURN(auto all, NamespaceSnapshotsIn(config, ns, store.get(), config_object));
   const bool offsite = config.site == VaultSiteKind::kOffsite;
   std::unique_ptr<NamespaceHistory> history;  // opened at the first forget
   for (const auto& [key, group] : GroupSnapshots(all, "", "")) {

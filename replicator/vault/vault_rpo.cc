@@ -14,6 +14,7 @@
 #include "core/timefmt.h"
 #include "policies/scheduler.h"
 #include "policies/snapshot_groups.h"
+#include "replicator/vault/namespace_keys.h"
 #include "replicator/vault/offsite_cursor.h"
 #include "replicator/vault/policy_store.h"
 #include "replicator/vault/vault_log.h"
@@ -62,11 +63,7 @@ Result<std::vector<Snapshot>> NamespaceSnapshots(const VaultConfig& config, cons
     if (config_object.status().IsNotFound()) return std::vector<Snapshot>{};
     return config_object.status();
   }
-  ASSIGN_OR_RETURN(RepoConfig repo_config,
-                   RepoConfig::Decode(*config_object, "config of namespace " + ns));
-  if (repo_config.encrypted()) return Status::InvalidArgument(EncryptedNamespaceError(ns));
-  const KeyedHasher hasher(repo_config.secret);
-  return ListSnapshotsIn(store.get(), hasher);
+  return NamespaceSnapshotsIn(config, ns, store.get(), *config_object);
 }
 
 int64_t FloorSeconds(int64_t ns) {

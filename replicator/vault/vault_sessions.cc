@@ -8,6 +8,7 @@
 #include "catalog/history.h"
 #include "core/timefmt.h"
 #include "replicator/vault/enrolment.h"
+#include "replicator/vault/namespace_keys.h"
 #include "replicator/vault/vault_log.h"
 
 namespace dr {
@@ -15,9 +16,7 @@ namespace dr {
 using namespace vault_internal;
 
 Status Vault::Impl::LoadRepository(const std::string& name, Namespace& ns, bool adopt) {
-  ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, name));
-  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-  auto repo = Repository::Open(std::move(store));
+  auto repo = OpenNamespaceRepository(config_, name);
   if (!repo.ok()) {
     if (repo.status().IsNotFound())
       return Status::NotFound("namespace '" + name +
@@ -50,6 +49,20 @@ Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& na
     ASSIGN_OR_RETURN(ns.objects_store, OpenObjectStore(url));
   }
   return &ns;
+}
+
+// What an encrypted namespace's own agents get in `welcome`: the keyring's
+// plaintext, with which they read and write its data (never the master key).
+// "" for a plaintext namespace.
+Result<std::string> Vault::Impl::HandedKeyring(Namespace& ns, const std::string& name) {
+  if (ns.repo) return ns.repo->keyring() ? ns.repo->keyring()->Encode() : std::string();
+  // Off-site there is no key to hand: a reader brings its own (the escrow).
+  if (!NamespaceKeySource(config_, name).given()) return std::string();
+  auto config = ns.objects()->Get("config");
+  if (config.status().IsNotFound()) return std::string();
+  if (!config.ok()) return config.status();
+  ASSIGN_OR_RETURN(auto keyring, NamespaceKeyring(config_, name, ns.objects(), *config));
+  return keyring ? keyring->Encode() : std::string();
 }
 
 Status Vault::Impl::OpenHistory(const std::string& name, Namespace& ns) {
@@ -116,6 +129,18 @@ void Vault::Impl::HandleHello(const std::string& routing, const AgentEntry& agen
     LogEvent("session_refused",
              {{"agent", agent.name}, {"namespace", h.nspace}, {"error", ns.status().message()}});
     return ReplyError(routing, 0, ns.status());
+  }
+  // Before any session exists: a namespace whose key fails opens none.
+  std::string keyring;
+  if (agent.nspace == h.nspace && (agent.rights & (kRightBackup | kRightRestore))) {
+    auto handed = HandedKeyring(**ns, h.nspace);
+    if (!handed.ok()) {
+      LogEvent(
+          "session_refused",
+          {{"agent", agent.name}, {"namespace", h.nspace}, {"error", handed.status().message()}});
+      return ReplyError(routing, 0, handed.status());
+    }
+    keyring = std::move(handed).value();
   }
   Session* s = nullptr;
   bool resumed = false;
@@ -187,6 +212,7 @@ void Vault::Impl::HandleHello(const std::string& routing, const AgentEntry& agen
     w.secret = repo->hasher().secret();
     w.compression_level = repo->config().compression_level;
   }
+  w.keyring = std::move(keyring);
   LogEvent(resumed ? "session_resumed" : "session_open", {{"agent", agent.name},
                                                           {"namespace", h.nspace},
                                                           {"session", s->id},

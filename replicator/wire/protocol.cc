@@ -32,6 +32,7 @@ void Fields(A& a, M& m) {
   a.Bytes("secret", m.secret, kMaxTextBytes);
   a.U8("compression_level", m.compression_level);
   a.Bytes("identity", m.identity, kMaxTextBytes);
+  a.Bytes("keyring", m.keyring, kMaxKeyringBytes);
 }
 template <class A, class M>
 requires codec::Of<M, Query> || codec::Of<M, Missing>

@@ -21,14 +21,15 @@
 
 namespace dr::wire {
 
-inline constexpr uint8_t kProtocolVersion = 2;
-inline constexpr size_t kMaxFrameBytes = 8u << 20;   // a 4 MiB chunk plus headroom
-inline constexpr size_t kMaxIdsPerBatch = 4096;      // dedup queries
-inline constexpr size_t kMaxTextBytes = 4096;        // names, messages, object keys
-inline constexpr size_t kMaxDataBytes = 4u << 20;    // one get answer or put part
-inline constexpr size_t kMaxListEntries = 4096;      // one listing page
-inline constexpr size_t kMaxPolicies = 256;          // policies one agent is given
-inline constexpr size_t kMaxPolicyBytes = 1u << 20;  // one policy's YAML
+inline constexpr uint8_t kProtocolVersion = 3;
+inline constexpr size_t kMaxFrameBytes = 8u << 20;    // a 4 MiB chunk plus headroom
+inline constexpr size_t kMaxIdsPerBatch = 4096;       // dedup queries
+inline constexpr size_t kMaxTextBytes = 4096;         // names, messages, object keys
+inline constexpr size_t kMaxKeyringBytes = 1u << 20;  // a welcome's keyring: ~10,000 data keys
+inline constexpr size_t kMaxDataBytes = 4u << 20;     // one get answer or put part
+inline constexpr size_t kMaxListEntries = 4096;       // one listing page
+inline constexpr size_t kMaxPolicies = 256;           // policies one agent is given
+inline constexpr size_t kMaxPolicyBytes = 1u << 20;   // one policy's YAML
 
 enum class Type : uint8_t {
   kHello = 1,      // agent -> vault: open or resume a session
@@ -73,6 +74,9 @@ struct Welcome {
   // The enrolled name the vault knows this client by: what it stamps on the
   // snapshots the client commits.
   std::string identity = "";
+  // An encrypted namespace's keyring (Keyring::Encode), for the namespace's
+  // own backup and restore agents; "" otherwise.
+  std::string keyring = "";
   bool operator==(const Welcome&) const = default;
 };
 struct Query {

@@ -58,45 +58,47 @@ struct GoldenFrame {
 
 std::vector<GoldenFrame> GoldenFrames() {
   return {
-      {Hello{"agent-1", "finance", 300, 129}, "44520201076167656e742d310766696e616e6365ac028101"},
-      {Hello{"", "", 0, 0}, "4452020100000000"},
+      {Hello{"agent-1", "finance", 300, 129}, "44520301076167656e742d310766696e616e6365ac028101"},
+      {Hello{"", "", 0, 0}, "4452030100000000"},
       {Welcome{1ull << 40, 32u << 20, 7, 256u << 10, 1u << 20, 4u << 20, "s3cr3t", 3},
-       "445202028080808080208080801007000004000000100000004000067333637233740300"},
+       "44520302808080808020808080100700000400000010000000400006733363723374030000"},
       {Welcome{1, 2, 3, 4, 5, 6, "k", 1, "agent-1"},
-       "44520202010203040000000500000006000000016b0107"
-       "6167656e742d31"},
+       "44520302010203040000000500000006000000016b0107"
+       "6167656e742d3100"},
+      {Welcome{1, 2, 3, 4, 5, 6, "k", 1, "a", "{}"},
+       "44520302010203040000000500000006000000016b010161027b7d"},
       {Query{5, {WireFixedId(1), WireFixedId(0xf0)}},
-       "4452020305020102030405060708090a0b0c0d0e0f10f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
-      {Missing{5, {WireFixedId(0xf0)}}, "445202040501f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
-      {Missing{6, {}}, "445202040600"},
+       "4452030305020102030405060708090a0b0c0d0e0f10f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
+      {Missing{5, {WireFixedId(0xf0)}}, "445203040501f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"},
+      {Missing{6, {}}, "445203040600"},
       {Blob{6, BlobType::kTree, WireFixedId(3), 10, "raw-bytes!"},
-       "445202050601030405060708090a0b0c0d0e0f1011120a0000000a7261772d627974657321"},
+       "445203050601030405060708090a0b0c0d0e0f1011120a0000000a7261772d627974657321"},
       {Blob{200, BlobType::kData, WireFixedId(4), 70000, "zz"},
-       "44520205c801000405060708090a0b0c0d0e0f1011121370110100027a7a"},
-      {Credit{UINT64_MAX, 6}, "44520206ffffffffffffffffff0106"},
-      {Commit{7, "snap"}, "445202070704736e6170"},
-      {Committed{7, WireFixedId(4)}, "44520208070405060708090a0b0c0d0e0f10111213"},
-      {Error{0, 6, "denied"}, "445202090006000664656e696564"},
-      {Ping{0x0102030405060708ull}, "4452020a0807060504030201"},
-      {Pong{UINT64_MAX}, "4452020bffffffffffffffff"},
-      {Get{9, "data/ab/cd", 4096, kMaxDataBytes}, "4452020c090a646174612f61622f6364802080808002"},
-      {Data{9, 70000, "xyz"}, "4452020d09f0a2040378797a"},
-      {List{10, "index/", "index/00"}, "4452020e0a06696e6465782f08696e6465782f3030"},
+       "44520305c801000405060708090a0b0c0d0e0f1011121370110100027a7a"},
+      {Credit{UINT64_MAX, 6}, "44520306ffffffffffffffffff0106"},
+      {Commit{7, "snap"}, "445203070704736e6170"},
+      {Committed{7, WireFixedId(4)}, "44520308070405060708090a0b0c0d0e0f10111213"},
+      {Error{0, 6, "denied"}, "445203090006000664656e696564"},
+      {Ping{0x0102030405060708ull}, "4452030a0807060504030201"},
+      {Pong{UINT64_MAX}, "4452030bffffffffffffffff"},
+      {Get{9, "data/ab/cd", 4096, kMaxDataBytes}, "4452030c090a646174612f61622f6364802080808002"},
+      {Data{9, 70000, "xyz"}, "4452030d09f0a2040378797a"},
+      {List{10, "index/", "index/00"}, "4452030e0a06696e6465782f08696e6465782f3030"},
       {Listing{10, {{"index/01", 4000}, {"index/02", 0}}, true},
-       "4452020f0a0208696e6465782f3031a01f08696e6465782f30320001"},
-      {Listing{11, {}, false}, "4452020f0b0000"},
-      {GetTree{11, WireFixedId(5)}, "445202100b05060708090a0b0c0d0e0f101112131400"},
+       "4452030f0a0208696e6465782f3031a01f08696e6465782f30320001"},
+      {Listing{11, {}, false}, "4452030f0b0000"},
+      {GetTree{11, WireFixedId(5)}, "445203100b05060708090a0b0c0d0e0f101112131400"},
       {GetTree{12, WireFixedId(5), 4194304},
-       "445202100c05060708090a0b0c0d0e0f1011121314"
+       "445203100c05060708090a0b0c0d0e0f1011121314"
        "80808002"},
-      {Put{12, "data/ab/cd", 10, 4, "abc"}, "445202110c0a646174612f61622f63640a0403616263"},
-      {Put{13, "config", 0, 0, ""}, "445202110d06636f6e666967000000"},
-      {Ack{UINT64_MAX}, "44520212ffffffffffffffffff01"},
-      {Bye{}, "44520213"},
-      {GetPolicies{14}, "445202140e"},
-      {Policies{14, {{"a", "b: 1"}}}, "445202150e01016104623a2031"},
-      {CatalogQuery{14, "ab"}, "445202160e026162"},
-      {CatalogAnswer{14, "{}"}, "445202170e027b7d"},
+      {Put{12, "data/ab/cd", 10, 4, "abc"}, "445203110c0a646174612f61622f63640a0403616263"},
+      {Put{13, "config", 0, 0, ""}, "445203110d06636f6e666967000000"},
+      {Ack{UINT64_MAX}, "44520312ffffffffffffffffff01"},
+      {Bye{}, "44520313"},
+      {GetPolicies{14}, "445203140e"},
+      {Policies{14, {{"a", "b: 1"}}}, "445203150e01016104623a2031"},
+      {CatalogQuery{14, "ab"}, "445203160e026162"},
+      {CatalogAnswer{14, "{}"}, "445203170e027b7d"},
   };
 }
 
@@ -141,9 +143,9 @@ TEST(Protocol, TrailingBytesWrongVersionAndUnknownType) {
   std::string frame = *EncodeMessage(Ping{1});
   auto extra = DecodeMessage(frame + "x");
   EXPECT_NE(extra.status().message().find("trailing"), std::string::npos);
-  std::string v2 = frame;
-  v2[2] = 3;
-  EXPECT_NE(DecodeMessage(v2).status().message().find("version 3"), std::string::npos);
+  std::string next = frame;
+  next[2] = kProtocolVersion + 1;
+  EXPECT_NE(DecodeMessage(next).status().message().find("version 4"), std::string::npos);
   std::string t99 = frame;
   t99[3] = 99;
   EXPECT_NE(DecodeMessage(t99).status().message().find("unknown message type 99"),

@@ -5,6 +5,8 @@
 #include <future>
 #include <unordered_set>
 
+#include "catalog/format/repo_config.h"
+#include "catalog/keyring.h"
 #include "replicator/capture/compress_pool.h"
 #include "replicator/wire/vault_store.h"
 
@@ -39,7 +41,18 @@ class RemoteTarget : public BackupTarget {
   // when its restore right lets it read other agents' snapshots (the vault
   // would refuse any other parent at commit).
   Result<std::vector<Snapshot>> ListSnapshots() override {
-    ASSIGN_OR_RETURN(auto all, ListSnapshotsIn(&reader_, hasher_));
+    std::vector<Snapshot> all;
+    const std::string& handed = client_->welcome().keyring;
+    if (handed.empty()) {
+      ASSIGN_OR_RETURN(all, ListSnapshotsIn(&reader_, hasher_));
+    } else {  // an encrypted namespace: names keyed apart, snapshots sealed
+      ASSIGN_OR_RETURN(std::string config_object, reader_.Get("config"));
+      ASSIGN_OR_RETURN(RepoConfig config,
+                       RepoConfig::Decode(config_object, reader_.Url() + "/config"));
+      ASSIGN_OR_RETURN(Keyring keyring, Keyring::Decode(handed, "keyring handed by the vault"));
+      ASSIGN_OR_RETURN(
+          all, ListSnapshotsIn(&reader_, KeyedHasher(config.naming_secret()), nullptr, &keyring));
+    }
     const std::string& me = client_->welcome().identity;
     std::erase_if(all, [&](const Snapshot& s) { return s.identity != me; });
     return all;

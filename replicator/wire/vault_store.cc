@@ -185,4 +185,18 @@ Result<std::unique_ptr<ObjectStore>> OpenVaultStore(const std::string& url) {
   return std::unique_ptr<ObjectStore>(new VaultStore(std::move(client)));
 }
 
+Result<std::unique_ptr<Repository>> OpenRepositoryAt(const std::string& url,
+                                                     const std::string& session_kind,
+                                                     KeySource keys) {
+  if (!IsVaultUrl(url)) {
+    ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+    return Repository::Open(std::move(store), session_kind, keys);
+  }
+  ASSIGN_OR_RETURN(VaultAddress address, ParseVaultUrl(url));
+  ASSIGN_OR_RETURN(auto client, VaultClient::Connect(address));
+  if (!keys.given()) keys.keyring = client->welcome().keyring;
+  return Repository::Open(std::unique_ptr<ObjectStore>(new VaultStore(std::move(client))), "",
+                          keys);
+}
+
 }  // namespace dr

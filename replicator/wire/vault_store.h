@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 
+#include "catalog/repository.h"
 #include "catalog/store/object_store.h"
 #include "replicator/wire/vault_client.h"
 
@@ -65,5 +66,14 @@ class VaultStore : public ObjectStore {
 
 // Opens vault://HOST:PORT/NAMESPACE?key=...&server-key=... as a read-only store.
 Result<std::unique_ptr<ObjectStore>> OpenVaultStore(const std::string& url);
+
+// Opens the repository at `url`: a store URL, or a vault:// URL read through
+// the vault (no session marker: the vault's own session stands for it). A
+// key given is used (the escrowed master key, at an off-site vault that
+// holds ciphertext only); given none, an encrypted namespace opens with the
+// keyring the vault hands its own agents.
+Result<std::unique_ptr<Repository>> OpenRepositoryAt(const std::string& url,
+                                                     const std::string& session_kind,
+                                                     KeySource keys);
 
 }  // namespace dr

@@ -35,18 +35,7 @@ std::unique_ptr<Repository> OpenRepo(const GlobalOptions& g, const std::string& 
     Fail(Status::InvalidArgument("no repository given (use -r PATH or set DR_REPOSITORY)"));
     return nullptr;
   }
-  auto store = IsVaultUrl(g.repo) ? OpenVaultStore(g.repo) : OpenObjectStore(g.repo);
-  if (!store.ok()) {
-    Fail(store.status());
-    return nullptr;
-  }
-  auto keys = KeySourceFor(g.repo);
-  if (!keys.ok()) {
-    Fail(keys.status());
-    return nullptr;
-  }
-  auto repo =
-      Repository::Open(std::move(store).value(), IsVaultUrl(g.repo) ? "" : session_kind, *keys);
+  auto repo = OpenRepoAt(g.repo, session_kind);
   if (!repo.ok()) {
     Fail(repo.status());
     return nullptr;
@@ -141,9 +130,8 @@ Result<KeySource> KeySourceFor(const std::string& url) {
 
 Result<std::unique_ptr<Repository>> OpenRepoAt(const std::string& url,
                                                const std::string& session_kind) {
-  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
   ASSIGN_OR_RETURN(KeySource keys, KeySourceFor(url));
-  return Repository::Open(std::move(store), session_kind, keys);
+  return OpenRepositoryAt(url, session_kind, std::move(keys));
 }
 
 bool ShowProgress(const GlobalOptions& g) {

@@ -2,6 +2,7 @@
 
 #include "catalog/checker.h"
 #include "core/timefmt.h"
+#include "replicator/wire/vault_store.h"
 #include "tools/drctl/cli.h"
 
 namespace dr::cli {
@@ -9,17 +10,30 @@ namespace dr::cli {
 void AddCheckCommand(CLI::App& app, GlobalOptions& g, Runner* run) {
   auto* cmd = app.add_subcommand("check", "verify the repository's structure (and data)");
   auto read_data = std::make_shared<bool>(false);
+  auto without_key = std::make_shared<bool>(false);
   cmd->add_flag("--read-data", *read_data,
                 "read every pack, decompress and verify every blob against its id");
-  cmd->callback([&g, run, read_data] {
-    *run = [&g, read_data] {
-      auto repo = OpenRepo(g, "check");
-      if (!repo) return kExitError;
+  cmd->add_flag("--without-key", *without_key,
+                "an encrypted repository, at a site holding no key: check every object "
+                "against its name and layout (with --read-data, every pack too)");
+  cmd->callback([&g, run, read_data, without_key] {
+    *run = [&g, read_data, without_key] {
       ProgressCounters counters;
       CheckOptions opts;
       opts.read_data = *read_data;
       opts.progress = &counters;
-      auto r = WithProgress(g, &counters, "check", [&] { return CheckRepository(*repo, opts); });
+      Result<CheckReport> r = Status::InvalidArgument("check did not run");
+      if (*without_key) {
+        if (g.repo.empty()) return Fail(Status::InvalidArgument("no repository given (use -r)"));
+        auto store = IsVaultUrl(g.repo) ? OpenVaultStore(g.repo) : OpenObjectStore(g.repo);
+        if (!store.ok()) return Fail(store.status());
+        r = WithProgress(g, &counters, "check",
+                         [&] { return CheckWithoutKey(store->get(), opts); });
+      } else {
+        auto repo = OpenRepo(g, "check");
+        if (!repo) return kExitError;
+        r = WithProgress(g, &counters, "check", [&] { return CheckRepository(*repo, opts); });
+      }
       if (!r.ok()) return Fail(r.status());
       size_t errors = r->error_count();
       if (g.json) {

@@ -96,12 +96,9 @@ JobRecord RunDrillJob(const std::string& url, const RunFlags& f, const DueJob& j
     return finish(Status::InvalidArgument(
         "drill " + d.name + " restores from the off-site site: give run --offsite URL"));
   }
-  auto store = IsVaultUrl(site_url) ? OpenVaultStore(site_url) : OpenObjectStore(site_url);
-  if (!store.ok()) return finish(store.status());
   auto keys = KeySourceFromEnvironment();
   if (!keys.ok()) return finish(keys.status());
-  auto repo =
-      Repository::Open(std::move(store).value(), IsVaultUrl(site_url) ? "" : "restore", *keys);
+  auto repo = OpenRepositoryAt(site_url, "restore", *keys);
   if (!repo.ok()) return finish(repo.status());
   auto all = (*repo)->ListSnapshots();
   if (!all.ok()) return finish(all.status());

@@ -88,6 +88,7 @@ void AddKeygen(CLI::App& app, Cli& cli) {
 void AddEnrol(CLI::App& app, Cli& cli) {
   static AgentEntry entry;
   static std::string key_arg, rights_arg = "backup,restore";
+  static NewNamespace create;
   auto* cmd = app.add_subcommand("enrol", "admit an agent key to a namespace");
   cmd->add_option("--name", entry.name, "agent name")->required();
   cmd->add_option("--key", key_arg, "the agent's public key: a key file or the Z85 key")
@@ -96,6 +97,13 @@ void AddEnrol(CLI::App& app, Cli& cli) {
       ->required();
   cmd->add_option("--rights", rights_arg, "backup, restore, replicate (comma-separated)")
       ->capture_default_str();
+  auto* encrypt =
+      cmd->add_flag("--encrypt", create.encrypt,
+                    "create the namespace encrypted: this vault keeps a key for it, and only "
+                    "ciphertext reaches the store and the off-site site");
+  cmd->add_option("--escrow-key-file", create.escrow_key_file,
+                  "with --encrypt: write the namespace's master key here (keep it offline)")
+      ->needs(encrypt);
   cli.WithConfig(cmd, [](const VaultConfig& c) {
     auto key = PublicKeyFromArg(key_arg);
     if (!key.ok()) return Fail(key.status());
@@ -103,11 +111,14 @@ void AddEnrol(CLI::App& app, Cli& cli) {
     if (!rights.ok()) return Fail(rights.status());
     entry.public_key = *key;
     entry.rights = *rights;
-    auto done = EnrolAgent(c, entry);
+    auto done = EnrolAgent(c, entry, create);
     if (!done.ok()) return Fail(done.status());
     if (!done->created_repository.empty())
-      std::printf("created repository %s for namespace %s\n", done->created_repository.c_str(),
-                  entry.nspace.c_str());
+      std::printf("created %srepository %s for namespace %s\n", create.encrypt ? "encrypted " : "",
+                  done->created_repository.c_str(), entry.nspace.c_str());
+    if (create.encrypt && !create.escrow_key_file.empty())
+      std::printf("master key of namespace %s written to %s: keep it offline\n",
+                  entry.nspace.c_str(), create.escrow_key_file.c_str());
     std::printf("enrolled agent %s (%s) in namespace %s with rights %s\n", entry.name.c_str(),
                 entry.public_key.c_str(), entry.nspace.c_str(),
                 RightsToString(entry.rights).c_str());
@@ -115,7 +126,8 @@ void AddEnrol(CLI::App& app, Cli& cli) {
                      {{"key", entry.public_key},
                       {"namespace", entry.nspace},
                       {"rights", RightsToString(entry.rights)},
-                      {"created_repository", done->created_repository}});
+                      {"created_repository", done->created_repository},
+                      {"encrypted", create.encrypt && !done->created_repository.empty()}});
     return a.ok() ? kExitOk : Fail(a);
   });
 }

@@ -1,0 +1,108 @@
+#include "replicator/vault/namespace_keys.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "catalog/format/repo_config.h"
+#include "catalog/store/object_store.h"
+#include "core/timefmt.h"
+
+namespace dr {
+
+namespace {
+
+std::string KeyFileOf(const VaultConfig& config, const std::string& ns) {
+  return config.state_dir + "/keys/" + ns + ".key";
+}
+
+Status NoKeyHere(const VaultConfig& config, const std::string& ns) {
+  return Status::PermissionDenied(
+      "namespace " + ns + " is encrypted and this vault holds no key for it (" +
+      KeyFileOf(config, ns) + "); an off-site vault keeps its ciphertext only");
+}
+
+}  // namespace
+
+KeySource NamespaceKeySource(const VaultConfig& config, const std::string& ns) {
+  KeySource keys;
+  std::error_code ec;
+  if (std::filesystem::exists(KeyFileOf(config, ns), ec)) keys.key_file = KeyFileOf(config, ns);
+  return keys;
+}
+
+Result<std::unique_ptr<Repository>> OpenNamespaceRepository(const VaultConfig& config,
+                                                            const std::string& ns,
+                                                            const std::string& session_kind) {
+  ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config.repository, ns));
+  ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+  auto repo = Repository::Open(std::move(store), session_kind, NamespaceKeySource(config, ns));
+  if (repo.status().code() == Code::kPermissionDenied && !NamespaceKeySource(config, ns).given()) {
+    return NoKeyHere(config, ns);
+  }
+  return repo;
+}
+
+Result<std::unique_ptr<Keyring>> NamespaceKeyring(const VaultConfig& config, const std::string& ns,
+                                                  ObjectStore* store,
+                                                  const std::string& config_object) {
+  ASSIGN_OR_RETURN(RepoConfig repo_config,
+                   RepoConfig::Decode(config_object, "config of namespace " + ns));
+  if (!repo_config.encrypted()) return std::unique_ptr<Keyring>();
+  const KeySource keys = NamespaceKeySource(config, ns);
+  if (!keys.given()) return NoKeyHere(config, ns);
+  ASSIGN_OR_RETURN(UnlockedKeys unlocked,
+                   UnlockKeys(store, repo_config.repo_id, keys, config_object));
+  return std::make_unique<Keyring>(std::move(unlocked.keyring));
+}
+
+Result<std::vector<Snapshot>> NamespaceSnapshotsIn(const VaultConfig& config, const std::string& ns,
+                                                   ObjectStore* store,
+                                                   const std::string& config_object) {
+  ASSIGN_OR_RETURN(RepoConfig repo_config,
+                   RepoConfig::Decode(config_object, "config of namespace " + ns));
+  ASSIGN_OR_RETURN(auto keyring, NamespaceKeyring(config, ns, store, config_object));
+  const KeyedHasher names(repo_config.naming_secret());
+  return ListSnapshotsIn(store, names, nullptr, keyring.get());
+}
+
+Status CreateEncryptedNamespace(const VaultConfig& config, const std::string& ns,
+                                ObjectStore* store, const std::string& escrow_key_file) {
+  std::error_code ec;
+  if (escrow_key_file.empty()) {
+    return Status::InvalidArgument(
+        "an encrypted namespace needs --escrow-key-file: without the escrowed master key, losing "
+        "this vault's state loses the namespace");
+  }
+  if (std::filesystem::exists(escrow_key_file, ec)) {
+    return Status::AlreadyExists("escrow key file " + escrow_key_file +
+                                 " exists; choose a new path");
+  }
+  const std::string dir = config.state_dir + "/keys";
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::FromErrno(ec.value(), "create " + dir);
+  ::chmod(dir.c_str(), 0700);
+  const std::string key_file = KeyFileOf(config, ns);
+  // A key file with no repository is what an interrupted creation left: it
+  // opens nothing, and is kept aside rather than reused or destroyed.
+  if (std::filesystem::exists(key_file, ec)) {
+    std::filesystem::rename(key_file, key_file + ".unused-" + std::to_string(NowUnixNs()), ec);
+    if (ec) return Status::FromErrno(ec.value(), "set aside " + key_file);
+  }
+  InitOptions init;
+  init.encrypt = SlotSpec{std::nullopt, key_file, "vault key of namespace " + ns};
+  RETURN_IF_ERROR(Repository::Init(store, init));
+  return ExportNamespaceMasterKey(config, ns, store, escrow_key_file);
+}
+
+Status ExportNamespaceMasterKey(const VaultConfig& config, const std::string& ns,
+                                ObjectStore* store, const std::string& escrow_key_file) {
+  ASSIGN_OR_RETURN(std::string config_object, store->Get("config"));
+  ASSIGN_OR_RETURN(RepoConfig repo_config,
+                   RepoConfig::Decode(config_object, "config of namespace " + ns));
+  ASSIGN_OR_RETURN(UnlockedKeys keys, UnlockKeys(store, repo_config.repo_id,
+                                                 NamespaceKeySource(config, ns), config_object));
+  return ExportMasterKey(repo_config.repo_id, keys, escrow_key_file);
+}
+
+}  // namespace dr

@@ -1,0 +1,55 @@
+// An encrypted namespace at a vault (docs/design.md, "Who can see and do
+// what"). The same-city vault that created it holds one key slot's key file,
+// STATE/keys/NS.key (mode 0600, outside the store): with it the vault checks
+// what agents send against its id, seals it into the namespace's repository
+// and hands the namespace's keyring to its enrolled agents. The off-site
+// vault holds no key: it stores, name-checks and serves the ciphertext.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catalog/repo_keys.h"
+#include "catalog/repository.h"
+#include "core/status.h"
+#include "replicator/vault/vault_config.h"
+
+namespace dr {
+
+// This vault's key for namespace `ns`: its key file when it holds one,
+// nothing otherwise (a plaintext namespace, or any namespace off-site).
+KeySource NamespaceKeySource(const VaultConfig& config, const std::string& ns);
+
+// The namespace's repository, opened with this vault's key for it.
+Result<std::unique_ptr<Repository>> OpenNamespaceRepository(const VaultConfig& config,
+                                                            const std::string& ns,
+                                                            const std::string& session_kind = "");
+
+// Every snapshot of namespace `ns` in `store`, oldest first, for readers
+// without an index (retention, RPO, the off-site plan). `config_object` is
+// the store's config. An encrypted namespace needs this vault's key:
+// PermissionDenied naming the namespace where there is none (off-site).
+Result<std::vector<Snapshot>> NamespaceSnapshotsIn(const VaultConfig& config, const std::string& ns,
+                                                   ObjectStore* store,
+                                                   const std::string& config_object);
+
+// The keyring of an encrypted namespace, opened with this vault's key;
+// null for a plaintext one.
+Result<std::unique_ptr<Keyring>> NamespaceKeyring(const VaultConfig& config, const std::string& ns,
+                                                  ObjectStore* store,
+                                                  const std::string& config_object);
+
+// Makes namespace `ns` an encrypted repository in `store`: a slot whose key
+// file is this vault's (NamespaceKeySource), and the master key exported to
+// `escrow_key_file` (never over an existing file), which the admin keeps
+// offline: with it alone the namespace is restored from either site.
+Status CreateEncryptedNamespace(const VaultConfig& config, const std::string& ns,
+                                ObjectStore* store, const std::string& escrow_key_file);
+// Writes the master key of encrypted namespace `ns` to `escrow_key_file`
+// (never over an existing file), opened with this vault's key: another
+// escrow copy, or the one an interrupted creation did not write.
+Status ExportNamespaceMasterKey(const VaultConfig& config, const std::string& ns,
+                                ObjectStore* store, const std::string& escrow_key_file);
+
+}  // namespace dr

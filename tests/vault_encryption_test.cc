@@ -1,0 +1,312 @@
+// Encrypted vault namespaces (docs/design.md, "Who can see and do what"):
+// the same-city vault seals what agents send with a key only it and the
+// namespace's agents hold, the off-site vault stores and serves ciphertext
+// with no key at all, and an admin with the escrowed master key restores
+// from the off-site site alone. Real drvault, dragent and drctl processes.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "catalog/format/pack.h"
+#include "catalog/format/repo_config.h"
+#include "catalog/repo_keys.h"
+#include "catalog/repository.h"
+#include "catalog/store/object_store.h"
+#include "core/env/file_io.h"
+#include "replicator/wire/protocol.h"
+#include "tests/test_util.h"
+#include "tests/vault_harness.h"
+
+namespace dr {
+namespace {
+
+using test::AgentKey;
+using test::StoredKeys;
+using test::VaultSite;
+
+// Every file under `root` whose bytes contain `needle`.
+std::vector<std::string> FilesContaining(const std::string& root, const std::string& needle) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec || !it->is_regular_file()) continue;
+    auto bytes = ReadWholeFile(it->path().string());
+    if (bytes.ok() && bytes->find(needle) != std::string::npos) found.push_back(it->path());
+  }
+  return found;
+}
+
+class VaultEncryption : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* d : {"offsite", "primary"}) std::filesystem::create_directories(dir_ / d);
+    offsite_ = std::make_unique<VaultSite>(
+        dir_ / "offsite", test::TestPort(30),
+        VaultSite::Options{"dir://" + dir_ / "offsite-repo", 32, "", ""});
+    primary_ = std::make_unique<VaultSite>(
+        dir_ / "primary", test::TestPort(32),
+        VaultSite::Options{"dir://" + dir_ / "primary-repo", 32, offsite_->endpoint(),
+                           offsite_->server_pub()});
+    agent_ = test::MakeAgentKey(dir_.path(), "agent1");
+    other_ = test::MakeAgentKey(dir_.path(), "agent2");
+    escrow_ = dir_ / "escrow-finance.key";
+    primary_->Enrol("agent1", agent_.pub_file, "finance", "backup,restore",
+                    {"--encrypt", "--escrow-key-file", escrow_});
+    primary_->Enrol("agent2", other_.pub_file, "hr", "backup,restore",
+                    {"--encrypt", "--escrow-key-file", dir_ / "escrow-hr.key"});
+    offsite_->Enrol("agent1", agent_.pub_file, "finance", "restore");
+    offsite_->Enrol("primary", primary_->OffsiteClientPub(), "*", "replicate");
+    offsite_->Start();
+    primary_->Start();
+    src_ = dir_ / "src";
+    test::MakeTortureTree(src_);
+    std::string secret_text;
+    for (int i = 0; i < 2000; i++)
+      secret_text += std::string(kMarker) + " line " + std::to_string(i) + "\n";
+    test::WriteFile(src_ + "/" + kSecretName, secret_text);
+  }
+
+  bool SameObjects(double seconds) {
+    return test::WaitFor(seconds, [&] {
+      for (const char* prefix : {"snapshots/", "index/", "data/", "config", "keys/", "keyring/"}) {
+        if (StoredKeys(primary_->RepositoryOf("finance"), prefix) !=
+            StoredKeys(offsite_->RepositoryOf("finance"), prefix))
+          return false;
+      }
+      return true;
+    });
+  }
+
+  static constexpr const char* kMarker = "CONFIDENTIAL-PAYROLL-7f3a91";
+  static constexpr const char* kSecretName = "salaries-of-the-mayors-office.csv";
+  test::TempDir dir_{"vault-encryption"};
+  std::unique_ptr<VaultSite> offsite_, primary_;
+  AgentKey agent_, other_;
+  std::string escrow_, src_;
+};
+
+TEST_F(VaultEncryption, OnlyCiphertextLeavesTheVaultAndTheEscrowedKeyRestoresFromOffsiteAlone) {
+  struct stat st {};
+  ASSERT_EQ(::stat(escrow_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  auto r = primary_->Agent(agent_, "finance", {"backup", src_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << primary_->Log();
+  test::WriteFile(src_ + "/added-later.txt", "second backup\n");
+  r = primary_->Agent(agent_, "finance", {"backup", src_});  // incremental: reads its parent
+  ASSERT_EQ(r.exit_code, 0) << r.err << primary_->Log();
+  EXPECT_EQ(StoredKeys(primary_->RepositoryOf("finance"), "snapshots/").size(), 2u);
+
+  // The agent restores through the vault with nothing but its Curve key.
+  const std::string via_vault = dir_ / "restored-via-vault";
+  r = primary_->Agent(agent_, "finance", {"restore", "latest", "--target", via_vault});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto diffs = test::CompareTrees(src_, via_vault + src_);
+  EXPECT_TRUE(diffs.empty()) << diffs[0];
+
+  // Neither the content nor the name of a file reaches either store.
+  ASSERT_TRUE(SameObjects(90)) << primary_->Log() << "\noff-site:\n" << offsite_->Log();
+  for (const std::string root : {dir_ / "primary-repo", dir_ / "offsite-repo"}) {
+    EXPECT_EQ(FilesContaining(root, kMarker), std::vector<std::string>{}) << root;
+    EXPECT_EQ(FilesContaining(root, kSecretName), std::vector<std::string>{}) << root;
+  }
+  // The off-site vault holds no key, and says so rather than guessing.
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "offsite/state/keys"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "primary/state/keys/finance.key"));
+
+  // Through the off-site vault, the agent is handed no keyring: without
+  // a key it cannot read; with the escrowed key it restores.
+  const std::string no_key = dir_ / "no-key";
+  r = offsite_->Agent(agent_, "finance", {"restore", "latest", "--target", no_key});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("encrypted and no key was given"), std::string::npos) << r.err;
+
+  // The same-city site and the production host are gone.
+  primary_->Stop();
+  std::filesystem::remove_all(dir_ / "primary");
+  std::filesystem::remove_all(dir_ / "primary-repo");
+
+  std::vector<std::string> argv = {"/usr/bin/env", "DR_KEY_FILE=" + escrow_};
+  auto through_offsite = offsite_->AgentArgv(
+      agent_, "finance", {"restore", "latest", "--target", dir_ / "via-offsite-vault"});
+  argv.insert(argv.end(), through_offsite.begin(), through_offsite.end());
+  r = test::RunProgram(argv);
+  ASSERT_EQ(r.exit_code, 0) << r.err << offsite_->Log();
+  diffs = test::CompareTrees(src_, dir_ / "via-offsite-vault" + src_);
+  EXPECT_TRUE(diffs.empty()) << diffs[0];
+
+  offsite_->Stop();
+  const std::string offsite_repo = offsite_->RepositoryOf("finance");
+  r = test::RunDrctl({"--key-file", escrow_, "-r", offsite_repo, "check", "--read-data"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = test::RunDrctl({"--key-file", escrow_, "-r", offsite_repo, "restore", "latest", "--target",
+                      dir_ / "from-offsite-store"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  diffs = test::CompareTrees(src_, dir_ / "from-offsite-store" + src_);
+  EXPECT_TRUE(diffs.empty()) << diffs[0];
+  // Another namespace's escrowed key opens nothing of this one.
+  r = test::RunDrctl({"--key-file", dir_ / "escrow-hr.key", "-r", offsite_repo, "snapshots"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(VaultEncryption, AnotherNamespacesKeyringOpensNothingOfThisOne) {
+  auto r = primary_->Agent(agent_, "finance", {"backup", src_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // agent2 may not even open a session in finance; here it holds finance's
+  // ciphertext (a copy of the store) and its own namespace's keyring.
+  auto hr = primary_->Connect(other_, "hr");
+  ASSERT_TRUE(hr.ok()) << hr.status().ToString();
+  const std::string hr_keyring = (*hr)->welcome().keyring;
+  ASSERT_FALSE(hr_keyring.empty());
+  EXPECT_FALSE(primary_->Connect(other_, "finance").ok());
+  auto finance = primary_->Connect(agent_, "finance");
+  ASSERT_TRUE(finance.ok());
+  EXPECT_NE((*finance)->welcome().keyring, hr_keyring);
+
+  auto store = OpenObjectStore(primary_->RepositoryOf("finance"));
+  ASSERT_TRUE(store.ok());
+  KeySource keys;
+  keys.keyring = hr_keyring;
+  auto repo = Repository::Open(std::move(store).value(), "", keys);
+  ASSERT_FALSE(repo.ok());
+  EXPECT_EQ(repo.status().code(), Code::kCorruption) << repo.status().ToString();
+  // A handed keyring does no key operation: it holds no master key.
+  auto own = OpenObjectStore(primary_->RepositoryOf("hr"));
+  ASSERT_TRUE(own.ok());
+  auto config_object = (*own)->Get("config");
+  ASSERT_TRUE(config_object.ok());
+  auto config = RepoConfig::Decode(*config_object, "config");
+  ASSERT_TRUE(config.ok());
+  auto unlocked = UnlockKeys(own->get(), config->repo_id, keys, *config_object);
+  ASSERT_TRUE(unlocked.ok()) << unlocked.status().ToString();
+  auto added = AddSlot(own->get(), config->repo_id, *unlocked,
+                       SlotSpec{std::string("a passphrase"), "", ""});
+  EXPECT_EQ(added.status().code(), Code::kPermissionDenied) << added.status().ToString();
+  EXPECT_TRUE(StoredKeys(primary_->RepositoryOf("hr"), "keys/").size() == 1);
+}
+
+TEST_F(VaultEncryption, TheKeylessOffsiteRefusesForgedOrTruncatedCiphertextByName) {
+  auto r = primary_->Agent(agent_, "finance", {"backup", src_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  test::WriteFile(src_ + "/more.bin", test::RandomBytes(300000, 5));
+  r = primary_->Agent(agent_, "finance", {"backup", src_});  // its blobs: another pack
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(SameObjects(90)) << primary_->Log() << "\noff-site:\n" << offsite_->Log();
+  const std::string offsite_repo = offsite_->RepositoryOf("finance");
+  auto before = StoredKeys(offsite_repo, "");
+  std::erase_if(before, [](const std::string& k) { return k.rfind("sessions/", 0) == 0; });
+  // A second replicating key stands for a compromised same-city site or a
+  // meddling provider in between.
+  AgentKey rogue = test::MakeAgentKey(dir_.path(), "rogue");
+  offsite_->Enrol("rogue", rogue.pub_file, "*", "replicate");
+  auto client = offsite_->Connect(rogue, "finance");
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+
+  auto store = OpenObjectStore(offsite_repo);
+  ASSERT_TRUE(store.ok());
+  auto config = RepoConfig::Decode(*(*store)->Get("config"), "config");
+  ASSERT_TRUE(config.ok());
+  const KeyedHasher names(config->naming_secret());  // clear: anyone can name objects
+  const auto snaps = StoredKeys(offsite_repo, "snapshots/");
+  const auto packs = StoredKeys(offsite_repo, "data/");
+  ASSERT_FALSE(snaps.empty());
+  ASSERT_GE(packs.size(), 2u);
+  const std::string real_snapshot = *(*store)->Get(snaps[0]);
+  const std::string real_pack = *(*store)->Get(packs[0]);
+  const std::string cut_snapshot = real_snapshot.substr(0, real_snapshot.size() / 2);
+  const std::string junk = test::RandomBytes(5000, 3);
+  const std::vector<std::pair<std::string, std::string>> forged = {
+      {"snapshots/" + std::string(32, 'a'), real_snapshot},             // moved
+      {"snapshots/" + names.Hash(cut_snapshot).Hex(), cut_snapshot},    // truncated, named right
+      {PackKey(names.Hash(junk)), junk},                                // not a pack, named right
+      {PackKey(names.Hash(real_pack.substr(1))), real_pack.substr(1)},  // a cut pack
+      {"keys/00112233aabbccdd", "{\"not\": \"a slot\"}"},
+      {"keyring/00112233aabbccdd", "tiny"},
+  };
+  for (const auto& [key, bytes] : forged) {
+    Status put;
+    for (size_t at = 0; put.ok() && at < bytes.size(); at += wire::kMaxDataBytes) {
+      put = (*client)
+                ->Call(wire::Put{0, key, bytes.size(), at, bytes.substr(at, wire::kMaxDataBytes)})
+                .status();
+    }
+    EXPECT_EQ(put.code(), Code::kCorruption) << key << ": " << put.ToString();
+    EXPECT_NE(put.message().find(key), std::string::npos) << put.ToString();
+  }
+  auto stored = [&] {  // everything but the live session markers
+    auto keys = StoredKeys(offsite_repo, "");
+    std::erase_if(keys, [](const std::string& k) { return k.rfind("sessions/", 0) == 0; });
+    return keys;
+  };
+  EXPECT_EQ(stored(), before);
+  // What it holds still restores with the escrowed key.
+  r = test::RunDrctl({"--key-file", escrow_, "-r", offsite_repo, "check", "--read-data"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  // The provider checks its copy without a key, and finds a flipped byte
+  // and a lost pack by name.
+  r = test::RunDrctl({"-r", offsite_repo, "check", "--without-key", "--read-data"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string flipped = real_pack;
+  flipped[flipped.size() / 2] ^= 1;
+  ASSERT_TRUE((*store)->Put(packs[0], flipped).ok());
+  ASSERT_TRUE((*store)->Delete(packs.back()).ok());
+  r = test::RunDrctl({"-r", offsite_repo, "check", "--without-key"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("pack missing"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("pack damaged"), std::string::npos)
+      << r.err;  // not read without --read-data
+  r = test::RunDrctl({"-r", offsite_repo, "check", "--without-key", "--read-data"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("pack damaged: " + packs[0]), std::string::npos) << r.err;
+  // A plaintext repository is checked with its content instead.
+  r = test::RunDrctl({"-r", dir_ / "plain", "init"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::RunDrctl({"-r", dir_ / "plain", "check", "--without-key"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("is not encrypted"), std::string::npos) << r.err;
+}
+
+TEST_F(VaultEncryption, EncryptionIsChosenOnceWithAnEscrowAndBadRequestsChangeNothing) {
+  AgentKey k3 = test::MakeAgentKey(dir_.path(), "agent3");
+  auto enrol = [&](const std::string& name, const std::string& ns, std::vector<std::string> extra) {
+    std::vector<std::string> argv{
+        DRVAULT_PATH, "-c",    primary_->config(), "enrol",       "--name",
+        name,         "--key", k3.pub_file,        "--namespace", ns};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::RunProgram(argv);
+  };
+  // No escrow: refused, nothing created.
+  auto r = enrol("agent3", "payroll", {"--encrypt"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--escrow-key-file"), std::string::npos) << r.err;
+  EXPECT_TRUE(StoredKeys(primary_->RepositoryOf("payroll"), "").empty());
+  // An escrow path that is taken: refused, the file untouched.
+  test::WriteFile(dir_ / "taken.key", "mine\n");
+  r = enrol("agent3", "payroll", {"--encrypt", "--escrow-key-file", dir_ / "taken.key"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("exists"), std::string::npos) << r.err;
+  EXPECT_EQ(*ReadWholeFile(dir_ / "taken.key"), "mine\n");
+  EXPECT_TRUE(StoredKeys(primary_->RepositoryOf("payroll"), "").empty());
+  // A namespace that exists in the clear stays so.
+  primary_->Enrol("agent4", test::MakeAgentKey(dir_.path(), "agent4").pub_file, "clear");
+  r = enrol("agent3", "clear", {"--encrypt", "--escrow-key-file", dir_ / "clear.key"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("exists unencrypted"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "clear.key"));
+  // Each error is one line.
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Enrolled into an encrypted namespace, --encrypt makes another escrow
+  // copy (what a creation cut short before its export did not write).
+  r = enrol("agent3", "finance", {"--encrypt", "--escrow-key-file", dir_ / "second.key"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::RunDrctl(
+      {"--key-file", dir_ / "second.key", "-r", primary_->RepositoryOf("finance"), "snapshots"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace dr
