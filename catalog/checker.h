@@ -59,8 +59,8 @@ Result<CheckReport> CheckRepository(Repository& repo, const CheckOptions& option
 
 // What a site holding no key (the off-site provider's copy) can check of an
 // encrypted repository: the config, every index segment and that each pack
-// it lists is present, every snapshot's name and envelope, every key slot
-// and sealed keyring; with read_data, every pack's bytes against its name
+// it lists is present, every snapshot's name and envelope, every snapshot
+// summary, key slot and sealed keyring; with read_data, every pack's bytes against its name
 // and its layout, each blob the size of a sealed one (object_verify.h).
 // Whether blobs open and what snapshots reference needs the key
 // (CheckRepository). InvalidArgument for a plaintext repository.

@@ -11,6 +11,7 @@
 #include "catalog/gc_record.h"
 #include "catalog/object_verify.h"
 #include "catalog/repo_keys.h"
+#include "catalog/snapshot_summary.h"
 
 namespace dr {
 
@@ -74,6 +75,7 @@ Result<CheckReport> CheckWithoutKey(ObjectStore* store, const CheckOptions& opti
                              }));
   RETURN_IF_ERROR(verify_all("snapshots/", ProblemKind::kSnapshotDamaged,
                              [&](const std::string&, const std::string&) { report.snapshots++; }));
+  RETURN_IF_ERROR(verify_all(kSummaryPrefix, ProblemKind::kSnapshotDamaged, nullptr));
   RETURN_IF_ERROR(verify_all(kSlotPrefix, ProblemKind::kKeyDamaged, nullptr));
   RETURN_IF_ERROR(verify_all(kKeyringPrefix, ProblemKind::kKeyDamaged, nullptr));
   report.packs = pack_list.size();

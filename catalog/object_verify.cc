@@ -7,6 +7,7 @@
 #include "catalog/format/snapshot.h"
 #include "catalog/repo_keys.h"
 #include "catalog/retention_lock.h"
+#include "catalog/snapshot_summary.h"
 #include "core/envelope.h"
 
 namespace dr {
@@ -57,6 +58,14 @@ Status VerifySealedRepositoryObject(const std::string& key, std::string_view byt
     // Sealed with the master key: only its size says anything here.
     if (bytes.size() < kSealOverhead || bytes.size() > kMaxKeyringObjectBytes)
       return Status::Corruption(key + ": not the size of a sealed keyring");
+    return Status::OK();
+  }
+  if (key.rfind(kSummaryPrefix, 0) == 0) {
+    Id id;
+    if (!Id::FromHex(key.substr(sizeof(kSummaryPrefix) - 1), &id))
+      return Status::InvalidArgument(key + " is not a repository object");
+    ASSIGN_OR_RETURN(Snapshot s, DecodeSnapshotSummary(bytes, key));
+    if (s.id != id) return Status::Corruption(key + ": summarizes another snapshot");
     return Status::OK();
   }
   Id id;

@@ -21,6 +21,7 @@
 #include "catalog/history.h"
 #include "catalog/signed_log.h"
 #include "catalog/signing.h"
+#include "catalog/snapshot_summary.h"
 #include "catalog/store/testing/mem_store.h"
 #include "fuzz/fuzz_util.h"
 #include "replicator/vault/agent_registry.h"
@@ -403,6 +404,16 @@ void KeySlotSeeds() {
         "{\"format\": 1, \"kind\": \"key-file\", \"label\": \"\", \"created_unix_ns\": "
         "1764547200000000000, \"wrapped_master\": \"" +
             wrapped + "\"}");
+  dr::Snapshot s;
+  s.id = dr::Id::FromBytes(std::string(16, '\x11'));
+  s.time_ns = 1764547200000000000;
+  s.policy = "ledger";
+  s.identity = "ledger-01";
+  s.host = "db1";
+  s.paths = {"/srv/ledger"};
+  s.tags = {"nightly"};
+  Write("key_slot", "snapshot-summary",
+        dr::EncodeSnapshotSummary(s, dr::KeyedHasher(std::string(192, 'k'))));
 }
 
 int main(int argc, char** argv) {

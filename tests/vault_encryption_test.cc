@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "catalog/format/pack.h"
 #include "catalog/format/repo_config.h"
@@ -112,6 +113,17 @@ TEST_F(VaultEncryption, OnlyCiphertextLeavesTheVaultAndTheEscrowedKeyRestoresFro
     EXPECT_EQ(FilesContaining(root, kMarker), std::vector<std::string>{}) << root;
     EXPECT_EQ(FilesContaining(root, kSecretName), std::vector<std::string>{}) << root;
   }
+  // Both sites' sealed histories hold the ciphertext's digests: the chain
+  // checks, and the sites agree, without any key of the namespace.
+  auto vault_key = [](const VaultSite& site) {
+    auto r = test::RunProgram({DRVAULT_PATH, "-c", site.config(), "audit", "--json"});
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_object() ? j.value("key", "") : "";
+  };
+  r = test::RunDrctl({"-r", primary_->RepositoryOf("finance"), "verify-history", "--key",
+                      vault_key(*primary_), "--offsite", offsite_->RepositoryOf("finance"),
+                      "--offsite-key", vault_key(*offsite_)});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   // The off-site vault holds no key, and says so rather than guessing.
   EXPECT_FALSE(std::filesystem::exists(dir_ / "offsite/state/keys"));
   EXPECT_TRUE(std::filesystem::exists(dir_ / "primary/state/keys/finance.key"));
@@ -306,6 +318,76 @@ TEST_F(VaultEncryption, EncryptionIsChosenOnceWithAnEscrowAndBadRequestsChangeNo
   r = test::RunDrctl(
       {"--key-file", dir_ / "second.key", "-r", primary_->RepositoryOf("finance"), "snapshots"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace dr
+
+namespace dr {
+namespace {
+
+// The off-site vault holds no key, yet applies its own retention to an
+// encrypted namespace from the summaries its peer sends beside each
+// sealed snapshot (catalog/snapshot_summary.h).
+TEST(VaultEncryptionRetention, TheKeylessOffsiteKeepsByItsOwnRulesFromSummaries) {
+  test::TempDir dir{"vault-encryption-retention"};
+  for (const char* d : {"offsite", "primary"}) std::filesystem::create_directories(dir / d);
+  VaultSite offsite(dir / "offsite", test::TestPort(40),
+                    VaultSite::Options{"dir://" + dir / "offsite-repo", 32, "", "", "off-site"});
+  VaultSite primary(dir / "primary", test::TestPort(42),
+                    VaultSite::Options{"dir://" + dir / "primary-repo", 32, offsite.endpoint(),
+                                       offsite.server_pub(), ""});
+  AgentKey agent = test::MakeAgentKey(dir.path(), "ledger-01");
+  const std::string escrow = dir / "escrow.key";
+  primary.Enrol("ledger-01", agent.pub_file, "finance", "backup,restore",
+                {"--encrypt", "--escrow-key-file", escrow});
+  offsite.Enrol("primary", primary.OffsiteClientPub(), "*", "replicate");
+  const std::string src = dir / "src";
+  std::filesystem::create_directories(src);
+  test::WriteFile(dir / "ledger.yaml",
+                  "name: ledger\nnamespace: finance\nagents: [ledger-01]\nsources:\n  paths: [" +
+                      src +
+                      "]\nschedule:\n  every: 1h\nretention:\n  same-city:\n    keep-last: 3\n"
+                      "  off-site:\n    keep-last: 1\n");
+  for (const VaultSite* site : {&primary, &offsite}) {
+    auto r = test::RunProgram(
+        {DRVAULT_PATH, "-c", site->config(), "policy", "apply", dir / "ledger.yaml"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  offsite.Start();
+  primary.Start();
+  for (int i = 0; i < 3; ++i) {
+    test::WriteFile(src + "/ledger.csv", test::RandomBytes(64 << 10, 900 + i));
+    auto r = primary.Agent(agent, "finance", {"-q", "backup", src, "--policy", "ledger"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const std::string at_primary = primary.RepositoryOf("finance");
+  const std::string at_offsite = offsite.RepositoryOf("finance");
+  ASSERT_TRUE(test::WaitFor(90, [&] {
+    return StoredKeys(at_offsite, "forgotten/").size() == 2 &&
+           StoredKeys(at_offsite, "snapshots/").size() == 1;
+  })) << offsite.Log();
+  EXPECT_EQ(StoredKeys(at_primary, "snapshots/").size(), 3u);
+  // What it kept is the newest, and it restores with the escrowed key.
+  auto listed = test::RunDrctl({"--key-file", escrow, "-r", at_primary, "--json", "snapshots"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto snapshots = nlohmann::json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(snapshots.is_array() && snapshots.size() == 3) << listed.out;
+  EXPECT_EQ("snapshots/" + snapshots.back().value("id", ""),
+            StoredKeys(at_offsite, "snapshots/").back());
+  auto restored = test::RunDrctl(
+      {"--key-file", escrow, "-r", at_offsite, "restore", "latest", "--target", dir / "restored"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  auto diffs = test::CompareTrees(src, dir / "restored" + src);
+  EXPECT_TRUE(diffs.empty()) << diffs[0];
+  // The summaries name no source: the group is a keyed digest.
+  for (const std::string& k : StoredKeys(at_offsite, "summaries/")) {
+    auto store = OpenObjectStore(at_offsite);
+    ASSERT_TRUE(store.ok());
+    auto bytes = (*store)->Get(k);
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ(bytes->find(src), std::string::npos) << *bytes;
+  }
 }
 
 }  // namespace

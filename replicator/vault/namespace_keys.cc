@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "catalog/format/repo_config.h"
+#include "catalog/snapshot_summary.h"
 #include "catalog/store/object_store.h"
 #include "core/timefmt.h"
 
@@ -61,9 +63,32 @@ Result<std::vector<Snapshot>> NamespaceSnapshotsIn(const VaultConfig& config, co
                                                    const std::string& config_object) {
   ASSIGN_OR_RETURN(RepoConfig repo_config,
                    RepoConfig::Decode(config_object, "config of namespace " + ns));
+  if (repo_config.encrypted() && !NamespaceKeySource(config, ns).given()) {
+    return SummarizedSnapshotsIn(store);
+  }
   ASSIGN_OR_RETURN(auto keyring, NamespaceKeyring(config, ns, store, config_object));
   const KeyedHasher names(repo_config.naming_secret());
   return ListSnapshotsIn(store, names, nullptr, keyring.get());
+}
+
+Result<std::vector<Snapshot>> SummarizedSnapshotsIn(ObjectStore* store) {
+  ASSIGN_OR_RETURN(auto objects, store->List("snapshots/"));
+  std::vector<Snapshot> out;
+  for (const auto& o : objects) {
+    Id id;
+    if (!SnapshotIdFromKey(o.key, &id)) continue;
+    auto bytes = store->Get(SummaryKey(id));
+    // Without its summary a snapshot cannot be placed: it is kept.
+    if (bytes.status().IsNotFound()) continue;
+    if (!bytes.ok()) return bytes.status();
+    ASSIGN_OR_RETURN(Snapshot s,
+                     DecodeSnapshotSummary(*bytes, store->Url() + "/" + SummaryKey(id)));
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
+    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
+  });
+  return out;
 }
 
 Status CreateEncryptedNamespace(const VaultConfig& config, const std::string& ns,

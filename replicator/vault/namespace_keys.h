@@ -28,11 +28,16 @@ Result<std::unique_ptr<Repository>> OpenNamespaceRepository(const VaultConfig& c
 
 // Every snapshot of namespace `ns` in `store`, oldest first, for readers
 // without an index (retention, RPO, the off-site plan). `config_object` is
-// the store's config. An encrypted namespace needs this vault's key:
-// PermissionDenied naming the namespace where there is none (off-site).
+// the store's config. Of an encrypted namespace at a vault without its key
+// (off-site), what the snapshots' summaries say (SummarizedSnapshotsIn).
 Result<std::vector<Snapshot>> NamespaceSnapshotsIn(const VaultConfig& config, const std::string& ns,
                                                    ObjectStore* store,
                                                    const std::string& config_object);
+
+// The snapshots in `store` as their summaries (catalog/snapshot_summary.h)
+// describe them, oldest first; one without a summary is left out (so never
+// forgotten). A summary that does not decode is an error naming it.
+Result<std::vector<Snapshot>> SummarizedSnapshotsIn(ObjectStore* store);
 
 // The keyring of an encrypted namespace, opened with this vault's key;
 // null for a plaintext one.

@@ -2,6 +2,7 @@
 
 #include "catalog/repo_keys.h"
 #include "catalog/retention_lock.h"
+#include "catalog/snapshot_summary.h"
 
 namespace dr {
 
@@ -28,7 +29,8 @@ bool IsValidKey(const std::string& key, bool prefix) {
 bool IsReplicableKey(const std::string& key) {
   return key == "config" || key.rfind("data/", 0) == 0 || key.rfind("index/", 0) == 0 ||
          key.rfind("snapshots/", 0) == 0 || key.rfind(kRetentionLockPrefix, 0) == 0 ||
-         key.rfind(kSlotPrefix, 0) == 0 || key.rfind(kKeyringPrefix, 0) == 0;
+         key.rfind(kSlotPrefix, 0) == 0 || key.rfind(kKeyringPrefix, 0) == 0 ||
+         key.rfind(kSummaryPrefix, 0) == 0;
 }
 
 }  // namespace dr

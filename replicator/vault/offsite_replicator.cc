@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -12,6 +13,7 @@
 #include "catalog/repo_keys.h"
 #include "catalog/repository.h"
 #include "catalog/retention_lock.h"
+#include "catalog/snapshot_summary.h"
 #include "catalog/store/dir_store.h"
 #include "catalog/store/object_store.h"
 #include "core/crash_point.h"
@@ -27,21 +29,24 @@ namespace dr {
 
 namespace {
 
-// Copies one object to the peer unless it has it already.
-Status CopyObject(VaultClient& peer, ObjectStore& local, const std::string& key, uint64_t* sent) {
+// Puts `data` as object `key` at the peer unless it has it already. The
+// size is asked for first, and `data` made only when it is needed.
+Status PutAtPeer(VaultClient& peer, const std::string& key,
+                 const std::function<Result<uint64_t>()>& size,
+                 const std::function<Result<std::string>()>& make, uint64_t* sent) {
   auto have = peer.Call(wire::Get{0, key, 0, 0});
   if (!have.ok() && !have.status().IsNotFound()) return have.status();
   if (have.ok()) {
     // Write-once objects: one of the right size is the one we wrote (the
     // peer verified its content against its id when it was put).
-    ASSIGN_OR_RETURN(uint64_t size, local.Size(key));
+    ASSIGN_OR_RETURN(uint64_t want, size());
     const auto* d = std::get_if<wire::Data>(&*have);
-    if (d && d->object_size == size) return Status::OK();
+    if (d && d->object_size == want) return Status::OK();
     return Status::Corruption(key + " differs at the off-site peer (" +
                               std::to_string(d ? d->object_size : 0) + " bytes there, " +
-                              std::to_string(size) + " here)");
+                              std::to_string(want) + " here)");
   }
-  ASSIGN_OR_RETURN(std::string data, local.Get(key));
+  ASSIGN_OR_RETURN(std::string data, make());
   std::vector<std::future<Result<wire::Message>>> parts;
   uint64_t offset = 0;
   do {
@@ -52,6 +57,12 @@ Status CopyObject(VaultClient& peer, ObjectStore& local, const std::string& key,
   for (auto& f : parts) RETURN_IF_ERROR(f.get().status());
   *sent += data.size();
   return Status::OK();
+}
+
+// Copies one object to the peer unless it has it already.
+Status CopyObject(VaultClient& peer, ObjectStore& local, const std::string& key, uint64_t* sent) {
+  return PutAtPeer(
+      peer, key, [&] { return local.Size(key); }, [&] { return local.Get(key); }, sent);
 }
 
 }  // namespace
@@ -99,6 +110,7 @@ struct Plan {
   std::map<std::string, uint64_t> pack_size;
   bool unreadable = false;  // an index segment could not be read: copy no snapshot this cycle
   bool sealed = false;      // an encrypted namespace: the peer holds no key for it
+  std::optional<KeyedHasher> ids;  // when sealed: keys the summaries' group digests
   int64_t oldest_ns = 0;
   uint64_t bytes = 0;
 };
@@ -107,6 +119,7 @@ Result<Plan> PlanCopies(ObjectStore& local, const OffsiteCursor& cursor, const s
                         const Keyring* keys) {
   Plan plan;
   plan.sealed = keys != nullptr;
+  if (keys) plan.ids.emplace(keys->id_secret());
   // Snapshots are listed first: a commit landing between the listings then
   // adds a segment we copy too, never a snapshot whose segment we did not list.
   ASSIGN_OR_RETURN(auto snaps, local.List("snapshots/"));
@@ -123,6 +136,7 @@ Result<Plan> PlanCopies(ObjectStore& local, const OffsiteCursor& cursor, const s
       continue;
     }
     plan.snapshots.push_back({s->time_ns, o});
+    SnapshotIdFromKey(o.key, &s->id);  // listed under snapshots/: always one
     plan.decoded[o.key] = *s;
     plan.bytes += o.size;
     if (plan.oldest_ns == 0 || s->time_ns < plan.oldest_ns) plan.oldest_ns = s->time_ns;
@@ -237,6 +251,8 @@ class OffsiteReplicator::NamespaceCopy {
     if (!snaps.empty() && !plan_.sealed) RETURN_IF_ERROR(SendReferences(peer));
     while (!snaps.empty()) {
       const ObjectInfo o = snaps.front().second;
+      // The peer holds no key: what its retention needs goes first.
+      if (plan_.sealed) RETURN_IF_ERROR(CopySummary(peer, plan_.decoded.at(o.key)));
       RETURN_IF_ERROR(CopyObject(peer, local_, o.key, &sent_));
       CrashPoint("offsite-snapshot-copied");
       cursor_.snapshots.insert(o.key);
@@ -248,6 +264,13 @@ class OffsiteReplicator::NamespaceCopy {
       LogEvent("offsite_snapshot_copied", {{"namespace", ns_}, {"key", o.key}});
     }
     return Status::OK();
+  }
+
+  Status CopySummary(VaultClient& peer, const Snapshot& snapshot) {
+    const std::string summary = EncodeSnapshotSummary(snapshot, *plan_.ids);
+    return PutAtPeer(
+        peer, SummaryKey(snapshot.id), [&] { return Result<uint64_t>(summary.size()); },
+        [&] { return Result<std::string>(summary); }, &sent_);
   }
 
   // The slots and sealed keyrings of an encrypted namespace, so that the

@@ -1,0 +1,50 @@
+#include "catalog/snapshot_summary.h"
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/keyring.h"
+
+namespace dr {
+
+namespace {
+using json = nlohmann::json;
+constexpr size_t kMaxSummaryBytes = 64 << 10;
+}  // namespace
+
+std::string SummaryKey(const Id& snapshot) { return kSummaryPrefix + snapshot.Hex(); }
+
+std::string EncodeSnapshotSummary(const Snapshot& s, const KeyedHasher& ids) {
+  std::string source = "snapshot-group";
+  source += '\0' + s.host;
+  for (const std::string& p : s.paths) source += '\0' + p;
+  json j = {{"snapshot_summary", 1}, {"id", s.id.Hex()},       {"time_ns", s.time_ns},
+            {"policy", s.policy},    {"identity", s.identity}, {"group", ids.Hash(source).Hex()},
+            {"tags", s.tags},        {"partial", s.partial},   {"block", s.block.has_value()}};
+  return j.dump();
+}
+
+Result<Snapshot> DecodeSnapshotSummary(std::string_view bytes, const std::string& what) {
+  if (bytes.size() > kMaxSummaryBytes) return Status::Corruption(what + ": summary too large");
+  Snapshot s;
+  try {
+    const json j = json::parse(bytes);
+    if (JsonIntegerIn(j.at("snapshot_summary"), "snapshot_summary", 1, 1) != 1 ||
+        !Id::FromHex(j.at("id").get<std::string>(), &s.id)) {
+      return Status::Corruption(what + ": not a snapshot summary");
+    }
+    Id group;
+    s.host = j.at("group").get<std::string>();
+    if (!Id::FromHex(s.host, &group)) return Status::Corruption(what + ": group is not a digest");
+    s.time_ns = JsonIntegerIn(j.at("time_ns"), "time_ns", 0, INT64_MAX);
+    s.policy = j.at("policy").get<std::string>();
+    s.identity = j.at("identity").get<std::string>();
+    s.tags = j.at("tags").get<std::vector<std::string>>();
+    s.partial = j.at("partial").get<bool>();
+    if (j.at("block").get<bool>()) s.block = BlockInfo{};
+  } catch (const std::exception& e) {
+    return Status::Corruption(what + ": not a snapshot summary (" + e.what() + ")");
+  }
+  return s;
+}
+
+}  // namespace dr
