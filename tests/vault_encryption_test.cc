@@ -318,6 +318,31 @@ TEST_F(VaultEncryption, EncryptionIsChosenOnceWithAnEscrowAndBadRequestsChangeNo
   r = test::RunDrctl(
       {"--key-file", dir_ / "second.key", "-r", primary_->RepositoryOf("finance"), "snapshots"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // The vault's own key commands: list the slots, export another escrow
+  // copy (audited), and refuse what it holds no key for.
+  auto drvault = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {DRVAULT_PATH, "-c", primary_->config()});
+    return test::RunProgram(args);
+  };
+  r = drvault({"key", "list", "finance"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("key-file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("vault key of namespace finance"), std::string::npos) << r.out;
+  r = drvault({"key", "export", "finance", "--out", dir_ / "third.key"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::RunDrctl(
+      {"--key-file", dir_ / "third.key", "-r", primary_->RepositoryOf("finance"), "snapshots"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = drvault({"audit", "--json"});
+  EXPECT_NE(r.out.find("key-export"), std::string::npos) << r.out;
+  r = drvault({"key", "export", "finance", "--out", dir_ / "third.key"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("exists"), std::string::npos) << r.err;
+  r = drvault({"key", "list", "clear"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("holds no key for namespace clear"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 }  // namespace

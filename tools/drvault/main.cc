@@ -10,6 +10,7 @@
 //   drvault status [--json] [--last-seen]   RPO of each policy source at each site (cmd_status.cc)
 //   drvault jobs [--policy P] [--agent A] [--last N] [--json]   backups committed (cmd_jobs.cc)
 //   drvault audit [--since T] [--verify] [--json]   the audit log, checked (cmd_audit.cc)
+//   drvault key list|export NS              an encrypted namespace's keys (cmd_key.cc)
 // Each command parses, calls one library function, and prints.
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -127,7 +128,8 @@ void AddEnrol(CLI::App& app, Cli& cli) {
                       {"namespace", entry.nspace},
                       {"rights", RightsToString(entry.rights)},
                       {"created_repository", done->created_repository},
-                      {"encrypted", create.encrypt && !done->created_repository.empty()}});
+                      {"encrypted", create.encrypt && !done->created_repository.empty()},
+                      {"escrow_key_file", create.escrow_key_file}});
     return a.ok() ? kExitOk : Fail(a);
   });
 }
@@ -201,6 +203,7 @@ int main(int argc, char** argv) {
   AddJobsCommand(app, cli);
   AddAuditCommand(app, cli);
   AddHistoryCommand(app, cli);
+  AddKeyCommands(app, cli);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
