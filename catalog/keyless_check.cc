@@ -30,12 +30,11 @@ Result<CheckReport> CheckWithoutKey(ObjectStore* store, const CheckOptions& opti
     report.problems.push_back({kind, where, message});
     if (options.progress && report.problems.back().IsError()) options.progress->errors++;
   };
-  // Reads and checks every object under `prefix`; `each` sees what passed.
-  auto verify_all = [&](const std::string& prefix, ProblemKind kind,
-                        const std::function<void(const std::string&, const std::string&)>& each) {
-    auto objects = store->List(prefix);
-    if (!objects.ok()) return objects.status();
-    for (const auto& o : *objects) {
+  using Each = std::function<void(const std::string&, const std::string&)>;
+  // Reads and checks each object listed; `each` sees what passed.
+  auto verify_listed = [&](const std::vector<ObjectInfo>& objects, ProblemKind kind,
+                           const Each& each) {
+    for (const auto& o : objects) {
       auto bytes = store->Get(o.key);
       if (bytes.status().IsNotFound()) continue;  // deleted since the listing (a prune)
       Status verified =
@@ -46,9 +45,17 @@ Result<CheckReport> CheckWithoutKey(ObjectStore* store, const CheckOptions& opti
       }
       if (each) each(o.key, *bytes);
     }
+  };
+  auto verify_all = [&](const std::string& prefix, ProblemKind kind, const Each& each) {
+    auto objects = store->List(prefix);
+    if (!objects.ok()) return objects.status();
+    verify_listed(*objects, kind, each);
     return Status::OK();
   };
 
+  // Segments before packs: a pack arrives before the segment listing it,
+  // so what a segment listed here names is in the pack listing made after.
+  ASSIGN_OR_RETURN(auto segment_list, store->List("index/"));
   ASSIGN_OR_RETURN(auto pack_list, store->List("data/"));
   std::set<std::string> present;
   for (const auto& o : pack_list) present.insert(o.key);
@@ -57,22 +64,22 @@ Result<CheckReport> CheckWithoutKey(ObjectStore* store, const CheckOptions& opti
   if (records.ok())
     for (const Id& p : CondemnedPacks(*records)) condemned.insert(p);
 
-  RETURN_IF_ERROR(verify_all("index/", ProblemKind::kIndex,
-                             [&](const std::string& key, const std::string& bytes) {
-                               auto packs = DecodeIndexSegment(bytes, key);
-                               if (!packs.ok()) return;  // verified above: cannot happen
-                               for (const IndexPack& p : *packs) {
-                                 report.blobs += p.entries.size();
-                                 if (present.count(PackKey(p.pack))) continue;
-                                 if (condemned.count(p.pack)) {
-                                   problem(ProblemKind::kCondemnedGone, "pack " + p.pack.Hex(),
-                                           "deleted by a prune; the index still lists it");
-                                 } else {
-                                   problem(ProblemKind::kPackMissing, "pack " + p.pack.Hex(),
-                                           "listed by " + key + " but absent from the store");
-                                 }
-                               }
-                             }));
+  verify_listed(segment_list, ProblemKind::kIndex,
+                [&](const std::string& key, const std::string& bytes) {
+                  auto packs = DecodeIndexSegment(bytes, key);
+                  if (!packs.ok()) return;  // verified above: cannot happen
+                  for (const IndexPack& p : *packs) {
+                    report.blobs += p.entries.size();
+                    if (present.count(PackKey(p.pack))) continue;
+                    if (condemned.count(p.pack)) {
+                      problem(ProblemKind::kCondemnedGone, "pack " + p.pack.Hex(),
+                              "deleted by a prune; the index still lists it");
+                    } else {
+                      problem(ProblemKind::kPackMissing, "pack " + p.pack.Hex(),
+                              "listed by " + key + " but absent from the store");
+                    }
+                  }
+                });
   RETURN_IF_ERROR(verify_all("snapshots/", ProblemKind::kSnapshotDamaged,
                              [&](const std::string&, const std::string&) { report.snapshots++; }));
   RETURN_IF_ERROR(verify_all(kSummaryPrefix, ProblemKind::kSnapshotDamaged, nullptr));
@@ -83,11 +90,11 @@ Result<CheckReport> CheckWithoutKey(ObjectStore* store, const CheckOptions& opti
     uint64_t total = 0;
     for (const auto& o : pack_list) total += o.size;
     if (options.progress) options.progress->bytes_total = total;
-    RETURN_IF_ERROR(verify_all("data/", ProblemKind::kPackDamaged,
-                               [&](const std::string&, const std::string& bytes) {
-                                 report.bytes_read += bytes.size();
-                                 if (options.progress) options.progress->bytes_done += bytes.size();
-                               }));
+    verify_listed(pack_list, ProblemKind::kPackDamaged,
+                  [&](const std::string&, const std::string& bytes) {
+                    report.bytes_read += bytes.size();
+                    if (options.progress) options.progress->bytes_done += bytes.size();
+                  });
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -20,7 +20,8 @@ std::string EncodeSnapshotSummary(const Snapshot& s, const KeyedHasher& ids) {
   json j = {{"snapshot_summary", 1}, {"id", s.id.Hex()},       {"time_ns", s.time_ns},
             {"policy", s.policy},    {"identity", s.identity}, {"group", ids.Hash(source).Hex()},
             {"tags", s.tags},        {"partial", s.partial},   {"block", s.block.has_value()}};
-  return j.dump();
+  // Tags are the agent's bytes: never let one that is not UTF-8 throw here.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<Snapshot> DecodeSnapshotSummary(std::string_view bytes, const std::string& what) {

@@ -13,6 +13,7 @@
 #include "catalog/format/repo_config.h"
 #include "catalog/repo_keys.h"
 #include "catalog/repository.h"
+#include "catalog/snapshot_summary.h"
 #include "catalog/store/object_store.h"
 #include "core/env/file_io.h"
 #include "replicator/wire/protocol.h"
@@ -230,12 +231,17 @@ TEST_F(VaultEncryption, TheKeylessOffsiteRefusesForgedOrTruncatedCiphertextByNam
   const std::string real_pack = *(*store)->Get(packs[0]);
   const std::string cut_snapshot = real_snapshot.substr(0, real_snapshot.size() / 2);
   const std::string junk = test::RandomBytes(5000, 3);
+  Snapshot other;
+  other.id = Id::FromBytes(std::string(16, '\x44'));
+  const std::string summary_of_another = EncodeSnapshotSummary(other, names);
   const std::vector<std::pair<std::string, std::string>> forged = {
       {"snapshots/" + std::string(32, 'a'), real_snapshot},             // moved
       {"snapshots/" + names.Hash(cut_snapshot).Hex(), cut_snapshot},    // truncated, named right
       {PackKey(names.Hash(junk)), junk},                                // not a pack, named right
       {PackKey(names.Hash(real_pack.substr(1))), real_pack.substr(1)},  // a cut pack
       {"keys/00112233aabbccdd", "{\"not\": \"a slot\"}"},
+      {SummaryKey(Id::FromBytes(std::string(16, '\x33'))), summary_of_another},  // misfiled
+      {SummaryKey(Id::FromBytes(std::string(16, '\x34'))), "{\"snapshot_summary\": 1}"},
       {"keyring/00112233aabbccdd", "tiny"},
   };
   for (const auto& [key, bytes] : forged) {
@@ -311,12 +317,13 @@ TEST_F(VaultEncryption, EncryptionIsChosenOnceWithAnEscrowAndBadRequestsChangeNo
   EXPECT_FALSE(std::filesystem::exists(dir_ / "clear.key"));
   // Each error is one line.
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  // Enrolled into an encrypted namespace, --encrypt makes another escrow
-  // copy (what a creation cut short before its export did not write).
+  // Enrolling into an encrypted namespace writes no key: another escrow copy
+  // is `drvault key export` (audited); nor is the agent enrolled.
   r = enrol("agent3", "finance", {"--encrypt", "--escrow-key-file", dir_ / "second.key"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = test::RunDrctl(
-      {"--key-file", dir_ / "second.key", "-r", primary_->RepositoryOf("finance"), "snapshots"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("drvault key export finance"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "second.key"));
+  r = enrol("agent3", "finance", {"--encrypt"});  // already encrypted: nothing to choose
   EXPECT_EQ(r.exit_code, 0) << r.err;
 
   // The vault's own key commands: list the slots, export another escrow
@@ -369,11 +376,11 @@ TEST(VaultEncryptionRetention, TheKeylessOffsiteKeepsByItsOwnRulesFromSummaries)
   offsite.Enrol("primary", primary.OffsiteClientPub(), "*", "replicate");
   const std::string src = dir / "src";
   std::filesystem::create_directories(src);
-  test::WriteFile(dir / "ledger.yaml",
-                  "name: ledger\nnamespace: finance\nagents: [ledger-01]\nsources:\n  paths: [" +
-                      src +
-                      "]\nschedule:\n  every: 1h\nretention:\n  same-city:\n    keep-last: 3\n"
-                      "  off-site:\n    keep-last: 1\n");
+  test::WriteFile(
+      dir / "ledger.yaml",
+      "name: ledger\nnamespace: finance\nagents: [ledger-01]\nsources:\n  paths: [" + src +
+          "]\nschedule:\n  every: 1h\nrpo: 2h\nretention:\n  same-city:\n    keep-last: 3\n"
+          "  off-site:\n    keep-last: 1\n");
   for (const VaultSite* site : {&primary, &offsite}) {
     auto r = test::RunProgram(
         {DRVAULT_PATH, "-c", site->config(), "policy", "apply", dir / "ledger.yaml"});
@@ -405,6 +412,11 @@ TEST(VaultEncryptionRetention, TheKeylessOffsiteKeepsByItsOwnRulesFromSummaries)
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
   auto diffs = test::CompareTrees(src, dir / "restored" + src);
   EXPECT_TRUE(diffs.empty()) << diffs[0];
+  // Its RPO is judged from the summaries too: the newest copy is minutes old.
+  auto status = test::RunProgram({DRVAULT_PATH, "-c", offsite.config(), "status", "--json"});
+  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+  EXPECT_NE(status.out.find("ledger-01"), std::string::npos) << status.out;
+  EXPECT_EQ(status.out.find("never"), std::string::npos) << status.out;
   // The summaries name no source: the group is a keyed digest.
   for (const std::string& k : StoredKeys(at_offsite, "summaries/")) {
     auto store = OpenObjectStore(at_offsite);

@@ -1,5 +1,7 @@
 #include "tests/vault_harness.h"
 
+#include <gtest/gtest.h>
+
 #include "catalog/store/object_store.h"
 
 #include <arpa/inet.h>
@@ -28,8 +30,13 @@ int TestPort(int offset) { return 20000 + static_cast<int>((::getpid() * 8) % 12
 std::vector<std::string> StoredKeys(const std::string& url, const std::string& prefix) {
   std::vector<std::string> keys;
   auto store = OpenObjectStore(url);
-  if (!store.ok()) return keys;
+  if (!store.ok()) {
+    ADD_FAILURE() << "open " << url << ": " << store.status().ToString();
+    return keys;
+  }
   auto list = (*store)->List(prefix);
+  if (!list.ok() && !list.status().IsNotFound())
+    ADD_FAILURE() << "list " << url << "/" << prefix << ": " << list.status().ToString();
   if (list.ok())
     for (const auto& o : *list) keys.push_back(o.key);
   std::sort(keys.begin(), keys.end());

@@ -23,8 +23,8 @@ namespace dr::test {
 int TestPort(int offset);
 // Bytes of the packs (data/) in the repository at `url`; 0 if unreadable.
 uint64_t StoredPackBytes(const std::string& url);
-// The keys under `prefix` in the store at `url`, sorted; empty if it cannot
-// be listed.
+// The keys under `prefix` in the store at `url`, sorted (empty where nothing
+// is stored); a store that cannot be opened or listed fails the test.
 std::vector<std::string> StoredKeys(const std::string& url, const std::string& prefix);
 // The repository's live session markers, one per line (each marker's
 // text, or its key when unreadable); empty if the listing fails.

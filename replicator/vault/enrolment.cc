@@ -32,9 +32,13 @@ Result<std::string> EnsureNamespaceRepository(const VaultConfig& config, const s
                                      " exists unencrypted; encryption is chosen when a namespace "
                                      "is created (use a new namespace)");
     }
-    // Another escrow copy (or the one a creation cut short did not write).
+    // Nothing is written before the agent is enrolled: another escrow copy
+    // is its own, audited, command.
     if (!create.escrow_key_file.empty()) {
-      RETURN_IF_ERROR(ExportNamespaceMasterKey(config, ns, store.get(), create.escrow_key_file));
+      return Status::InvalidArgument("namespace " + ns +
+                                     " exists encrypted; write another escrow copy with "
+                                     "'drvault key export " +
+                                     ns + " --out FILE'");
     }
     return std::string();
   }
@@ -42,6 +46,7 @@ Result<std::string> EnsureNamespaceRepository(const VaultConfig& config, const s
   if (create.encrypt) {
     RETURN_IF_ERROR(CreateEncryptedNamespace(config, ns, store.get(), create.escrow_key_file));
   } else {
+    RETURN_IF_ERROR(SetAsideUnusedKeyFile(config, ns));
     RETURN_IF_ERROR(Repository::Init(store.get(), InitOptions{}));
   }
   return store->Url();

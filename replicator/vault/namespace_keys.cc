@@ -33,6 +33,15 @@ KeySource NamespaceKeySource(const VaultConfig& config, const std::string& ns) {
   return keys;
 }
 
+Result<bool> HeldWithoutKey(const VaultConfig& config, const std::string& ns, ObjectStore* store) {
+  auto config_object = store->Get("config");
+  if (config_object.status().IsNotFound()) return false;
+  if (!config_object.ok()) return config_object.status();
+  ASSIGN_OR_RETURN(RepoConfig repo_config,
+                   RepoConfig::Decode(*config_object, "config of namespace " + ns));
+  return repo_config.encrypted() && !NamespaceKeySource(config, ns).given();
+}
+
 Result<std::unique_ptr<Repository>> OpenNamespaceRepository(const VaultConfig& config,
                                                             const std::string& ns,
                                                             const std::string& session_kind) {
@@ -81,14 +90,24 @@ Result<std::vector<Snapshot>> SummarizedSnapshotsIn(ObjectStore* store) {
     // Without its summary a snapshot cannot be placed: it is kept.
     if (bytes.status().IsNotFound()) continue;
     if (!bytes.ok()) return bytes.status();
-    ASSIGN_OR_RETURN(Snapshot s,
-                     DecodeSnapshotSummary(*bytes, store->Url() + "/" + SummaryKey(id)));
+    const std::string what = store->Url() + "/" + SummaryKey(id);
+    ASSIGN_OR_RETURN(Snapshot s, DecodeSnapshotSummary(*bytes, what));
+    if (s.id != id) return Status::Corruption(what + ": summarizes another snapshot");
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
     return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
   });
   return out;
+}
+
+Status SetAsideUnusedKeyFile(const VaultConfig& config, const std::string& ns) {
+  const std::string key_file = KeyFileOf(config, ns);
+  std::error_code ec;
+  if (!std::filesystem::exists(key_file, ec)) return Status::OK();
+  std::filesystem::rename(key_file, key_file + ".unused-" + std::to_string(NowUnixNs()), ec);
+  if (ec) return Status::FromErrno(ec.value(), "set aside " + key_file);
+  return Status::OK();
 }
 
 Status CreateEncryptedNamespace(const VaultConfig& config, const std::string& ns,
@@ -107,13 +126,8 @@ Status CreateEncryptedNamespace(const VaultConfig& config, const std::string& ns
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::FromErrno(ec.value(), "create " + dir);
   ::chmod(dir.c_str(), 0700);
+  RETURN_IF_ERROR(SetAsideUnusedKeyFile(config, ns));
   const std::string key_file = KeyFileOf(config, ns);
-  // A key file with no repository is what an interrupted creation left: it
-  // opens nothing, and is kept aside rather than reused or destroyed.
-  if (std::filesystem::exists(key_file, ec)) {
-    std::filesystem::rename(key_file, key_file + ".unused-" + std::to_string(NowUnixNs()), ec);
-    if (ec) return Status::FromErrno(ec.value(), "set aside " + key_file);
-  }
   InitOptions init;
   init.encrypt = SlotSpec{std::nullopt, key_file, "vault key of namespace " + ns};
   RETURN_IF_ERROR(Repository::Init(store, init));

@@ -21,6 +21,11 @@ namespace dr {
 // nothing otherwise (a plaintext namespace, or any namespace off-site).
 KeySource NamespaceKeySource(const VaultConfig& config, const std::string& ns);
 
+// Whether `store` holds an encrypted repository this vault has no key for
+// (the off-site site): what needs its content is skipped there. False
+// when there is no repository yet.
+Result<bool> HeldWithoutKey(const VaultConfig& config, const std::string& ns, ObjectStore* store);
+
 // The namespace's repository, opened with this vault's key for it.
 Result<std::unique_ptr<Repository>> OpenNamespaceRepository(const VaultConfig& config,
                                                             const std::string& ns,
@@ -51,6 +56,12 @@ Result<std::unique_ptr<Keyring>> NamespaceKeyring(const VaultConfig& config, con
 // offline: with it alone the namespace is restored from either site.
 Status CreateEncryptedNamespace(const VaultConfig& config, const std::string& ns,
                                 ObjectStore* store, const std::string& escrow_key_file);
+// Before a namespace's repository is created: a key file left by an
+// interrupted encrypted creation opens nothing, and would make the vault
+// refuse the new repository (a key for a plaintext config), so it is
+// renamed aside (NS.key.unused-TIME), never reused or destroyed.
+Status SetAsideUnusedKeyFile(const VaultConfig& config, const std::string& ns);
+
 // Writes the master key of encrypted namespace `ns` to `escrow_key_file`
 // (never over an existing file), opened with this vault's key: another
 // escrow copy, or the one an interrupted creation did not write.

@@ -65,6 +65,16 @@ void VaultCatalog::Loop() {
     pending_.erase(pending_.begin());
     l.unlock();
     Status st = [&]() -> Status {
+      {
+        ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config_.repository, ns));
+        ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
+        ASSIGN_OR_RETURN(bool keyless, HeldWithoutKey(config_, ns, store.get()));
+        if (keyless) {  // its trees are sealed: a key holder's catalog only
+          LogEvent("catalog_skipped",
+                   {{"namespace", ns}, {"why", "encrypted, and no key is held here"}});
+          return Status::OK();
+        }
+      }
       // No session marker: a sync must never hold back this site's prune.
       // A snapshot forgotten and pruned while it is read fails its sync
       // (rolled back whole), and the retry below finds it gone.
@@ -88,8 +98,6 @@ void VaultCatalog::Loop() {
     // to index until its first commit nudges it.
     if (!st.ok() && !st.IsNotFound()) {
       LogEvent("catalog_sync_failed", {{"namespace", ns}, {"error", st.message()}});
-      // An encrypted namespace at a site without its key stays unreadable.
-      if (st.code() == Code::kPermissionDenied) continue;
       // Again in a while, even if no snapshot arrives to nudge it.
       if (cv_.wait_for(l, std::chrono::seconds(10), [this] { return stop_; })) return;
       pending_.insert(ns);

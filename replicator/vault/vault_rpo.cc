@@ -33,9 +33,12 @@ bool SameAgent(std::string_view a, std::string_view b) {
 }
 
 // Whether `s` is one of the snapshots of `key`'s policy and paths
-// (whichever agent wrote it).
+// (whichever agent wrote it). A snapshot known only by its summary (an
+// encrypted namespace off-site, catalog/snapshot_summary.h) names no paths:
+// it counts for its policy's sources.
 bool OfSource(const Snapshot& s, const SnapshotGroupKey& key) {
-  return s.policy == std::get<0>(key) && JoinedPaths(s.paths) == std::get<2>(key);
+  if (s.policy != std::get<0>(key)) return false;
+  return s.paths.empty() || JoinedPaths(s.paths) == std::get<2>(key);
 }
 
 // The time of the newest complete snapshot `agent` wrote of `key`'s source;

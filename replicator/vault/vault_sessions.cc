@@ -205,7 +205,10 @@ void Vault::Impl::HandleHello(const std::string& routing, const AgentEntry& agen
   w.credit_bytes = s->granted - s->used;
   w.resume_from_seq = s->highest_blob_seq;
   w.identity = agent.name;
-  if (Repository* repo = s->ns->repo.get()) {
+  Repository* repo = s->ns->repo.get();
+  // A replicating peer needs no repository parameters; of an encrypted
+  // namespace it gets nothing of its keyring, not even the id secret.
+  if (repo && !(repo->keyring() && agent.nspace == "*")) {
     w.chunk_min = repo->config().chunker.min_size;
     w.chunk_avg = repo->config().chunker.avg_size;
     w.chunk_max = repo->config().chunker.max_size;

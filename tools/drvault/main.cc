@@ -117,7 +117,7 @@ void AddEnrol(CLI::App& app, Cli& cli) {
     if (!done->created_repository.empty())
       std::printf("created %srepository %s for namespace %s\n", create.encrypt ? "encrypted " : "",
                   done->created_repository.c_str(), entry.nspace.c_str());
-    if (create.encrypt && !create.escrow_key_file.empty())
+    if (create.encrypt && !done->created_repository.empty())
       std::printf("master key of namespace %s written to %s: keep it offline\n",
                   entry.nspace.c_str(), create.escrow_key_file.c_str());
     std::printf("enrolled agent %s (%s) in namespace %s with rights %s\n", entry.name.c_str(),
