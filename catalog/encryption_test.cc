@@ -15,6 +15,17 @@
 namespace dr {
 namespace {
 
+KeySource KeyFileKey(const std::string& path) {
+  KeySource k;
+  k.key_file = path;
+  return k;
+}
+KeySource PassphraseKey(const std::string& passphrase) {
+  KeySource k;
+  k.passphrase = passphrase;
+  return k;
+}
+
 constexpr char kSecretText[] = "CITY-PAYROLL-CONFIDENTIAL ";
 
 struct EncryptedRepo {
@@ -35,7 +46,7 @@ struct EncryptedRepo {
     return Repository::Open(std::make_unique<FaultStore>(&mem), "", keys);
   }
   std::unique_ptr<Repository> OpenWithFile() {
-    auto r = Open(KeySource{std::nullopt, key_file});
+    auto r = Open(KeyFileKey(key_file));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(r).value() : nullptr;
   }
@@ -135,9 +146,9 @@ TEST(Encryption, WithoutTheRightKeyNothingOpensAndNothingChanges) {
   };
   const std::vector<Case> cases = {
       {{}, "is encrypted and no key was given"},
-      {{std::string("not the passphrase"), ""}, "has no passphrase slot"},
-      {{std::nullopt, other.key_file}, "is for repository " + other.repo_id},
-      {{std::nullopt, r.dir / "missing.key"}, "missing.key"},
+      {PassphraseKey("not the passphrase"), "has no passphrase slot"},
+      {KeyFileKey(other.key_file), "is for repository " + other.repo_id},
+      {KeyFileKey(r.dir / "missing.key"), "missing.key"},
   };
   for (const auto& c : cases) {
     auto opened = r.Open(c.keys);
@@ -147,7 +158,7 @@ TEST(Encryption, WithoutTheRightKeyNothingOpensAndNothingChanges) {
     EXPECT_EQ(opened.status().message().find('\n'), std::string::npos);
   }
   test::WriteFile(r.dir / "garbage.key", "not a key\n");
-  auto garbage = r.Open(KeySource{std::nullopt, r.dir / "garbage.key"});
+  auto garbage = r.Open(KeyFileKey(r.dir / "garbage.key"));
   EXPECT_NE(garbage.status().message().find("is not a drctl key file"), std::string::npos)
       << garbage.status().ToString();
   EXPECT_EQ(r.ObjectCount(), before);
@@ -155,7 +166,7 @@ TEST(Encryption, WithoutTheRightKeyNothingOpensAndNothingChanges) {
 
 TEST(Encryption, PassphraseSlotsComeAndGoWithoutRewritingData) {
   EncryptedRepo r;
-  auto unlocked = UnlockKeys(&r.mem, r.repo_id, KeySource{std::nullopt, r.key_file});
+  auto unlocked = UnlockKeys(&r.mem, r.repo_id, KeyFileKey(r.key_file));
   ASSERT_TRUE(unlocked.ok()) << unlocked.status().ToString();
   Id data;
   {
@@ -174,16 +185,16 @@ TEST(Encryption, PassphraseSlotsComeAndGoWithoutRewritingData) {
       << own.ToString();
   // The key file's slot removed through the passphrase: the file no longer
   // opens it, the passphrase does.
-  auto by_passphrase = UnlockKeys(&r.mem, r.repo_id, KeySource{std::string("correct horse"), ""});
+  auto by_passphrase = UnlockKeys(&r.mem, r.repo_id, PassphraseKey("correct horse"));
   ASSERT_TRUE(by_passphrase.ok()) << by_passphrase.status().ToString();
   ASSERT_TRUE(RemoveSlot(&r.mem, *by_passphrase, unlocked->slot).ok());
-  auto stale = r.Open(KeySource{std::nullopt, r.key_file});
+  auto stale = r.Open(KeyFileKey(r.key_file));
   EXPECT_NE(stale.status().message().find("no longer holds (removed)"), std::string::npos)
       << stale.status().ToString();
-  auto by_pass = r.Open(KeySource{std::string("correct horse"), ""});
+  auto by_pass = r.Open(PassphraseKey("correct horse"));
   ASSERT_TRUE(by_pass.ok()) << by_pass.status().ToString();
   EXPECT_EQ(*(*by_pass)->LoadBlob(data), Repeated(50));
-  auto wrong = r.Open(KeySource{std::string("correct horse "), ""});
+  auto wrong = r.Open(PassphraseKey("correct horse "));
   EXPECT_NE(wrong.status().message().find("wrong passphrase: it opens none of the 1"),
             std::string::npos)
       << wrong.status().ToString();
@@ -204,7 +215,7 @@ TEST(Encryption, RotatedDataKeysSealNewDataAndOpenOld) {
     old_blob = AddSecretBlob(*repo, Repeated(30));
     ASSERT_TRUE(repo->Flush().ok());
   }
-  auto unlocked = UnlockKeys(&r.mem, r.repo_id, KeySource{std::nullopt, r.key_file});
+  auto unlocked = UnlockKeys(&r.mem, r.repo_id, KeyFileKey(r.key_file));
   ASSERT_TRUE(unlocked.ok());
   EXPECT_EQ(*RotateDataKey(&r.mem, r.repo_id, &*unlocked), 2u);
   {
@@ -228,7 +239,7 @@ TEST(Encryption, RotatedDataKeysSealNewDataAndOpenOld) {
   const std::string escrow = r.dir / "escrow.key";
   ASSERT_TRUE(ExportMasterKey(r.repo_id, *unlocked, escrow).ok());
   EXPECT_EQ(ExportMasterKey(r.repo_id, *unlocked, escrow).code(), Code::kAlreadyExists);
-  auto by_escrow = r.Open(KeySource{std::nullopt, escrow});
+  auto by_escrow = r.Open(KeyFileKey(escrow));
   ASSERT_TRUE(by_escrow.ok()) << by_escrow.status().ToString();
   EXPECT_EQ(*(*by_escrow)->LoadBlob(new_blob), Repeated(31));
 }
@@ -290,7 +301,7 @@ TEST(Encryption, AKeyringOrSlotPlantedByAStrangerOpensNothing) {
     }
   }
   // Its key file does not open this repository; ours still does, unchanged.
-  auto theirs = r.Open(KeySource{std::nullopt, stranger.key_file});
+  auto theirs = r.Open(KeyFileKey(stranger.key_file));
   EXPECT_FALSE(theirs.ok());
   auto ours = r.OpenWithFile();
   ASSERT_TRUE(ours);
@@ -330,7 +341,7 @@ TEST(Encryption, AnEditedOrDowngradedConfigIsRefused) {
   plain.format_version = kRepoFormatVersion;
   plain.secret = std::string(192, 'x');
   ASSERT_TRUE(r.mem.Put("config", plain.Encode()).ok());
-  auto downgraded = r.Open(KeySource{std::nullopt, r.key_file});
+  auto downgraded = r.Open(KeyFileKey(r.key_file));
   ASSERT_FALSE(downgraded.ok());
   EXPECT_NE(downgraded.status().message().find("not encrypted, but a key was given"),
             std::string::npos)
@@ -338,13 +349,13 @@ TEST(Encryption, AnEditedOrDowngradedConfigIsRefused) {
   RepoConfig edited = config;
   edited.compression_level = 0;
   ASSERT_TRUE(r.mem.Put("config", edited.Encode()).ok());
-  auto changed = r.Open(KeySource{std::nullopt, r.key_file});
+  auto changed = r.Open(KeyFileKey(r.key_file));
   ASSERT_FALSE(changed.ok());
   EXPECT_NE(changed.status().message().find("is not the one this repository's keys were made for"),
             std::string::npos)
       << changed.status().ToString();
   ASSERT_TRUE(r.mem.Put("config", original).ok());
-  EXPECT_TRUE(r.Open(KeySource{std::nullopt, r.key_file}).ok());
+  EXPECT_TRUE(r.Open(KeyFileKey(r.key_file)).ok());
 }
 
 // A slot that does not decode (planted, or of a later format) is passed
@@ -352,12 +363,12 @@ TEST(Encryption, AnEditedOrDowngradedConfigIsRefused) {
 // removed.
 TEST(Encryption, AnUndecodableSlotLocksNobodyOut) {
   EncryptedRepo r;
-  auto unlocked = UnlockKeys(&r.mem, r.repo_id, KeySource{std::nullopt, r.key_file});
+  auto unlocked = UnlockKeys(&r.mem, r.repo_id, KeyFileKey(r.key_file));
   ASSERT_TRUE(unlocked.ok());
   ASSERT_TRUE(AddSlot(&r.mem, r.repo_id, *unlocked, SlotSpec{"pass phrase", "", ""}).ok());
   ASSERT_TRUE(r.mem.Put("keys/00000000000000aa", "{not json").ok());
   EXPECT_EQ(ListSlots(&r.mem)->size(), 2u);
-  auto opened = r.Open(KeySource{std::string("pass phrase"), ""});
+  auto opened = r.Open(PassphraseKey("pass phrase"));
   EXPECT_TRUE(opened.ok()) << opened.status().ToString();
   EXPECT_TRUE(RemoveSlot(&r.mem, *unlocked, "00000000000000aa").ok());
 }

@@ -59,7 +59,7 @@ TEST(SnapshotSummary, ATagThatIsNotUtf8IsReplacedNotThrown) {
 }
 
 TEST(SnapshotSummary, MalformedSummariesAreNamed) {
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string(""), std::string("{}"), std::string("[1,2]"),
         std::string(R"({"snapshot_summary":2,"id":"00000000000000000000000000000000"})"),
         std::string(R"({"snapshot_summary":1,"id":"zz","time_ns":1,"policy":"","identity":"",)"

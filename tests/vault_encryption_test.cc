@@ -110,7 +110,7 @@ TEST_F(VaultEncryption, OnlyCiphertextLeavesTheVaultAndTheEscrowedKeyRestoresFro
 
   // Neither the content nor the name of a file reaches either store.
   ASSERT_TRUE(SameObjects(90)) << primary_->Log() << "\noff-site:\n" << offsite_->Log();
-  for (const std::string root : {dir_ / "primary-repo", dir_ / "offsite-repo"}) {
+  for (const std::string& root : {dir_ / "primary-repo", dir_ / "offsite-repo"}) {
     EXPECT_EQ(FilesContaining(root, kMarker), std::vector<std::string>{}) << root;
     EXPECT_EQ(FilesContaining(root, kSecretName), std::vector<std::string>{}) << root;
   }
