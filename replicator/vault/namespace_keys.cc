@@ -24,6 +24,24 @@ Status NoKeyHere(const VaultConfig& config, const std::string& ns) {
       KeyFileOf(config, ns) + "); an off-site vault keeps its ciphertext only");
 }
 
+// The keys of an encrypted namespace, opened with this vault's key file.
+Result<UnlockedKeys> UnlockNamespace(const VaultConfig& config, const std::string& ns,
+                                     ObjectStore* store, const RepoConfig& repo_config,
+                                     const std::string& config_object) {
+  const KeySource keys = NamespaceKeySource(config, ns);
+  if (!keys.given()) return NoKeyHere(config, ns);
+  return UnlockKeys(store, repo_config.repo_id, keys, config_object);
+}
+
+Result<std::unique_ptr<Keyring>> KeyringOf(const VaultConfig& config, const std::string& ns,
+                                           ObjectStore* store, const RepoConfig& repo_config,
+                                           const std::string& config_object) {
+  if (!repo_config.encrypted()) return std::unique_ptr<Keyring>();
+  ASSIGN_OR_RETURN(UnlockedKeys unlocked,
+                   UnlockNamespace(config, ns, store, repo_config, config_object));
+  return std::make_unique<Keyring>(std::move(unlocked.keyring));
+}
+
 }  // namespace
 
 KeySource NamespaceKeySource(const VaultConfig& config, const std::string& ns) {
@@ -47,10 +65,10 @@ Result<std::unique_ptr<Repository>> OpenNamespaceRepository(const VaultConfig& c
                                                             const std::string& session_kind) {
   ASSIGN_OR_RETURN(std::string url, NamespaceRepositoryUrl(config.repository, ns));
   ASSIGN_OR_RETURN(auto store, OpenObjectStore(url));
-  auto repo = Repository::Open(std::move(store), session_kind, NamespaceKeySource(config, ns));
-  if (repo.status().code() == Code::kPermissionDenied && !NamespaceKeySource(config, ns).given()) {
+  const KeySource keys = NamespaceKeySource(config, ns);
+  auto repo = Repository::Open(std::move(store), session_kind, keys);
+  if (repo.status().code() == Code::kPermissionDenied && !keys.given())
     return NoKeyHere(config, ns);
-  }
   return repo;
 }
 
@@ -59,12 +77,7 @@ Result<std::unique_ptr<Keyring>> NamespaceKeyring(const VaultConfig& config, con
                                                   const std::string& config_object) {
   ASSIGN_OR_RETURN(RepoConfig repo_config,
                    RepoConfig::Decode(config_object, "config of namespace " + ns));
-  if (!repo_config.encrypted()) return std::unique_ptr<Keyring>();
-  const KeySource keys = NamespaceKeySource(config, ns);
-  if (!keys.given()) return NoKeyHere(config, ns);
-  ASSIGN_OR_RETURN(UnlockedKeys unlocked,
-                   UnlockKeys(store, repo_config.repo_id, keys, config_object));
-  return std::make_unique<Keyring>(std::move(unlocked.keyring));
+  return KeyringOf(config, ns, store, repo_config, config_object);
 }
 
 Result<std::vector<Snapshot>> NamespaceSnapshotsIn(const VaultConfig& config, const std::string& ns,
@@ -75,7 +88,7 @@ Result<std::vector<Snapshot>> NamespaceSnapshotsIn(const VaultConfig& config, co
   if (repo_config.encrypted() && !NamespaceKeySource(config, ns).given()) {
     return SummarizedSnapshotsIn(store);
   }
-  ASSIGN_OR_RETURN(auto keyring, NamespaceKeyring(config, ns, store, config_object));
+  ASSIGN_OR_RETURN(auto keyring, KeyringOf(config, ns, store, repo_config, config_object));
   const KeyedHasher names(repo_config.naming_secret());
   return ListSnapshotsIn(store, names, nullptr, keyring.get());
 }
@@ -139,8 +152,8 @@ Status ExportNamespaceMasterKey(const VaultConfig& config, const std::string& ns
   ASSIGN_OR_RETURN(std::string config_object, store->Get("config"));
   ASSIGN_OR_RETURN(RepoConfig repo_config,
                    RepoConfig::Decode(config_object, "config of namespace " + ns));
-  ASSIGN_OR_RETURN(UnlockedKeys keys, UnlockKeys(store, repo_config.repo_id,
-                                                 NamespaceKeySource(config, ns), config_object));
+  ASSIGN_OR_RETURN(UnlockedKeys keys,
+                   UnlockNamespace(config, ns, store, repo_config, config_object));
   return ExportMasterKey(repo_config.repo_id, keys, escrow_key_file);
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -29,24 +28,23 @@ namespace dr {
 
 namespace {
 
-// Puts `data` as object `key` at the peer unless it has it already. The
-// size is asked for first, and `data` made only when it is needed.
-Status PutAtPeer(VaultClient& peer, const std::string& key,
-                 const std::function<Result<uint64_t>()>& size,
-                 const std::function<Result<std::string>()>& make, uint64_t* sent) {
+// Whether the peer holds `key` already. Write-once objects: one of `size`
+// bytes is the one we wrote (the peer verified its content against its id
+// when it was put); one of another size is an error.
+Result<bool> PeerHas(VaultClient& peer, const std::string& key, uint64_t size) {
   auto have = peer.Call(wire::Get{0, key, 0, 0});
-  if (!have.ok() && !have.status().IsNotFound()) return have.status();
-  if (have.ok()) {
-    // Write-once objects: one of the right size is the one we wrote (the
-    // peer verified its content against its id when it was put).
-    ASSIGN_OR_RETURN(uint64_t want, size());
-    const auto* d = std::get_if<wire::Data>(&*have);
-    if (d && d->object_size == want) return Status::OK();
-    return Status::Corruption(key + " differs at the off-site peer (" +
-                              std::to_string(d ? d->object_size : 0) + " bytes there, " +
-                              std::to_string(want) + " here)");
-  }
-  ASSIGN_OR_RETURN(std::string data, make());
+  if (have.status().IsNotFound()) return false;
+  if (!have.ok()) return have.status();
+  const auto* d = std::get_if<wire::Data>(&*have);
+  if (d && d->object_size == size) return true;
+  return Status::Corruption(key + " differs at the off-site peer (" +
+                            std::to_string(d ? d->object_size : 0) + " bytes there, " +
+                            std::to_string(size) + " here)");
+}
+
+// Puts `data` as object `key` at the peer, in parts.
+Status PutAtPeer(VaultClient& peer, const std::string& key, const std::string& data,
+                 uint64_t* sent) {
   std::vector<std::future<Result<wire::Message>>> parts;
   uint64_t offset = 0;
   do {
@@ -61,8 +59,11 @@ Status PutAtPeer(VaultClient& peer, const std::string& key,
 
 // Copies one object to the peer unless it has it already.
 Status CopyObject(VaultClient& peer, ObjectStore& local, const std::string& key, uint64_t* sent) {
-  return PutAtPeer(
-      peer, key, [&] { return local.Size(key); }, [&] { return local.Get(key); }, sent);
+  ASSIGN_OR_RETURN(uint64_t size, local.Size(key));
+  ASSIGN_OR_RETURN(bool there, PeerHas(peer, key, size));
+  if (there) return Status::OK();
+  ASSIGN_OR_RETURN(std::string data, local.Get(key));
+  return PutAtPeer(peer, key, data, sent);
 }
 
 }  // namespace
@@ -109,8 +110,10 @@ struct Plan {
   std::vector<std::pair<ObjectInfo, std::vector<std::string>>> segments;  // with their packs
   std::map<std::string, uint64_t> pack_size;
   bool unreadable = false;  // an index segment could not be read: copy no snapshot this cycle
-  bool sealed = false;      // an encrypted namespace: the peer holds no key for it
-  std::optional<KeyedHasher> ids;  // when sealed: keys the summaries' group digests
+  // Set for an encrypted namespace (the peer holds no key for it): keys the
+  // group digests of the summaries sent beside its snapshots.
+  std::optional<KeyedHasher> summary_ids;
+  bool sealed() const { return summary_ids.has_value(); }
   int64_t oldest_ns = 0;
   uint64_t bytes = 0;
 };
@@ -118,8 +121,7 @@ struct Plan {
 Result<Plan> PlanCopies(ObjectStore& local, const OffsiteCursor& cursor, const std::string& ns,
                         const Keyring* keys) {
   Plan plan;
-  plan.sealed = keys != nullptr;
-  if (keys) plan.ids.emplace(keys->id_secret());
+  if (keys) plan.summary_ids.emplace(keys->id_secret());
   // Snapshots are listed first: a commit landing between the listings then
   // adds a segment we copy too, never a snapshot whose segment we did not list.
   ASSIGN_OR_RETURN(auto snaps, local.List("snapshots/"));
@@ -225,7 +227,7 @@ class OffsiteReplicator::NamespaceCopy {
       cursor_.config = true;
       RETURN_IF_ERROR(Save());
     }
-    if (plan_.sealed) RETURN_IF_ERROR(CopyKeys(peer));
+    if (plan_.sealed()) RETURN_IF_ERROR(CopyKeys(peer));
     for (const auto& [seg, pack_keys] : plan_.segments) {
       for (const auto& key : pack_keys) {
         RETURN_IF_ERROR(CopyObject(peer, local_, key, &sent_));
@@ -248,11 +250,11 @@ class OffsiteReplicator::NamespaceCopy {
     auto& snaps = plan_.snapshots;
     // A peer holding no key cannot say which blobs it lacks; it never
     // prunes an encrypted namespace either, so it lacks none it was sent.
-    if (!snaps.empty() && !plan_.sealed) RETURN_IF_ERROR(SendReferences(peer));
+    if (!snaps.empty() && !plan_.sealed()) RETURN_IF_ERROR(SendReferences(peer));
     while (!snaps.empty()) {
       const ObjectInfo o = snaps.front().second;
       // The peer holds no key: what its retention needs goes first.
-      if (plan_.sealed) RETURN_IF_ERROR(CopySummary(peer, plan_.decoded.at(o.key)));
+      if (plan_.sealed()) RETURN_IF_ERROR(CopySummary(peer, plan_.decoded.at(o.key)));
       RETURN_IF_ERROR(CopyObject(peer, local_, o.key, &sent_));
       CrashPoint("offsite-snapshot-copied");
       cursor_.snapshots.insert(o.key);
@@ -267,10 +269,10 @@ class OffsiteReplicator::NamespaceCopy {
   }
 
   Status CopySummary(VaultClient& peer, const Snapshot& snapshot) {
-    const std::string summary = EncodeSnapshotSummary(snapshot, *plan_.ids);
-    return PutAtPeer(
-        peer, SummaryKey(snapshot.id), [&] { return Result<uint64_t>(summary.size()); },
-        [&] { return Result<std::string>(summary); }, &sent_);
+    const std::string summary = EncodeSnapshotSummary(snapshot, *plan_.summary_ids);
+    const std::string key = SummaryKey(snapshot.id);
+    ASSIGN_OR_RETURN(bool there, PeerHas(peer, key, summary.size()));
+    return there ? Status::OK() : PutAtPeer(peer, key, summary, &sent_);
   }
 
   // The slots and sealed keyrings of an encrypted namespace, so that the
