@@ -81,8 +81,11 @@ Result<std::unique_ptr<Repository>> OpenLocalRepo(const std::string& url) {
 // backup-only agent).
 Result<std::vector<Snapshot>> ListSnapshotsOf(const std::string& url) {
   if (IsVaultUrl(url)) {
-    ASSIGN_OR_RETURN(auto opened, OpenBackupTarget(url, 0));
-    return opened.target->ListSnapshots();
+    ASSIGN_OR_RETURN(VaultAddress address, ParseVaultUrl(url));
+    ASSIGN_OR_RETURN(std::shared_ptr<VaultClient> client,
+                     VaultClient::Connect(address, ServiceCallOptions()));
+    ASSIGN_OR_RETURN(auto target, MakeRemoteTarget(client, 0));
+    return target->ListSnapshots();
   }
   ASSIGN_OR_RETURN(auto repo, OpenLocalRepo(url));
   return repo->ListSnapshots();

@@ -6,16 +6,19 @@
 
 #include "core/env/file_io.h"
 #include "policies/policy.h"
-#include "replicator/wire/vault_client.h"
 
 namespace dr::cli {
 
-Result<PolicySync> SyncPoliciesFromVault(const std::string& vault_url, const std::string& dir) {
-  ASSIGN_OR_RETURN(VaultAddress address, ParseVaultUrl(vault_url));
+VaultClientOptions ServiceCallOptions() {
   VaultClientOptions options;
   options.first_connect = std::chrono::seconds(10);
-  options.give_up_after = std::chrono::seconds(30);
-  ASSIGN_OR_RETURN(auto client, VaultClient::Connect(address, options));
+  options.give_up_after = std::chrono::seconds(20);
+  return options;
+}
+
+Result<PolicySync> SyncPoliciesFromVault(const std::string& vault_url, const std::string& dir) {
+  ASSIGN_OR_RETURN(VaultAddress address, ParseVaultUrl(vault_url));
+  ASSIGN_OR_RETURN(auto client, VaultClient::Connect(address, ServiceCallOptions()));
   ASSIGN_OR_RETURN(wire::Policies got, Expect<wire::Policies>(client->Call(wire::GetPolicies{})));
   // Every text is checked before anything is written: the directory holds
   // one consistent set, old or new.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "replicator/wire/vault_client.h"
 
 namespace dr::cli {
 
@@ -13,6 +14,11 @@ struct PolicySync {
   size_t policies = 0;   // now in `dir`
   bool changed = false;  // a file was written or removed
 };
+
+// For the service's own calls (its policies, the snapshot list the RPO is
+// measured from): a vault outage fails them in seconds, so the schedule,
+// a reload and a stop are never held up for the minutes a backup waits.
+VaultClientOptions ServiceCallOptions();
 
 // Fetches the policies from the vault of `vault_url` and makes `dir` hold
 // exactly them (NAME.yaml each, written atomically). A policy whose text
