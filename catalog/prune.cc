@@ -18,7 +18,6 @@ namespace dr {
 
 namespace {
 
-constexpr char kPruneLockKey[] = "locks/prune";
 // Entries per rewritten index segment (29 bytes each: about 3 MiB).
 constexpr size_t kEntriesPerSegment = 100000;
 // Live blobs of a pack being repacked closer than this are read together,
@@ -151,53 +150,6 @@ Status PutRecord(ObjectStore* store, const GcRecord& r) {
   return store->Put(r.key, EncodeGcRecord(r));
 }
 
-// Writes segments listing every pack of the current index except `drop`,
-// and returns the keys of the segments they replace (not yet deleted).
-Result<std::vector<std::string>> RewriteIndex(ObjectStore* store, const KeyedHasher& hasher,
-                                              const std::unordered_set<Id, IdHash>& drop,
-                                              PruneReport* report) {
-  ASSIGN_OR_RETURN(auto segments, store->List("index/"));
-  std::unordered_set<Id, IdHash> emitted;
-  std::vector<IndexPack> out;
-  size_t out_entries = 0;
-  std::vector<std::string> replaced;
-  std::unordered_set<std::string> written;
-  auto write = [&]() -> Status {
-    if (out.empty()) return Status::OK();
-    std::string seg = EncodeIndexSegment(out);
-    std::string key = "index/" + hasher.Hash(seg).Hex();
-    RETURN_IF_ERROR(store->Put(key, seg));
-    written.insert(key);
-    out.clear();
-    out_entries = 0;
-    return Status::OK();
-  };
-  for (const auto& s : segments) {
-    auto raw = store->Get(s.key);
-    if (!raw.ok()) {
-      if (raw.status().IsNotFound()) continue;
-      return raw.status();
-    }
-    auto packs = DecodeIndexSegment(*raw, store->Url() + "/" + s.key);
-    if (!packs.ok()) {  // kept for check to report; its packs stay listed by it
-      report->warnings.push_back(packs.status().message());
-      continue;
-    }
-    replaced.push_back(s.key);
-    for (auto& p : *packs) {
-      if (drop.count(p.pack) || !emitted.insert(p.pack).second) continue;
-      out_entries += p.entries.size();
-      out.push_back(std::move(p));
-      if (out_entries >= kEntriesPerSegment) RETURN_IF_ERROR(write());
-    }
-  }
-  RETURN_IF_ERROR(write());
-  // A rewritten segment can equal an old one byte for byte (same key).
-  std::erase_if(replaced, [&](const std::string& k) { return written.count(k) > 0; });
-  report->segments_after = segments.size() - replaced.size() + written.size();
-  return replaced;
-}
-
 Status DeleteKeys(ObjectStore* store, const std::vector<std::string>& keys, const char* point) {
   for (const auto& k : keys) {
     RETURN_IF_ERROR(store->Delete(k));
@@ -228,7 +180,7 @@ class PruneRun {
     if (nobody_waiting && !opt_.dry_run) RETURN_IF_ERROR(DeleteRipe(&condemned_by));
     if (!opt_.dry_run && report_.segments_after > kMaxSegmentsBeforeMerge) {
       Log("merging " + std::to_string(report_.segments_after) + " index segments");
-      ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, anchor_->names(), {}, &report_));
+      ASSIGN_OR_RETURN(auto replaced, RewriteIndexWithout(store_, anchor_->names(), {}, &report_));
       RETURN_IF_ERROR(DeleteKeys(store_, replaced, "prune-segment-deleted"));
     }
     report_.seconds =
@@ -293,7 +245,8 @@ class PruneRun {
     // New segments first, so no reader ever finds a live pack unlisted; the
     // records stay until the end, so writers keep away from the doomed
     // packs even if we stop halfway.
-    ASSIGN_OR_RETURN(auto replaced, RewriteIndex(store_, look.repo->names(), doomed, &report_));
+    ASSIGN_OR_RETURN(auto replaced,
+                     RewriteIndexWithout(store_, look.repo->names(), doomed, &report_));
     CrashPoint("prune-index-rewritten");
     std::vector<std::string> pack_keys;
     for (const Id& p : doomed)
@@ -495,6 +448,51 @@ class PruneRun {
 };
 
 }  // namespace
+
+Result<std::vector<std::string>> RewriteIndexWithout(ObjectStore* store, const KeyedHasher& hasher,
+                                                     const std::unordered_set<Id, IdHash>& drop,
+                                                     PruneReport* report) {
+  ASSIGN_OR_RETURN(auto segments, store->List("index/"));
+  std::unordered_set<Id, IdHash> emitted;
+  std::vector<IndexPack> out;
+  size_t out_entries = 0;
+  std::vector<std::string> replaced;
+  std::unordered_set<std::string> written;
+  auto write = [&]() -> Status {
+    if (out.empty()) return Status::OK();
+    std::string seg = EncodeIndexSegment(out);
+    std::string key = "index/" + hasher.Hash(seg).Hex();
+    RETURN_IF_ERROR(store->Put(key, seg));
+    written.insert(key);
+    out.clear();
+    out_entries = 0;
+    return Status::OK();
+  };
+  for (const auto& s : segments) {
+    auto raw = store->Get(s.key);
+    if (!raw.ok()) {
+      if (raw.status().IsNotFound()) continue;
+      return raw.status();
+    }
+    auto packs = DecodeIndexSegment(*raw, store->Url() + "/" + s.key);
+    if (!packs.ok()) {  // kept for check to report; its packs stay listed by it
+      report->warnings.push_back(packs.status().message());
+      continue;
+    }
+    replaced.push_back(s.key);
+    for (auto& p : *packs) {
+      if (drop.count(p.pack) || !emitted.insert(p.pack).second) continue;
+      out_entries += p.entries.size();
+      out.push_back(std::move(p));
+      if (out_entries >= kEntriesPerSegment) RETURN_IF_ERROR(write());
+    }
+  }
+  RETURN_IF_ERROR(write());
+  // A rewritten segment can equal an old one byte for byte (same key).
+  std::erase_if(replaced, [&](const std::string& k) { return written.count(k) > 0; });
+  report->segments_after = segments.size() - replaced.size() + written.size();
+  return replaced;
+}
 
 Result<PruneReport> Prune(const RepositoryOpener& open, const PruneOptions& options) {
   PruneRun run(open, options);

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "catalog/repository.h"
@@ -32,6 +33,9 @@
 namespace dr {
 
 inline constexpr size_t kMaxSegmentsBeforeMerge = 32;
+// Held by a prune for its run (a SessionMarker lock): one at a time, keyed
+// or keyless (catalog/keyless_prune.h).
+inline constexpr char kPruneLockKey[] = "locks/prune";
 
 struct PruneOptions {
   bool dry_run = false;
@@ -79,5 +83,14 @@ using RepositoryOpener = std::function<Result<std::unique_ptr<Repository>>()>;
 // cannot be read; a referenced blob missing from the index (run check); a
 // condemnation record that cannot be read.
 Result<PruneReport> Prune(const RepositoryOpener& open, const PruneOptions& options);
+
+// Writes index segments (named by `names`) listing every pack the current
+// index lists except `drop`, and returns the keys of the segments they
+// replace, for the caller to delete once the packs are gone. A segment that
+// cannot be decoded is kept (and named in report->warnings); sets
+// report->segments_after. The index is in the clear, so this needs no key.
+Result<std::vector<std::string>> RewriteIndexWithout(ObjectStore* store, const KeyedHasher& names,
+                                                     const std::unordered_set<Id, IdHash>& drop,
+                                                     PruneReport* report);
 
 }  // namespace dr

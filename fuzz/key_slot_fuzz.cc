@@ -31,11 +31,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto blob = FixedKeyring().OpenBlob(dr::BlobType::kData, dr::Id{}, 100, in, "blob", &scratch);
   FUZZ_CHECK(!blob.ok());
   FUZZ_CHECK(!FixedKeyring().OpenObject("snapshot", in, "snapshot").ok());
-  auto summary = dr::DecodeSnapshotSummary(in, "summary");
+  std::vector<dr::Id> packs, packs_again;
+  auto summary = dr::DecodeSnapshotSummary(in, "summary", &packs);
   if (summary.ok()) {
     const dr::KeyedHasher ids(FixedKeyring().id_secret());
-    auto again = dr::DecodeSnapshotSummary(dr::EncodeSnapshotSummary(*summary, ids), "again");
+    auto again = dr::DecodeSnapshotSummary(dr::EncodeSnapshotSummary(*summary, ids, packs), "again",
+                                           &packs_again);
     FUZZ_CHECK(again.ok());
+    FUZZ_CHECK(packs_again == packs);
     FUZZ_CHECK(again->id == summary->id && again->time_ns == summary->time_ns &&
                again->policy == summary->policy && again->identity == summary->identity &&
                again->tags == summary->tags &&

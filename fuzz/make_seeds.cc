@@ -413,7 +413,9 @@ void KeySlotSeeds() {
   s.paths = {"/srv/ledger"};
   s.tags = {"nightly"};
   Write("key_slot", "snapshot-summary",
-        dr::EncodeSnapshotSummary(s, dr::KeyedHasher(std::string(192, 'k'))));
+        dr::EncodeSnapshotSummary(s, dr::KeyedHasher(std::string(192, 'k')),
+                                  {dr::Id::FromBytes(std::string(16, '\x21')),
+                                   dr::Id::FromBytes(std::string(16, '\x22'))}));
 }
 
 int main(int argc, char** argv) {

@@ -1,10 +1,13 @@
 #include "replicator/vault/offsite_references.h"
 
+#include <algorithm>
 #include <deque>
 #include <future>
+#include <map>
 #include <unordered_set>
 #include <utility>
 
+#include "catalog/format/index.h"
 #include "catalog/format/pack.h"
 #include "catalog/reachability.h"
 
@@ -68,6 +71,43 @@ Result<ReferencesSent> SendMissingReferences(Repository& local,
   }
   RETURN_IF_ERROR(peer.WaitBlobsAcked());
   return sent;
+}
+
+Result<std::vector<Id>> ReferencedPacks(Repository& local, const Snapshot& snapshot) {
+  Reachability reach(local.IndexedBlobCount());
+  RETURN_IF_ERROR(MarkReachable(local, {snapshot}, &reach));
+  if (reach.missing_count > 0) {
+    return Status::Corruption("snapshot " + snapshot.id.Hex() +
+                              " references a blob this site lacks (" + reach.missing.front() +
+                              "); run drctl check here");
+  }
+  std::unordered_set<Id, IdHash> packs;
+  size_t ordinal = 0;
+  local.ForEachIndexedBlob([&](const Id&, const BlobLocation& loc) {
+    if (reach.set.Test(ordinal++)) packs.insert(loc.pack);
+  });
+  std::vector<Id> out(packs.begin(), packs.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::pair<std::string, std::string> PackIndexSegment(Repository& local,
+                                                     const std::unordered_set<Id, IdHash>& packs) {
+  std::map<Id, IndexPack> listed;
+  local.ForEachIndexedBlob([&](const Id& id, const BlobLocation& loc) {
+    if (!packs.count(loc.pack)) return;
+    IndexPack& p = listed[loc.pack];
+    p.pack = loc.pack;
+    p.entries.push_back({loc.type, id, loc.offset, loc.stored_len, loc.raw_len});
+  });
+  std::vector<IndexPack> segment;
+  for (auto& [id, p] : listed) {
+    std::sort(p.entries.begin(), p.entries.end(),
+              [](const PackEntry& a, const PackEntry& b) { return a.offset < b.offset; });
+    segment.push_back(std::move(p));
+  }
+  std::string bytes = EncodeIndexSegment(segment);
+  return {"index/" + local.names().Hash(bytes).Hex(), std::move(bytes)};
 }
 
 }  // namespace dr

@@ -12,6 +12,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "catalog/format/snapshot.h"
@@ -34,5 +37,19 @@ struct ReferencesSent {
 Result<ReferencesSent> SendMissingReferences(Repository& local,
                                              const std::vector<Snapshot>& snapshots,
                                              VaultClient& peer);
+
+// For a peer that holds no key (an encrypted namespace), which cannot be
+// asked about blobs: the packs holding every blob `snapshot` references in
+// `local`, its reference list (catalog/snapshot_summary.h). The peer keeps
+// those packs; a listed pack it pruned is sent again, pack and index entry,
+// before the summary (PackIndexSegment). Corruption when a referenced blob
+// is missing here.
+Result<std::vector<Id>> ReferencedPacks(Repository& local, const Snapshot& snapshot);
+
+// An index segment listing `packs` as `local`'s index does, and its key:
+// what a peer that deleted those packs needs with their copies, so that it
+// finds their blobs again.
+std::pair<std::string, std::string> PackIndexSegment(Repository& local,
+                                                     const std::unordered_set<Id, IdHash>& packs);
 
 }  // namespace dr

@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "catalog/format/index.h"
 #include "catalog/format/pack.h"
@@ -248,12 +250,12 @@ class OffsiteReplicator::NamespaceCopy {
     }
     if (before_snapshots_) RETURN_IF_ERROR(before_snapshots_());
     auto& snaps = plan_.snapshots;
-    // A peer holding no key cannot say which blobs it lacks; it never
-    // prunes an encrypted namespace either, so it lacks none it was sent.
+    // A peer holding no key cannot say which blobs it lacks: each sealed
+    // snapshot's summary lists its packs instead (CopySummary).
     if (!snaps.empty() && !plan_.sealed()) RETURN_IF_ERROR(SendReferences(peer));
     while (!snaps.empty()) {
       const ObjectInfo o = snaps.front().second;
-      // The peer holds no key: what its retention needs goes first.
+      // The peer holds no key: what its retention and prune need goes first.
       if (plan_.sealed()) RETURN_IF_ERROR(CopySummary(peer, plan_.decoded.at(o.key)));
       RETURN_IF_ERROR(CopyObject(peer, local_, o.key, &sent_));
       CrashPoint("offsite-snapshot-copied");
@@ -268,11 +270,58 @@ class OffsiteReplicator::NamespaceCopy {
     return Status::OK();
   }
 
+  // The summary of a sealed snapshot, with its reference list, after every
+  // pack on that list is at the peer (its prune may have deleted one this
+  // site still deduplicates against). One the peer holds already was
+  // accepted with its packs present, and they are kept for it since.
   Status CopySummary(VaultClient& peer, const Snapshot& snapshot) {
-    const std::string summary = EncodeSnapshotSummary(snapshot, *plan_.summary_ids);
     const std::string key = SummaryKey(snapshot.id);
-    ASSIGN_OR_RETURN(bool there, PeerHas(peer, key, summary.size()));
-    return there ? Status::OK() : PutAtPeer(peer, key, summary, &sent_);
+    auto held = peer.Call(wire::Get{0, key, 0, 0});
+    if (held.ok()) return Status::OK();
+    if (!held.status().IsNotFound()) return held.status();
+    if (!sealed_repo_) {
+      // Opened after the snapshots were listed, so its index covers them; its
+      // marker keeps this site's prune from deleting what is about to be read.
+      ASSIGN_OR_RETURN(sealed_repo_,
+                       OpenNamespaceRepository(owner_.config_, ns_, "off-site replication"));
+    }
+    ASSIGN_OR_RETURN(std::vector<Id> packs, ReferencedPacks(*sealed_repo_, snapshot));
+    RETURN_IF_ERROR(SendPacksThePeerPruned(peer, packs));
+    return PutAtPeer(peer, key, EncodeSnapshotSummary(snapshot, *plan_.summary_ids, packs), &sent_);
+  }
+
+  // Sends again, with an index segment naming them, the packs of `packs`
+  // the peer does not hold (listed once per cycle, after this cycle's packs
+  // went). The peer refuses a summary whose packs it lacks, so a pack it
+  // deleted meanwhile costs a retry, never a snapshot it cannot restore.
+  Status SendPacksThePeerPruned(VaultClient& peer, const std::vector<Id>& packs) {
+    if (!peer_packs_) {
+      peer_packs_.emplace();
+      std::string after;
+      for (;;) {
+        ASSIGN_OR_RETURN(wire::Listing page,
+                         Expect<wire::Listing>(peer.Call(wire::List{0, "data/", after})));
+        for (const auto& e : page.entries) {
+          Id id;
+          if (PackIdFromKey(e.key, &id)) peer_packs_->insert(id);
+        }
+        if (!page.more || page.entries.empty()) break;
+        after = page.entries.back().key;
+      }
+    }
+    std::unordered_set<Id, IdHash> missing;
+    for (const Id& p : packs)
+      if (!peer_packs_->count(p)) missing.insert(p);
+    if (missing.empty()) return Status::OK();
+    const uint64_t before = sent_;
+    for (const Id& p : missing) RETURN_IF_ERROR(CopyObject(peer, local_, PackKey(p), &sent_));
+    auto [segment_key, segment] = PackIndexSegment(*sealed_repo_, missing);
+    ASSIGN_OR_RETURN(bool there, PeerHas(peer, segment_key, segment.size()));
+    if (!there) RETURN_IF_ERROR(PutAtPeer(peer, segment_key, segment, &sent_));
+    peer_packs_->insert(missing.begin(), missing.end());
+    LogEvent("offsite_packs_resent",
+             {{"namespace", ns_}, {"packs", missing.size()}, {"bytes", sent_ - before}});
+    return Status::OK();
   }
 
   // The slots and sealed keyrings of an encrypted namespace, so that the
@@ -319,6 +368,10 @@ class OffsiteReplicator::NamespaceCopy {
   uint64_t sent_before_ = 0;
   uint64_t sent_ = 0;
   std::function<Status()> before_snapshots_;
+  // For sealed snapshots: this site's repository (opened with the
+  // namespace's key) and the packs the peer holds.
+  std::unique_ptr<Repository> sealed_repo_;
+  std::optional<std::unordered_set<Id, IdHash>> peer_packs_;
 };
 
 void OffsiteReplicator::Cycle() {

@@ -91,7 +91,7 @@ Status Vault::Impl::Init() {
     }
   }
   rpo_ = std::make_unique<VaultRpoMonitor>(config_, &metrics_, rpo_period);
-  pruner_ = std::make_unique<VaultPruner>(config_, &registry_, &metrics_, audit_.get());
+  pruner_ = std::make_unique<VaultPruner>(config_, &registry_, &metrics_, audit_.get(), &gate_);
   LogEvent("vault_listening", {{"listen", config_.listen},
                                {"repository", config_.repository},
                                {"server_key", server_keys_.public_key},

@@ -45,8 +45,8 @@ Result<VaultConfig> FromYaml(const YAML::Node& root, const std::string& path,
       return Status::InvalidArgument("vault config " + path + ": " + where + name + ": empty");
     return Status::OK();
   };
-  static const char* kKnown[] = {"listen",     "state",   "repository", "metrics",
-                                 "credit_mib", "offsite", "site",       "prune_every"};
+  static const char* kKnown[] = {"listen",  "state", "repository",  "metrics",    "credit_mib",
+                                 "offsite", "site",  "prune_every", "prune_grace"};
   for (const auto& kv : root) {
     if (!kv.first.IsScalar())  // a null, sequence or mapping key ("? [a]: b")
       return Status::InvalidArgument("vault config " + path + ": a field name is not a string");
@@ -78,6 +78,16 @@ Result<VaultConfig> FromYaml(const YAML::Node& root, const std::string& path,
                                      "off, not '" +
                                      prune_every + "'");
     c.prune_every_s = *secs;
+  }
+  std::string prune_grace;
+  RETURN_IF_ERROR(field(root, "prune_grace", "", false, &prune_grace));
+  if (!prune_grace.empty()) {
+    auto secs = prune_grace == "0" ? Result<int64_t>(int64_t{0}) : ParseDuration(prune_grace);
+    if (!secs.ok() || *secs < 0)
+      return Status::InvalidArgument("vault config " + path +
+                                     ": prune_grace: must be a duration such as 24h or 0, not '" +
+                                     prune_grace + "'");
+    c.prune_grace_s = *secs;
   }
   if (root["credit_mib"]) {
     try {

@@ -7,7 +7,8 @@
 //   credit_mib: 32                      # unacknowledged bytes one agent may have in flight
 //   site: same-city                     # or off-site: which retention rules apply here
 //   prune_every: 24h                    # prune each namespace this often (off: never)
-//   offsite:                            # optional: feed an independent copy
+//   prune_grace: 24h                    # without a key: delete what a run condemned this much
+//   later offsite:                            # optional: feed an independent copy
 //     endpoint: tcp://dr-offsite:7400
 //     server_key: /etc/drvault/offsite-server.pub   # a key file or the Z85 key
 //     interval_s: 5
@@ -42,6 +43,9 @@ struct VaultConfig {
   uint64_t credit_bytes = 32ull << 20;
   VaultSiteKind site = VaultSiteKind::kSameCity;
   int64_t prune_every_s = 24 * 3600;  // 0: no scheduled prune (vault_prune.h)
+  // A keyless prune (catalog/keyless_prune.h) deletes a pack it condemned at
+  // the first run this long after; 0: in the same run.
+  int64_t prune_grace_s = 24 * 3600;
   std::optional<OffsiteConfig> offsite;
 
   std::string server_key_path() const { return state_dir + "/server.key"; }

@@ -230,6 +230,8 @@ class Vault::Impl {
   void HandleGetPolicies(Session& s, const wire::GetPolicies& g);
   void HandleCatalogQuery(Session& s, const wire::CatalogQuery& q);
   Status VerifyPut(Session& s, const std::string& key);
+  // At a keyless site: every pack a peer's summary lists is stored here.
+  Status SummaryPacksStored(Session& s, const std::string& key);
 
   VaultConfig config_;
   AgentRegistry registry_;
@@ -240,6 +242,7 @@ class Vault::Impl {
   std::unique_ptr<MetricsHttp> http_;
   VaultMetrics metrics_;
   std::unique_ptr<AuditLog> audit_;  // before the threads that append to it
+  NamespaceGate gate_;               // before the pruner that closes it
   std::unique_ptr<OffsiteReplicator> offsite_;
   std::unique_ptr<VaultRetention> retention_;
   std::unique_ptr<VaultChangeWatch> change_watch_;  // nudges retention_ when it is done

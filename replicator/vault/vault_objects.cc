@@ -1,14 +1,15 @@
 #include "replicator/vault/vault_impl.h"
 
 #include <algorithm>
-
 #include <filesystem>
+#include <unordered_set>
 
 #include "catalog/drill_record.h"
 #include "catalog/format/metadata_refs.h"
 #include "catalog/format/repo_config.h"
 #include "catalog/format/snapshot.h"
 #include "catalog/object_verify.h"
+#include "catalog/snapshot_summary.h"
 #include "core/env/file_io.h"
 #include "core/timefmt.h"
 #include "replicator/vault/object_keys.h"
@@ -185,6 +186,30 @@ Status Vault::Impl::VerifyPut(Session& s, const std::string& key) {
   return verified;
 }
 
+Status Vault::Impl::SummaryPacksStored(Session& s, const std::string& key) {
+  std::vector<Id> packs;
+  RETURN_IF_ERROR(DecodeSnapshotSummary(s.put_data, key, &packs).status());
+  if (packs.empty()) return Status::OK();
+  ASSIGN_OR_RETURN(auto listed, s.ns->objects()->List("data/"));
+  std::unordered_set<Id, IdHash> stored;
+  for (const auto& o : listed) {
+    Id id;
+    if (PackIdFromKey(o.key, &id)) stored.insert(id);
+  }
+  size_t missing = 0;
+  const Id* first = nullptr;
+  for (const Id& p : packs) {
+    if (stored.count(p)) continue;
+    if (!first) first = &p;
+    missing++;
+  }
+  if (missing == 0) return Status::OK();
+  // Not damage: pruned here since the peer looked. It sends them again.
+  return Status::NotFound(key + " lists " + std::to_string(missing) +
+                          " packs this site does not hold (" + first->Hex() +
+                          (missing > 1 ? " and others" : "") + "); send them first");
+}
+
 void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   // Besides a replicating peer's objects, the one thing an agent may write:
   // the record of a drill it ran (restore right), which only extends this
@@ -220,7 +245,14 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   s.put_data.append(p.bytes);
   if (s.put_data.size() < s.put_total) return Reply(s.routing, wire::Ack{p.seq});
   ObjectStore* store = s.ns->objects();
-  Status st = drill ? CheckNextDrillRecord(store, p.key, s.put_data) : VerifyPut(s, p.key);
+  // A keyless prune of this namespace is running: the peer tries again.
+  std::unique_lock<std::mutex> pass;
+  if (!drill) pass = gate_.TryPass(s.nspace);
+  Status st = drill               ? CheckNextDrillRecord(store, p.key, s.put_data)
+              : !pass.owns_lock() ? Status::Unavailable("namespace '" + s.nspace +
+                                                        "' is being pruned here; send again later")
+                                  : VerifyPut(s, p.key);
+  if (st.ok() && p.key.rfind(kSummaryPrefix, 0) == 0) st = SummaryPacksStored(s, p.key);
   // Like a commit: the blobs a replicating peer sent are indexed first, and
   // the snapshot relies on what this session found stored, which holds only
   // while its marker kept a prune waiting.

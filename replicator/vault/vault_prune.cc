@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "catalog/keyless_prune.h"
 #include "catalog/prune.h"
 #include "catalog/store/dir_store.h"
 #include "catalog/store/object_store.h"
@@ -29,8 +30,12 @@ int64_t LastRunNs(DirStore& state) {
 }  // namespace
 
 VaultPruner::VaultPruner(VaultConfig config, AgentRegistry* registry, VaultMetrics* metrics,
-                         AuditLog* audit)
-    : config_(std::move(config)), registry_(registry), metrics_(metrics), audit_(audit) {
+                         AuditLog* audit, NamespaceGate* gate)
+    : config_(std::move(config)),
+      registry_(registry),
+      metrics_(metrics),
+      audit_(audit),
+      gate_(gate) {
   if (config_.prune_every_s > 0) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -103,13 +108,20 @@ bool VaultPruner::RunOnce() {
     auto probe = OpenObjectStore(*url);
     if (!probe.ok() || !(*probe)->Size("config").ok()) continue;
     RepositoryOpener open = [this, ns]() { return OpenNamespaceRepository(config_, ns); };
-    if (auto keyless = HeldWithoutKey(config_, ns, probe->get()); keyless.ok() && *keyless) {
-      // An encrypted namespace at a site without its key (off-site): its
-      // packs cannot be told apart here, so nothing is deleted.
-      LogEvent("prune_skipped", {{"namespace", ns}, {"why", "encrypted, and no key is held here"}});
+    auto keyless = HeldWithoutKey(config_, ns, probe->get());
+    if (!keyless.ok()) {
+      metrics_->prune_failures++;
+      LogEvent("prune_failed", {{"namespace", ns}, {"error", keyless.status().message()}});
       continue;
     }
-    auto report = Prune(open, PruneOptions{});
+    auto report = [&]() -> Result<PruneReport> {
+      if (!*keyless) return Prune(open, PruneOptions{});
+      // Ciphertext only (off-site): pruned by its summaries, with the
+      // peer's puts into it held off for the run.
+      auto closed = gate_->Close(ns);
+      return PruneWithoutKey(probe->get(),
+                             KeylessPruneOptions{config_.prune_grace_s * 1'000'000'000LL, {}});
+    }();
     if (!report.ok()) {
       metrics_->prune_failures++;
       LogEvent("prune_failed", {{"namespace", ns}, {"error", report.status().message()}});
@@ -119,6 +131,7 @@ bool VaultPruner::RunOnce() {
     metrics_->prune_bytes_deleted += report->bytes_deleted;
     waiting = waiting || report->records_waiting > 0;
     LogEvent("prune_done", {{"namespace", ns},
+                            {"keyless", *keyless},
                             {"packs_deleted", report->packs_deleted},
                             {"bytes_deleted", report->bytes_deleted},
                             {"condemned_bytes", report->condemned_bytes},

@@ -13,6 +13,9 @@
 //
 // Which namespaces: those of the enrolled agents and of the policies
 // applied here (an off-site vault knows its namespaces by its policies).
+// An encrypted namespace whose key this site does not hold (off-site) is
+// pruned by its summaries (catalog/keyless_prune.h) with its gate closed
+// (namespace_gate.h); packs it condemns go at a run `prune_grace` later.
 #pragma once
 
 #include <chrono>
@@ -24,6 +27,7 @@
 
 #include "replicator/vault/agent_registry.h"
 #include "replicator/vault/audit_log.h"
+#include "replicator/vault/namespace_gate.h"
 #include "replicator/vault/vault_config.h"
 #include "replicator/vault/vault_metrics.h"
 
@@ -34,7 +38,9 @@ class VaultPruner {
   // Does nothing when config.prune_every_s is 0. `registry` and `metrics`
   // must outlive the pruner.
   // Each run that deletes or condemns something is recorded in `audit`.
-  VaultPruner(VaultConfig config, AgentRegistry* registry, VaultMetrics* metrics, AuditLog* audit);
+  // `gate` (outliving the pruner too) is shared with the vault's puts.
+  VaultPruner(VaultConfig config, AgentRegistry* registry, VaultMetrics* metrics, AuditLog* audit,
+              NamespaceGate* gate);
   // Waits for a prune in progress to finish its current namespace.
   ~VaultPruner();
 
@@ -48,6 +54,7 @@ class VaultPruner {
   AgentRegistry* const registry_;
   VaultMetrics* const metrics_;
   AuditLog* const audit_;
+  NamespaceGate* const gate_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // GUARDED_BY(mu_)
