@@ -57,7 +57,12 @@ Result<Live> LivePacks(ObjectStore* store, PruneReport* report) {
     }
     const std::string key = SummaryKey(id);
     auto bytes = store->Get(key);
-    if (bytes.status().IsNotFound()) continue;  // forgotten since the listing
+    if (bytes.status().IsNotFound()) {
+      // Forgotten since the listing, or taken away under a kept snapshot.
+      if (!snapshots.count(id)) continue;
+      return Status::Corruption("prune deletes nothing while snapshot " + id.Hex() + " in " +
+                                store->Url() + " has no summary (its packs are not known here)");
+    }
     if (!bytes.ok()) return bytes.status();
     std::vector<Id> packs;
     auto summary = DecodeSnapshotSummary(*bytes, store->Url() + "/" + key, &packs);

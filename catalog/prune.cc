@@ -11,6 +11,7 @@
 #include "catalog/gc_record.h"
 #include "catalog/reachability.h"
 #include "catalog/session_marker.h"
+#include "catalog/snapshot_summary.h"
 #include "core/crash_point.h"
 #include "core/timefmt.h"
 
@@ -168,6 +169,16 @@ class PruneRun {
     store_ = anchor_->store();
     if (!opt_.dry_run) {
       ASSIGN_OR_RETURN(lock_, SessionMarker::Lock(store_, kPruneLockKey, "prune"));
+    }
+    // An off-site copy of an encrypted namespace is pruned by its vault from
+    // the summaries' pack lists (keyless_prune.h): packs repacked here would
+    // be listed by no summary, and the keyless prune would delete them.
+    ASSIGN_OR_RETURN(auto summaries, store_->List(kSummaryPrefix));
+    if (!summaries.empty()) {
+      return Status::InvalidArgument(
+          store_->Url() +
+          " holds snapshot summaries: it is an off-site copy its vault prunes without the key; "
+          "prune it there (prune_every), not with drctl");
     }
     ASSIGN_OR_RETURN(auto segments, store_->List("index/"));
     report_.segments_before = report_.segments_after = segments.size();

@@ -256,6 +256,18 @@ TEST_F(KeylessPrune, AListedPackThatIsGoneIsReportedAndAPlaintextRepositoryIsRef
   ASSERT_EQ(r->warnings.size(), 1u);
   EXPECT_NE(r->warnings[0].find(packs[0].Hex()), std::string::npos) << r->warnings[0];
 
+  // The keyed prune leaves a copy pruned by summaries alone: it would
+  // repack into packs no summary lists.
+  RepositoryOpener open = [&]() -> Result<std::unique_ptr<Repository>> {
+    KeySource k;
+    k.key_file = key_file_;
+    return Repository::Open(std::make_unique<FaultStore>(&mem_), "", k);
+  };
+  auto keyed = Prune(open, PruneOptions{});
+  ASSERT_FALSE(keyed.ok());
+  EXPECT_NE(keyed.status().message().find("holds snapshot summaries"), std::string::npos)
+      << keyed.status().ToString();
+
   MemStore plain;
   InitOptions o;
   ASSERT_TRUE(Repository::Init(&plain, o).ok());

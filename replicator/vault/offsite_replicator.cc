@@ -290,7 +290,7 @@ class OffsiteReplicator::NamespaceCopy {
     return PutAtPeer(peer, key, EncodeSnapshotSummary(snapshot, *plan_.summary_ids, packs), &sent_);
   }
 
-  // Sends again, with an index segment naming them, the packs of `packs`
+  // Sends again, after an index segment naming them, the packs of `packs`
   // the peer does not hold (listed once per cycle, after this cycle's packs
   // went). The peer refuses a summary whose packs it lacks, so a pack it
   // deleted meanwhile costs a retry, never a snapshot it cannot restore.
@@ -314,10 +314,14 @@ class OffsiteReplicator::NamespaceCopy {
       if (!peer_packs_->count(p)) missing.insert(p);
     if (missing.empty()) return Status::OK();
     const uint64_t before = sent_;
-    for (const Id& p : missing) RETURN_IF_ERROR(CopyObject(peer, local_, PackKey(p), &sent_));
+    // The segment first: a pack the peer stores is then always indexed there,
+    // even if this stops in between (the peer's listing would show the pack
+    // present next cycle, and its segment would never go). A segment naming
+    // a pack not there yet only means that pack is sent next.
     auto [segment_key, segment] = PackIndexSegment(*sealed_repo_, missing);
     ASSIGN_OR_RETURN(bool there, PeerHas(peer, segment_key, segment.size()));
     if (!there) RETURN_IF_ERROR(PutAtPeer(peer, segment_key, segment, &sent_));
+    for (const Id& p : missing) RETURN_IF_ERROR(CopyObject(peer, local_, PackKey(p), &sent_));
     peer_packs_->insert(missing.begin(), missing.end());
     LogEvent("offsite_packs_resent",
              {{"namespace", ns_}, {"packs", missing.size()}, {"bytes", sent_ - before}});
