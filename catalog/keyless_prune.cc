@@ -75,14 +75,6 @@ Result<Live> LivePacks(ObjectStore* store, PruneReport* report) {
   return live;
 }
 
-Status DeleteAll(ObjectStore* store, const std::vector<std::string>& keys, const char* point) {
-  for (const auto& k : keys) {
-    RETURN_IF_ERROR(store->Delete(k));
-    CrashPoint(point);
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
 Result<PruneReport> PruneWithoutKey(ObjectStore* store, const KeylessPruneOptions& options) {
@@ -102,12 +94,7 @@ Result<PruneReport> PruneWithoutKey(ObjectStore* store, const KeylessPruneOption
   report.segments_before = report.segments_after = segments.size();
 
   ASSIGN_OR_RETURN(Live live, LivePacks(store, &report));
-  ASSIGN_OR_RETURN(auto stored_objects, store->List("data/"));
-  std::unordered_map<Id, uint64_t, IdHash> stored;
-  for (const auto& o : stored_objects) {
-    Id id;
-    if (PackIdFromKey(o.key, &id)) stored[id] = o.size;
-  }
+  ASSIGN_OR_RETURN(auto stored, StoredPacks(store));
   report.packs = stored.size();
   for (const auto& [pack, size] : stored) {
     report.pack_bytes += size;
@@ -188,8 +175,8 @@ Result<PruneReport> PruneWithoutKey(ObjectStore* store, const KeylessPruneOption
     std::vector<std::string> pack_keys;
     for (const Id& p : doomed)
       if (stored.count(p)) pack_keys.push_back(PackKey(p));
-    RETURN_IF_ERROR(DeleteAll(store, pack_keys, "keyless-prune-pack-deleted"));
-    RETURN_IF_ERROR(DeleteAll(store, replaced, "keyless-prune-segment-deleted"));
+    RETURN_IF_ERROR(DeleteKeys(store, pack_keys, "keyless-prune-pack-deleted"));
+    RETURN_IF_ERROR(DeleteKeys(store, replaced, "keyless-prune-segment-deleted"));
     for (const auto& r : ripe) {
       RETURN_IF_ERROR(store->Delete(r.key));
       report.records_dropped++;
@@ -200,7 +187,7 @@ Result<PruneReport> PruneWithoutKey(ObjectStore* store, const KeylessPruneOption
   // stays, so the peer never sends the snapshot again.
   std::vector<std::string> forgotten;
   for (const Id& id : live.forgotten_summaries) forgotten.push_back(SummaryKey(id));
-  RETURN_IF_ERROR(DeleteAll(store, forgotten, "keyless-prune-summary-deleted"));
+  RETURN_IF_ERROR(DeleteKeys(store, forgotten, "keyless-prune-summary-deleted"));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -119,16 +119,6 @@ Result<Look> TakeLook(const RepositoryOpener& open, Repository& anchor, PruneRep
   return look;
 }
 
-Result<std::unordered_map<Id, uint64_t, IdHash>> StoredPacks(ObjectStore* store) {
-  ASSIGN_OR_RETURN(auto objects, store->List("data/"));
-  std::unordered_map<Id, uint64_t, IdHash> out;
-  for (const auto& o : objects) {
-    Id id;
-    if (PackIdFromKey(o.key, &id)) out[id] = o.size;
-  }
-  return out;
-}
-
 // The live session markers by key; dead ones are removed (not in a dry run),
 // which is what lets their owners notice (SessionMarker::StillValid).
 Result<std::map<std::string, MarkerInfo>> LiveSessions(ObjectStore* store, bool dry_run,
@@ -149,14 +139,6 @@ Result<std::map<std::string, MarkerInfo>> LiveSessions(ObjectStore* store, bool 
 
 Status PutRecord(ObjectStore* store, const GcRecord& r) {
   return store->Put(r.key, EncodeGcRecord(r));
-}
-
-Status DeleteKeys(ObjectStore* store, const std::vector<std::string>& keys, const char* point) {
-  for (const auto& k : keys) {
-    RETURN_IF_ERROR(store->Delete(k));
-    CrashPoint(point);
-  }
-  return Status::OK();
 }
 
 class PruneRun {
@@ -459,6 +441,24 @@ class PruneRun {
 };
 
 }  // namespace
+
+Result<std::unordered_map<Id, uint64_t, IdHash>> StoredPacks(ObjectStore* store) {
+  ASSIGN_OR_RETURN(auto objects, store->List("data/"));
+  std::unordered_map<Id, uint64_t, IdHash> out;
+  for (const auto& o : objects) {
+    Id id;
+    if (PackIdFromKey(o.key, &id)) out[id] = o.size;
+  }
+  return out;
+}
+
+Status DeleteKeys(ObjectStore* store, const std::vector<std::string>& keys, const char* point) {
+  for (const auto& k : keys) {
+    RETURN_IF_ERROR(store->Delete(k));
+    CrashPoint(point);
+  }
+  return Status::OK();
+}
 
 Result<std::vector<std::string>> RewriteIndexWithout(ObjectStore* store, const KeyedHasher& hasher,
                                                      const std::unordered_set<Id, IdHash>& drop,

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -83,6 +84,11 @@ using RepositoryOpener = std::function<Result<std::unique_ptr<Repository>>()>;
 // cannot be read; a referenced blob missing from the index (run check); a
 // condemnation record that cannot be read.
 Result<PruneReport> Prune(const RepositoryOpener& open, const PruneOptions& options);
+
+// The packs stored under data/, with their sizes.
+Result<std::unordered_map<Id, uint64_t, IdHash>> StoredPacks(ObjectStore* store);
+// Deletes `keys` in order, passing crash point `point` after each.
+Status DeleteKeys(ObjectStore* store, const std::vector<std::string>& keys, const char* point);
 
 // Writes index segments (named by `names`) listing every pack the current
 // index lists except `drop`, and returns the keys of the segments they
