@@ -244,6 +244,30 @@ TEST(Encryption, RotatedDataKeysSealNewDataAndOpenOld) {
   EXPECT_EQ(*(*by_escrow)->LoadBlob(new_blob), Repeated(31));
 }
 
+// Two admins rotating at once from the same keyring: one key 2 lands, the
+// other rotation is refused by name, and the repository still opens (two
+// keyrings disagreeing on key 2 would lock everybody out).
+TEST(Encryption, ConcurrentRotationsCannotLeaveTwoDifferentKeysOfOneNumber) {
+  EncryptedRepo r;
+  auto first = UnlockKeys(&r.mem, r.repo_id, KeyFileKey(r.key_file));
+  auto second = UnlockKeys(&r.mem, r.repo_id, KeyFileKey(r.key_file));
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*RotateDataKey(&r.mem, r.repo_id, &*first), 2u);
+  auto lost = RotateDataKey(&r.mem, r.repo_id, &*second);
+  EXPECT_EQ(lost.status().code(), Code::kAlreadyExists);
+  EXPECT_NE(lost.status().message().find("another rotation"), std::string::npos)
+      << lost.status().ToString();
+  EXPECT_EQ(second->keyring.current(), 1u);  // unchanged by the refused rotation
+  auto repo = r.OpenWithFile();
+  ASSERT_NE(repo, nullptr);
+  EXPECT_EQ(repo->keyring()->current(), 2u);
+  // Rotating again from what is stored now goes on to key 3.
+  auto fresh = UnlockKeys(&r.mem, r.repo_id, KeyFileKey(r.key_file));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*RotateDataKey(&r.mem, r.repo_id, &*fresh), 3u);
+  EXPECT_EQ(r.OpenWithFile()->keyring()->current(), 3u);
+}
+
 TEST(Encryption, ForgedTruncatedOrMovedCiphertextIsNamed) {
   EncryptedRepo r;
   Id a, b;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "catalog/format/repo_config.h"
@@ -214,11 +215,21 @@ Result<Keyring> ReadKeyring(ObjectStore* store, const std::string& repo_id,
   return std::move(*ring);
 }
 
+// `name`: random for a repository's first keyring (an init that loses the
+// race for `config` leaves one nobody opens); for a rotation, the new key's
+// number, so two rotations from the same keyring cannot both land with
+// different keys under one number (which would leave the repository
+// unopenable: readers refuse keyrings that disagree).
 Status WriteKeyring(ObjectStore* store, const std::string& repo_id, const std::string& master,
-                    const Keyring& ring) {
-  ASSIGN_OR_RETURN(std::string name, RandomHexName());
+                    const Keyring& ring, const std::string& name) {
   return store->PutIfAbsent(kKeyringPrefix + name,
                             SealWithKey(master, KeyringAd(repo_id), ring.Encode()));
+}
+
+std::string RotatedKeyringName(uint32_t number) {
+  char name[17];
+  std::snprintf(name, sizeof(name), "%016x", number);
+  return name;
 }
 
 Result<Slot> MakeSlot(const std::string& repo_id, const std::string& master, const SlotSpec& spec,
@@ -286,7 +297,8 @@ Result<UnlockedKeys> CreateKeys(ObjectStore* store, const std::string& repo_id,
   // The slot first: its key file is written before anything is stored, so
   // a key file path that is taken stops init with the store untouched.
   ASSIGN_OR_RETURN(keys.slot, AddSlot(store, repo_id, keys, first));
-  RETURN_IF_ERROR(WriteKeyring(store, repo_id, keys.master, keys.keyring));
+  ASSIGN_OR_RETURN(std::string name, RandomHexName());
+  RETURN_IF_ERROR(WriteKeyring(store, repo_id, keys.master, keys.keyring, name));
   return keys;
 }
 
@@ -382,7 +394,8 @@ Result<std::vector<SlotInfo>> ListSlots(ObjectStore* store) {
   return out;
 }
 
-Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::string& id) {
+Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::string& id,
+                  std::string* removed) {
   RETURN_IF_ERROR(NeedMaster(keys, "removing a key slot"));
   ASSIGN_OR_RETURN(auto objects, store->List(kSlotPrefix));
   std::string found;
@@ -402,7 +415,9 @@ Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::strin
     return Status::InvalidArgument("slot " + found + " is the last key slot of " + store->Url() +
                                    "; add another before removing it");
   }
-  return store->Delete(kSlotPrefix + found);
+  RETURN_IF_ERROR(store->Delete(kSlotPrefix + found));
+  if (removed) *removed = found;
+  return Status::OK();
 }
 
 Status ExportMasterKey(const std::string& repo_id, const UnlockedKeys& keys,
@@ -415,7 +430,15 @@ Result<uint32_t> RotateDataKey(ObjectStore* store, const std::string& repo_id, U
   RETURN_IF_ERROR(NeedMaster(*keys, "rotating the data key"));
   Keyring next = keys->keyring;
   RETURN_IF_ERROR(next.Rotate());
-  RETURN_IF_ERROR(WriteKeyring(store, repo_id, keys->master, next));
+  Status written =
+      WriteKeyring(store, repo_id, keys->master, next, RotatedKeyringName(next.current()));
+  if (written.code() == Code::kAlreadyExists) {
+    return Status::AlreadyExists("another rotation of " + store->Url() + " made data key " +
+                                 std::to_string(next.current()) +
+                                 " at the same time; new data is sealed with it (run the "
+                                 "rotation again for one more key)");
+  }
+  RETURN_IF_ERROR(written);
   keys->keyring = std::move(next);
   return keys->keyring.current();
 }

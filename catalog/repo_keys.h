@@ -81,15 +81,19 @@ Result<SlotInfo> DecodeKeySlot(const std::string& id, std::string_view bytes,
 // Adds a slot wrapping `keys.master`; returns its id.
 Result<std::string> AddSlot(ObjectStore* store, const std::string& repo_id,
                             const UnlockedKeys& keys, const SlotSpec& spec);
-// Removes slot `id` (a unique prefix will do). Refuses to remove the slot
-// `keys` was opened with, so a slot known to work always remains.
-Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::string& id);
+// Removes slot `id` (a unique prefix will do; `*removed`, when given, is
+// the whole id). Refuses to remove the slot `keys` was opened with, so a
+// slot known to work always remains.
+Status RemoveSlot(ObjectStore* store, const UnlockedKeys& keys, const std::string& id,
+                  std::string* removed = nullptr);
 // Writes the master key as a key file at `path` (mode 0600, never over an
 // existing file): the escrow copy that opens the repository without a slot.
 Status ExportMasterKey(const std::string& repo_id, const UnlockedKeys& keys,
                        const std::string& path);
 // Adds a data key and writes the keyring with it; new data is sealed with
 // it, old data stays readable with the keys before it. Returns its number.
+// AlreadyExists when another rotation made a key of that number first
+// (each rotation's keyring is named by its new key's number).
 Result<uint32_t> RotateDataKey(ObjectStore* store, const std::string& repo_id, UnlockedKeys* keys);
 
 // The argon2id cost of new passphrase slots (libsodium ops and bytes).
