@@ -364,173 +364,137 @@ TEST_F(VaultEncryption, EncryptionIsChosenOnceWithAnEscrowAndBadRequestsChangeNo
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
-}  // namespace
-}  // namespace dr
+// Key operations on a namespace at its vault: each is audited, the vault's
+// own slot cannot be removed, and a rotation reaches the running vault (no
+// restart) and the agents' next sessions: new data is sealed with the new
+// key, old data still restores at both sites.
+TEST_F(VaultEncryption, KeyOperationsAtTheVaultAreAuditedAndARotationReachesTheRunningVault) {
+  auto drvault = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {DRVAULT_PATH, "-c", primary_->config()});
+    return test::RunProgram(args);
+  };
+  const std::string repo_url = primary_->RepositoryOf("finance");
+  auto r = primary_->Agent(agent_, "finance", {"backup", src_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << primary_->Log();
 
-namespace dr {
-namespace {
+  // A key file slot for the operations team, usable with drctl.
+  const std::string ops_key = dir_ / "ops.key";
+  r = drvault({"key", "add", "finance", "--new-key-file", ops_key, "--label", "ops team"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::RunDrctl({"--key-file", ops_key, "-r", repo_url, "snapshots"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Bad requests: one line each, nothing changed.
+  const auto slots_before = StoredKeys(repo_url, "keys/");
+  ASSERT_EQ(slots_before.size(), 2u);
+  r = drvault({"key", "add", "finance", "--label", "no key"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--new-key-file PATH or --new-passphrase-file FILE"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  r = drvault({"key", "add", "finance", "--new-key-file", ops_key});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("exists"), std::string::npos) << r.err;
+  r = drvault({"key", "list", "finance"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string vault_slot, ops_slot;
+  for (const std::string& key : slots_before) {
+    const std::string id = key.substr(std::string("keys/").size());
+    const size_t at = r.out.find(id);
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    (line.find("ops team") != std::string::npos ? ops_slot : vault_slot) = id;
+  }
+  ASSERT_FALSE(ops_slot.empty() || vault_slot.empty()) << r.out;
+  r = drvault({"key", "remove", "finance", vault_slot});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("is the one this command was opened with"), std::string::npos) << r.err;
+  EXPECT_EQ(StoredKeys(repo_url, "keys/"), slots_before);
+  // Removed by a prefix; the ops key file opens nothing any more.
+  r = drvault({"key", "remove", "finance", ops_slot.substr(0, 6)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(ops_slot), std::string::npos) << r.out;
+  r = test::RunDrctl({"--key-file", ops_key, "-r", repo_url, "snapshots"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("no longer holds"), std::string::npos) << r.err;
 
-// The off-site vault holds no key, yet applies its own retention to an
-// encrypted namespace from the summaries its peer sends beside each
-// sealed snapshot (catalog/snapshot_summary.h).
-// A same-city and a keyless off-site vault, an encrypted namespace
-// "finance" and its policy "ledger" (agent ledger-01, source `src`) with
-// `retention` (YAML under `retention:`) applied at both; `*_extra` are more
-// lines of each vault's config.
-struct LedgerSites {
-  LedgerSites(const std::string& name, const std::string& retention,
-              const std::string& offsite_extra = "", const std::string& primary_extra = "")
-      : dir(name) {
-    for (const char* d : {"offsite", "primary"}) std::filesystem::create_directories(dir / d);
-    offsite = std::make_unique<VaultSite>(
-        dir / "offsite", test::TestPort(40),
-        VaultSite::Options{
-            "dir://" + dir / "offsite-repo", 32, "", "", "off-site", {}, offsite_extra});
-    primary = std::make_unique<VaultSite>(dir / "primary", test::TestPort(42),
-                                          VaultSite::Options{"dir://" + dir / "primary-repo",
-                                                             32,
-                                                             offsite->endpoint(),
-                                                             offsite->server_pub(),
-                                                             "",
-                                                             {},
-                                                             primary_extra});
-    agent = test::MakeAgentKey(dir.path(), "ledger-01");
-    primary->Enrol("ledger-01", agent.pub_file, "finance", "backup,restore",
-                   {"--encrypt", "--escrow-key-file", escrow});
-    offsite->Enrol("primary", primary->OffsiteClientPub(), "*", "replicate");
-    std::filesystem::create_directories(src);
-    test::WriteFile(dir / "ledger.yaml",
-                    "name: ledger\nnamespace: finance\nagents: [ledger-01]\nsources:\n  paths: [" +
-                        src + "]\nschedule:\n  every: 1h\nrpo: 2h\nretention:\n" + retention);
+  // The rotation reaches the running vault.
+  r = drvault({"key", "rotate", "finance"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("data key 2"), std::string::npos) << r.out;
+  ASSERT_TRUE(test::WaitFor(30, [&] {
+    return primary_->Log().find("namespace_keys_reloaded") != std::string::npos;
+  })) << primary_->Log();
+  const std::string fresh = "written after the rotation " + std::string(kMarker) + "\n";
+  test::WriteFile(src_ + "/after-rotation.txt", fresh);
+  r = primary_->Agent(agent_, "finance", {"backup", src_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << primary_->Log();
+  {
+    auto store = OpenObjectStore(repo_url);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    KeySource escrow;
+    escrow.key_file = escrow_;
+    auto repo = Repository::Open(std::move(store).value(), "", escrow);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    EXPECT_EQ((*repo)->keyring()->current(), 2u);
+    // Each sealed blob starts with the number of the key that sealed it.
+    const Id id = (*repo)->hasher().Hash(fresh);
+    auto loc = (*repo)->FindBlob(id);
+    ASSERT_TRUE(loc.has_value()) << "the new file's chunk is not indexed";
+    auto head = (*repo)->store()->GetRange(PackKey(loc->pack), loc->offset, 4);
+    ASSERT_TRUE(head.ok()) << head.status().ToString();
+    EXPECT_EQ(static_cast<uint8_t>((*head)[0]), 2);
   }
-  // Applies the policy at both sites and starts them.
-  void Start() {
-    for (const VaultSite* site : {primary.get(), offsite.get()}) {
-      auto r = test::RunProgram(
-          {DRVAULT_PATH, "-c", site->config(), "policy", "apply", dir / "ledger.yaml"});
-      ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    }
-    offsite->Start();
-    primary->Start();
-  }
-  void Backup() {
-    auto r = primary->Agent(agent, "finance", {"-q", "backup", src, "--policy", "ledger"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-
-  test::TempDir dir;
-  std::unique_ptr<VaultSite> offsite, primary;
-  AgentKey agent;
-  const std::string escrow = dir / "escrow.key";
-  const std::string src = dir / "src";
-};
-
-TEST(VaultEncryptionRetention, TheKeylessOffsiteKeepsByItsOwnRulesFromSummaries) {
-  LedgerSites sites("vault-encryption-retention",
-                    "  same-city:\n    keep-last: 3\n  off-site:\n    keep-last: 1\n");
-  ASSERT_NO_FATAL_FAILURE(sites.Start());
-  VaultSite &primary = *sites.primary, &offsite = *sites.offsite;
-  const std::string &src = sites.src, &escrow = sites.escrow;
-  test::TempDir& dir = sites.dir;
-  for (int i = 0; i < 3; ++i) {
-    test::WriteFile(src + "/ledger.csv", test::RandomBytes(64 << 10, 900 + i));
-    ASSERT_NO_FATAL_FAILURE(sites.Backup());
-  }
-  const std::string at_primary = primary.RepositoryOf("finance");
-  const std::string at_offsite = offsite.RepositoryOf("finance");
-  ASSERT_TRUE(test::WaitFor(90, [&] {
-    return StoredKeys(at_offsite, "forgotten/").size() == 2 &&
-           StoredKeys(at_offsite, "snapshots/").size() == 1;
-  })) << offsite.Log();
-  EXPECT_EQ(StoredKeys(at_primary, "snapshots/").size(), 3u);
-  // What it kept is the newest, and it restores with the escrowed key.
-  auto listed = test::RunDrctl({"--key-file", escrow, "-r", at_primary, "--json", "snapshots"});
-  ASSERT_EQ(listed.exit_code, 0) << listed.err;
-  auto snapshots = nlohmann::json::parse(listed.out, nullptr, false);
-  ASSERT_TRUE(snapshots.is_array() && snapshots.size() == 3) << listed.out;
-  EXPECT_EQ("snapshots/" + snapshots.back().value("id", ""),
-            StoredKeys(at_offsite, "snapshots/").back());
-  auto restored = test::RunDrctl(
-      {"--key-file", escrow, "-r", at_offsite, "restore", "latest", "--target", dir / "restored"});
-  ASSERT_EQ(restored.exit_code, 0) << restored.err;
-  auto diffs = test::CompareTrees(src, dir / "restored" + src);
+  // Old and new data restore through the vault, and from the off-site copy
+  // with the escrowed key alone.
+  const std::string restored = dir_ / "restored-after-rotation";
+  r = primary_->Agent(agent_, "finance", {"restore", "latest", "--target", restored});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto diffs = test::CompareTrees(src_, restored + src_);
   EXPECT_TRUE(diffs.empty()) << diffs[0];
-  // Its RPO is judged from the summaries too: the newest copy is minutes old.
-  auto status = test::RunProgram({DRVAULT_PATH, "-c", offsite.config(), "status", "--json"});
-  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
-  EXPECT_NE(status.out.find("ledger-01"), std::string::npos) << status.out;
-  EXPECT_EQ(status.out.find("never"), std::string::npos) << status.out;
-  // The summaries name no source: the group is a keyed digest.
-  for (const std::string& k : StoredKeys(at_offsite, "summaries/")) {
-    auto store = OpenObjectStore(at_offsite);
+  ASSERT_TRUE(SameObjects(90)) << primary_->Log() << "\noff-site:\n" << offsite_->Log();
+  const std::string offsite_restored = dir_ / "offsite-restored-after-rotation";
+  r = test::RunDrctl({"--key-file", escrow_, "-r", offsite_->RepositoryOf("finance"), "restore",
+                      "latest", "--target", offsite_restored});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  diffs = test::CompareTrees(src_, offsite_restored + src_);
+  EXPECT_TRUE(diffs.empty()) << diffs[0];
+  // "What did it look like at T" after a disaster: a catalog of the
+  // off-site copy, made with the escrowed key.
+  const std::string db = dir_ / "offsite-catalog.db";
+  r = test::RunDrctl({"--key-file", escrow_, "-r", offsite_->RepositoryOf("finance"), "catalog",
+                      "sync", "--site", "off-site", "--catalog", db});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::RunDrctl({"versions", src_ + "/after-rotation.txt", "--catalog", db});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("off-site"), std::string::npos) << r.out;
+
+  // Every key operation is in the audit log, which verifies.
+  r = drvault({"audit", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* action : {"key-add", "key-remove", "key-rotate"})
+    EXPECT_NE(r.out.find(action), std::string::npos) << action << "\n" << r.out;
+  EXPECT_NE(r.out.find(ops_slot), std::string::npos) << r.out;
+  r = drvault({"audit", "--verify"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  // A storage operator deletes the newest keyring object (a rollback to
+  // the retired key): the vault, restarted, refuses to back up into the
+  // namespace rather than seal new data with data key 1.
+  const std::string rotated = "keyring/0000000000000002";
+  ASSERT_EQ(StoredKeys(repo_url, rotated), std::vector<std::string>{rotated});
+  {
+    auto store = OpenObjectStore(repo_url);
     ASSERT_TRUE(store.ok());
-    auto bytes = (*store)->Get(k);
-    ASSERT_TRUE(bytes.ok());
-    EXPECT_EQ(bytes->find(src), std::string::npos) << *bytes;
+    ASSERT_TRUE((*store)->Delete(rotated).ok());
   }
-}
-
-// The off-site site prunes an encrypted namespace by the reference lists in
-// its summaries, without a key; a pack it pruned that the same-city site
-// still deduplicates against is sent again when a new snapshot needs it.
-TEST(VaultEncryptionPrune,
-     TheKeylessOffsitePrunesByReferenceListsAndGetsBackWhatANewSnapshotNeeds) {
-  // The same-city site keeps every snapshot, and its packs (no prune).
-  LedgerSites sites("vault-encryption-prune",
-                    "  same-city:\n    keep-last: 10\n  off-site:\n    keep-last: 1\n",
-                    "prune_every: 2s\nprune_grace: 0\n", "prune_every: off\n");
-  ASSERT_NO_FATAL_FAILURE(sites.Start());
-  VaultSite &primary = *sites.primary, &offsite = *sites.offsite;
-  const std::string &src = sites.src, &escrow = sites.escrow;
-  test::TempDir& dir = sites.dir;
-  const std::string at_primary = primary.RepositoryOf("finance");
-  const std::string at_offsite = offsite.RepositoryOf("finance");
-  test::WriteFile(src + "/common.bin", test::RandomBytes(300 << 10, 1));
-  auto backup = [&](int seed) {
-    test::WriteFile(src + "/varying.bin", test::RandomBytes(200 << 10, seed));
-    ASSERT_NO_FATAL_FAILURE(sites.Backup());
-  };
-
-  // The off-site copy holds the newest snapshot and only the packs it needs:
-  // fewer than the same-city site, which keeps ten.
-  auto offsite_settled = [&](size_t forgotten) {
-    return test::WaitFor(90, [&] {
-      const auto here = StoredKeys(at_primary, "data/");
-      const auto there = StoredKeys(at_offsite, "data/");
-      return StoredKeys(at_offsite, "forgotten/").size() == forgotten &&
-             StoredKeys(at_offsite, "snapshots/").size() == 1 &&
-             StoredKeys(at_offsite, "summaries/").size() == 1 &&
-             StoredKeys(at_offsite, "gc/").empty() && there.size() < here.size() &&
-             std::includes(here.begin(), here.end(), there.begin(), there.end());
-    });
-  };
-  auto restores_exactly = [&](const std::string& target) {
-    auto restored = test::RunDrctl(
-        {"--key-file", escrow, "-r", at_offsite, "restore", "latest", "--target", target});
-    ASSERT_EQ(restored.exit_code, 0) << restored.err;
-    auto diffs = test::CompareTrees(src, target + src);
-    EXPECT_TRUE(diffs.empty()) << diffs[0];
-    for (const std::vector<std::string>& check :
-         {std::vector<std::string>{"--key-file", escrow, "-r", at_offsite, "check", "--read-data"},
-          std::vector<std::string>{"-r", at_offsite, "check", "--without-key", "--read-data"}}) {
-      auto r = test::RunDrctl(check);
-      EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    }
-  };
-  for (int seed : {11, 12, 13}) backup(seed);
-  ASSERT_TRUE(offsite_settled(2)) << offsite.Log();
-  // (Logged once the run is over, just after what the wait above saw.)
-  EXPECT_TRUE(test::WaitFor(10, [&] {
-    return offsite.Log().find("\"keyless\":true") != std::string::npos;
-  })) << offsite.Log();
-  restores_exactly(dir / "restored-1");
-
-  // The same-city site deduplicates against a pack the off-site site pruned
-  // (the content of the second backup): it goes again, with its index entry.
-  backup(12);
-  ASSERT_TRUE(offsite_settled(3)) << offsite.Log() << primary.Log();
-  EXPECT_NE(primary.Log().find("offsite_packs_resent"), std::string::npos) << primary.Log();
-  restores_exactly(dir / "restored-2");
+  primary_->Stop();
+  primary_->Start();
+  const auto snapshots = StoredKeys(repo_url, "snapshots/");
+  test::WriteFile(src_ + "/after-rollback.txt", "not stored\n");
+  r = primary_->Agent(agent_, "finance", {"backup", src_});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("this vault rotated it to data key 2"), std::string::npos) << r.err;
+  EXPECT_EQ(StoredKeys(repo_url, "snapshots/"), snapshots);
 }
 
 }  // namespace

@@ -3,11 +3,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "catalog/format/repo_config.h"
 #include "catalog/snapshot_summary.h"
 #include "catalog/store/object_store.h"
+#include "core/env/file_io.h"
 #include "core/timefmt.h"
 
 namespace dr {
@@ -16,6 +18,10 @@ namespace {
 
 std::string KeyFileOf(const VaultConfig& config, const std::string& ns) {
   return config.state_dir + "/keys/" + ns + ".key";
+}
+
+std::string RotatedMarkOf(const VaultConfig& config, const std::string& ns) {
+  return config.state_dir + "/keys/" + ns + ".rotated";
 }
 
 Status NoKeyHere(const VaultConfig& config, const std::string& ns) {
@@ -115,11 +121,14 @@ Result<std::vector<Snapshot>> SummarizedSnapshotsIn(ObjectStore* store) {
 }
 
 Status SetAsideUnusedKeyFile(const VaultConfig& config, const std::string& ns) {
-  const std::string key_file = KeyFileOf(config, ns);
-  std::error_code ec;
-  if (!std::filesystem::exists(key_file, ec)) return Status::OK();
-  std::filesystem::rename(key_file, key_file + ".unused-" + std::to_string(NowUnixNs()), ec);
-  if (ec) return Status::FromErrno(ec.value(), "set aside " + key_file);
+  // The rotation mark goes with the key: a new repository starts at data
+  // key 1, which a stale mark would call rolled back.
+  for (const std::string& file : {KeyFileOf(config, ns), RotatedMarkOf(config, ns)}) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) continue;
+    std::filesystem::rename(file, file + ".unused-" + std::to_string(NowUnixNs()), ec);
+    if (ec) return Status::FromErrno(ec.value(), "set aside " + file);
+  }
   return Status::OK();
 }
 
@@ -147,14 +156,89 @@ Status CreateEncryptedNamespace(const VaultConfig& config, const std::string& ns
   return ExportNamespaceMasterKey(config, ns, store, escrow_key_file);
 }
 
+namespace {
+
+struct NamespaceKeys {
+  std::string repo_id;
+  UnlockedKeys keys;
+};
+
+Result<NamespaceKeys> OpenNamespaceKeys(const VaultConfig& config, const std::string& ns,
+                                        ObjectStore* store) {
+  auto config_object = store->Get("config");
+  if (config_object.status().IsNotFound())
+    return Status::NotFound("namespace " + ns + " has no repository at this vault");
+  if (!config_object.ok()) return config_object.status();
+  ASSIGN_OR_RETURN(RepoConfig repo_config,
+                   RepoConfig::Decode(*config_object, "config of namespace " + ns));
+  if (!repo_config.encrypted())
+    return Status::InvalidArgument("namespace " + ns + " is not encrypted: it has no keys");
+  NamespaceKeys out{repo_config.repo_id, {}};
+  ASSIGN_OR_RETURN(out.keys, UnlockNamespace(config, ns, store, repo_config, *config_object));
+  return out;
+}
+
+}  // namespace
+
 Status ExportNamespaceMasterKey(const VaultConfig& config, const std::string& ns,
                                 ObjectStore* store, const std::string& escrow_key_file) {
-  ASSIGN_OR_RETURN(std::string config_object, store->Get("config"));
-  ASSIGN_OR_RETURN(RepoConfig repo_config,
-                   RepoConfig::Decode(config_object, "config of namespace " + ns));
-  ASSIGN_OR_RETURN(UnlockedKeys keys,
-                   UnlockNamespace(config, ns, store, repo_config, config_object));
-  return ExportMasterKey(repo_config.repo_id, keys, escrow_key_file);
+  ASSIGN_OR_RETURN(NamespaceKeys k, OpenNamespaceKeys(config, ns, store));
+  return ExportMasterKey(k.repo_id, k.keys, escrow_key_file);
+}
+
+Result<std::string> AddNamespaceKeySlot(const VaultConfig& config, const std::string& ns,
+                                        ObjectStore* store, const SlotSpec& spec) {
+  ASSIGN_OR_RETURN(NamespaceKeys k, OpenNamespaceKeys(config, ns, store));
+  return AddSlot(store, k.repo_id, k.keys, spec);
+}
+
+Result<std::string> RemoveNamespaceKeySlot(const VaultConfig& config, const std::string& ns,
+                                           ObjectStore* store, const std::string& slot) {
+  ASSIGN_OR_RETURN(NamespaceKeys k, OpenNamespaceKeys(config, ns, store));
+  std::string removed;
+  RETURN_IF_ERROR(RemoveSlot(store, k.keys, slot, &removed));
+  return removed;
+}
+
+Result<uint32_t> RotateNamespaceDataKey(const VaultConfig& config, const std::string& ns,
+                                        ObjectStore* store) {
+  ASSIGN_OR_RETURN(NamespaceKeys k, OpenNamespaceKeys(config, ns, store));
+  ASSIGN_OR_RETURN(uint32_t number, RotateDataKey(store, k.repo_id, &k.keys));
+  // A new file each time (written aside, renamed over): a running vault
+  // sees a new inode and reopens the namespace.
+  const std::string mark = RotatedMarkOf(config, ns);
+  const std::string text = std::to_string(number) + "\n";
+  Status marked = WriteFileAtomically(mark, text);
+  if (!marked.ok()) {
+    return marked.WithContext("data key " + std::to_string(number) +
+                              " was made, but a running vault will not use it before it "
+                              "restarts");
+  }
+  return number;
+}
+
+KeysRotatedMark ReadKeysRotatedMark(const VaultConfig& config, const std::string& ns) {
+  const std::string path = RotatedMarkOf(config, ns);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  KeysRotatedMark mark{static_cast<uint64_t>(st.st_ino),
+                       static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  // Written whole by a rename; what does not parse records no number.
+  if (auto text = ReadWholeFile(path); text.ok()) {
+    mark.data_key = static_cast<uint32_t>(std::strtoul(text->c_str(), nullptr, 10));
+  }
+  return mark;
+}
+
+Status CheckNotRolledBack(const VaultConfig& config, const std::string& ns,
+                          const KeysRotatedMark& mark, const Keyring* keyring) {
+  if (!keyring || keyring->current() >= mark.data_key) return Status::OK();
+  return Status::Corruption(
+      "the keyring of namespace " + ns + " ends at data key " + std::to_string(keyring->current()) +
+      ", but this vault rotated it to data key " + std::to_string(mark.data_key) + " (" +
+      RotatedMarkOf(config, ns) +
+      "): a keyring/ object was removed from its store; put it back (the other site holds a "
+      "copy) before backing up into it");
 }
 
 }  // namespace dr

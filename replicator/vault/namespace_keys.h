@@ -59,7 +59,8 @@ Status CreateEncryptedNamespace(const VaultConfig& config, const std::string& ns
 // Before a namespace's repository is created: a key file left by an
 // interrupted encrypted creation opens nothing, and would make the vault
 // refuse the new repository (a key for a plaintext config), so it is
-// renamed aside (NS.key.unused-TIME), never reused or destroyed.
+// renamed aside (NS.key.unused-TIME), never reused or destroyed; so is a
+// rotation mark of an earlier repository of that name (NS.rotated).
 Status SetAsideUnusedKeyFile(const VaultConfig& config, const std::string& ns);
 
 // Writes the master key of encrypted namespace `ns` to `escrow_key_file`
@@ -67,5 +68,36 @@ Status SetAsideUnusedKeyFile(const VaultConfig& config, const std::string& ns);
 // escrow copy, or the one an interrupted creation did not write.
 Status ExportNamespaceMasterKey(const VaultConfig& config, const std::string& ns,
                                 ObjectStore* store, const std::string& escrow_key_file);
+
+// `drvault key add|remove|rotate NS`: key operations on an encrypted
+// namespace, opened with this vault's key (so only a holder of the vault's
+// state does them, and they are audited there). Removing the vault's own
+// slot is refused (RemoveSlot never removes the slot it opened with).
+Result<std::string> AddNamespaceKeySlot(const VaultConfig& config, const std::string& ns,
+                                        ObjectStore* store, const SlotSpec& spec);
+// Returns the removed slot's whole id (`slot` may be a unique prefix).
+Result<std::string> RemoveNamespaceKeySlot(const VaultConfig& config, const std::string& ns,
+                                           ObjectStore* store, const std::string& slot);
+// Adds a data key (RotateDataKey) and then replaces STATE/keys/NS.rotated,
+// the mark a running vault watches (KeysRotatedMark): it reopens the
+// namespace, so what it seals from then on, and the keyring it hands to
+// agents at their next session, use the new key. Returns its number.
+Result<uint32_t> RotateNamespaceDataKey(const VaultConfig& config, const std::string& ns,
+                                        ObjectStore* store);
+
+// The rotation mark: its identity (inode, mtime) and the data key number it
+// records; all zero when there is none. A keyring that opens below that
+// number lost a keyring object (deleted at the store, or an old copy put
+// back): the vault refuses it rather than seal new data with a retired key.
+struct KeysRotatedMark {
+  uint64_t inode = 0;
+  int64_t mtime_ns = 0;
+  uint32_t data_key = 0;
+  bool operator==(const KeysRotatedMark&) const = default;
+};
+KeysRotatedMark ReadKeysRotatedMark(const VaultConfig& config, const std::string& ns);
+// OK unless `keyring` is older than `mark` says (the error names both).
+Status CheckNotRolledBack(const VaultConfig& config, const std::string& ns,
+                          const KeysRotatedMark& mark, const Keyring* keyring);
 
 }  // namespace dr

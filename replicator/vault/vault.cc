@@ -342,6 +342,11 @@ void Vault::Impl::Housekeeping() {
     for (uint64_t id : ids) EndSession(sessions_[id], broken.WithContext("vault storage"));
     ns.repo.reset();
   }
+  // A stat per encrypted namespace held open, once a second.
+  if (now - last_keys_check_ > std::chrono::seconds(1)) {
+    last_keys_check_ = now;
+    for (auto& [name, ns] : namespaces_) ReopenIfKeysRotated(name, ns);
+  }
   // Repeat each session's acknowledgement now and then: a credit message
   // lost in a network cut must not leave an agent waiting forever.
   if (now - last_reannounce_ > std::chrono::seconds(1)) {

@@ -32,6 +32,7 @@
 #include "replicator/vault/audit_log.h"
 #include "replicator/vault/history_log.h"
 #include "replicator/vault/metrics_http.h"
+#include "replicator/vault/namespace_keys.h"
 #include "replicator/vault/offsite_replicator.h"
 #include "replicator/vault/snapshot_owners.h"
 #include "replicator/vault/vault.h"
@@ -122,6 +123,8 @@ class Vault::Impl {
     // The namespace's sealed history (history_log.h): every snapshot stored
     // here is sealed in it before the sender hears it was stored.
     std::unique_ptr<NamespaceHistory> history;
+    // The rotation mark `repo` was opened after (namespace_keys.h).
+    KeysRotatedMark rotated_mark;
   };
   struct Unacked {
     uint64_t seq;
@@ -194,6 +197,10 @@ class Vault::Impl {
   // Opens `ns.repo` and loads who wrote each snapshot; `adopt` indexes packs
   // an interrupted write of this vault left unindexed.
   Status LoadRepository(const std::string& name, Namespace& ns, bool adopt);
+  // After `drvault key rotate`: opens `ns.repo` again (everything written
+  // so far flushed and acknowledged first), so the new data key seals what
+  // comes next and is handed to the namespace's next sessions.
+  void ReopenIfKeysRotated(const std::string& name, Namespace& ns);
   // Opens the namespace's history once, settling what a crash left journaled.
   Result<std::string> HandedKeyring(Namespace& ns, const std::string& name);
   Status OpenHistory(const std::string& name, Namespace& ns);
@@ -252,7 +259,7 @@ class Vault::Impl {
   std::map<std::string, Namespace> namespaces_;
   std::unordered_map<uint64_t, Session> sessions_;
   std::unordered_map<std::string, uint64_t> by_routing_;
-  Clock::time_point last_reannounce_;
+  Clock::time_point last_reannounce_, last_keys_check_;
   std::thread::id loop_thread_;
   int wake_fd_ = -1;  // reader threads wake the loop when answers are ready
   std::mutex outbox_mu_;

@@ -16,6 +16,9 @@ namespace dr {
 using namespace vault_internal;
 
 Status Vault::Impl::LoadRepository(const std::string& name, Namespace& ns, bool adopt) {
+  // Read before the keyring: a rotation in between reopens once more,
+  // never not at all.
+  const KeysRotatedMark mark = ReadKeysRotatedMark(config_, name);
   auto repo = OpenNamespaceRepository(config_, name);
   if (!repo.ok()) {
     if (repo.status().IsNotFound())
@@ -23,6 +26,7 @@ Status Vault::Impl::LoadRepository(const std::string& name, Namespace& ns, bool 
                               "' has no repository at this vault (drvault enrol creates it)");
     return repo.status();
   }
+  RETURN_IF_ERROR(CheckNotRolledBack(config_, name, mark, (*repo)->keyring()));
   if (adopt) {
     // Packs written before a crash of this vault become usable again.
     ASSIGN_OR_RETURN(int adopted, (*repo)->AdoptUnindexedPacks());
@@ -35,7 +39,32 @@ Status Vault::Impl::LoadRepository(const std::string& name, Namespace& ns, bool 
   ns.owners = SnapshotOwners();
   for (const auto& snap : snapshots) ns.owners.Add(snap);
   ns.repo = std::move(repo).value();
+  ns.rotated_mark = mark;
   return Status::OK();
+}
+
+void Vault::Impl::ReopenIfKeysRotated(const std::string& name, Namespace& ns) {
+  if (!ns.repo || !ns.repo->keyring()) return;
+  const KeysRotatedMark mark = ReadKeysRotatedMark(config_, name);
+  if (mark == ns.rotated_mark) return;
+  // The old instance's open pack and pending index entries are written
+  // before it goes, and its sessions' blobs acknowledged: the new instance
+  // reads them back from the index. A failed flush poisons the instance,
+  // which the next housekeeping drops; the mark is looked at again then.
+  if (Status flushed = ns.repo->Flush(); !flushed.ok()) return;
+  AdvanceAcks();
+  const uint32_t before = ns.repo->keyring()->current();
+  Status reopened = LoadRepository(name, ns, /*adopt=*/false);
+  if (!reopened.ok()) {
+    ns.rotated_mark = mark;  // logged once; the vault goes on with the keys it has
+    LogEvent("namespace_reopen_failed",
+             {{"namespace", name}, {"data_key", before}, {"error", reopened.message()}});
+    return;
+  }
+  for (auto& [id, s] : sessions_)
+    if (s.ns == &ns) s.replica_view_fresh = false;
+  LogEvent("namespace_keys_reloaded",
+           {{"namespace", name}, {"data_key", ns.repo->keyring()->current()}});
 }
 
 Result<Vault::Impl::Namespace*> Vault::Impl::OpenNamespace(const std::string& name, bool for_backup,

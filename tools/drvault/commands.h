@@ -59,7 +59,8 @@ void AddPolicyCommands(CLI::App& app, Cli& cli);
 void AddStatusCommand(CLI::App& app, Cli& cli);
 // `drvault jobs`: the backups this vault committed (cmd_jobs.cc).
 void AddJobsCommand(CLI::App& app, Cli& cli);
-// `drvault key list|export NS`: an encrypted namespace's keys (cmd_key.cc).
+// `drvault key list|add|remove|rotate|export NS`: an encrypted namespace's
+// keys (cmd_key.cc).
 void AddKeyCommands(CLI::App& app, Cli& cli);
 
 }  // namespace dr::drvault
