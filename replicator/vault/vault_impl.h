@@ -35,6 +35,7 @@
 #include "replicator/vault/namespace_keys.h"
 #include "replicator/vault/offsite_replicator.h"
 #include "replicator/vault/snapshot_owners.h"
+#include "replicator/vault/stored_pack_set.h"
 #include "replicator/vault/vault.h"
 #include "replicator/vault/vault_catalog.h"
 #include "replicator/vault/vault_change_watch.h"
@@ -125,6 +126,8 @@ class Vault::Impl {
     std::unique_ptr<NamespaceHistory> history;
     // The rotation mark `repo` was opened after (namespace_keys.h).
     KeysRotatedMark rotated_mark;
+    // At a keyless site: the packs stored here, for the peer's summaries.
+    StoredPackSet stored_packs;
   };
   struct Unacked {
     uint64_t seq;

@@ -190,23 +190,13 @@ Status Vault::Impl::SummaryPacksStored(Session& s, const std::string& key) {
   std::vector<Id> packs;
   RETURN_IF_ERROR(DecodeSnapshotSummary(s.put_data, key, &packs).status());
   if (packs.empty()) return Status::OK();
-  ASSIGN_OR_RETURN(auto listed, s.ns->objects()->List("data/"));
-  std::unordered_set<Id, IdHash> stored;
-  for (const auto& o : listed) {
-    Id id;
-    if (PackIdFromKey(o.key, &id)) stored.insert(id);
-  }
-  size_t missing = 0;
-  const Id* first = nullptr;
-  for (const Id& p : packs) {
-    if (stored.count(p)) continue;
-    if (!first) first = &p;
-    missing++;
-  }
+  Id first;
+  ASSIGN_OR_RETURN(size_t missing, s.ns->stored_packs.Missing(
+                                       s.ns->objects(), gate_.Closings(s.nspace), packs, &first));
   if (missing == 0) return Status::OK();
   // Not damage: pruned here since the peer looked. It sends them again.
   return Status::NotFound(key + " lists " + std::to_string(missing) +
-                          " packs this site does not hold (" + first->Hex() +
+                          " packs this site does not hold (" + first.Hex() +
                           (missing > 1 ? " and others" : "") + "); send them first");
 }
 
@@ -286,6 +276,7 @@ void Vault::Impl::HandlePut(Session& s, const wire::Put& p) {
   // New segments (and packs) change which blobs are stored here: the next
   // query reads them again.
   if (p.key.rfind("index/", 0) == 0 || p.key.rfind("data/", 0) == 0) s.replica_view_fresh = false;
+  if (!drill) s.ns->stored_packs.Stored(p.key);  // still passing the gate: no prune since
   if (drill) {
     s.drill_recorded = p.key;
     LogEvent("drill_recorded", {{"agent", s.agent.name}, {"namespace", s.nspace}, {"key", p.key}});
