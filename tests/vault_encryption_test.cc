@@ -41,6 +41,27 @@ std::vector<std::string> FilesContaining(const std::string& root, const std::str
   return found;
 }
 
+// The number of the data key that sealed the chunk of `content` (a file
+// small enough to be one chunk) in the repository at `url`, opened with the
+// key file `key_file`; 0 when it is not stored.
+int DataKeyOfChunk(const std::string& url, const std::string& key_file,
+                   const std::string& content) {
+  auto store = OpenObjectStore(url);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  if (!store.ok()) return 0;
+  KeySource key;
+  key.key_file = key_file;
+  auto repo = Repository::Open(std::move(store).value(), "", key);
+  EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+  if (!repo.ok()) return 0;
+  auto loc = (*repo)->FindBlob((*repo)->hasher().Hash(content));
+  if (!loc) return 0;
+  // Each sealed blob starts with the number of its key (little-endian u32).
+  auto head = (*repo)->store()->GetRange(PackKey(loc->pack), loc->offset, 4);
+  EXPECT_TRUE(head.ok()) << head.status().ToString();
+  return head.ok() ? static_cast<uint8_t>((*head)[0]) : 0;
+}
+
 class VaultEncryption : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -428,22 +449,7 @@ TEST_F(VaultEncryption, KeyOperationsAtTheVaultAreAuditedAndARotationReachesTheR
   test::WriteFile(src_ + "/after-rotation.txt", fresh);
   r = primary_->Agent(agent_, "finance", {"backup", src_});
   ASSERT_EQ(r.exit_code, 0) << r.err << primary_->Log();
-  {
-    auto store = OpenObjectStore(repo_url);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    KeySource escrow;
-    escrow.key_file = escrow_;
-    auto repo = Repository::Open(std::move(store).value(), "", escrow);
-    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-    EXPECT_EQ((*repo)->keyring()->current(), 2u);
-    // Each sealed blob starts with the number of the key that sealed it.
-    const Id id = (*repo)->hasher().Hash(fresh);
-    auto loc = (*repo)->FindBlob(id);
-    ASSERT_TRUE(loc.has_value()) << "the new file's chunk is not indexed";
-    auto head = (*repo)->store()->GetRange(PackKey(loc->pack), loc->offset, 4);
-    ASSERT_TRUE(head.ok()) << head.status().ToString();
-    EXPECT_EQ(static_cast<uint8_t>((*head)[0]), 2);
-  }
+  EXPECT_EQ(DataKeyOfChunk(repo_url, escrow_, fresh), 2);
   // Old and new data restore through the vault, and from the off-site copy
   // with the escrowed key alone.
   const std::string restored = dir_ / "restored-after-rotation";
@@ -495,6 +501,43 @@ TEST_F(VaultEncryption, KeyOperationsAtTheVaultAreAuditedAndARotationReachesTheR
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("this vault rotated it to data key 2"), std::string::npos) << r.err;
   EXPECT_EQ(StoredKeys(repo_url, "snapshots/"), snapshots);
+}
+
+// `drvault key rotate` killed after its keyring is stored but before its
+// mark: the running vault goes on with the key it has (nothing is lost or
+// refused), and the next rotation is taken up as usual.
+TEST_F(VaultEncryption, ARotationKilledBeforeItsMarkChangesNothingTheNextOneCannotMend) {
+  const std::string repo_url = primary_->RepositoryOf("finance");
+  auto r = primary_->Agent(agent_, "finance", {"backup", src_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << primary_->Log();
+  r = test::RunShell("DR_CRASH_AT=vault-key-rotated:1 " DRVAULT_PATH " -c " + primary_->config() +
+                     " key rotate finance");
+  EXPECT_EQ(r.exit_code, 128 + 9) << r.out << r.err;  // SIGKILL at the point
+  EXPECT_EQ(StoredKeys(repo_url, "keyring/0000000000000002"),
+            std::vector<std::string>{"keyring/0000000000000002"});
+  const std::string before = "written after the killed rotation\n";
+  test::WriteFile(src_ + "/before.txt", before);
+  r = primary_->Agent(agent_, "finance", {"backup", src_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << primary_->Log();
+  EXPECT_EQ(DataKeyOfChunk(repo_url, escrow_, before), 1);
+  EXPECT_EQ(primary_->Log().find("namespace_keys_reloaded"), std::string::npos);
+
+  r = test::RunProgram({DRVAULT_PATH, "-c", primary_->config(), "key", "rotate", "finance"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("data key 3"), std::string::npos) << r.out;
+  ASSERT_TRUE(test::WaitFor(30, [&] {
+    return primary_->Log().find("namespace_keys_reloaded") != std::string::npos;
+  })) << primary_->Log();
+  const std::string after = "written after the second rotation\n";
+  test::WriteFile(src_ + "/after.txt", after);
+  r = primary_->Agent(agent_, "finance", {"backup", src_});
+  ASSERT_EQ(r.exit_code, 0) << r.err << primary_->Log();
+  EXPECT_EQ(DataKeyOfChunk(repo_url, escrow_, after), 3);
+  const std::string restored = dir_ / "restored";
+  r = primary_->Agent(agent_, "finance", {"restore", "latest", "--target", restored});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto diffs = test::CompareTrees(src_, restored + src_);
+  EXPECT_TRUE(diffs.empty()) << diffs[0];
 }
 
 }  // namespace

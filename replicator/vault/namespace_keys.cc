@@ -9,6 +9,7 @@
 #include "catalog/format/repo_config.h"
 #include "catalog/snapshot_summary.h"
 #include "catalog/store/object_store.h"
+#include "core/crash_point.h"
 #include "core/env/file_io.h"
 #include "core/timefmt.h"
 
@@ -204,6 +205,7 @@ Result<uint32_t> RotateNamespaceDataKey(const VaultConfig& config, const std::st
                                         ObjectStore* store) {
   ASSIGN_OR_RETURN(NamespaceKeys k, OpenNamespaceKeys(config, ns, store));
   ASSIGN_OR_RETURN(uint32_t number, RotateDataKey(store, k.repo_id, &k.keys));
+  CrashPoint("vault-key-rotated");
   // A new file each time (written aside, renamed over): a running vault
   // sees a new inode and reopens the namespace.
   const std::string mark = RotatedMarkOf(config, ns);
