@@ -400,7 +400,7 @@ TEST_F(VaultEncryption, KeyOperationsAtTheVaultAreAuditedAndARotationReachesTheR
 
   // A key file slot for the operations team, usable with drctl.
   const std::string ops_key = dir_ / "ops.key";
-  r = drvault({"key", "add", "finance", "--new-key-file", ops_key, "--label", "ops team"});
+  r = drvault({"key", "add", "finance", "--new-key-file", ops_key, "--label", "ops team\x1b[2J"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = test::RunDrctl({"--key-file", ops_key, "-r", repo_url, "snapshots"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -426,6 +426,7 @@ TEST_F(VaultEncryption, KeyOperationsAtTheVaultAreAuditedAndARotationReachesTheR
     (line.find("ops team") != std::string::npos ? ops_slot : vault_slot) = id;
   }
   ASSERT_FALSE(ops_slot.empty() || vault_slot.empty()) << r.out;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;  // a label's bytes are escaped
   r = drvault({"key", "remove", "finance", vault_slot});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("is the one this command was opened with"), std::string::npos) << r.err;

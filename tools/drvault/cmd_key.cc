@@ -42,8 +42,12 @@ void AddKeyCommands(CLI::App& app, Cli& cli) {
     auto slots = ListSlots(store->get());
     if (!slots.ok()) return Fail(slots.status());
     for (const SlotInfo& s : *slots) {
+      // A label is whatever the store holds (anyone who can write it can
+      // plant a slot): quoted and escaped, never raw terminal bytes.
+      const std::string label =
+          nlohmann::json(s.label).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       std::printf("%s  %-10s  %s  %s\n", s.id.c_str(), s.kind.c_str(),
-                  FormatRfc3339Utc(s.created_unix_ns).c_str(), s.label.c_str());
+                  FormatRfc3339Utc(s.created_unix_ns).c_str(), label.c_str());
     }
     return kExitOk;
   });
