@@ -266,6 +266,17 @@ TEST(Encryption, ConcurrentRotationsCannotLeaveTwoDifferentKeysOfOneNumber) {
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(*RotateDataKey(&r.mem, r.repo_id, &*fresh), 3u);
   EXPECT_EQ(r.OpenWithFile()->keyring()->current(), 3u);
+  // An object planted where key 4's keyring goes is named, not taken for
+  // a concurrent rotation; moved aside, the rotation goes through.
+  ASSERT_TRUE(r.mem.Put("keyring/0000000000000004", "not a keyring").ok());
+  auto blocked = RotateDataKey(&r.mem, r.repo_id, &*fresh);
+  EXPECT_EQ(blocked.status().code(), Code::kAlreadyExists);
+  EXPECT_NE(blocked.status().message().find(
+                "keyring/0000000000000004 is in the way of data key 4 and does not open"),
+            std::string::npos)
+      << blocked.status().ToString();
+  ASSERT_TRUE(r.mem.Delete("keyring/0000000000000004").ok());
+  EXPECT_EQ(*RotateDataKey(&r.mem, r.repo_id, &*fresh), 4u);
 }
 
 TEST(Encryption, ForgedTruncatedOrMovedCiphertextIsNamed) {

@@ -226,12 +226,6 @@ Status WriteKeyring(ObjectStore* store, const std::string& repo_id, const std::s
                             SealWithKey(master, KeyringAd(repo_id), ring.Encode()));
 }
 
-std::string RotatedKeyringName(uint32_t number) {
-  char name[17];
-  std::snprintf(name, sizeof(name), "%016x", number);
-  return name;
-}
-
 Result<Slot> MakeSlot(const std::string& repo_id, const std::string& master, const SlotSpec& spec,
                       std::string* file_key) {
   Slot s;
@@ -286,6 +280,12 @@ Result<std::string> AddSlot(ObjectStore* store, const std::string& repo_id,
   }
   RETURN_IF_ERROR(store->PutIfAbsent(kSlotPrefix + s.info.id, EncodeSlot(s)));
   return s.info.id;
+}
+
+std::string RotatedKeyringName(uint32_t number) {
+  char name[17];
+  std::snprintf(name, sizeof(name), "%016x", number);
+  return name;
 }
 
 Result<UnlockedKeys> CreateKeys(ObjectStore* store, const std::string& repo_id,
@@ -430,13 +430,24 @@ Result<uint32_t> RotateDataKey(ObjectStore* store, const std::string& repo_id, U
   RETURN_IF_ERROR(NeedMaster(*keys, "rotating the data key"));
   Keyring next = keys->keyring;
   RETURN_IF_ERROR(next.Rotate());
-  Status written =
-      WriteKeyring(store, repo_id, keys->master, next, RotatedKeyringName(next.current()));
+  const std::string name = RotatedKeyringName(next.current());
+  Status written = WriteKeyring(store, repo_id, keys->master, next, name);
   if (written.code() == Code::kAlreadyExists) {
+    // Either a concurrent rotation's keyring, or an object someone who can
+    // write the store put there (it opens with nothing: readers skip it).
+    const std::string where = store->Url() + "/" + kKeyringPrefix + name;
+    auto sealed = store->Get(kKeyringPrefix + name);
+    if (!sealed.ok()) return sealed.status();
+    auto plain = OpenWithKey(keys->master, KeyringAd(repo_id), *sealed, where);
+    if (!plain.ok()) {
+      return Status::AlreadyExists(where + " is in the way of data key " +
+                                   std::to_string(next.current()) +
+                                   " and does not open with this repository's master key "
+                                   "(planted or damaged): move it aside, then rotate again");
+    }
     return Status::AlreadyExists("another rotation of " + store->Url() + " made data key " +
                                  std::to_string(next.current()) +
-                                 " at the same time; new data is sealed with it (run the "
-                                 "rotation again for one more key)");
+                                 " at the same time (rotate again for one more key)");
   }
   RETURN_IF_ERROR(written);
   keys->keyring = std::move(next);

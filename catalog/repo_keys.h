@@ -23,6 +23,9 @@ namespace dr {
 // Where a repository's key slots and sealed keyrings are stored.
 inline constexpr char kSlotPrefix[] = "keys/";
 inline constexpr char kKeyringPrefix[] = "keyring/";
+// The name (after kKeyringPrefix) of the keyring a rotation to data key
+// `number` writes: 16 hex digits.
+std::string RotatedKeyringName(uint32_t number);
 // A sealed keyring object is never larger (some 10,000 data keys).
 inline constexpr size_t kMaxKeyringObjectBytes = size_t{1} << 20;
 

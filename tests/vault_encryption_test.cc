@@ -484,6 +484,21 @@ TEST_F(VaultEncryption, KeyOperationsAtTheVaultAreAuditedAndARotationReachesTheR
   r = drvault({"audit", "--verify"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 
+  // A rotation whose keyring is gone by the time the running vault looks
+  // (the mark says 3, the store holds keys 1 and 2): the vault drops the
+  // namespace rather than go on sealing with the key the admin retired.
+  ASSERT_TRUE(WriteFileAtomically(dir_ / "primary/state/keys/finance.rotated", "3\n").ok());
+  ASSERT_TRUE(test::WaitFor(30, [&] {
+    return primary_->Log().find("namespace_reopen_failed") != std::string::npos;
+  })) << primary_->Log();
+  r = primary_->Agent(agent_, "finance", {"backup", src_});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("this vault rotated it to data key 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("put back keyring/0000000000000003"), std::string::npos) << r.err;
+  ASSERT_TRUE(WriteFileAtomically(dir_ / "primary/state/keys/finance.rotated", "2\n").ok());
+  r = primary_->Agent(agent_, "finance", {"backup", src_});
+  EXPECT_EQ(r.exit_code, 0) << r.err << primary_->Log();
+
   // A storage operator deletes the newest keyring object (a rollback to
   // the retired key): the vault, restarted, refuses to back up into the
   // namespace rather than seal new data with data key 1.

@@ -204,6 +204,9 @@ Result<std::string> RemoveNamespaceKeySlot(const VaultConfig& config, const std:
 Result<uint32_t> RotateNamespaceDataKey(const VaultConfig& config, const std::string& ns,
                                         ObjectStore* store) {
   ASSIGN_OR_RETURN(NamespaceKeys k, OpenNamespaceKeys(config, ns, store));
+  // Over a rolled-back keyring the new key would take the number of a lost
+  // one, and what that one sealed would then fail to open as forged.
+  RETURN_IF_ERROR(CheckNotRolledBack(config, ns, ReadKeysRotatedMark(config, ns), &k.keys.keyring));
   ASSIGN_OR_RETURN(uint32_t number, RotateDataKey(store, k.repo_id, &k.keys));
   CrashPoint("vault-key-rotated");
   // A new file each time (written aside, renamed over): a running vault
@@ -238,9 +241,10 @@ Status CheckNotRolledBack(const VaultConfig& config, const std::string& ns,
   return Status::Corruption(
       "the keyring of namespace " + ns + " ends at data key " + std::to_string(keyring->current()) +
       ", but this vault rotated it to data key " + std::to_string(mark.data_key) + " (" +
-      RotatedMarkOf(config, ns) +
-      "): a keyring/ object was removed from its store; put it back (the other site holds a "
-      "copy) before backing up into it");
+      RotatedMarkOf(config, ns) + "): keyring objects were removed from its store; put back " +
+      kKeyringPrefix + RotatedKeyringName(mark.data_key) +
+      " from the other site's copy (data sealed with that key needs it) before backing up into "
+      "it");
 }
 
 }  // namespace dr

@@ -68,6 +68,13 @@ TEST_F(NamespaceKeysTest, ARotationMovesTheMarkAndARolledBackKeyringIsRefused) {
   EXPECT_NE(refused.message().find("ends at data key 2, but this vault rotated it to data key 3"),
             std::string::npos)
       << refused.message();
+  EXPECT_NE(refused.message().find("put back keyring/0000000000000003"), std::string::npos)
+      << refused.message();
+  // Nor is a new key 3 made over it: what the lost key 3 sealed would then
+  // fail to open as forged.
+  auto again = RotateNamespaceDataKey(config_, "finance", store_.get());
+  EXPECT_EQ(again.status().code(), Code::kCorruption) << again.status().ToString();
+  EXPECT_TRUE(store_->Get("keyring/0000000000000003").status().IsNotFound());
 }
 
 TEST_F(NamespaceKeysTest, SlotsComeAndGoButNeverTheVaultsOwn) {

@@ -326,6 +326,14 @@ void Vault::Impl::AdvanceAcks() {
   }
 }
 
+void Vault::Impl::DropRepository(Namespace& ns, const Status& why) {
+  std::vector<uint64_t> ids;
+  for (auto& [id, s] : sessions_)
+    if (s.ns == &ns) ids.push_back(id);
+  for (uint64_t id : ids) EndSession(sessions_[id], why);
+  ns.repo.reset();
+}
+
 void Vault::Impl::Housekeeping() {
   const auto now = Clock::now();
   // A pack write that failed (disk full, cluster down) poisons the
@@ -336,11 +344,7 @@ void Vault::Impl::Housekeeping() {
     Status broken = ns.repo->write_error();
     if (broken.ok()) continue;
     LogEvent("namespace_write_failed", {{"namespace", name}, {"error", broken.message()}});
-    std::vector<uint64_t> ids;
-    for (auto& [id, s] : sessions_)
-      if (s.ns == &ns) ids.push_back(id);
-    for (uint64_t id : ids) EndSession(sessions_[id], broken.WithContext("vault storage"));
-    ns.repo.reset();
+    DropRepository(ns, broken.WithContext("vault storage"));
   }
   // A stat per encrypted namespace held open, once a second.
   if (now - last_keys_check_ > std::chrono::seconds(1)) {

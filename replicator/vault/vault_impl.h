@@ -200,9 +200,14 @@ class Vault::Impl {
   // Opens `ns.repo` and loads who wrote each snapshot; `adopt` indexes packs
   // an interrupted write of this vault left unindexed.
   Status LoadRepository(const std::string& name, Namespace& ns, bool adopt);
+  // Ends the sessions of `ns` with `why` and drops its repository instance:
+  // the next hello opens the namespace afresh (or is refused with the error).
+  void DropRepository(Namespace& ns, const Status& why);
   // After `drvault key rotate`: opens `ns.repo` again (everything written
   // so far flushed and acknowledged first), so the new data key seals what
-  // comes next and is handed to the namespace's next sessions.
+  // comes next and is handed to the namespace's next sessions. When that
+  // fails (a keyring rolled back below the mark, the store unreachable),
+  // the namespace is dropped rather than left sealing with the old key.
   void ReopenIfKeysRotated(const std::string& name, Namespace& ns);
   // Opens the namespace's history once, settling what a crash left journaled.
   Result<std::string> HandedKeyring(Namespace& ns, const std::string& name);

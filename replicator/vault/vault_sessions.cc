@@ -56,9 +56,12 @@ void Vault::Impl::ReopenIfKeysRotated(const std::string& name, Namespace& ns) {
   const uint32_t before = ns.repo->keyring()->current();
   Status reopened = LoadRepository(name, ns, /*adopt=*/false);
   if (!reopened.ok()) {
-    ns.rotated_mark = mark;  // logged once; the vault goes on with the keys it has
+    // Going on with the old instance would seal new data with the key the
+    // admin retired (and hide a rolled-back keyring): the namespace takes
+    // no backup until a hello opens it again, or is refused with this.
     LogEvent("namespace_reopen_failed",
              {{"namespace", name}, {"data_key", before}, {"error", reopened.message()}});
+    DropRepository(ns, reopened.WithContext("namespace " + name + " after a key rotation"));
     return;
   }
   for (auto& [id, s] : sessions_)
