@@ -92,6 +92,11 @@ class VaultEncryption : public ::testing::Test {
     test::WriteFile(src_ + "/" + kSecretName, secret_text);
   }
 
+  // Whether the same-city vault logs `event` within 30 s.
+  bool PrimaryLogged(const std::string& event) {
+    return test::WaitFor(30, [&] { return primary_->Log().find(event) != std::string::npos; });
+  }
+
   bool SameObjects(double seconds) {
     return test::WaitFor(seconds, [&] {
       for (const char* prefix : {"snapshots/", "index/", "data/", "config", "keys/", "keyring/"}) {
@@ -443,9 +448,7 @@ TEST_F(VaultEncryption, KeyOperationsAtTheVaultAreAuditedAndARotationReachesTheR
   r = drvault({"key", "rotate", "finance"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("data key 2"), std::string::npos) << r.out;
-  ASSERT_TRUE(test::WaitFor(30, [&] {
-    return primary_->Log().find("namespace_keys_reloaded") != std::string::npos;
-  })) << primary_->Log();
+  ASSERT_TRUE(PrimaryLogged("namespace_keys_reloaded")) << primary_->Log();
   const std::string fresh = "written after the rotation " + std::string(kMarker) + "\n";
   test::WriteFile(src_ + "/after-rotation.txt", fresh);
   r = primary_->Agent(agent_, "finance", {"backup", src_});
@@ -488,9 +491,7 @@ TEST_F(VaultEncryption, KeyOperationsAtTheVaultAreAuditedAndARotationReachesTheR
   // (the mark says 3, the store holds keys 1 and 2): the vault drops the
   // namespace rather than go on sealing with the key the admin retired.
   ASSERT_TRUE(WriteFileAtomically(dir_ / "primary/state/keys/finance.rotated", "3\n").ok());
-  ASSERT_TRUE(test::WaitFor(30, [&] {
-    return primary_->Log().find("namespace_reopen_failed") != std::string::npos;
-  })) << primary_->Log();
+  ASSERT_TRUE(PrimaryLogged("namespace_reopen_failed")) << primary_->Log();
   r = primary_->Agent(agent_, "finance", {"backup", src_});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("this vault rotated it to data key 3"), std::string::npos) << r.err;
@@ -541,9 +542,7 @@ TEST_F(VaultEncryption, ARotationKilledBeforeItsMarkChangesNothingTheNextOneCann
   r = test::RunProgram({DRVAULT_PATH, "-c", primary_->config(), "key", "rotate", "finance"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("data key 3"), std::string::npos) << r.out;
-  ASSERT_TRUE(test::WaitFor(30, [&] {
-    return primary_->Log().find("namespace_keys_reloaded") != std::string::npos;
-  })) << primary_->Log();
+  ASSERT_TRUE(PrimaryLogged("namespace_keys_reloaded")) << primary_->Log();
   const std::string after = "written after the second rotation\n";
   test::WriteFile(src_ + "/after.txt", after);
   r = primary_->Agent(agent_, "finance", {"backup", src_});

@@ -76,6 +76,12 @@ Result<std::string> ReadWholeFile(const std::string& path) {
   return out;
 }
 
+Result<std::string> ReadFirstLine(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  text.resize(std::min(text.size(), text.find('\n')));
+  return text;
+}
+
 Status FsyncDir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open directory " + dir);

@@ -26,6 +26,8 @@ Status PwriteFull(int fd, std::string_view data, uint64_t offset, const std::str
 Status WriteFull(int fd, std::string_view data, const std::string& what);
 // The whole file at `path`.
 Result<std::string> ReadWholeFile(const std::string& path);
+// The file's first line, without its newline (a passphrase file).
+Result<std::string> ReadFirstLine(const std::string& path);
 
 // Makes the entries of directory `dir` durable.
 Status FsyncDir(const std::string& dir);

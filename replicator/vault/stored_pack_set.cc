@@ -1,6 +1,7 @@
 #include "replicator/vault/stored_pack_set.h"
 
 #include "catalog/format/pack.h"
+#include "catalog/prune.h"
 
 namespace dr {
 
@@ -12,18 +13,14 @@ Result<size_t> StoredPackSet::Missing(ObjectStore* store, uint64_t closings,
   }
   packs_.clear();
   listed_at_closings_.reset();
-  ASSIGN_OR_RETURN(auto listed, store->List("data/"));
-  for (const auto& o : listed) {
-    Id id;
-    if (PackIdFromKey(o.key, &id)) packs_.insert(id);
-  }
+  ASSIGN_OR_RETURN(packs_, StoredPacks(store));
   listed_at_closings_ = closings;
   return CountMissing(packs, first);
 }
 
 void StoredPackSet::Stored(const std::string& key) {
   Id id;
-  if (listed_at_closings_ && PackIdFromKey(key, &id)) packs_.insert(id);
+  if (listed_at_closings_ && PackIdFromKey(key, &id)) packs_.emplace(id, 0);
 }
 
 size_t StoredPackSet::CountMissing(const std::vector<Id>& packs, Id* first) const {

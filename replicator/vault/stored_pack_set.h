@@ -6,7 +6,7 @@
 
 #include <cstdint>
 #include <optional>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "catalog/store/object_store.h"
@@ -30,7 +30,8 @@ class StoredPackSet {
  private:
   size_t CountMissing(const std::vector<Id>& packs, Id* first) const;
 
-  std::unordered_set<Id, IdHash> packs_;
+  // As StoredPacks (catalog/prune.h) lists them; a pack put since has size 0.
+  std::unordered_map<Id, uint64_t, IdHash> packs_;
   std::optional<uint64_t> listed_at_closings_;  // none: not listed yet
 };
 

@@ -48,9 +48,9 @@ Result<KeySource> ReadKeySourceFromEnvironment() {
   KeySource k;
   if (const char* f = std::getenv("DR_KEY_FILE"); f && *f) k.key_file = f;
   if (const char* f = std::getenv("DR_PASSPHRASE_FILE"); f && *f) {
-    auto text = ReadWholeFile(f);
-    if (!text.ok()) return text.status().WithContext("DR_PASSPHRASE_FILE");
-    std::string line = text->substr(0, text->find('\n'));
+    auto first = ReadFirstLine(f);
+    if (!first.ok()) return first.status().WithContext("DR_PASSPHRASE_FILE");
+    std::string line = std::move(first).value();
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) {
       return Status::InvalidArgument(std::string("passphrase file ") + f + " is empty");

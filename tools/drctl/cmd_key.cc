@@ -57,8 +57,7 @@ Result<SlotSpec> NewSlotSpec(const KeyFlags& f) {
   spec.label = f.label;
   if (!f.new_key_file.empty()) spec.key_file = f.new_key_file;
   if (!f.new_passphrase_file.empty()) {
-    ASSIGN_OR_RETURN(std::string text, ReadWholeFile(f.new_passphrase_file));
-    spec.passphrase = text.substr(0, text.find('\n'));
+    ASSIGN_OR_RETURN(spec.passphrase, ReadFirstLine(f.new_passphrase_file));
   } else {
     spec.passphrase = NewPassphraseFromEnvironment();
   }

@@ -69,9 +69,9 @@ void AddKeyCommands(CLI::App& app, Cli& cli) {
     spec.label = label;
     spec.key_file = new_key_file;
     if (!new_passphrase_file.empty()) {
-      auto text = ReadWholeFile(new_passphrase_file);
-      if (!text.ok()) return Fail(text.status());
-      spec.passphrase = text->substr(0, text->find('\n'));
+      auto passphrase = ReadFirstLine(new_passphrase_file);
+      if (!passphrase.ok()) return Fail(passphrase.status());
+      spec.passphrase = std::move(passphrase).value();
     }
     auto store = NamespaceStore(c, ns);
     if (!store.ok()) return Fail(store.status());
